@@ -1,0 +1,1 @@
+"""Fixtures that run the WeCom emulator (wecom_app/sandbox) for tests."""

@@ -1,0 +1,126 @@
+"""The Flask application factory and the per-process runtime it carries.
+
+`create_app(settings)` wires the receiver, the ops endpoints and (later) the
+workbench and REST API. The `Runtime` in `app.extensions["wecom"]` holds what
+jobs and requests share: settings, engine, sessions, callback crypto, the WeCom
+client and the dispatcher's wake-up event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Flask, Response, jsonify
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from . import metrics
+from .config import Settings
+from .crypto import WeComCrypto
+from .db import check_migrated, make_engine, make_sessionmaker, utcnow
+from .logs import kv
+from .models import InboxEvent, OutboxAction
+
+log = logging.getLogger("wecom.app")
+
+
+class Runtime:
+    """What one process shares between requests, the dispatcher and the jobs."""
+
+    def __init__(self, settings: Settings, *, engine=None, clock: Callable[[], datetime] = utcnow):
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.clock = clock
+        self.cryptos = {"app": WeComCrypto(settings.token, settings.aes_key, settings.corp_id)}
+        if settings.has_contact_callback:
+            self.cryptos["contacts"] = WeComCrypto(
+                settings.contact_token, settings.contact_aes_key, settings.corp_id
+            )
+        self.dispatch_wanted = threading.Event()
+        self._client = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self):
+        """The one WeCom client of this process (created on first use)."""
+        with self._client_lock:
+            if self._client is None:
+                from .client import WeComClient
+
+                self._client = WeComClient(self.settings, self.sessions, clock=self.clock)
+            return self._client
+
+    def wake_dispatcher(self) -> None:
+        self.dispatch_wanted.set()
+
+    def queue_values(self) -> dict[str, float]:
+        now = self.clock()
+        with self.sessions() as session:
+            pending = session.scalar(select(func.count()).where(InboxEvent.status == "pending"))
+            parked = session.scalar(select(func.count()).where(InboxEvent.status == "parked"))
+            oldest = session.scalar(select(func.min(InboxEvent.received_at)).where(InboxEvent.status == "pending"))
+            out_pending = session.scalar(
+                select(func.count()).where(OutboxAction.status.in_(("pending", "sending")))
+            )
+            out_failed = session.scalar(select(func.count()).where(OutboxAction.status == "failed"))
+        return {
+            "wecom_inbox_pending": pending,
+            "wecom_inbox_parked": parked,
+            "wecom_inbox_lag_seconds": (now - oldest).total_seconds() if oldest else 0,
+            "wecom_outbox_pending": out_pending,
+            "wecom_outbox_failed": out_failed,
+        }
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None, check_schema: bool = True) -> Flask:
+    runtime = runtime or Runtime(settings)
+    if check_schema:
+        check_migrated(runtime.engine)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.callback_max_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+    )
+    app.extensions["wecom"] = runtime
+
+    from .receiver import bp as receiver_bp
+
+    app.register_blueprint(receiver_bp)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_exc):
+        metrics.REJECTED.labels("too_large").inc()
+        log.warning(kv("wecom.http.rejected", reason="too_large"))
+        return Response("", status=413, mimetype="text/plain")
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            with runtime.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            log.error(kv("wecom.readyz.failed", error=type(exc).__name__))
+            return jsonify(status="unavailable", database="unreachable"), 503
+        return jsonify(status="ok", database="ok")
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        try:
+            values = runtime.queue_values()
+        except SQLAlchemyError:
+            values = {}
+        return Response(metrics.render(values), mimetype="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,211 @@
+"""Settings: one frozen object built from the environment (and an optional `.env`
+file) at start-up.
+
+Every missing or malformed variable is reported at once, one line each, naming
+the variable and never echoing a secret's value. The names are the interface
+contract of DESIGN.md §3; `.env.example` documents each of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from datetime import time
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+DEFAULT_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
+DEFAULT_DATABASE_URL = "sqlite:///instance/wecom_app.db"
+DEFAULT_WORK_HOURS = "09:00-12:00,13:30-18:00"
+
+_AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
+_TOKEN = re.compile(r"[A-Za-z0-9]{1,32}")
+_USERID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_WINDOW = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
+
+
+class SettingsError(Exception):
+    """Raised with every problem found, so an operator fixes them in one go."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    corp_id: str
+    agent_id: int
+    secret: str = dataclasses.field(repr=False)
+    token: str = dataclasses.field(repr=False)
+    aes_key: str = dataclasses.field(repr=False)
+    secret_key: str = dataclasses.field(repr=False)
+    contact_secret: str = dataclasses.field(default="", repr=False)
+    contact_token: str = dataclasses.field(default="", repr=False)
+    contact_aes_key: str = dataclasses.field(default="", repr=False)
+    api_base: str = DEFAULT_API_BASE
+    database_url: str = DEFAULT_DATABASE_URL
+    public_url: str = "http://127.0.0.1:8000"
+    admins: tuple[str, ...] = ()
+    timezone: str = "Asia/Shanghai"
+    work_hours: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13, 30), time(18)))
+    log_level: str = "INFO"
+    callback_max_bytes: int = 256 * 1024
+    callback_max_skew: int = 600
+    wecom_timeout: float = 10.0
+    inbox_max_attempts: int = 8
+    outbox_max_attempts: int = 10
+    # Set only in code by `wecom-app sandbox` and the tests; no variable turns it on.
+    sandbox: bool = False
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def has_contact_callback(self) -> bool:
+        return bool(self.contact_token and self.contact_aes_key)
+
+
+def parse_work_hours(text: str) -> tuple[tuple[time, time], ...]:
+    """`09:00-12:00,13:30-18:00` → ordered, non-overlapping windows; ValueError otherwise."""
+    windows = []
+    for part in text.split(","):
+        match = _WINDOW.fullmatch(part.strip())
+        if not match:
+            raise ValueError(f"{part.strip()!r} is not HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+            raise ValueError(f"{part.strip()!r} is not a valid time range")
+        start, end = time(h1, m1), time(h2, m2)
+        if start >= end:
+            raise ValueError(f"{part.strip()!r} ends before it starts")
+        if windows and start < windows[-1][1]:
+            raise ValueError(f"{part.strip()!r} overlaps or precedes the window before it")
+        windows.append((start, end))
+    return tuple(windows)
+
+
+def _int(env, name, default, problems, minimum=1):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name}: must be an integer, got {raw!r}")
+        return default
+    if value < minimum:
+        problems.append(f"{name}: must be at least {minimum}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Build Settings from `environ` (default os.environ) over an optional .env file."""
+    env: dict[str, str] = {}
+    if env_file and Path(env_file).is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    problems: list[str] = []
+
+    def required(name: str) -> str:
+        value = env.get(name, "").strip()
+        if not value:
+            problems.append(f"{name}: required but not set")
+        return value
+
+    corp_id = required("WECOM_CORP_ID")
+    agent_raw = required("WECOM_AGENT_ID")
+    agent_id = 0
+    if agent_raw:
+        if agent_raw.isdigit():
+            agent_id = int(agent_raw)
+        else:
+            problems.append(f"WECOM_AGENT_ID: must be the app's numeric AgentId, got {agent_raw!r}")
+    secret = required("WECOM_SECRET")
+    token = required("WECOM_TOKEN")
+    if token and not _TOKEN.fullmatch(token):
+        problems.append("WECOM_TOKEN: must be 1-32 letters or digits (as the WeCom console generates it)")
+    aes_key = required("WECOM_AES_KEY")
+    if aes_key and not _AES_KEY.fullmatch(aes_key):
+        problems.append(f"WECOM_AES_KEY: must be exactly 43 letters or digits (got {len(aes_key)} characters)")
+    secret_key = required("SECRET_KEY")
+    if secret_key and len(secret_key) < 16:
+        problems.append("SECRET_KEY: must be at least 16 characters (use a long random string)")
+
+    contact_secret = env.get("WECOM_CONTACT_SECRET", "").strip()
+    contact_token = env.get("WECOM_CONTACT_TOKEN", "").strip()
+    contact_aes_key = env.get("WECOM_CONTACT_AES_KEY", "").strip()
+    if contact_token and not _TOKEN.fullmatch(contact_token):
+        problems.append("WECOM_CONTACT_TOKEN: must be 1-32 letters or digits")
+    if contact_aes_key and not _AES_KEY.fullmatch(contact_aes_key):
+        problems.append(f"WECOM_CONTACT_AES_KEY: must be exactly 43 letters or digits (got {len(contact_aes_key)} characters)")
+    if bool(contact_token) != bool(contact_aes_key):
+        problems.append("WECOM_CONTACT_TOKEN and WECOM_CONTACT_AES_KEY: set both or neither")
+
+    api_base = env.get("WECOM_API_BASE", "").strip() or DEFAULT_API_BASE
+    parts = urlsplit(api_base)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        problems.append(f"WECOM_API_BASE: must be an http(s) URL such as {DEFAULT_API_BASE}")
+    elif not api_base.endswith("/"):
+        api_base += "/"
+
+    database_url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    if not re.match(r"(sqlite|postgresql)(\+\w+)?://", database_url):
+        problems.append("DATABASE_URL: must be a sqlite:/// or postgresql:// SQLAlchemy URL")
+    database_url = normalise_database_url(database_url)
+
+    public_url = (env.get("PUBLIC_URL", "").strip() or "http://127.0.0.1:8000").rstrip("/")
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append("PUBLIC_URL: must be an http(s) URL such as https://wecom.example.com")
+
+    admins = tuple(a.strip().lower() for a in env.get("WECOM_ADMINS", "").split(",") if a.strip())
+    for admin in admins:
+        if not _USERID.fullmatch(admin):
+            problems.append(f"WECOM_ADMINS: {admin!r} is not a WeCom userid")
+
+    timezone = env.get("TIMEZONE", "").strip() or "Asia/Shanghai"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"TIMEZONE: unknown time zone {timezone!r} (use an IANA name such as Asia/Shanghai)")
+
+    work_hours = Settings.work_hours
+    try:
+        work_hours = parse_work_hours(env.get("WORK_HOURS", "").strip() or DEFAULT_WORK_HOURS)
+    except ValueError as exc:
+        problems.append(f"WORK_HOURS: {exc}")
+
+    log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append("LOG_LEVEL: one of DEBUG, INFO, WARNING, ERROR")
+
+    settings = dict(
+        callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", Settings.callback_max_bytes, problems, 1024),
+        callback_max_skew=_int(env, "CALLBACK_MAX_SKEW", Settings.callback_max_skew, problems, 30),
+        wecom_timeout=float(_int(env, "WECOM_TIMEOUT", int(Settings.wecom_timeout), problems, 1)),
+        inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", Settings.inbox_max_attempts, problems, 1),
+        outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", Settings.outbox_max_attempts, problems, 1),
+    )
+    if problems:
+        raise SettingsError(problems)
+    return Settings(
+        corp_id=corp_id, agent_id=agent_id, secret=secret, token=token, aes_key=aes_key,
+        secret_key=secret_key, contact_secret=contact_secret, contact_token=contact_token,
+        contact_aes_key=contact_aes_key, api_base=api_base, database_url=database_url,
+        public_url=public_url, admins=admins, timezone=timezone, work_hours=work_hours,
+        log_level=log_level, **settings,
+    )
+
+
+def normalise_database_url(url: str) -> str:
+    """`postgresql://` → the psycopg 3 driver we ship (SQLAlchemy would pick psycopg2)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url

@@ -1,0 +1,42 @@
+"""Prometheus metrics. Counters live in each process (or in PROMETHEUS_MULTIPROC_DIR
+under gunicorn); queue gauges are read from the database at scrape time, so they
+are right whichever process answers."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
+from prometheus_client import REGISTRY as _DEFAULT
+
+CALLBACKS = Counter("wecom_callbacks_received_total", "Callbacks stored", ["source"])
+REJECTED = Counter("wecom_callbacks_rejected_total", "Callbacks rejected", ["reason"])
+DUPLICATES = Counter("wecom_callbacks_duplicate_total", "Callbacks already stored (WeCom retries)")
+EVENTS_HANDLED = Counter("wecom_inbox_events_total", "Inbox events processed", ["outcome"])
+WECOM_ERRORS = Counter("wecom_api_errors_total", "WeCom API errors", ["api", "errcode"])
+WECOM_CALLS = Counter("wecom_api_calls_total", "WeCom API calls", ["api"])
+TOKEN_REFRESHES = Counter("wecom_token_refreshes_total", "Access token refreshes")
+OUTBOX_SENT = Counter("wecom_outbox_sent_total", "Outbox actions sent", ["kind"])
+OUTBOX_FAILED = Counter("wecom_outbox_failed_total", "Outbox actions failed for good", ["kind", "errcode"])
+
+_QUEUE_GAUGES = (
+    ("wecom_inbox_pending", "Inbox events waiting to be processed"),
+    ("wecom_inbox_parked", "Inbox events parked after too many failures"),
+    ("wecom_inbox_lag_seconds", "Age of the oldest pending inbox event"),
+    ("wecom_outbox_pending", "Outbox actions waiting to be sent"),
+    ("wecom_outbox_failed", "Outbox actions that failed for good"),
+)
+
+
+def render(queue_values: dict[str, float]) -> bytes:
+    """The exposition text: process counters plus database-backed queue gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(_DEFAULT)
+    gauges = CollectorRegistry()
+    for name, doc in _QUEUE_GAUGES:
+        Gauge(name, doc, registry=gauges).set(queue_values.get(name, 0))
+    return text + generate_latest(gauges)
