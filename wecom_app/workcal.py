@@ -1,0 +1,84 @@
+"""The company's working calendar: which days are working days and which moments
+are working time (rule R4: nothing non-urgent outside working hours).
+
+A day is decided by, in order:
+
+1. an admin's override (the `calendar_override` table);
+2. the `chinese_calendar` package: statutory holidays and 调休 working days
+   (a Sunday that is worked to make up for a long holiday);
+3. for a year the package does not cover yet (it raises NotImplementedError),
+   Monday to Friday minus the statutory holidays that sit on fixed Gregorian
+   dates: 元旦 (Jan 1), 劳动节 (May 1) and 国庆 (Oct 1-3). The holidays that
+   follow the lunar calendar (春节, 清明, 端午, 中秋) and every 调休 arrangement
+   are announced by the State Council each winter; until the package knows the
+   year, admins add them as overrides.
+
+Working time is any moment, in `settings.tz`, inside one of `settings.work_hours`
+on a working day. Every datetime in and out is timezone-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta, timezone
+
+import chinese_calendar
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .config import Settings
+from .models import CalendarOverride
+
+# Statutory holidays on fixed Gregorian dates (国务院《全国年节及纪念日放假办法》).
+FIXED_HOLIDAYS = frozenset({(1, 1), (5, 1), (10, 1), (10, 2), (10, 3)})
+# How far ahead next_working_time looks before deciding the calendar is broken.
+_MAX_DAYS_AHEAD = 400
+
+
+class WorkCalendar:
+    def __init__(self, settings: Settings, overrides: Mapping[date, bool] | None = None):
+        self.settings = settings
+        self.tz = settings.tz
+        self.overrides = dict(overrides or {})
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.overrides:
+            return self.overrides[day]
+        try:
+            return chinese_calendar.is_workday(day)
+        except NotImplementedError:
+            return day.weekday() < 5 and (day.month, day.day) not in FIXED_HOLIDAYS
+
+    def is_working_time(self, moment: datetime) -> bool:
+        local = _aware(moment).astimezone(self.tz)
+        if not self.is_workday(local.date()):
+            return False
+        now = local.time().replace(tzinfo=None)
+        return any(start <= now < end for start, end in self.settings.work_hours)
+
+    def next_working_time(self, moment: datetime) -> datetime:
+        """`moment` itself (in UTC) if it is working time, else the start of the next window."""
+        local = _aware(moment).astimezone(self.tz)
+        day = local.date()
+        for _ in range(_MAX_DAYS_AHEAD):
+            if self.is_workday(day):
+                for start, end in self.settings.work_hours:
+                    window_start = datetime.combine(day, start, self.tz)
+                    window_end = datetime.combine(day, end, self.tz)
+                    candidate = max(local, window_start)
+                    if candidate < window_end:
+                        return candidate.astimezone(timezone.utc)
+            day += timedelta(days=1)
+        raise ValueError(f"no working time within {_MAX_DAYS_AHEAD} days of {moment.isoformat()}: check the overrides")
+
+
+def load_calendar(session: Session, settings: Settings) -> WorkCalendar:
+    """The calendar with every admin override from the database."""
+    rows = session.execute(select(CalendarOverride.day, CalendarOverride.workday)).all()
+    return WorkCalendar(settings, {day: workday for day, workday in rows})
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the working calendar")
+    return moment
