@@ -1,0 +1,28 @@
+"""Scheduled jobs, one module each. A job is a thin shell `run(runtime)` around a
+pure function; `JOBS` names them for the scheduler and `wecom-app jobs run NAME`."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    name: str
+    module: str
+    seconds: int  # interval between runs
+    doc: str
+
+    def load(self) -> Callable:
+        return importlib.import_module(self.module).run
+
+
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        JobSpec("inbox", "jobs.inbox", 10, "dispatch stored callbacks (also woken by each new callback)"),
+        JobSpec("outbox", "jobs.outbox", 5, "send due WeCom calls: rate-limited, quiet-hours aware"),
+    )
+}

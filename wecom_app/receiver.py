@@ -101,9 +101,10 @@ def _store(source: str, event: CallbackEvent, payload: str) -> bool:
     statement = (
         insert(InboxEvent).values(received_at=now, next_attempt_at=now, **values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(InboxEvent.id)
     )
     with runtime.sessions.begin() as session:
-        return session.execute(statement).rowcount == 1
+        return session.execute(statement).first() is not None
 
 
 def _receive(source: str) -> Response:

@@ -1,0 +1,8 @@
+"""Job: dispatch stored callbacks to their handlers (`wecom-app jobs run inbox`)."""
+
+from handlers import router
+from wecom_app.dispatcher import dispatch_pending
+
+
+def run(runtime):
+    return dispatch_pending(runtime.sessions, router, runtime.settings, runtime.clock())

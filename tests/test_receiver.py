@@ -1,0 +1,160 @@
+"""POST/GET /wecom/callback through the Flask client: what is stored, what is refused (DESIGN §3 HTTP)."""
+
+import time
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import func, select
+
+from wecom_app import metrics
+from wecom_app.crypto import WeComCrypto, signature
+from wecom_app.models import InboxEvent
+
+from .callbacks import envelope, fixture, post
+from .conftest import AES_KEY, CORP_ID, TOKEN
+
+CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
+
+
+def stored(sessions):
+    with sessions() as session:
+        return session.scalars(select(InboxEvent).order_by(InboxEvent.id)).all()
+
+
+def test_url_verification_echoes_the_decrypted_echostr(client):
+    ts, nonce = str(int(time.time())), "47744683"
+    echostr = CRYPTO.encrypt(b"1288432023552776189")  # contains + / = : must be decoded once only
+    query = urlencode({"msg_signature": signature(TOKEN, ts, nonce, echostr), "timestamp": ts, "nonce": nonce,
+                       "echostr": echostr})
+    response = client.get(f"/wecom/callback?{query}")
+    assert response.status_code == 200
+    assert response.data == b"1288432023552776189"
+    assert response.mimetype == "text/plain"
+
+
+def test_url_verification_with_bad_signature_is_403(client):
+    echostr = CRYPTO.encrypt(b"123")
+    query = urlencode({"msg_signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "1",
+                       "echostr": echostr})
+    assert client.get(f"/wecom/callback?{query}").status_code == 403
+
+
+@pytest.mark.parametrize("name", ["change_contact__create_user", "change_external_chat__update__add_member",
+                                  "template_card_event", "text", "enter_agent"])
+def test_event_is_stored_before_200_with_empty_body(client, sessions, name):
+    response = post(client, CRYPTO, fixture(name))
+    assert response.status_code == 200 and response.data == b""
+    [row] = stored(sessions)
+    assert row.status == "pending" and row.payload == fixture(name) and row.source == "app"
+
+
+def test_same_event_three_times_is_stored_once(client, sessions):
+    before = metrics.DUPLICATES._value.get()
+    for _ in range(3):  # WeCom's retries: fresh envelope (random prefix, nonce), same event
+        assert post(client, CRYPTO, fixture("change_contact__delete_user")).status_code == 200
+    assert len(stored(sessions)) == 1
+    assert metrics.DUPLICATES._value.get() - before == 2
+
+
+def test_two_events_in_one_second_from_sys_are_both_kept(client, sessions):
+    a = fixture("change_contact__delete_user")
+    b = a.replace("zhangsan", "lisi")
+    post(client, CRYPTO, a)
+    post(client, CRYPTO, b)
+    assert len(stored(sessions)) == 2
+
+
+def _rejected(client, sessions, response, status, reason):
+    assert response.status_code == status
+    assert stored(sessions) == []
+
+
+@pytest.mark.parametrize("case,status", [
+    ("no_signature", 403), ("wrong_signature", 403), ("stale_timestamp", 403), ("future_timestamp", 403),
+    ("other_receive_id", 403), ("garbage_ciphertext", 403), ("truncated_ciphertext", 403),
+    ("not_xml_plaintext", 400), ("plaintext_with_entities", 400), ("envelope_with_dtd", 403),
+])
+def test_bad_callbacks_are_refused_and_store_nothing(client, sessions, case, status):
+    xml = fixture("text")
+    if case == "no_signature":
+        _, body = envelope(CRYPTO, xml)
+        response = client.post(f"/wecom/callback?timestamp={int(time.time())}&nonce=1", data=body)
+    elif case == "wrong_signature":
+        query, body = envelope(CRYPTO, xml)
+        response = client.post("/wecom/callback?" + query.replace("msg_signature=", "msg_signature=0"), data=body)
+    elif case == "stale_timestamp":
+        response = post(client, CRYPTO, xml, timestamp=int(time.time()) - 601)
+    elif case == "future_timestamp":
+        response = post(client, CRYPTO, xml, timestamp=int(time.time()) + 601)
+    elif case == "other_receive_id":
+        response = post(client, WeComCrypto(TOKEN, AES_KEY, "wwotherc0rp"), xml)
+    elif case == "garbage_ciphertext":
+        response = post(client, CRYPTO, xml, encrypted="bm90IGEgY2lwaGVydGV4dA==")
+    elif case == "truncated_ciphertext":
+        response = post(client, CRYPTO, xml, encrypted=CRYPTO.encrypt(xml.encode())[:64])
+    elif case == "not_xml_plaintext":
+        response = post(client, CRYPTO, "this is not xml")
+    elif case == "plaintext_with_entities":
+        bomb = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+                "<xml><Content>&b;</Content><MsgType>text</MsgType></xml>")
+        response = post(client, CRYPTO, bomb)
+    elif case == "envelope_with_dtd":
+        query, body = envelope(CRYPTO, xml)
+        response = client.post("/wecom/callback?" + query, data='<!DOCTYPE x [<!ENTITY e "x">]>' + body)
+    _rejected(client, sessions, response, status, case)
+
+
+def test_rejections_are_counted_by_reason(client):
+    before = metrics.REJECTED.labels("stale_timestamp")._value.get()
+    post(client, CRYPTO, fixture("text"), timestamp=1)
+    assert metrics.REJECTED.labels("stale_timestamp")._value.get() == before + 1
+
+
+def test_oversized_body_is_413_and_stores_nothing(client, sessions, settings):
+    query, _ = envelope(CRYPTO, "<xml/>")
+    body = b"<xml><Encrypt>" + b"A" * (settings.callback_max_bytes + 1) + b"</Encrypt></xml>"
+    assert client.post(f"/wecom/callback?{query}", data=body).status_code == 413
+    assert stored(sessions) == []
+
+
+def test_database_down_answers_503_so_wecom_retries(client, sessions, runtime, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def broken(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(runtime.sessions, "begin", broken)
+    assert post(client, CRYPTO, fixture("text")).status_code == 503
+    monkeypatch.undo()
+    assert stored(sessions) == []
+    assert post(client, CRYPTO, fixture("text")).status_code == 200  # WeCom's retry lands
+    assert len(stored(sessions)) == 1
+
+
+def test_contacts_endpoint_uses_its_own_token_and_key(db_url, engine, sessions):
+    from wecom_app.app import Runtime, create_app
+
+    from .conftest import make_settings
+
+    contact_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+    settings = make_settings(database_url=db_url, contact_token="QDG6eK", contact_aes_key=contact_key)
+    client = create_app(settings, runtime=Runtime(settings, engine=engine)).test_client()
+    contact_crypto = WeComCrypto("QDG6eK", contact_key, CORP_ID)
+    assert post(client, CRYPTO, fixture("change_contact__create_user"), path="/wecom/contacts/callback").status_code == 403
+    assert post(client, contact_crypto, fixture("change_contact__create_user"),
+                path="/wecom/contacts/callback").status_code == 200
+    # the same change delivered to the app's own callback too is the same event
+    assert post(client, CRYPTO, fixture("change_contact__create_user")).status_code == 200
+    [row] = stored(sessions)
+    assert row.source == "contacts" and row.change_type == "create_user"
+
+
+def test_contacts_endpoint_is_404_when_not_configured(client):
+    assert post(client, CRYPTO, fixture("text"), path="/wecom/contacts/callback").status_code == 404
+
+
+def test_secrets_never_reach_the_logs(client, caplog):
+    caplog.set_level("DEBUG")
+    post(client, CRYPTO, fixture("text"))
+    post(client, CRYPTO, fixture("text"), timestamp=1)
+    assert TOKEN not in caplog.text and AES_KEY not in caplog.text

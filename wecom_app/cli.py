@@ -1,0 +1,265 @@
+"""The `wecom-app` command line (DESIGN.md §3).
+
+Every command that needs settings reads them from the environment (or `.env`)
+and stops with one line per bad variable. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import click
+from sqlalchemy import select
+
+from .config import Settings, SettingsError, load_settings
+from .logs import setup_logging
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            click.echo(f"wecom-app: {problem}", err=True)
+        sys.exit(2)
+    setup_logging(settings.log_level)
+    return settings
+
+
+def _runtime(check_schema: bool = True):
+    from .app import Runtime
+    from .db import NotMigrated, check_migrated
+
+    runtime = Runtime(_settings())
+    if check_schema:
+        try:
+            check_migrated(runtime.engine)
+        except NotMigrated as exc:
+            click.echo(f"wecom-app: {exc}", err=True)
+            sys.exit(3)
+    return runtime
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """wecom-app: WeCom group-chat rules, directives and receipts."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--no-scheduler", is_flag=True, help="web only; run `wecom-app scheduler` elsewhere")
+def serve(host, port, workers, threads, no_scheduler):
+    """Serve the web app (with the scheduler unless --no-scheduler) under gunicorn."""
+    from .server import serve_gunicorn
+
+    runtime = _runtime()
+    serve_gunicorn(runtime, host=host, port=port, workers=workers, threads=threads, scheduler=not no_scheduler)
+
+
+@main.command()
+def scheduler():
+    """Run the dispatcher and the scheduled jobs only (no web)."""
+    import signal
+    import threading
+
+    from .scheduler import Worker
+
+    worker = Worker(_runtime())
+    worker.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    worker.shutdown()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--database", default="instance/sandbox.db", show_default=True, help="SQLite file")
+def sandbox(host, port, database):
+    """Run everything against the built-in WeCom emulator with a seeded demo company."""
+    from .sandbox.run import run_sandbox
+
+    run_sandbox(host=host, port=port, database=database)
+
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Apply Alembic migrations up to the code's head revision."""
+    from .db import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo("database is at the head revision")
+
+
+@main.group()
+def jobs():
+    """Scheduled jobs."""
+
+
+@jobs.command("list")
+def jobs_list():
+    from jobs import JOBS
+
+    for spec in JOBS.values():
+        click.echo(f"{spec.name:<12} every {spec.seconds:>5}s  {spec.doc}")
+
+
+@jobs.command("run")
+@click.argument("name")
+def jobs_run(name):
+    """Run one job once, now."""
+    from jobs import JOBS
+
+    from .scheduler import run_job
+
+    if name not in JOBS:
+        raise click.BadParameter(f"unknown job {name!r}; known: {', '.join(JOBS)}", param_hint="NAME")
+    result = run_job(name, _runtime())
+    click.echo(f"{name}: {result}")
+
+
+@main.group()
+def inbox():
+    """Stored callbacks: see parked ones, put them back in the queue."""
+
+
+@inbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "done", "ignored", "parked"]), default="parked",
+              show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def inbox_list(status, limit):
+    from .models import InboxEvent
+
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        rows = session.scalars(
+            select(InboxEvent).where(InboxEvent.status == status).order_by(InboxEvent.id.desc()).limit(limit)
+        ).all()
+    if not rows:
+        click.echo(f"no {status} events")
+    for row in rows:
+        what = row.event or row.msg_type
+        detail = f"/{row.change_type}" if row.change_type else ""
+        error = f"  {row.last_error}" if row.last_error else ""
+        click.echo(f"{row.id:>8}  {row.received_at:%Y-%m-%d %H:%M:%S}Z  {what}{detail}  attempts={row.attempts}{error}")
+
+
+@inbox.command("retry")
+@click.argument("inbox_id", type=int)
+def inbox_retry(inbox_id):
+    """Put a parked event back in the queue."""
+    from .dispatcher import requeue
+
+    runtime = _runtime()
+    with runtime.sessions.begin() as session:
+        if not requeue(session, inbox_id, runtime.clock()):
+            raise click.ClickException(f"inbox event {inbox_id} does not exist or is not parked")
+    click.echo(f"inbox event {inbox_id} queued again")
+
+
+@main.group()
+def outbox():
+    """Outgoing WeCom calls: see failed ones, send them again."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "cancelled"]),
+              default="failed", show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def outbox_list(status, limit):
+    from .models import OutboxAction
+
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        rows = session.scalars(
+            select(OutboxAction).where(OutboxAction.status == status).order_by(OutboxAction.id.desc()).limit(limit)
+        ).all()
+    if not rows:
+        click.echo(f"no {status} actions")
+    for row in rows:
+        error = f"  errcode={row.errcode} {row.errmsg or ''}" if row.errcode is not None or row.errmsg else ""
+        click.echo(f"{row.id:>8}  {row.created_at:%Y-%m-%d %H:%M:%S}Z  {row.kind}  {row.idempotency_key}"
+                   f"  attempts={row.attempts}{error}")
+
+
+@outbox.command("retry")
+@click.argument("action_id", type=int)
+def outbox_retry(action_id):
+    """Send a failed action again."""
+    from .outbox import retry_failed
+
+    runtime = _runtime()
+    with runtime.sessions.begin() as session:
+        if not retry_failed(session, action_id, runtime.clock()):
+            raise click.ClickException(f"outbox action {action_id} does not exist or has not failed")
+    click.echo(f"outbox action {action_id} queued again")
+
+
+@main.group()
+def calendar():
+    """Working-day overrides for holidays and 调休 that chinese-calendar does not know yet."""
+
+
+@calendar.command("set")
+@click.argument("day", type=click.DateTime(["%Y-%m-%d"]))
+@click.argument("kind", type=click.Choice(["workday", "holiday"]))
+@click.option("--note", default="", help="e.g. 春节")
+@click.option("--by", "set_by", default="cli", help="who decided (for the record)")
+def calendar_set(day, kind, note, set_by):
+    from .models import CalendarOverride
+
+    runtime = _runtime()
+    with runtime.sessions.begin() as session:
+        row = session.get(CalendarOverride, day.date()) or CalendarOverride(day=day.date())
+        row.workday, row.note, row.set_by, row.set_at = kind == "workday", note, set_by, runtime.clock()
+        session.add(row)
+    click.echo(f"{day:%Y-%m-%d} is a {kind}")
+
+
+@calendar.command("unset")
+@click.argument("day", type=click.DateTime(["%Y-%m-%d"]))
+def calendar_unset(day):
+    from .models import CalendarOverride
+
+    runtime = _runtime()
+    with runtime.sessions.begin() as session:
+        row = session.get(CalendarOverride, day.date())
+        if row is None:
+            raise click.ClickException(f"no override for {day:%Y-%m-%d}")
+        session.delete(row)
+    click.echo(f"{day:%Y-%m-%d} follows the calendar again")
+
+
+@calendar.command("list")
+@click.option("--year", type=click.IntRange(2000, 2100), default=None)
+def calendar_list(year):
+    from .models import CalendarOverride
+
+    runtime = _runtime()
+    query = select(CalendarOverride).order_by(CalendarOverride.day)
+    if year:
+        query = query.where(CalendarOverride.day.between(date(year, 1, 1), date(year, 12, 31)))
+    with runtime.sessions() as session:
+        rows = session.scalars(query).all()
+    if not rows:
+        click.echo("no overrides")
+    for row in rows:
+        click.echo(f"{row.day:%Y-%m-%d}  {'workday' if row.workday else 'holiday'}  {row.note}  (by {row.set_by})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,43 @@
+"""`wecom-app serve`: the app under gunicorn, with the dispatcher and scheduled
+jobs in each worker unless --no-scheduler. Each worker builds its own Runtime
+after the fork, so no database connection crosses a fork."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from .app import Runtime, create_app
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings, options: dict, scheduler: bool):
+        self.settings, self.options, self.scheduler = settings, options, scheduler
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        runtime = Runtime(self.settings)
+        app = create_app(self.settings, runtime=runtime)
+        if self.scheduler:
+            from .scheduler import Worker
+
+            Worker(runtime).start()
+        return app
+
+
+def serve_gunicorn(runtime: Runtime, *, host: str, port: int, workers: int, threads: int, scheduler: bool) -> None:
+    settings = runtime.settings
+    runtime.engine.dispose()
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "accesslog": None,
+    }
+    _Gunicorn(settings, options, scheduler).run()
