@@ -60,3 +60,14 @@ def test_postgres_urls_use_psycopg3():
 def test_work_hours_rejects_bad_windows(text):
     with pytest.raises(ValueError):
         parse_work_hours(text)
+
+
+def test_env_example_documents_every_setting_the_code_reads():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    source = (root / "wecom_app" / "config.py").read_text()
+    read = set(re.findall(r'(?:env\.get\(|required\(|_int\(env, )"([A-Z_]+)"', source))
+    documented = set(re.findall(r"^([A-Z_]+)=", (root / ".env.example").read_text(), re.M))
+    assert read and read == documented
