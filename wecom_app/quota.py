@@ -1,0 +1,210 @@
+"""WeCom's sending quotas, counted in the database so every process shares them
+(`quota_counter`; document/path/90312, shared/wecom-api-notes.md §4).
+
+The per-member quota matters most: WeCom *silently drops* a message above 30 per
+minute or 1000 per hour from one app to one member while still answering
+errcode 0 (pitfall 15), so these counters are the only protection a reminder
+burst has. The corp-wide quotas (appchat/create per day, appchat/update per
+hour, 20 messages per minute per group robot) are consulted before a call so
+that work is deferred instead of failed.
+
+WeCom does not say whether its windows are fixed or sliding, so a rolling limit
+is checked conservatively: counts live in short buckets (`step` seconds) and a
+check sums enough buckets to cover the whole window whatever the phase. A daily
+quota is a fixed natural day in Beijing time.
+
+`reserve` is the atomic form used by the sender: it increments first (an upsert,
+`INSERT ... ON CONFLICT DO UPDATE SET count = count + n`, which locks the current
+bucket row on PostgreSQL and the whole database on SQLite) and then reads, so
+two senders can never both take the last unit; whatever did not fit is given
+back in the same transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .models import QuotaCounter
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    limit: int
+    step: int  # bucket length in seconds (QuotaCounter.window)
+    buckets: int  # buckets summed by a check: covers the window whatever the phase
+    offset: int = 0  # seconds added before bucketing (a Beijing natural day: 8 h)
+
+    def bucket(self, now: datetime) -> int:
+        return (int(now.timestamp()) + self.offset) // self.step
+
+    def start(self, bucket: int) -> datetime:
+        return datetime.fromtimestamp(bucket * self.step - self.offset, timezone.utc)
+
+
+def rolling(limit: int, seconds: int, step: int) -> Limit:
+    return Limit(limit, step, seconds // step + 1)
+
+
+# message/send, per app and member: 30/min and 1000/h, excess silently dropped (90312)
+MEMBER_LIMITS = (rolling(30, 60, 10), rolling(1000, 3600, 300))
+# per corp; exceeding these is answered with 45009, but failing is worse than waiting
+API_LIMITS = {
+    "appchat/create": (Limit(1000, 86400, 1, offset=8 * 3600),),  # a natural day in Beijing
+    "appchat/update": (rolling(1000, 3600, 300),),
+}
+# message/send person-times per corp per minute (the documented corp-wide figure for
+# app messages, §4.3); the daily quota (seats × 200) depends on the corp's licence
+PERSON_TIMES_LIMITS = (rolling(20000, 60, 10),)
+# a group robot takes 20 messages per minute (99398)
+WEBHOOK_LIMITS = (rolling(20, 60, 10),)
+# counters older than this are never read again
+KEEP = timedelta(days=2)
+
+
+def member_scope(userid: str) -> str:
+    return f"member:{userid.lower()}"
+
+
+def api_scope(api: str) -> str:
+    return f"api:{api}"
+
+
+def person_times_scope() -> str:
+    return "corp:message/send"
+
+
+def webhook_scope(key: str) -> str:
+    """The robot's key is a secret: only its hash is stored."""
+    return "webhook:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclasses.dataclass
+class Availability:
+    ready: list[str]  # scopes that can take `n` more now
+    later: dict[str, datetime]  # the others, and from when they can
+
+    @property
+    def next_free(self) -> datetime | None:
+        return min(self.later.values(), default=None)
+
+
+def check(session: Session, scopes: Iterable[str], limits: Sequence[Limit], now: datetime, n: int = 1) -> Availability:
+    """Which scopes can take `n` more units now under every limit, and when the others can."""
+    scopes = sorted(set(scopes))
+    counts = _counts(session, scopes, limits, now)
+    result = Availability([], {})
+    for scope in scopes:
+        free = max(_free_at(counts[(scope, lim.step)], lim, now, n) for lim in limits)
+        if free <= now:
+            result.ready.append(scope)
+        else:
+            result.later[scope] = free
+    return result
+
+
+def record(session: Session, scopes: Iterable[str], limits: Sequence[Limit], now: datetime, n: int = 1) -> None:
+    """Count `n` units for each scope in the current bucket of every limit (an upsert)."""
+    rows = {(scope, lim.step, lim.bucket(now)) for scope in scopes for lim in limits}
+    if not rows:
+        return
+    values = [dict(scope=s, window=w, bucket=b, count=n) for s, w, b in sorted(rows)]
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+    stmt = insert(QuotaCounter).values(values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["scope", "window", "bucket"],
+        set_={"count": QuotaCounter.__table__.c.count + stmt.excluded.count},
+    )
+    session.execute(stmt)
+
+
+def reserve(session: Session, scopes: Iterable[str], limits: Sequence[Limit], now: datetime, n: int = 1) -> Availability:
+    """Atomically take `n` units for every scope that has room; the rest take nothing.
+
+    Runs inside the caller's transaction: the sender commits it together with the
+    claim of the outbox row, so a quota is never taken for work nobody holds.
+    """
+    scopes = sorted(set(scopes))
+    record(session, scopes, limits, now, n)  # lock first, then look
+    counts = _counts(session, scopes, limits, now)
+    result = Availability([], {})
+    for scope in scopes:
+        for lim in limits:
+            counts[(scope, lim.step)][lim.bucket(now)] -= n  # judge without our own units
+        free = max(_free_at(counts[(scope, lim.step)], lim, now, n) for lim in limits)
+        if free <= now:
+            result.ready.append(scope)
+        else:
+            result.later[scope] = free
+    release(session, result.later, limits, now, n)
+    return result
+
+
+def release(session: Session, scopes: Iterable[str], limits: Sequence[Limit], now: datetime, n: int = 1) -> None:
+    """Give back units reserved in the current buckets (same transaction as the reserve)."""
+    record(session, scopes, limits, now, -n)
+
+
+def check_members(session: Session, userids: Iterable[str], now: datetime) -> Availability:
+    """Which members can receive one more app message now, and when the others can."""
+    return _by_userid(check(session, map(member_scope, userids), MEMBER_LIMITS, now))
+
+
+def reserve_members(session: Session, userids: Iterable[str], now: datetime) -> Availability:
+    """Take one message of quota for each member that has room (see `reserve`)."""
+    return _by_userid(reserve(session, map(member_scope, userids), MEMBER_LIMITS, now))
+
+
+def release_members(session: Session, userids: Iterable[str], now: datetime) -> None:
+    release(session, map(member_scope, userids), MEMBER_LIMITS, now)
+
+
+def _by_userid(availability: Availability) -> Availability:
+    strip = len(member_scope(""))
+    return Availability(
+        [scope[strip:] for scope in availability.ready],
+        {scope[strip:]: when for scope, when in availability.later.items()},
+    )
+
+
+def prune(session: Session, now: datetime) -> int:
+    """Delete buckets that no check reads any more."""
+    cutoff = int((now - KEEP).timestamp())
+    c = QuotaCounter.__table__.c
+    return session.execute(delete(QuotaCounter).where((c.bucket + 1) * c.window < cutoff)).rowcount
+
+
+def _counts(session: Session, scopes: list[str], limits: Sequence[Limit], now: datetime) -> dict:
+    counts: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    if not scopes:
+        return counts
+    c = QuotaCounter.__table__.c
+    for lim in limits:
+        first = lim.bucket(now) - lim.buckets + 1
+        query = select(c.scope, c.bucket, c.count).where(
+            c.scope.in_(scopes), c.window == lim.step, c.bucket >= first
+        )
+        for scope, bucket, count in session.execute(query):
+            counts[(scope, lim.step)][bucket] += count
+    return counts
+
+
+def _free_at(counts: dict[int, int], lim: Limit, now: datetime, n: int) -> datetime:
+    """The first moment the window holds room for `n` more (now if it already does)."""
+    if n > lim.limit:
+        raise ValueError(f"{n} units can never fit a limit of {lim.limit}")
+    current = lim.bucket(now)
+    # counts in future buckets only come from another process's clock running ahead
+    for ahead in range(max([current, *counts]) - current + lim.buckets + 1):
+        end = current + ahead
+        used = sum(count for bucket, count in counts.items() if end - lim.buckets < bucket <= end)
+        if used + n <= lim.limit:
+            return now if ahead == 0 else lim.start(end)
+    raise AssertionError("unreachable: the horizon is past every counted bucket")
