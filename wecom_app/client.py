@@ -213,13 +213,16 @@ class WeComClient:
 
     # -- the machinery ---------------------------------------------------------
 
-    def access_token(self, stale: str | None = None, deadline: float | None = None) -> str:
-        """A valid token: cached, or fetched by one caller at a time. `stale` is one WeCom just rejected."""
+    def access_token(self) -> str:
+        """A valid token: cached, or fetched by one caller at a time."""
+        return self._token(None, time.monotonic() + self.budget)[0]
+
+    def _token(self, stale: str | None, deadline: float) -> tuple[str, bool]:
+        """(token, fetched by this call). `stale` is a token WeCom just rejected."""
         if stale is None:
             token = self.tokens.current()
             if token:
-                return token
-        deadline = deadline if deadline is not None else time.monotonic() + self.budget
+                return token, False
         return self.tokens.refresh(lambda: self._fetch_token(deadline), stale=stale)
 
     def _fetch_token(self, deadline: float) -> tuple[str, int]:
@@ -232,20 +235,22 @@ class WeComClient:
             raise self._error("gettoken", errcode, result.get("errmsg", "no access_token in the answer"))
         metrics.TOKEN_REFRESHES.inc()
         expires_in = int(result.get("expires_in", 7200))
-        log.info(kv("wecom.token.refreshed", key=self.tokens.key[:8], expires_in=expires_in))
+        log.info(kv("wecom.token.refreshed", token_key=self.tokens.key[:8], expires_in=expires_in))
         return result["access_token"], expires_in
 
     def _call(self, method: str, api: str, params=None, body=None, auth: bool = True, hide: tuple[str, ...] = ()) -> dict:
         """One API call: token, request, one token refresh, bounded retries. Never recursive."""
         deadline = time.monotonic() + self.budget
-        stale: str | None = None  # a token WeCom rejected: refresh it once
-        refreshed = False
+        stale: str | None = None  # a token WeCom rejected, to be replaced
+        fetched = False  # this call has fetched a token: a rejection now is final
+        rejections = 0
         failures = 0
         while True:
             token = None
             try:
                 if auth:
-                    token = self.access_token(stale, deadline)
+                    token, new = self._token(stale, deadline)
+                    fetched = fetched or new
                 result = self._request(method, api, params, body, deadline, hide, token)
                 errcode = int(result.get("errcode", 0))
                 if errcode == BUSY_ERRCODE:
@@ -262,12 +267,14 @@ class WeComClient:
                 continue
             if errcode == 0:
                 return result
-            # 40001 on an ordinary call means the cached token, not the secret, is bad:
-            # refresh once; gettoken itself answers 40001 if the secret really is wrong
-            if auth and not refreshed and (errcode in TOKEN_ERRCODES or errcode == 40001):
+            # Refresh and retry once (91039). A token another worker just stored may be
+            # dead too (two invalidations), so the rule is: at most one gettoken per call,
+            # and at most two retries. 40001 on an ordinary call means the token, not the
+            # secret, is bad; gettoken itself answers 40001 if the secret really is wrong.
+            if auth and not fetched and rejections < 2 and (errcode in TOKEN_ERRCODES or errcode == 40001):
                 log.info(kv("wecom.token.rejected", api=api, errcode=errcode))
                 metrics.WECOM_ERRORS.labels(api, str(errcode)).inc()
-                stale, refreshed = token, True
+                stale, rejections = token, rejections + 1
                 self.tokens.forget()
                 continue
             raise self._error(api, errcode, result.get("errmsg", ""), hide)

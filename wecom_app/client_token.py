@@ -54,8 +54,8 @@ class TokenStore:
             session.rollback()
         return token
 
-    def refresh(self, fetch: Callable[[], tuple[str, int]], stale: str | None = None) -> str:
-        """The token after making sure it is fresh; calls `fetch` only if nobody else just did.
+    def refresh(self, fetch: Callable[[], tuple[str, int]], stale: str | None = None) -> tuple[str, bool]:
+        """(token, fetched): a fresh token; `fetch` is called only if nobody else just did.
 
         `stale` is a token WeCom has just rejected (40014/42001): it is replaced
         even if its recorded expiry is still ahead.
@@ -66,13 +66,13 @@ class TokenStore:
             if row.access_token != stale:
                 token = self._usable(row)
                 if token:
-                    return token
+                    return token, False
             access_token, expires_in = fetch()
             now = self.clock()
             row.access_token = access_token
             row.refreshed_at = now
             row.expires_at = now + timedelta(seconds=expires_in)
-            return self._usable(row) or access_token
+            return self._usable(row) or access_token, True
 
     def forget(self) -> None:
         self._cached = None
