@@ -1,0 +1,138 @@
+"""Pushes callbacks to the app exactly as WeCom does, and builds their XML.
+
+Protocol: document/path/90930 (URL check and POST), 90968 (AES and signature);
+payloads: 90239 (text message), 90240 (template_card_event), 90970-90972
+(change_contact), 92130 (change_external_chat). The builders take WeCom's own
+element names as arguments, so `change_contact("update_user", UserID="lisi",
+NewUserID="lisi2")` reads like the XML it makes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from urllib.parse import urlencode
+from xml.sax.saxutils import escape
+
+import requests
+
+from wecom_app.crypto import WeComCrypto, signature
+
+LIST_FIELDS = ("Department", "IsLeaderInDept", "DirectLeader", "AddUserItems", "DelUserItems",
+               "AddPartyItems", "DelPartyItems")
+NUMBER_FIELDS = ("MainDepartment", "Status", "Gender", "Id", "ParentId", "Order", "TagId", "CreateTime",
+                 "JoinScene", "QuitScene", "MemChangeCnt", "AgentID", "MsgId")
+
+
+def _cdata(value: str) -> str:
+    return "<![CDATA[" + str(value).replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def _element(name: str, value) -> str:
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    if name in NUMBER_FIELDS or isinstance(value, int):
+        return f"<{name}>{escape(str(value))}</{name}>"
+    return f"<{name}>{_cdata(value)}</{name}>"
+
+
+def _xml(header: dict, fields: dict, extra: str = "") -> str:
+    parts = [_element(k, v) for k, v in {**header, **fields}.items() if v is not None]
+    return "<xml>" + "".join(parts) + extra + "</xml>"
+
+
+def _header(ToUserName: str, FromUserName: str, CreateTime, MsgType: str = "event") -> dict:
+    return dict(ToUserName=ToUserName, FromUserName=FromUserName,
+                CreateTime=int(CreateTime if CreateTime is not None else time.time()), MsgType=MsgType)
+
+
+def change_contact(ChangeType: str, *, ToUserName: str = "", CreateTime=None, **fields) -> str:
+    """create_user / update_user (UserID, NewUserID, changed fields) / delete_user / create_party /
+    update_party / delete_party / update_tag — 90970-90972. List fields become comma strings."""
+    header = _header(ToUserName, "sys", CreateTime) | dict(Event="change_contact", ChangeType=ChangeType)
+    return _xml(header, fields)
+
+
+def change_external_chat(chat_id: str, ChangeType: str, UpdateDetail: str | None = None, JoinScene=None,
+                         QuitScene=None, MemChangeList=(), LastMemVer: str | None = None,
+                         CurMemVer: str | None = None, *, ToUserName: str = "", CreateTime=None) -> str:
+    """create / update (add_member, del_member, change_owner, change_name, change_notice) / dismiss — 92130."""
+    header = _header(ToUserName, "sys", CreateTime) | dict(Event="change_external_chat", ChatId=chat_id,
+                                                          ChangeType=ChangeType)
+    fields = dict(UpdateDetail=UpdateDetail, JoinScene=JoinScene, QuitScene=QuitScene)
+    members = list(MemChangeList or ())
+    extra = ""
+    if members:
+        fields["MemChangeCnt"] = len(members)
+        extra = "<MemChangeList>" + "".join(f"<Item>{_cdata(m)}</Item>" for m in members) + "</MemChangeList>"
+    tail = _xml({}, dict(LastMemVer=LastMemVer, CurMemVer=CurMemVer))[5:-6]
+    return _xml(header, fields, extra + tail)
+
+
+def template_card_event(userid: str, task_id: str, event_key: str, response_code: str,
+                        card_type: str = "button_interaction", *, ToUserName: str = "", AgentID: int | str = "",
+                        CreateTime=None) -> str:
+    """A member pressed a callback button (type 0) on a template card — 90240."""
+    header = _header(ToUserName, userid, CreateTime) | dict(Event="template_card_event")
+    fields = dict(EventKey=event_key, TaskId=task_id, CardType=card_type, ResponseCode=response_code,
+                  AgentID=AgentID)
+    return _xml(header, fields)
+
+
+def text_message(userid: str, content: str, msg_id, *, ToUserName: str = "", AgentID: int | str = "",
+                 CreateTime=None) -> str:
+    """A member typed text in the app's 1:1 chat — 90239."""
+    header = _header(ToUserName, userid, CreateTime, MsgType="text")
+    return _xml(header, dict(Content=content, MsgId=int(msg_id), AgentID=AgentID))
+
+
+class CallbackPusher:
+    """Delivers plaintext XML to the app's callback URL encrypted and signed as WeCom does."""
+
+    def __init__(self, url: str, token: str, aes_key: str, corp_id: str, session: requests.Session | None = None,
+                 *, agent_id: int | str = "", timeout: float = 5.0):
+        self.url, self.corp_id, self.agent_id = url, corp_id, agent_id
+        self.crypto = WeComCrypto(token, aes_key, corp_id)
+        self.session = session or requests.Session()
+        self.timeout = timeout  # WeCom gives up after 5 s (90930)
+
+    def envelope(self, xml: str, timestamp=None, nonce=None) -> tuple[dict, str]:
+        """(query parameters, body) of the POST WeCom would make."""
+        timestamp = str(int(timestamp if timestamp is not None else time.time()))
+        nonce = str(nonce if nonce is not None else secrets.randbelow(10**10))
+        encrypted = self.crypto.encrypt(xml.encode())
+        body = (f"<xml><ToUserName>{_cdata(self.corp_id)}</ToUserName><AgentID>{_cdata(self.agent_id)}</AgentID>"
+                f"<Encrypt>{_cdata(encrypted)}</Encrypt></xml>")
+        params = dict(msg_signature=signature(self.crypto.token, timestamp, nonce, encrypted),
+                      timestamp=timestamp, nonce=nonce)
+        return params, body
+
+    def push(self, xml: str, *, timestamp=None, nonce=None) -> requests.Response:
+        params, body = self.envelope(xml, timestamp, nonce)
+        return self.session.post(self.url, params=params, data=body.encode(),
+                                 headers={"Content-Type": "text/xml"}, timeout=self.timeout)
+
+    def verify_url(self, echostr_plain: str, *, timestamp=None, nonce=None) -> requests.Response:
+        """The GET check WeCom makes when the callback URL is saved (90930 §1.2)."""
+        timestamp = str(int(timestamp if timestamp is not None else time.time()))
+        nonce = str(nonce if nonce is not None else secrets.randbelow(10**10))
+        echostr = self.crypto.encrypt(echostr_plain.encode())
+        params = dict(msg_signature=signature(self.crypto.token, timestamp, nonce, echostr),
+                      timestamp=timestamp, nonce=nonce, echostr=echostr)
+        # encode once ourselves: a '+' in echostr must reach the app as '+', not a space
+        return self.session.get(self.url + ("&" if "?" in self.url else "?") + urlencode(params),
+                                timeout=self.timeout)
+
+    # builders bound to this corp and app
+    def change_contact(self, ChangeType: str, **fields) -> str:
+        return change_contact(ChangeType, ToUserName=self.corp_id, **fields)
+
+    def change_external_chat(self, chat_id: str, ChangeType: str, **fields) -> str:
+        return change_external_chat(chat_id, ChangeType, ToUserName=self.corp_id, **fields)
+
+    def template_card_event(self, userid, task_id, event_key, response_code, card_type="button_interaction") -> str:
+        return template_card_event(userid, task_id, event_key, response_code, card_type,
+                                   ToUserName=self.corp_id, AgentID=self.agent_id)
+
+    def text_message(self, userid: str, content: str, msg_id) -> str:
+        return text_message(userid, content, msg_id, ToUserName=self.corp_id, AgentID=self.agent_id)
