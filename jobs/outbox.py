@@ -1,0 +1,11 @@
+"""Job: send the due outbox rows (`wecom-app jobs run outbox`): a thin shell around
+`wecom_app.outbox.send_due`, with the admins' calendar overrides read fresh each run."""
+
+from wecom_app.outbox import send_due
+from wecom_app.workcal import load_calendar
+
+
+def run(runtime):
+    with runtime.sessions() as session:
+        calendar = load_calendar(session, runtime.settings)
+    return send_due(runtime.sessions, runtime.client, runtime.settings, calendar, runtime.clock())

@@ -1,0 +1,296 @@
+"""The outbox sender on a real database (SQLite and PostgreSQL) with a recording
+fake WeCom client: quiet hours (R4), idempotency, retries, failures, quotas, leases.
+End-to-end runs against the emulator are in test_outbox_e2e.py."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from jobs import outbox as outbox_job
+from tests.conftest import make_settings
+from wecom_app import outbox
+from wecom_app.client_errors import WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
+from wecom_app.models import OutboxAction
+from wecom_app.workcal import WorkCalendar
+
+SH = ZoneInfo("Asia/Shanghai")
+TUESDAY_10 = datetime(2026, 3, 10, 10, 0, 7, tzinfo=SH).astimezone(timezone.utc)
+FRIDAY_19 = datetime(2026, 3, 13, 19, 0, tzinfo=SH).astimezone(timezone.utc)
+MONDAY_9 = datetime(2026, 3, 16, 9, 0, tzinfo=SH).astimezone(timezone.utc)
+
+
+class FakeClient:
+    """Answers like WeComClient; `script` holds the outcomes of the next calls
+    (an exception to raise or a dict to return), then every call succeeds."""
+
+    def __init__(self, *script):
+        self.script = list(script)
+        self.calls: list[tuple[str, dict]] = []
+        self.lock = threading.Lock()
+
+    def _answer(self, api, body):
+        with self.lock:
+            self.calls.append((api, body))
+            outcome = self.script.pop(0) if self.script else {"errcode": 0, "errmsg": "ok", "msgid": f"msg{len(self.calls)}"}
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def send_message(self, body):
+        return self._answer("message/send", body)
+
+    def update_template_card(self, body):
+        return self._answer("message/update_template_card", body)
+
+    def appchat_create(self, body):
+        return self._answer("appchat/create", body)
+
+    def appchat_update(self, body):
+        return self._answer("appchat/update", body)
+
+    def appchat_send(self, body):
+        return self._answer("appchat/send", body)
+
+    def webhook_send(self, key, body):
+        return self._answer("webhook/send", {"key": key, **body})
+
+
+@pytest.fixture
+def settings(db_url):
+    return make_settings(database_url=db_url)
+
+
+@pytest.fixture
+def calendar(settings):
+    return WorkCalendar(settings)
+
+
+def text(userids, content="请于周五前提交周报"):
+    return {"touser": "|".join(userids) if isinstance(userids, list) else userids, "msgtype": "text", "text": {"content": content}}
+
+
+def add(sessions, kind, payload, key, now, **kw):
+    with sessions.begin() as session:
+        return outbox.enqueue(session, kind, payload, key=key, now=now, **kw).id
+
+
+def row(sessions, id):  # noqa: A002
+    with sessions() as session:
+        return session.get(OutboxAction, id)
+
+
+def send(sessions, client, settings, calendar, now, **kw):
+    return outbox.send_due(sessions, client, settings, calendar, now, **kw)
+
+
+def test_r4_friday_evening_message_is_held_until_monday_first_window(sessions, settings, calendar):
+    id = add(sessions, "message/send", text(["zhangsan"]), "weekly-1", FRIDAY_19)
+    client = FakeClient()
+    stats = send(sessions, client, settings, calendar, FRIDAY_19)
+    assert stats.held == 1 and client.calls == []
+    held = row(sessions, id)
+    assert held.status == "pending" and held.attempts == 0
+    # jitter keeps it off the :00 peak (pitfall 22) but inside Monday's first window
+    assert MONDAY_9 + timedelta(minutes=1) <= held.not_before <= MONDAY_9 + timedelta(minutes=4)
+    assert send(sessions, client, settings, calendar, MONDAY_9).sent == 0  # not yet due
+    assert send(sessions, client, settings, calendar, MONDAY_9 + timedelta(minutes=5)).sent == 1
+    assert row(sessions, id).status == "sent" and len(client.calls) == 1
+
+
+def test_r4_urgent_message_goes_at_once_at_night(sessions, settings, calendar):
+    id = add(sessions, "message/send", text(["zhangsan"]), "fire-drill", FRIDAY_19, urgent=True)
+    client = FakeClient()
+    assert send(sessions, client, settings, calendar, FRIDAY_19).sent == 1
+    sent = row(sessions, id)
+    assert sent.status == "sent" and sent.sent_at == FRIDAY_19 and sent.result["msgid"] == "msg1"
+
+
+def test_r9_membership_update_is_not_held_at_night(sessions, settings, calendar):
+    id = add(sessions, "appchat/update", {"chatid": "proj42", "del_user_list": ["wangwu"]}, "r9-proj42-1", FRIDAY_19)
+    client = FakeClient()
+    assert send(sessions, client, settings, calendar, FRIDAY_19).sent == 1
+    assert row(sessions, id).status == "sent" and client.calls == [("appchat/update", {"chatid": "proj42", "del_user_list": ["wangwu"]})]
+
+
+def test_enqueue_is_idempotent_on_key(sessions):
+    first = add(sessions, "message/send", text(["zhangsan"]), "directive-7:zhangsan", TUESDAY_10)
+    again = add(sessions, "message/send", text(["lisi"], "changed"), "directive-7:zhangsan", TUESDAY_10, urgent=True)
+    assert again == first
+    stored = row(sessions, first)
+    assert stored.payload["touser"] == "zhangsan" and not stored.urgent
+    with sessions() as session:
+        assert len(session.scalars(select(OutboxAction)).all()) == 1
+
+
+def test_enqueue_defaults_and_validation(sessions):
+    with sessions.begin() as session:
+        msg = outbox.enqueue(session, "message/send", text(["ZhangSan", "LiSi"]), key="k1", now=TUESDAY_10)
+        card = outbox.enqueue(session, "message/update_template_card", {"userids": ["a"]}, key="k2", now=TUESDAY_10)
+        assert msg.hold and not card.hold
+        # lower-cased ids (pitfall 25) and WeCom's duplicate check against a re-send after a crash
+        assert msg.payload["touser"] == "zhangsan|lisi" and msg.payload["enable_duplicate_check"] == 1
+        with pytest.raises(ValueError, match="at most 1000"):
+            outbox.enqueue(session, "message/send", text([f"u{i}" for i in range(1001)]), key="k3")
+        with pytest.raises(ValueError, match="unknown outbox kind"):
+            outbox.enqueue(session, "message/recall", {}, key="k4")
+
+
+def test_rate_limited_backs_off_then_sends_without_using_up_attempts(sessions, settings, calendar):
+    id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10)
+    client = FakeClient(WeComRateLimited("message/send", 45009, "api freq out of limit", retry_after=60))
+    assert send(sessions, client, settings, calendar, TUESDAY_10).retried == 1
+    waiting = row(sessions, id)
+    assert waiting.status == "pending" and waiting.errcode == 45009 and waiting.attempts == 0
+    assert TUESDAY_10 + timedelta(seconds=60) <= waiting.not_before <= TUESDAY_10 + timedelta(seconds=90)
+    assert send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(seconds=30)).sent == 0
+    assert send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(seconds=95)).sent == 1
+    assert row(sessions, id).status == "sent" and row(sessions, id).errcode is None
+
+
+def test_one_rate_limit_holds_back_the_rest_of_the_batch(sessions, settings, calendar):
+    for i in range(3):
+        add(sessions, "appchat/send", {"chatid": f"c{i}", "msgtype": "text", "text": {"content": "hi"}}, f"k{i}", TUESDAY_10)
+    client = FakeClient(WeComRateLimited("appchat/send", 45009, "limit"))
+    assert send(sessions, client, settings, calendar, TUESDAY_10).retried == 3
+    assert len(client.calls) == 1
+
+
+@pytest.mark.parametrize("error", [WeComBusy("message/send", -1, "system busy"), WeComUnavailable("message/send", "HTTP 500", status=500)])
+def test_busy_and_unavailable_are_retried_later(sessions, settings, calendar, error):
+    id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10)
+    client = FakeClient(error)
+    assert send(sessions, client, settings, calendar, TUESDAY_10).retried == 1
+    waiting = row(sessions, id)
+    assert waiting.status == "pending" and waiting.attempts == 1 and waiting.errcode == error.errcode
+    assert waiting.not_before > TUESDAY_10 + timedelta(seconds=20)
+    assert send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(minutes=1)).sent == 1
+    assert row(sessions, id).attempts == 2 and len(client.calls) == 2
+
+
+@pytest.mark.parametrize("errcode", [86216, 40003])
+def test_permanent_error_fails_with_errcode_visibly(sessions, settings, calendar, caplog, errcode):
+    id = add(sessions, "appchat/update", {"chatid": "proj42", "add_user_list": ["ghost"]}, "k", TUESDAY_10)
+    client = FakeClient(WeComError("appchat/update", errcode, "invalid"))
+    with caplog.at_level(logging.WARNING, logger="wecom.outbox"):
+        assert send(sessions, client, settings, calendar, TUESDAY_10).failed == 1
+    failed = row(sessions, id)
+    assert failed.status == "failed" and failed.errcode == errcode and failed.errmsg == "invalid"
+    assert f"wecom.outbox.failed id={id} kind=appchat/update errcode={errcode}" in caplog.text
+    assert send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(hours=1)).total == 0  # stays failed
+    with sessions() as session:
+        assert outbox.summary(session, TUESDAY_10)["failed"] == [{"kind": "appchat/update", "errcode": errcode, "count": 1}]
+    with sessions.begin() as session:
+        outbox.retry_failed(session, id, now=TUESDAY_10)
+    assert send(sessions, client, settings, calendar, TUESDAY_10).sent == 1
+
+
+def test_transient_failures_fail_after_max_attempts(sessions, db_url, calendar):
+    settings = make_settings(database_url=db_url, outbox_max_attempts=3)
+    id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10)
+    client = FakeClient(*[WeComUnavailable("message/send", "timeout") for _ in range(3)])
+    now = TUESDAY_10
+    for _ in range(3):
+        send(sessions, client, settings, calendar, now)
+        now += timedelta(minutes=30)
+    gave_up = row(sessions, id)
+    assert gave_up.status == "failed" and gave_up.attempts == 3 and gave_up.errmsg == "timeout"
+
+
+def test_appchat_create_answered_chatid_exists_counts_as_sent(sessions, settings, calendar):
+    id = add(sessions, "appchat/create", {"chatid": "proj42", "owner": "a", "userlist": ["a", "b"]}, "k", TUESDAY_10)
+    client = FakeClient(WeComError("appchat/create", 86215, "chatid exists"))
+    assert send(sessions, client, settings, calendar, TUESDAY_10).sent == 1
+    assert row(sessions, id).status == "sent" and row(sessions, id).result["chatid"] == "proj42"
+
+
+def test_appchat_update_quota_defers_instead_of_failing(sessions, settings, calendar):
+    from wecom_app import quota
+
+    with sessions.begin() as session:
+        quota.record(session, [quota.api_scope("appchat/update")], quota.API_LIMITS["appchat/update"], TUESDAY_10, n=1000)
+    id = add(sessions, "appchat/update", {"chatid": "c", "add_user_list": ["a"]}, "k", TUESDAY_10)
+    client = FakeClient()
+    assert send(sessions, client, settings, calendar, TUESDAY_10).deferred == 1
+    assert client.calls == [] and row(sessions, id).status == "pending"
+    assert row(sessions, id).not_before > TUESDAY_10 + timedelta(minutes=55)
+
+
+def test_thirty_one_messages_to_one_member_in_a_minute_thirty_now_one_later(sessions, settings, calendar):
+    ids = [add(sessions, "message/send", text(["zhangsan"], f"提醒 {i}"), f"k{i}", TUESDAY_10) for i in range(31)]
+    client = FakeClient()
+    stats = send(sessions, client, settings, calendar, TUESDAY_10)
+    assert (stats.sent, stats.deferred) == (30, 1) and len(client.calls) == 30
+    late = row(sessions, ids[-1])
+    assert late.status == "pending" and TUESDAY_10 + timedelta(seconds=60) <= late.not_before <= TUESDAY_10 + timedelta(seconds=80)
+    assert send(sessions, client, settings, calendar, late.not_before).sent == 1
+    assert {row(sessions, i).status for i in ids} == {"sent"}
+
+
+def test_members_over_quota_are_split_into_a_child_row(sessions, settings, calendar):
+    for i in range(30):
+        add(sessions, "message/send", text(["lisi"], f"m{i}"), f"k{i}", TUESDAY_10)
+    send(sessions, FakeClient(), settings, calendar, TUESDAY_10)
+    card = {"touser": "zhangsan|lisi", "msgtype": "template_card", "template_card": {"card_type": "button_interaction", "task_id": "d7-1"}}
+    id = add(sessions, "message/send", card, "directive-7", TUESDAY_10)
+    client = FakeClient()
+    assert send(sessions, client, settings, calendar, TUESDAY_10).split == 1
+    assert client.calls[0][1]["touser"] == "zhangsan"
+    with sessions() as session:
+        child = session.scalars(select(OutboxAction).where(OutboxAction.parent_id == id)).one()
+    assert child.payload["touser"] == "lisi" and child.status == "pending" and child.not_before > TUESDAY_10
+    assert child.payload["template_card"]["task_id"].startswith("d7-1@")  # task_ids are single-use (42014)
+    assert send(sessions, client, settings, calendar, child.not_before).sent == 1
+    assert client.calls[-1][1]["touser"] == "lisi"
+
+
+def test_crashed_sender_lease_is_reclaimed(sessions, settings, calendar):
+    id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10)
+    with sessions.begin() as session:  # a sender claimed it and died mid-call
+        session.get(OutboxAction, id).status = "sending"
+        session.get(OutboxAction, id).lease_until = TUESDAY_10 + timedelta(minutes=5)
+        session.get(OutboxAction, id).attempts = 1
+    client = FakeClient()
+    assert send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(minutes=1)).total == 0
+    assert send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(minutes=6)).sent == 1
+    assert row(sessions, id).attempts == 2 and client.calls[0][1]["enable_duplicate_check"] == 1
+
+
+def test_a_late_result_does_not_overwrite_a_reclaimed_row(sessions, settings, calendar):
+    id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10)
+    with sessions.begin() as session:
+        claimed = outbox._claim(session, settings, calendar, TUESDAY_10, 10, outbox.LEASE, outbox.SendStats())
+    with sessions.begin() as session:  # the lease ran out and another sender took it
+        session.get(OutboxAction, id).attempts = 2
+    outbox._record(sessions, claimed[0], {"status": "failed", "errcode": 1})
+    assert row(sessions, id).status == "sending"
+
+
+def test_concurrent_senders_send_each_row_once(sessions, settings, calendar):
+    ids = [add(sessions, "appchat/send", {"chatid": f"c{i}", "msgtype": "text", "text": {"content": "x"}}, f"k{i}", TUESDAY_10) for i in range(200)]
+    client = FakeClient()
+
+    def sender():
+        while send(sessions, client, settings, calendar, TUESDAY_10, limit=7).claimed:
+            pass
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(body["chatid"] for _, body in client.calls) == sorted(f"c{i}" for i in range(200))
+    assert {row(sessions, i).status for i in ids} == {"sent"}
+
+
+def test_job_shell_reads_overrides_and_sends(sessions, settings):
+    add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10)
+    client = FakeClient()
+    runtime = SimpleNamespace(sessions=sessions, client=client, settings=settings, clock=lambda: TUESDAY_10)
+    assert outbox_job.run(runtime).sent == 1

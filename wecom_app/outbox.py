@@ -1,0 +1,355 @@
+"""The outbox: every state-changing WeCom call is stored before it is sent
+(DESIGN §2 "nothing lost"), then sent by `send_due` from the outbox job.
+
+`kind` is the WeCom API path: `message/send` (90236), `message/update_template_card`
+(94888), `appchat/create|update|send` (90245/98913/90248) and `webhook/send` (a group
+robot, 99398; payload `{"key": ..., "body": {...}}`).
+
+Sending is claim → call → record. A claim (one short transaction; `FOR UPDATE SKIP
+LOCKED` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite) leases due rows, so concurrent
+senders never send a row twice and a crashed sender's rows come back when the
+lease expires. While claiming:
+
+- a row that waits for working time (`hold` and not `urgent`, rule R4) is moved to
+  the next working moment plus 1-4 minutes of jitter (pitfall 22: not on :00/:30);
+- quotas are reserved (quota.py). Members over WeCom's 30/min or 1000/h are split
+  off into a child row (`parent_id`) due when they have room, because WeCom would
+  silently drop their copy (pitfall 15); appchat and robot quotas defer the row.
+
+The call happens outside any transaction. Then the result is recorded: WeCom's
+answer (`msgid`, `invaliduser`...) on success; rate limits, busy and unreachable
+WeCom back off with jitter; a permanent error fails the row with its errcode,
+logged `wecom.outbox.failed` and counted, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import metrics, quota
+from .client_errors import WeComAuthError, WeComError, WeComRateLimited
+from .config import Settings
+from .db import utcnow
+from .logs import kv
+from .models import OutboxAction
+from .workcal import WorkCalendar
+
+log = logging.getLogger("wecom.outbox")
+
+# kind → does it wait for working time by default (messages to people do; keeping
+# membership right and updating a card someone just clicked do not)
+KINDS = {
+    "message/send": True,
+    "appchat/send": True,
+    "webhook/send": True,
+    "message/update_template_card": False,
+    "appchat/create": False,
+    "appchat/update": False,
+}
+MAX_TOUSER = 1000  # 40032 beyond (90236)
+MAX_TOPARTY = MAX_TOTAG = 100
+# A re-send after a crash mid-call must not reach anyone twice: WeCom drops an
+# identical message to the same member within the interval (4 h is its maximum,
+# long enough to cover a lease expiry and a night's hold... mostly).
+DUPLICATE_CHECK_INTERVAL = 14400
+LEASE = timedelta(minutes=5)
+BACKOFF_BASE, BACKOFF_CAP = 30.0, 3600.0
+CHAT_EXISTS = 86215  # appchat/create: the chatid exists, i.e. our earlier attempt went through
+TASK_ID_USED = 42014  # template_card task_id already used (or invalid)
+
+
+@dataclasses.dataclass
+class SendStats:
+    claimed: int = 0
+    sent: int = 0
+    held: int = 0  # moved to the next working time
+    deferred: int = 0  # waiting for a quota
+    split: int = 0  # recipients over their quota split off into a child row
+    retried: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.held + self.deferred + self.retried + self.failed
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+
+
+def enqueue(
+    session: Session, kind: str, payload: dict[str, Any], *, key: str, urgent: bool = False,
+    hold: bool | None = None, not_before: datetime | None = None, now: datetime | None = None,
+) -> OutboxAction:
+    """Store one WeCom call in the caller's transaction. Idempotent on `key`: an
+    existing row with that key is returned unchanged."""
+    existing = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == key))
+    if existing is not None:
+        return existing
+    if kind not in KINDS:
+        raise ValueError(f"unknown outbox kind {kind!r}; one of {', '.join(KINDS)}")
+    now = now or utcnow()
+    row = OutboxAction(
+        idempotency_key=key, kind=kind, payload=_normalised(kind, payload), urgent=urgent,
+        hold=KINDS[kind] if hold is None else hold, not_before=not_before or now, created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # another process enqueued the same key just now
+        return session.scalars(select(OutboxAction).where(OutboxAction.idempotency_key == key)).one()
+    return row
+
+
+def _normalised(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    payload = dict(payload)
+    if kind == "webhook/send" and not (payload.get("key") and isinstance(payload.get("body"), dict)):
+        raise ValueError('webhook/send payload is {"key": robot key, "body": message}')
+    if kind != "message/send":
+        return payload
+    users = _split_ids(payload.get("touser", ""))
+    if len(users) > MAX_TOUSER:
+        raise ValueError(f"message/send to {len(users)} members: at most {MAX_TOUSER} per call, batch them")
+    for field, limit in (("toparty", MAX_TOPARTY), ("totag", MAX_TOTAG)):
+        if len(_split_ids(payload.get(field, ""))) > limit:
+            raise ValueError(f"message/send {field}: at most {limit} per call")
+    # userids are case-insensitive and come back lower-cased in invaliduser (pitfall 25)
+    payload["touser"] = "@all" if users == ["@all"] else "|".join(u.lower() for u in users)
+    for field in ("toparty", "totag"):
+        if field in payload:
+            payload[field] = "|".join(str(i) for i in _split_ids(payload[field]))
+    payload.setdefault("enable_duplicate_check", 1)
+    payload.setdefault("duplicate_check_interval", DUPLICATE_CHECK_INTERVAL)
+    return payload
+
+
+def _split_ids(value) -> list[str]:
+    items = value if isinstance(value, (list, tuple)) else str(value or "").split("|")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def send_due(
+    sessions: sessionmaker, client, settings: Settings, calendar: WorkCalendar, now: datetime,
+    *, limit: int = 100, lease: timedelta = LEASE,
+) -> SendStats:
+    """Send up to `limit` due rows once; what cannot go now is rescheduled, never dropped."""
+    stats = SendStats()
+    with sessions() as session, session.begin():
+        jobs = _claim(session, settings, calendar, now, limit, lease, stats)
+        quota.prune(session, now)
+    blocked: dict[str, WeComRateLimited] = {}  # one 45009 stops the batch's other calls to that API
+    for job in jobs:
+        outcome = blocked.get(job.kind) or _call(client, job)
+        if isinstance(outcome, WeComRateLimited):
+            blocked[job.kind] = outcome
+        values = _outcome(job, outcome, settings, now, stats)
+        _record(sessions, job, values)
+    return stats
+
+
+def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
+    t = OutboxAction
+    due = or_(
+        and_(t.status == "pending", t.not_before <= now),
+        and_(t.status == "sending", t.lease_until < now),  # its sender crashed
+    )
+    query = select(t).where(due).order_by(t.urgent.desc(), t.not_before, t.id).limit(limit)
+    jobs = []
+    for row in session.scalars(query.with_for_update(skip_locked=True)).all():
+        if row.status == "sending" and row.attempts >= settings.outbox_max_attempts:
+            _fail_row(row, None, f"lease expired after {row.attempts} attempts: the sender stopped mid-call", stats)
+            continue
+        if row.hold and not row.urgent and not calendar.is_working_time(now):
+            _reschedule(row, calendar.next_working_time(now) + _jitter(60, 240))
+            stats.held += 1
+            continue
+        free_at = _take_quota(session, row, now, stats)
+        if free_at is not None:
+            _reschedule(row, free_at + _jitter(1, 10))
+            stats.deferred += 1
+            continue
+        row.status, row.attempts, row.lease_until = "sending", row.attempts + 1, now + lease
+        jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts))
+        stats.claimed += 1
+    return jobs
+
+
+def _reschedule(row: OutboxAction, when: datetime) -> None:
+    row.status, row.lease_until, row.not_before = "pending", None, when
+
+
+def _take_quota(session: Session, row: OutboxAction, now: datetime, stats: SendStats) -> datetime | None:
+    """Reserve what the row needs; None when it may go now, else when to look again."""
+    if row.kind == "message/send":
+        return _take_member_quota(session, row, now, stats)
+    if row.kind in quota.API_LIMITS:
+        scopes, limits = [quota.api_scope(row.kind)], quota.API_LIMITS[row.kind]
+    elif row.kind == "webhook/send":
+        scopes, limits = [quota.webhook_scope(row.payload["key"])], quota.WEBHOOK_LIMITS
+    else:
+        return None
+    return quota.reserve(session, scopes, limits, now).next_free
+
+
+def _take_member_quota(session: Session, row: OutboxAction, now: datetime, stats: SendStats) -> datetime | None:
+    users = _split_ids(row.payload.get("touser", ""))
+    if not users or users == ["@all"]:
+        return None  # departments and tags: WeCom does not tell us who is in them
+    avail = quota.reserve_members(session, users, now)
+    if avail.ready:
+        corp = quota.reserve(session, [quota.person_times_scope()], quota.PERSON_TIMES_LIMITS, now, len(avail.ready))
+        if corp.later:
+            quota.release_members(session, avail.ready, now)
+            return corp.next_free
+    if not avail.later:
+        return None
+    if not (avail.ready or row.payload.get("toparty") or row.payload.get("totag")):
+        return avail.next_free  # nobody can receive it now: the whole row waits
+    session.add(_child(row, sorted(avail.later), avail.next_free + _jitter(1, 10), now))
+    ready = set(avail.ready)
+    row.payload = {**row.payload, "touser": "|".join(u for u in users if u in ready)}
+    stats.split += 1
+    return None
+
+
+def _child(row: OutboxAction, users: list[str], when: datetime, now: datetime) -> OutboxAction:
+    """The members over their quota, as a row of their own (a unique key per claim)."""
+    payload = {**row.payload, "touser": "|".join(users), "toparty": "", "totag": ""}
+    card = payload.get("template_card")
+    if isinstance(card, dict) and card.get("task_id"):
+        # task_id is unique per app forever (42014): the child's extends the parent's
+        suffix = f"@{row.id}-{row.attempts}"
+        payload["template_card"] = {**card, "task_id": card["task_id"][: 128 - len(suffix)] + suffix}
+    return OutboxAction(
+        idempotency_key=f"split:{row.id}:{row.attempts}", kind=row.kind, payload=payload, urgent=row.urgent,
+        hold=row.hold, not_before=when, created_at=now, parent_id=row.id,
+    )
+
+
+def _call(client, job: _Job) -> dict | Exception:
+    """The WeCom call, outside any transaction: its answer, or the exception it raised."""
+    p = job.payload
+    try:
+        if job.kind == "message/send":
+            return client.send_message(p)
+        if job.kind == "message/update_template_card":
+            return client.update_template_card(p)
+        if job.kind == "appchat/create":
+            return client.appchat_create(p)
+        if job.kind == "appchat/update":
+            return client.appchat_update(p)
+        if job.kind == "appchat/send":
+            return client.appchat_send(p)
+        return client.webhook_send(p["key"], p["body"])
+    except WeComError as exc:
+        return exc
+    except Exception as exc:  # a bug or an unexpected library error: retried, and loud
+        log.exception(kv("wecom.outbox.error", id=job.id, kind=job.kind))
+        return exc
+
+
+def _outcome(job: _Job, outcome: dict | Exception, settings: Settings, now: datetime, stats: SendStats) -> dict:
+    """The column values that record one call's outcome."""
+    if isinstance(outcome, dict):
+        return _sent(job, outcome, now, stats)
+    errcode = getattr(outcome, "errcode", None)
+    if job.kind == "appchat/create" and errcode == CHAT_EXISTS:
+        return _sent(job, {"chatid": job.payload.get("chatid"), "existed": True}, now, stats)
+    if job.kind == "message/send" and errcode == TASK_ID_USED and job.attempt > 1:
+        # a card whose earlier attempt went through before the sender lost track of it
+        return _sent(job, {"task_id_used": True}, now, stats)
+    errmsg = getattr(outcome, "errmsg", None) or type(outcome).__name__
+    if isinstance(outcome, WeComRateLimited):
+        # a quota clears with time: wait as WeCom says and do not count it as a failure
+        delay = max(outcome.retry_after, 1.0) * random.uniform(1.0, 1.5)
+        stats.retried += 1
+        return _retry_values(job, errcode, errmsg, now + timedelta(seconds=delay), attempts=job.attempt - 1)
+    retryable = not isinstance(outcome, WeComError) or outcome.transient or isinstance(outcome, WeComAuthError)
+    if retryable and job.attempt < settings.outbox_max_attempts:
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job.attempt - 1)) * random.uniform(0.8, 1.2)
+        stats.retried += 1
+        log.info(kv("wecom.outbox.retry", id=job.id, kind=job.kind, errcode=errcode, attempt=job.attempt, delay=f"{delay:.0f}"))
+        return _retry_values(job, errcode, errmsg, now + timedelta(seconds=delay), attempts=job.attempt)
+    _log_failed(job.id, job.kind, errcode, errmsg, job.attempt)
+    stats.failed += 1
+    return dict(status="failed", lease_until=None, errcode=errcode, errmsg=errmsg)
+
+
+def _sent(job: _Job, result: dict, now: datetime, stats: SendStats) -> dict:
+    invalid = {k: result[k] for k in ("invaliduser", "invalidparty", "invalidtag", "unlicenseduser") if result.get(k)}
+    if invalid:
+        log.warning(kv("wecom.outbox.partial", id=job.id, kind=job.kind, **invalid))
+    metrics.OUTBOX_SENT.labels(job.kind).inc()
+    stats.sent += 1
+    result = {k: v for k, v in result.items() if k not in ("errcode", "errmsg")}
+    return dict(status="sent", sent_at=now, lease_until=None, result=result, errcode=None, errmsg=None)
+
+
+def _retry_values(job: _Job, errcode, errmsg: str, when: datetime, *, attempts: int) -> dict:
+    return dict(status="pending", lease_until=None, not_before=when, attempts=attempts, errcode=errcode, errmsg=errmsg)
+
+
+def _fail_row(row: OutboxAction, errcode: int | None, errmsg: str, stats: SendStats) -> None:
+    row.status, row.lease_until, row.errcode, row.errmsg = "failed", None, errcode, errmsg
+    _log_failed(row.id, row.kind, errcode, errmsg, row.attempts)
+    stats.failed += 1
+
+
+def _log_failed(id: int, kind: str, errcode, errmsg: str, attempts: int) -> None:  # noqa: A002
+    metrics.OUTBOX_FAILED.labels(kind, str(errcode)).inc()
+    log.warning(kv("wecom.outbox.failed", id=id, kind=kind, errcode=errcode, errmsg=errmsg, attempts=attempts))
+
+
+def _record(sessions: sessionmaker, job: _Job, values: dict) -> None:
+    """Write the outcome, unless another sender re-claimed the row meanwhile (the
+    attempt number is the fencing token)."""
+    t = OutboxAction
+    with sessions() as session, session.begin():
+        done = session.execute(
+            update(t).where(t.id == job.id, t.status == "sending", t.attempts == job.attempt).values(**values)
+        ).rowcount
+    if not done:
+        log.warning(kv("wecom.outbox.lease_lost", id=job.id, kind=job.kind, attempt=job.attempt))
+
+
+def _jitter(low: float, high: float) -> timedelta:
+    return timedelta(seconds=random.uniform(low, high))
+
+
+def retry_failed(session: Session, id: int, *, now: datetime | None = None) -> OutboxAction:  # noqa: A002
+    """Put a failed row back in the queue (an operator's decision, e.g. after fixing a userid)."""
+    row = session.get(OutboxAction, id)
+    if row is None:
+        raise LookupError(f"no outbox action {id}")
+    if row.status != "failed":
+        raise ValueError(f"outbox action {id} is {row.status}, not failed")
+    row.status, row.attempts, row.not_before, row.lease_until = "pending", 0, now or utcnow(), None
+    return row
+
+
+def summary(session: Session, now: datetime) -> dict[str, Any]:
+    """Queue state for the CLI and /metrics: rows per status, how late the oldest due
+    row is, and the failures by kind and errcode."""
+    t = OutboxAction
+    by_status = dict(session.execute(select(t.status, func.count()).group_by(t.status)).all())
+    oldest = session.scalar(select(func.min(t.not_before)).where(t.status == "pending", t.not_before <= now))
+    failures = session.execute(
+        select(t.kind, t.errcode, func.count()).where(t.status == "failed").group_by(t.kind, t.errcode)
+    ).all()
+    return {
+        "by_status": by_status,
+        "due_lag_seconds": (now - oldest).total_seconds() if oldest else 0.0,
+        "failed": [{"kind": k, "errcode": e, "count": n} for k, e, n in failures],
+    }
