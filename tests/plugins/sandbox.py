@@ -1,1 +1,95 @@
-"""Fixtures that run the WeCom emulator (wecom_app/sandbox) for tests."""
+"""Fixtures that run the WeCom emulator (wecom_app/sandbox) for tests.
+
+- `sandbox_clock`: the ManualClock the state runs on (`sandbox_clock.advance(7200)`).
+- `sandbox_state`: the seeded demo company, with the test corp's ids and secrets
+  (`CONTACT_SECRET` for 通讯录同步).
+- `emulator_url`: the emulator on a real loopback HTTP server, base URL ending in /cgi-bin/.
+- `emulator_token`: a valid app access_token from that server.
+- `pusher_for(app_url, token=..., aes_key=...)`: a CallbackPusher to an app's callback URL.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from wecom_app.sandbox import CallbackPusher, ManualClock, create_emulator, make_sandbox
+
+CORP_ID = "ww1436e0e65a779aee"  # the same test corp as tests/conftest.py
+AGENT_ID = 1000002
+SECRET = "test-app-secret-0123456789"
+CONTACT_SECRET = "test-contact-secret-0123456789"
+TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
+AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
+
+
+@pytest.fixture
+def sandbox_clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def sandbox_state(sandbox_clock):
+    return make_sandbox(CORP_ID, AGENT_ID, SECRET, CONTACT_SECRET, clock=sandbox_clock)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):  # request lines carry access tokens; the call log has them redacted
+        pass
+
+
+class EmulatorServer:
+    """The emulator on 127.0.0.1:<free port> in a daemon thread."""
+
+    def __init__(self, state):
+        self.state = state
+        self.server = make_server("127.0.0.1", 0, create_emulator(state), threaded=True,
+                                  request_handler=_QuietHandler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), name="wecom-emulator", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.state.stopping.set()  # ends injected hangs and latencies
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def emulator_server(sandbox_state):
+    with EmulatorServer(sandbox_state) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator_url(emulator_server):
+    return emulator_server.base + "/cgi-bin/"
+
+
+@pytest.fixture
+def emulator_token(emulator_url):
+    answer = requests.get(emulator_url + "gettoken", params=dict(corpid=CORP_ID, corpsecret=SECRET), timeout=5).json()
+    return answer["access_token"]
+
+
+@pytest.fixture
+def pusher_for():
+    sessions = []
+
+    def make(app_url: str, *, token: str = TOKEN, aes_key: str = AES_KEY, corp_id: str = CORP_ID,
+             agent_id=AGENT_ID, session=None) -> CallbackPusher:
+        if session is None:
+            session = requests.Session()
+            sessions.append(session)
+        return CallbackPusher(app_url, token, aes_key, corp_id, session, agent_id=agent_id)
+
+    yield make
+    for session in sessions:
+        session.close()
