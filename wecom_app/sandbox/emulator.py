@@ -99,6 +99,7 @@ class _ResetMiddleware:
             sock = environ.get("werkzeug.socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RDWR)  # else keep-alive waits for the next request on this socket
             if hasattr(result, "close"):
                 result.close()
             raise ConnectionResetError("sandbox fault: connection reset")

@@ -1,0 +1,112 @@
+"""The callback pusher encrypts and signs as WeCom does; state changes yield the matching XML."""
+
+from __future__ import annotations
+
+import threading
+from xml.etree.ElementTree import fromstring
+
+import pytest
+from flask import Flask, request
+from werkzeug.serving import make_server
+
+from tests.plugins.sandbox import AES_KEY, AGENT_ID, CORP_ID, TOKEN
+from wecom_app.crypto import WeComCrypto
+from wecom_app.sandbox import change_contact, change_external_chat, template_card_event, text_message
+
+
+@pytest.fixture
+def recorder():
+    """A stand-in app callback URL on loopback that records what it receives."""
+    received = []
+    app = Flask("recorder")
+
+    @app.route("/wecom/callback", methods=["GET", "POST"])
+    def callback():
+        received.append(dict(method=request.method, args=dict(request.args), body=request.get_data(as_text=True)))
+        return ""
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/wecom/callback", received
+    server.shutdown()
+    server.server_close()
+
+
+def open_envelope(call) -> str:
+    crypto = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
+    outer = fromstring(call["body"])
+    assert outer.findtext("ToUserName") == CORP_ID and outer.findtext("AgentID") == str(AGENT_ID)
+    encrypted = outer.findtext("Encrypt")
+    args = call["args"]
+    crypto.verify(args["msg_signature"], args["timestamp"], args["nonce"], encrypted)
+    return crypto.decrypt(encrypted).decode()
+
+
+def test_push_encrypts_and_signs_like_wecom(recorder, pusher_for):
+    url, received = recorder
+    xml = text_message("lina", "你好 <&>", 1234567890123456, ToUserName=CORP_ID, AgentID=AGENT_ID)
+    answer = pusher_for(url).push(xml, timestamp=1476422779, nonce="1597212914")
+    assert answer.status_code == 200
+    assert received[0]["args"]["timestamp"] == "1476422779" and open_envelope(received[0]) == xml
+    parsed = fromstring(xml)
+    assert parsed.findtext("Content") == "你好 <&>" and parsed.findtext("MsgId") == "1234567890123456"
+
+
+def test_verify_url_sends_an_encrypted_echostr(recorder, pusher_for):
+    url, received = recorder
+    pusher_for(url).verify_url("1288432023552776189")
+    args = received[0]["args"]
+    crypto = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
+    crypto.verify(args["msg_signature"], args["timestamp"], args["nonce"], args["echostr"])
+    assert crypto.decrypt(args["echostr"]) == b"1288432023552776189"
+
+
+def test_change_contact_builder():
+    xml = fromstring(change_contact("update_user", UserID="lisi", NewUserID="lisi2", Department=[1, 2],
+                                    IsLeaderInDept=[0, 1], Status=2, CreateTime=1403610513, ToUserName=CORP_ID))
+    assert xml.findtext("Event") == "change_contact" and xml.findtext("ChangeType") == "update_user"
+    assert xml.findtext("FromUserName") == "sys" and xml.findtext("NewUserID") == "lisi2"
+    assert xml.findtext("Department") == "1,2" and xml.findtext("IsLeaderInDept") == "0,1"
+    assert xml.findtext("Status") == "2" and xml.findtext("CreateTime") == "1403610513"
+
+
+def test_change_external_chat_builder():
+    xml = fromstring(change_external_chat("wrX", "update", "del_member", QuitScene=1, MemChangeList=["a", "wmB"],
+                                          LastMemVer="v1", CurMemVer="v2"))
+    assert [i.text for i in xml.find("MemChangeList")] == ["a", "wmB"] and xml.findtext("MemChangeCnt") == "2"
+    assert xml.findtext("QuitScene") == "1" and xml.findtext("CurMemVer") == "v2" and xml.find("JoinScene") is None
+
+
+def test_template_card_event_builder():
+    xml = fromstring(template_card_event("lina", "dir42", "ack", "RC1", AgentID=AGENT_ID))
+    assert [xml.findtext(k) for k in ("Event", "FromUserName", "TaskId", "EventKey", "ResponseCode", "CardType")] == [
+        "template_card_event", "lina", "dir42", "ack", "RC1", "button_interaction"]
+
+
+def test_state_changes_return_their_events(sandbox_state):
+    created = fromstring(sandbox_state.user_create("XiaoMing", "小明", [6], position="销售代表"))
+    assert created.findtext("ChangeType") == "create_user" and created.findtext("UserID") == "xiaoming"
+    assert created.findtext("ToUserName") == CORP_ID and created.findtext("Department") == "6"
+    updated = fromstring(sandbox_state.user_update("xiaoming", new_userid="xiaoming2", status=2))
+    assert updated.findtext("NewUserID") == "xiaoming2" and updated.findtext("Status") == "2"
+    assert updated.find("Name") is None and sandbox_state.user("xiaoming2")["status"] == 2
+    assert fromstring(sandbox_state.user_delete("xiaoming2")).findtext("ChangeType") == "delete_user"
+    assert sandbox_state.user("xiaoming2") is None
+    party = fromstring(sandbox_state.party_create(10, "西南销售组", parentid=5))
+    assert party.findtext("ParentId") == "5" and party.findtext("Name") == "西南销售组"
+
+
+def test_groupchat_changes(sandbox_state):
+    chat_id = "wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAAA"
+    removed = fromstring(sandbox_state.groupchat_remove_member(chat_id, "xiaoshouli", QuitScene=1))
+    assert removed.findtext("UpdateDetail") == "del_member" and removed.findtext("QuitScene") == "1"
+    assert "xiaoshouli" not in [m["userid"] for m in sandbox_state.groupchats[chat_id]["member_list"]]
+    renamed = fromstring(sandbox_state.groupchat_update(chat_id, name="华南客户群"))
+    assert renamed.findtext("UpdateDetail") == "change_name" and sandbox_state.groupchats[chat_id]["name"] == "华南客户群"
+    assert fromstring(sandbox_state.groupchat_dismiss(chat_id)).findtext("ChangeType") == "dismiss"
+
+
+def test_member_text_to_app(sandbox_state):
+    first, second = (fromstring(sandbox_state.member_sends_text("lina", "查询")) for _ in range(2))
+    assert first.findtext("MsgType") == "text" and first.findtext("MsgId") != second.findtext("MsgId")
