@@ -81,6 +81,7 @@ def test_contact_secret_alone_reads_list_id_and_cannot_send(emulator_url, api):
         if not cursor:
             break
     assert len(rows) > 40 and {"userid": "xuchao", "department": 7} in rows
+    assert [d["id"] for d in contact.get("department/list")["department"]] == list(range(1, 10))
 
 
 # -- directory (90196, 90200, 90201, 90208, 90227) --------------------------------------------------
