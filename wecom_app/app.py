@@ -94,6 +94,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
     from .receiver import bp as receiver_bp
 
     app.register_blueprint(receiver_bp)
+    if settings.sandbox:
+        from .status import bp as status_bp
+
+        app.register_blueprint(status_bp)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc):

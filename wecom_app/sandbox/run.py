@@ -1,0 +1,80 @@
+"""`wecom-app sandbox`: the emulator, the app, the dispatcher and the jobs in one
+process on SQLite, with the seeded demo company. One port serves both: the app
+at `/`, the emulated WeCom API at `/_wecom/cgi-bin/` (and its fault switches at
+`/_wecom/sandbox/faults`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import threading
+from pathlib import Path
+
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
+
+from ..app import Runtime, create_app
+from ..config import Settings
+from ..db import upgrade
+from ..logs import setup_logging
+from . import make_sandbox
+from .emulator import create_emulator
+from .pusher import CallbackPusher
+
+# Fixed sandbox credentials: they only ever meet the built-in emulator.
+CORP_ID = "ww5a4db0x5andb0x1"
+AGENT_ID = 1000002
+SECRET = "sandbox-app-secret-not-for-production"
+CONTACT_SECRET = "sandbox-contact-secret-not-for-production"
+TOKEN = "SandboxToken2026"
+AES_KEY = "SandboxAesKeyForTheBuiltInWeComEmulator0123"
+EMULATOR_PREFIX = "/_wecom"
+
+
+def sandbox_settings(host: str, port: int, database: str) -> Settings:
+    return Settings(
+        corp_id=CORP_ID, agent_id=AGENT_ID, secret=SECRET, contact_secret=CONTACT_SECRET, token=TOKEN,
+        aes_key=AES_KEY, secret_key=secrets.token_urlsafe(32),
+        api_base=f"http://{host}:{port}{EMULATOR_PREFIX}/cgi-bin/",
+        database_url=f"sqlite:///{Path(database).resolve()}", public_url=f"http://{host}:{port}",
+        admins=("zhangwei",), sandbox=True,
+    )
+
+
+def build(host: str, port: int, database: str):
+    """(wsgi app, runtime, emulator state) for a sandbox on host:port."""
+    settings = sandbox_settings(host, port, database)
+    upgrade(settings.database_url)
+    state = make_sandbox(CORP_ID, AGENT_ID, SECRET, CONTACT_SECRET)
+    runtime = Runtime(settings)
+    app = create_app(settings, runtime=runtime)
+    app.extensions["wecom_sandbox"] = state
+    app.extensions["wecom_pusher"] = CallbackPusher(
+        f"{settings.public_url}/wecom/callback", TOKEN, AES_KEY, CORP_ID, agent_id=str(AGENT_ID)
+    )
+    wsgi = DispatcherMiddleware(app, {EMULATOR_PREFIX: create_emulator(state)})
+    return wsgi, runtime, state
+
+
+def run_sandbox(*, host: str, port: int, database: str) -> None:
+    from ..scheduler import Worker
+
+    setup_logging("INFO")
+    wsgi, runtime, state = build(host, port, database)
+    server = make_server(host, port, wsgi, threaded=True)
+    worker = Worker(runtime)
+    worker.start()
+    print(f"wecom-app sandbox: open http://{host}:{port}/", flush=True)
+    print(f"  emulated WeCom API: http://{host}:{port}{EMULATOR_PREFIX}/cgi-bin/  database: {database}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    state.stopping.set()  # ends injected hangs
+    server.shutdown()
+    worker.shutdown()
