@@ -178,22 +178,33 @@ def run_threads(count: int, target) -> list:
 
 
 def test_eight_threads_on_a_cold_cache_fetch_one_token(wecom, sandbox_state):
+    sandbox_state.faults.add("gettoken", "latency", seconds=0.2, count=None)  # a wide window for a race
     results = run_threads(8, lambda i: wecom.agent_get()["agentid"])
     assert results == [sandbox_state.agent_id] * 8
     assert gettokens(sandbox_state) == 1
 
 
-def test_eight_workers_with_their_own_connections_fetch_one_token(make_client, db_url, sandbox_state):
-    """Separate clients and engines, as separate processes would have: only the row lock serialises."""
+@pytest.mark.parametrize("cache", ["cold", "expiring"])
+def test_eight_workers_with_their_own_connections_fetch_one_token(cache, make_client, db_url, sandbox_state):
+    """Separate clients and engines, as separate processes would have: only the database serialises
+    them (the insert of the missing row when cold, SELECT ... FOR UPDATE of the existing row later)."""
+    def clock():
+        return datetime.fromtimestamp(sandbox_state.clock(), timezone.utc)
+
+    if cache == "expiring":
+        make_client(clock=clock).agent_get()
+        sandbox_state.clock.advance(7200 - 60)
+    before = gettokens(sandbox_state)
+    sandbox_state.faults.add("gettoken", "latency", seconds=0.2, count=None)
     engines = [make_engine(db_url) for _ in range(8)]
-    clients = [make_client(sessions=make_sessionmaker(engine)) for engine in engines]
+    clients = [make_client(sessions=make_sessionmaker(engine), clock=clock) for engine in engines]
     try:
         results = run_threads(8, lambda i: clients[i].agent_get()["agentid"])
     finally:
         for engine in engines:
             engine.dispose()
     assert results == [sandbox_state.agent_id] * 8
-    assert gettokens(sandbox_state) == 1
+    assert gettokens(sandbox_state) - before == 1
 
 
 # -- failures and retries ---------------------------------------------------------------------------
