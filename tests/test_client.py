@@ -310,27 +310,44 @@ def test_oauth_code_is_exchanged_with_auth_getuserinfo(wecom, sandbox_state):
 
 # -- no secrets anywhere ----------------------------------------------------------------------------
 
-def test_no_secret_or_token_in_logs_or_exceptions(make_client, wecom_settings, sessions, sandbox_state, caplog):
+def test_connection_reset_is_retried(wecom, sandbox_state, sleeps):
+    sandbox_state.faults.add("agent/get", "reset", count=1)
+    assert wecom.agent_get()["agentid"] == sandbox_state.agent_id
+    assert len(sleeps) == 1
+
+
+def test_no_secret_or_token_in_logs_or_exceptions(make_client, wecom_settings, sandbox_state, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     wecom = make_client()
-    errors: list[Exception] = []
+    issued = []
+    issue = sandbox_state.issue_token
+
+    def issue_and_note(kind):
+        answer = issue(kind)
+        issued.append(answer["access_token"])
+        return answer
+
+    monkeypatch.setattr(sandbox_state, "issue_token", issue_and_note)
     wecom.agent_get()
-    sandbox_state.invalidate_tokens()
-    wecom.agent_get()
-    sandbox_state.faults.add("agent/get", "errcode", errcode=45009, count=1)
+    sandbox_state.invalidate_tokens()  # 40014 with the old token in the URL, then a gettoken
     sandbox_state.faults.add("gettoken", "http_error", status=503, count=1)
-    for call in (wecom.agent_get, lambda: wecom.webhook_send("robot-key-0123456789", {"msgtype": "text"})):
-        try:
+    wecom.agent_get()
+    sandbox_state.faults.add("agent/get", "reset", count=1)
+    sandbox_state.faults.add("agent/get", "errcode", errcode=45009, count=1)
+    calls = [
+        wecom.agent_get,
+        lambda: wecom.webhook_send("robot-key-0123456789", {"msgtype": "text", "text": {"content": "hi"}}),
+        make_client(secret="wrong-secret-0123456789").agent_get,
+        make_client(settings=replace(wecom_settings, api_base="http://127.0.0.1:9/cgi-bin/"), secret="x").agent_get,
+    ]
+    errors: list[WeComError] = []
+    for call in calls:
+        with pytest.raises(WeComError) as caught:
             call()
-        except WeComError as exc:
-            errors.append(exc)
-    dead = make_client(settings=replace(wecom_settings, api_base="http://127.0.0.1:9/cgi-bin/"))
-    with pytest.raises(WeComUnavailable) as caught:
-        dead.agent_get()
-    errors.append(caught.value)
-    tokens = [row.access_token for row in stored_tokens(sessions)]
-    assert tokens and errors
-    texts = [caplog.text, *(str(e) for e in errors), *(repr(e) for e in errors)]
-    for secret in (SECRET, "robot-key-0123456789", *tokens):
-        assert not any(secret in text for text in texts)
-    assert "access_token=" not in caplog.text and "wecom.api.error" in caplog.text
+        errors.append(caught.value)
+    assert [type(e) for e in errors] == [WeComRateLimited, WeComError, WeComAuthError, WeComUnavailable]
+    assert len(issued) == 2 and "wecom.api.error" in caplog.text
+    texts = [caplog.text, *(str(e) for e in errors), *(repr(e) for e in errors), *(str(e.args) for e in errors)]
+    for secret in (SECRET, "wrong-secret-0123456789", "robot-key-0123456789", *issued):
+        assert not any(secret in text for text in texts), secret
+    assert "access_token=" not in caplog.text and "corpsecret=" not in caplog.text
