@@ -32,19 +32,19 @@ AES_KEY = "SandboxAesKeyForTheBuiltInWeComEmulator0123"
 EMULATOR_PREFIX = "/_wecom"
 
 
-def sandbox_settings(host: str, port: int, database: str) -> Settings:
+def sandbox_settings(host: str, port: int, database_url: str) -> Settings:
     return Settings(
         corp_id=CORP_ID, agent_id=AGENT_ID, secret=SECRET, contact_secret=CONTACT_SECRET, token=TOKEN,
         aes_key=AES_KEY, secret_key=secrets.token_urlsafe(32),
         api_base=f"http://{host}:{port}{EMULATOR_PREFIX}/cgi-bin/",
-        database_url=f"sqlite:///{Path(database).resolve()}", public_url=f"http://{host}:{port}",
+        database_url=database_url, public_url=f"http://{host}:{port}",
         admins=("zhangwei",), sandbox=True,
     )
 
 
-def build(host: str, port: int, database: str):
+def build(host: str, port: int, database_url: str):
     """(wsgi app, runtime, emulator state) for a sandbox on host:port."""
-    settings = sandbox_settings(host, port, database)
+    settings = sandbox_settings(host, port, database_url)
     upgrade(settings.database_url)
     state = make_sandbox(CORP_ID, AGENT_ID, SECRET, CONTACT_SECRET)
     runtime = Runtime(settings)
@@ -61,7 +61,8 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
     from ..scheduler import Worker
 
     setup_logging("INFO")
-    wsgi, runtime, state = build(host, port, database)
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    wsgi, runtime, state = build(host, port, f"sqlite:///{Path(database).resolve()}")
     server = make_server(host, port, wsgi, threaded=True)
     worker = Worker(runtime)
     worker.start()

@@ -1,0 +1,85 @@
+"""End to end over real HTTP: the sandbox (emulator + app on one port), WeCom's
+encrypted callbacks pushed by the emulator, the dispatcher, the metrics."""
+
+import socket
+import threading
+
+import pytest
+import requests
+from sqlalchemy import select
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from wecom_app.models import InboxEvent
+from wecom_app.sandbox.run import build
+from wecom_app.scheduler import run_job
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def sandbox(db_url):
+    port = _free_port()
+    wsgi, runtime, state = build("127.0.0.1", port, db_url)
+    server = make_server("127.0.0.1", port, wsgi, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    app = wsgi.app
+    yield app, runtime, state
+    state.stopping.set()
+    server.shutdown()
+    runtime.engine.dispose()
+
+
+def test_console_url_check_is_answered_with_the_echostr(sandbox):
+    app, _, _ = sandbox
+    response = app.extensions["wecom_pusher"].verify_url("5927782489442352469")
+    assert response.status_code == 200 and response.text == "5927782489442352469"
+
+
+def test_departure_callback_is_stored_once_and_dispatched(sandbox):
+    app, runtime, state = sandbox
+    pusher = app.extensions["wecom_pusher"]
+    userid = next(u for u in sorted(state.users) if state.users[u]["status"] == 1)
+    xml = state.user_delete(userid)
+    assert [pusher.push(xml).status_code for _ in range(3)] == [200, 200, 200]  # WeCom's retries
+    with runtime.sessions() as session:
+        [row] = session.scalars(select(InboxEvent)).all()
+    assert row.change_type == "delete_user" and f"<UserID><![CDATA[{userid}]]>" in row.payload
+    stats = run_job("inbox", runtime)
+    assert stats.total == 1
+    metrics = requests.get(f"{runtime.settings.public_url}/metrics", timeout=5).text
+    assert "wecom_callbacks_duplicate_total" in metrics and "wecom_inbox_pending 0.0" in metrics
+
+
+def test_sandbox_home_page_pushes_a_real_callback(sandbox):
+    app, runtime, state = sandbox
+    web = requests.Session()
+    home = web.get(f"{runtime.settings.public_url}/", timeout=5)
+    assert home.status_code == 200 and "回调收件箱" in home.text
+    csrf = home.text.split('name="csrf" value="')[1].split('"')[0]
+    userid = sorted(state.users)[0]
+    page = web.post(f"{runtime.settings.public_url}/sandbox/simulate",
+                    data={"csrf": csrf, "kind": "text", "userid": userid}, timeout=10)
+    assert "HTTP 200" in page.text
+    with runtime.sessions() as session:
+        [row] = session.scalars(select(InboxEvent)).all()
+    assert row.msg_type == "text" and row.from_user == userid
+    refused = web.post(f"{runtime.settings.public_url}/sandbox/simulate",
+                       data={"csrf": "forged", "kind": "text", "userid": userid}, timeout=10)
+    assert refused.status_code == 400
+
+
+def test_emulator_is_reachable_through_the_app_client(sandbox):
+    _, runtime, state = sandbox
+    agent = runtime.client.agent_get()
+    assert agent["agentid"] == runtime.settings.agent_id
+    assert state.gettoken_calls == 1
