@@ -257,13 +257,7 @@ class WeComClient:
                     raise _Retry(api, "busy", errcode, self._scrub(result.get("errmsg", ""), hide))
             except _Retry as retry:
                 failures += 1
-                delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
-                metrics.WECOM_ERRORS.labels(retry.api, str(retry.errcode if retry.errcode is not None else retry.reason)).inc()
-                if failures >= self.max_attempts or time.monotonic() + delay >= deadline:
-                    log.warning(kv("wecom.api.gave_up", api=retry.api, reason=retry.reason, attempts=failures))
-                    raise retry.final() from None
-                log.info(kv("wecom.api.retry", api=retry.api, reason=retry.reason, attempt=failures, delay=f"{delay:.2f}"))
-                self.sleep(delay)
+                self._back_off(retry, failures, deadline)
                 continue
             if errcode == 0:
                 return result
@@ -278,6 +272,16 @@ class WeComClient:
                 self.tokens.forget()
                 continue
             raise self._error(api, errcode, result.get("errmsg", ""), hide)
+
+    def _back_off(self, retry: _Retry, failures: int, deadline: float) -> None:
+        """Sleep before the next attempt (exponential, jittered), or raise the final error."""
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+        metrics.WECOM_ERRORS.labels(retry.api, str(retry.errcode if retry.errcode is not None else retry.reason)).inc()
+        if failures >= self.max_attempts or time.monotonic() + delay >= deadline:
+            log.warning(kv("wecom.api.gave_up", api=retry.api, reason=retry.reason, attempts=failures))
+            raise retry.final() from None
+        log.info(kv("wecom.api.retry", api=retry.api, reason=retry.reason, attempt=failures, delay=f"{delay:.2f}"))
+        self.sleep(delay)
 
     def _request(self, method, api, params, body, deadline, hide, token=None) -> dict:
         """One HTTP request through wechatpy's core; failures worth retrying raise _Retry."""
