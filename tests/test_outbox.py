@@ -1,6 +1,6 @@
 """The outbox sender on a real database (SQLite and PostgreSQL) with a recording
 fake WeCom client: quiet hours (R4), idempotency, retries, failures, quotas, leases.
-End-to-end runs against the emulator are in test_outbox_e2e.py."""
+The end-to-end tests at the bottom use the real client against the WeCom emulator."""
 
 from __future__ import annotations
 
@@ -294,3 +294,109 @@ def test_job_shell_reads_overrides_and_sends(sessions, settings):
     client = FakeClient()
     runtime = SimpleNamespace(sessions=sessions, client=client, settings=settings, clock=lambda: TUESDAY_10)
     assert outbox_job.run(runtime).sent == 1
+
+
+# -- end to end: the real client over HTTP against the WeCom emulator --------------------------
+
+
+@pytest.fixture
+def wecom(db_url, sessions, sandbox_state, sandbox_clock, emulator_url):
+    """(settings, client, now()) on the emulator's clock; the client does not retry by
+    itself, so every retry seen here is the outbox's."""
+    from wecom_app.client import WeComClient
+
+    settings = make_settings(database_url=db_url, api_base=emulator_url, wecom_timeout=0.5)
+    clock = lambda: datetime.fromtimestamp(sandbox_clock(), timezone.utc)  # noqa: E731
+    client = WeComClient(settings, sessions, clock=clock, sleep=lambda _s: None, max_attempts=1)
+    yield SimpleNamespace(settings=settings, client=client, now=clock, state=sandbox_state, clock=sandbox_clock,
+                          calendar=WorkCalendar(settings))
+    client.close()
+
+
+def active_users(state, n):
+    return sorted(u for u, user in state.users.items() if user["status"] == 1)[:n]
+
+
+def deliver(sessions, wecom, **kw):
+    return outbox.send_due(sessions, wecom.client, wecom.settings, wecom.calendar, wecom.now(), **kw)
+
+
+def test_e2e_r4_friday_evening_message_reaches_member_monday_morning(sessions, wecom):
+    wecom.clock.advance(4 * 86400 + 10 * 3600)  # Monday 2026-03-02 09:00 → Friday 19:00
+    user = active_users(wecom.state, 1)[0]
+    add(sessions, "message/send", text([user], "周一例会改到十点"), "k", wecom.now())
+    assert deliver(sessions, wecom).held == 1 and wecom.state.inbox(user) == []
+    wecom.clock.advance(2 * 86400 + 14 * 3600 + 5 * 60)  # Monday 09:05
+    assert deliver(sessions, wecom).sent == 1
+    assert [m["body"]["text"]["content"] for m in wecom.state.inbox(user)] == ["周一例会改到十点"]
+
+
+E2E_FAULTS = [  # 45009, system busy, a gateway error page, an answer that never comes
+    dict(kind="errcode", errcode=45009),
+    dict(kind="errcode", errcode=-1),
+    dict(kind="http_error", status=500),
+    dict(kind="hang", seconds=2),
+]
+
+
+def test_e2e_transient_failures_are_retried_and_delivered_once(sessions, wecom):
+    users = active_users(wecom.state, len(E2E_FAULTS))
+    for user, fault in zip(users, E2E_FAULTS):
+        id = add(sessions, "message/send", text([user]), f"k-{user}", wecom.now())
+        wecom.state.faults.add("message/send", count=1, **fault)
+        assert deliver(sessions, wecom).retried == 1, fault
+        assert row(sessions, id).status == "pending" and wecom.state.inbox(user) == []
+        wecom.clock.advance(120)
+        assert deliver(sessions, wecom).sent == 1, fault
+        assert len(wecom.state.inbox(user)) == 1 and row(sessions, id).result["msgid"].startswith("sbx")
+
+
+def test_e2e_permanent_error_fails_visibly(sessions, wecom):
+    members = active_users(wecom.state, 3)
+    add(sessions, "appchat/create", {"chatid": "proj42", "name": "项目群", "owner": members[0], "userlist": members}, "c", wecom.now())
+    id = add(sessions, "appchat/update", {"chatid": "proj42", "del_user_list": ["nobody-here"]}, "u", wecom.now())
+    stats = deliver(sessions, wecom)
+    assert (stats.sent, stats.failed) == (1, 1)
+    assert row(sessions, id).status == "failed" and row(sessions, id).errcode == 86216
+
+
+def test_e2e_appchat_create_retried_after_a_crash_counts_as_sent(sessions, wecom):
+    members = active_users(wecom.state, 3)
+    id = add(sessions, "appchat/create", {"chatid": "proj43", "owner": members[0], "userlist": members}, "c", wecom.now())
+    assert deliver(sessions, wecom).sent == 1
+    with sessions.begin() as session:  # as if the sender died before recording its success
+        action = session.get(OutboxAction, id)
+        action.status, action.lease_until = "sending", wecom.now() - timedelta(seconds=1)
+    assert deliver(sessions, wecom).sent == 1  # WeCom answers 86215: the chat exists
+    assert row(sessions, id).result["existed"] and "proj43" in wecom.state.appchats
+
+
+def test_e2e_thirty_one_messages_to_one_member_none_silently_dropped(sessions, wecom):
+    user = active_users(wecom.state, 1)[0]
+    for i in range(31):
+        add(sessions, "message/send", text([user], f"第 {i} 条提醒"), f"k{i}", wecom.now())
+    stats = deliver(sessions, wecom)
+    assert (stats.sent, stats.deferred) == (30, 1) and len(wecom.state.inbox(user)) == 30
+    wecom.clock.advance(80)
+    assert deliver(sessions, wecom).sent == 1
+    assert len(wecom.state.inbox(user)) == 31 and wecom.state.drops == []
+
+
+def test_e2e_two_concurrent_senders_send_each_of_200_rows_exactly_once(sessions, wecom):
+    users = active_users(wecom.state, 20)
+    with sessions.begin() as session:
+        for i in range(200):
+            outbox.enqueue(session, "message/send", text([users[i % 20]], f"通知 {i}"), key=f"k{i}", now=wecom.now())
+
+    def sender():
+        while deliver(sessions, wecom, limit=25).claimed:
+            pass
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    contents = [m["body"]["text"]["content"] for m in wecom.state.messages]
+    assert sorted(contents) == sorted(f"通知 {i}" for i in range(200))
+    assert wecom.state.drops == []

@@ -91,3 +91,14 @@ def test_concurrent_reservers_never_exceed_the_quota(sessions):
     for thread in threads:
         thread.join()
     assert len(granted) == 30
+
+
+def test_a_tally_decides_a_batch_in_memory_and_writes_once(sessions):
+    with sessions.begin() as session:
+        tally = quota.Tally(session, NOW)
+        granted = [tally.take([quota.member_scope("sunli")], quota.MEMBER_LIMITS).ready for _ in range(31)]
+        tally.give_back([quota.member_scope("sunli")], quota.MEMBER_LIMITS)  # one send fell through
+        tally.flush()
+    assert sum(map(len, granted)) == 30
+    with sessions() as session:
+        assert len(quota.check_members(session, ["sunli"], NOW).ready) == 1  # 29 used

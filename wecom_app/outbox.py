@@ -30,7 +30,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,6 +64,10 @@ LEASE = timedelta(minutes=5)
 BACKOFF_BASE, BACKOFF_CAP = 30.0, 3600.0
 CHAT_EXISTS = 86215  # appchat/create: the chatid exists, i.e. our earlier attempt went through
 TASK_ID_USED = 42014  # template_card task_id already used (or invalid)
+# Claims reserve quota rows in the order of their outbox rows; two PostgreSQL claims
+# at once would lock them in different orders and deadlock, so claims (short, no
+# network) take turns. SQLite's BEGIN IMMEDIATE already serialises them.
+CLAIM_LOCK = 0x7765636F  # "weco"
 
 
 @dataclasses.dataclass
@@ -161,13 +165,18 @@ def send_due(
 
 def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
     t = OutboxAction
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
     due = or_(
         and_(t.status == "pending", t.not_before <= now),
         and_(t.status == "sending", t.lease_until < now),  # its sender crashed
     )
     query = select(t).where(due).order_by(t.urgent.desc(), t.not_before, t.id).limit(limit)
-    jobs = []
-    for row in session.scalars(query.with_for_update(skip_locked=True)).all():
+    jobs, tally = [], quota.Tally(session, now)
+    rows = session.scalars(query.with_for_update(skip_locked=True)).all()
+    member_scopes = {quota.member_scope(u) for r in rows if r.kind == "message/send" for u in _split_ids(r.payload.get("touser"))}
+    tally.load(member_scopes - {quota.member_scope("@all")}, quota.MEMBER_LIMITS)  # one read for the batch
+    for row in rows:
         if row.status == "sending" and row.attempts >= settings.outbox_max_attempts:
             _fail_row(row, None, f"lease expired after {row.attempts} attempts: the sender stopped mid-call", stats)
             continue
@@ -175,7 +184,7 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
             _reschedule(row, calendar.next_working_time(now) + _jitter(60, 240))
             stats.held += 1
             continue
-        free_at = _take_quota(session, row, now, stats)
+        free_at = _take_quota(tally, row, stats)
         if free_at is not None:
             _reschedule(row, free_at + _jitter(1, 10))
             stats.deferred += 1
@@ -183,6 +192,7 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
         row.status, row.attempts, row.lease_until = "sending", row.attempts + 1, now + lease
         jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts))
         stats.claimed += 1
+    tally.flush()
     return jobs
 
 
@@ -190,35 +200,37 @@ def _reschedule(row: OutboxAction, when: datetime) -> None:
     row.status, row.lease_until, row.not_before = "pending", None, when
 
 
-def _take_quota(session: Session, row: OutboxAction, now: datetime, stats: SendStats) -> datetime | None:
-    """Reserve what the row needs; None when it may go now, else when to look again."""
+def _take_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats) -> datetime | None:
+    """Take what the row needs; None when it may go now, else when to look again."""
     if row.kind == "message/send":
-        return _take_member_quota(session, row, now, stats)
+        return _take_member_quota(tally, row, stats)
     if row.kind in quota.API_LIMITS:
         scopes, limits = [quota.api_scope(row.kind)], quota.API_LIMITS[row.kind]
     elif row.kind == "webhook/send":
         scopes, limits = [quota.webhook_scope(row.payload["key"])], quota.WEBHOOK_LIMITS
     else:
         return None
-    return quota.reserve(session, scopes, limits, now).next_free
+    return tally.take(scopes, limits).next_free
 
 
-def _take_member_quota(session: Session, row: OutboxAction, now: datetime, stats: SendStats) -> datetime | None:
+def _take_member_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats) -> datetime | None:
     users = _split_ids(row.payload.get("touser", ""))
     if not users or users == ["@all"]:
         return None  # departments and tags: WeCom does not tell us who is in them
-    avail = quota.reserve_members(session, users, now)
-    if avail.ready:
-        corp = quota.reserve(session, [quota.person_times_scope()], quota.PERSON_TIMES_LIMITS, now, len(avail.ready))
+    scopes = {quota.member_scope(u): u for u in users}
+    taken = tally.take(scopes, quota.MEMBER_LIMITS)
+    ready = {scopes[s] for s in taken.ready}
+    if ready:
+        corp = tally.take([quota.person_times_scope()], quota.PERSON_TIMES_LIMITS, len(ready))
         if corp.later:
-            quota.release_members(session, avail.ready, now)
+            tally.give_back(taken.ready, quota.MEMBER_LIMITS)
             return corp.next_free
-    if not avail.later:
+    if not taken.later:
         return None
-    if not (avail.ready or row.payload.get("toparty") or row.payload.get("totag")):
-        return avail.next_free  # nobody can receive it now: the whole row waits
-    session.add(_child(row, sorted(avail.later), avail.next_free + _jitter(1, 10), now))
-    ready = set(avail.ready)
+    if not (ready or row.payload.get("toparty") or row.payload.get("totag")):
+        return taken.next_free  # nobody can receive it now: the whole row waits
+    later = sorted(scopes[s] for s in taken.later)
+    tally.session.add(_child(row, later, taken.next_free + _jitter(1, 10), tally.now))
     row.payload = {**row.payload, "touser": "|".join(u for u in users if u in ready)}
     stats.split += 1
     return None

@@ -110,12 +110,14 @@ def check(session: Session, scopes: Iterable[str], limits: Sequence[Limit], now:
     return result
 
 
-def record(session: Session, scopes: Iterable[str], limits: Sequence[Limit], now: datetime, n: int = 1) -> None:
-    """Count `n` units for each scope in the current bucket of every limit (an upsert)."""
-    rows = {(scope, lim.step, lim.bucket(now)) for scope in scopes for lim in limits}
+def record(session: Session, scopes: Iterable[str] | dict[str, int], limits: Sequence[Limit], now: datetime, n: int = 1) -> None:
+    """Count units in the current bucket of every limit (one upsert): `n` for each of
+    `scopes`, or a count per scope when `scopes` is a dict."""
+    amounts = scopes if isinstance(scopes, dict) else dict.fromkeys(scopes, n)
+    rows = {(scope, lim.step, lim.bucket(now)): amount for scope, amount in amounts.items() if amount for lim in limits}
     if not rows:
         return
-    values = [dict(scope=s, window=w, bucket=b, count=n) for s, w, b in sorted(rows)]
+    values = [dict(scope=s, window=w, bucket=b, count=rows[(s, w, b)]) for s, w, b in sorted(rows)]
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
     stmt = insert(QuotaCounter).values(values)
     stmt = stmt.on_conflict_do_update(
@@ -149,7 +151,55 @@ def reserve(session: Session, scopes: Iterable[str], limits: Sequence[Limit], no
 
 def release(session: Session, scopes: Iterable[str], limits: Sequence[Limit], now: datetime, n: int = 1) -> None:
     """Give back units reserved in the current buckets (same transaction as the reserve)."""
-    record(session, scopes, limits, now, -n)
+    record(session, list(scopes), limits, now, -n)
+
+
+class Tally:
+    """The quotas of a batch of sends: one read per limit, decisions in memory, one
+    upsert per limit at `flush`. Only for a caller whose batches take turns (the
+    outbox claims under a lock), since it reads before it writes."""
+
+    def __init__(self, session: Session, now: datetime):
+        self.session, self.now = session, now
+        self._counts: dict = defaultdict(lambda: defaultdict(int))
+        self._loaded: set[tuple[str, Limit]] = set()
+        self._taken: dict[tuple[Limit, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def load(self, scopes: Iterable[str], limits: Sequence[Limit]) -> None:
+        for lim in limits:
+            missing = sorted({s for s in scopes if (s, lim) not in self._loaded})
+            if missing:
+                for key, buckets in _counts(self.session, missing, (lim,), self.now).items():
+                    self._counts[key].update(buckets)
+                self._loaded.update((s, lim) for s in missing)
+
+    def take(self, scopes: Iterable[str], limits: Sequence[Limit], n: int = 1) -> Availability:
+        """Take `n` for every scope that has room (in memory until `flush`)."""
+        scopes = list(dict.fromkeys(scopes))
+        self.load(scopes, limits)
+        result = Availability([], {})
+        for scope in scopes:
+            free = max(_free_at(self._counts[(scope, lim.step)], lim, self.now, n) for lim in limits)
+            if free > self.now:
+                result.later[scope] = free
+                continue
+            result.ready.append(scope)
+            self._add(scope, limits, n)
+        return result
+
+    def give_back(self, scopes: Iterable[str], limits: Sequence[Limit], n: int = 1) -> None:
+        for scope in scopes:
+            self._add(scope, limits, -n)
+
+    def _add(self, scope: str, limits: Sequence[Limit], n: int) -> None:
+        for lim in limits:
+            self._counts[(scope, lim.step)][lim.bucket(self.now)] += n
+        self._taken[tuple(limits)][scope] += n
+
+    def flush(self) -> None:
+        for limits, amounts in self._taken.items():
+            record(self.session, amounts, limits, self.now)
+        self._taken.clear()
 
 
 def check_members(session: Session, userids: Iterable[str], now: datetime) -> Availability:
