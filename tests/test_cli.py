@@ -62,3 +62,24 @@ def test_calendar_overrides_are_set_listed_and_unset(env):
     assert run(env, "calendar", "unset", "2027-02-08").exit_code == 0
     assert "2027-02-08" not in run(env, "calendar", "list").output
     assert run(env, "calendar", "set", "2027-13-01", "holiday").exit_code == 2
+
+
+def test_failed_outbox_action_is_listed_and_queued_again(env):
+    from datetime import datetime, timezone
+
+    from wecom_app.db import make_engine, make_sessionmaker
+    from wecom_app.models import OutboxAction
+
+    run(env, "db", "upgrade")
+    engine = make_engine(env["DATABASE_URL"])
+    with make_sessionmaker(engine).begin() as session:
+        session.add(OutboxAction(idempotency_key="welcome:proj42", kind="appchat/send", payload={"chatid": "proj42"},
+                                 status="failed", attempts=1, errcode=86003, errmsg="chatid not exist",
+                                 not_before=datetime.now(timezone.utc)))
+    engine.dispose()
+    listing = run(env, "outbox", "list").output
+    assert "appchat/send  welcome:proj42" in listing and "errcode=86003" in listing
+    assert run(env, "outbox", "retry", "1").exit_code == 0
+    assert "no failed actions" in run(env, "outbox", "list").output
+    result = run(env, "outbox", "retry", "1")
+    assert result.exit_code == 1 and "has not failed" in result.output

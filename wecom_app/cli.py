@@ -41,6 +41,25 @@ def _runtime(check_schema: bool = True):
     return runtime
 
 
+def _latest(model, status: str, limit: int) -> list:
+    """The newest rows of an inbox/outbox-like table with the given status."""
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        query = select(model).where(model.status == status).order_by(model.id.desc()).limit(limit)
+        return session.scalars(query).all()
+
+
+def _queue_again(requeue, what: str, refusal: str) -> None:
+    runtime = _runtime()
+    try:
+        with runtime.sessions.begin() as session:
+            if not requeue(session, runtime.clock()):
+                raise LookupError(refusal)
+    except (LookupError, ValueError):
+        raise click.ClickException(f"{what} {refusal}") from None
+    click.echo(f"{what} queued again")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """wecom-app: WeCom group-chat rules, directives and receipts."""
@@ -144,11 +163,7 @@ def inbox():
 def inbox_list(status, limit):
     from .models import InboxEvent
 
-    runtime = _runtime()
-    with runtime.sessions() as session:
-        rows = session.scalars(
-            select(InboxEvent).where(InboxEvent.status == status).order_by(InboxEvent.id.desc()).limit(limit)
-        ).all()
+    rows = _latest(InboxEvent, status, limit)
     if not rows:
         click.echo(f"no {status} events")
     for row in rows:
@@ -164,11 +179,8 @@ def inbox_retry(inbox_id):
     """Put a parked event back in the queue."""
     from .dispatcher import requeue
 
-    runtime = _runtime()
-    with runtime.sessions.begin() as session:
-        if not requeue(session, inbox_id, runtime.clock()):
-            raise click.ClickException(f"inbox event {inbox_id} does not exist or is not parked")
-    click.echo(f"inbox event {inbox_id} queued again")
+    _queue_again(lambda session, now: requeue(session, inbox_id, now),
+                 f"inbox event {inbox_id}", "does not exist or is not parked")
 
 
 @main.group()
@@ -183,11 +195,7 @@ def outbox():
 def outbox_list(status, limit):
     from .models import OutboxAction
 
-    runtime = _runtime()
-    with runtime.sessions() as session:
-        rows = session.scalars(
-            select(OutboxAction).where(OutboxAction.status == status).order_by(OutboxAction.id.desc()).limit(limit)
-        ).all()
+    rows = _latest(OutboxAction, status, limit)
     if not rows:
         click.echo(f"no {status} actions")
     for row in rows:
@@ -202,11 +210,8 @@ def outbox_retry(action_id):
     """Send a failed action again."""
     from .outbox import retry_failed
 
-    runtime = _runtime()
-    with runtime.sessions.begin() as session:
-        if not retry_failed(session, action_id, runtime.clock()):
-            raise click.ClickException(f"outbox action {action_id} does not exist or has not failed")
-    click.echo(f"outbox action {action_id} queued again")
+    _queue_again(lambda session, now: retry_failed(session, action_id, now=now),
+                 f"outbox action {action_id}", "does not exist or has not failed")
 
 
 @main.group()
