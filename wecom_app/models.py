@@ -114,3 +114,7 @@ class CalendarOverride(Base):
     note: Mapped[str] = mapped_column(String(200), default="")
     set_by: Mapped[str] = mapped_column(String(64), default="")
     set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The feature tables, so that importing `models` registers every table.
+from . import api_tokens, audit, directory, groups  # noqa: E402,F401

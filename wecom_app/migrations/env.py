@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import pool
 
-from wecom_app import models  # noqa: F401  (registers the tables)
+from wecom_app import models  # noqa: F401  (registers every table)
 from wecom_app.db import Base, make_engine
 
 config = context.config
