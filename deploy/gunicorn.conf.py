@@ -17,6 +17,12 @@ bench/callback_ingest.py measures these settings (see its docstring).
 | `GUNICORN_LOG_LEVEL` | gunicorn's own log level | `info` |
 | `GUNICORN_FORWARDED_ALLOW_IPS` | proxies trusted for X-Forwarded-* | `127.0.0.1` |
 
+Keep `GUNICORN_THREADS` at or below the SQLAlchemy pool size (5 by default):
+with more threads than pooled connections, the overflow connections are opened
+and closed per request, and on PostgreSQL every one forks a backend (measured:
+8 threads cost ~25 % more CPU per callback than 4). The callback path is mostly
+CPU, so on a small VM more threads do not add throughput; more cores do.
+
 WeCom waits 5 s for an answer (document/path/90930), so `timeout` only guards
 against a wedged worker; `graceful_timeout` lets in-flight callbacks finish
 (and be stored) on a restart instead of being cut off.
