@@ -32,6 +32,14 @@ def test_url_verification_echoes_the_decrypted_echostr(client):
     assert response.mimetype == "text/plain"
 
 
+def test_url_verification_accepts_an_unencoded_plus_in_echostr(client):
+    ts, nonce = str(int(time.time())), "1"
+    echostr = next(e for e in (CRYPTO.encrypt(b"42") for _ in range(200)) if "+" in e)
+    query = f"msg_signature={signature(TOKEN, ts, nonce, echostr)}&timestamp={ts}&nonce={nonce}&echostr={echostr}"
+    response = client.get(f"/wecom/callback?{query}")
+    assert response.status_code == 200 and response.data == b"42"
+
+
 def test_url_verification_with_bad_signature_is_403(client):
     echostr = CRYPTO.encrypt(b"123")
     query = urlencode({"msg_signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "1",
@@ -117,17 +125,21 @@ def test_oversized_body_is_413_and_stores_nothing(client, sessions, settings):
     assert stored(sessions) == []
 
 
-def test_database_down_answers_503_so_wecom_retries(client, sessions, runtime, monkeypatch):
-    from sqlalchemy.exc import OperationalError
+def test_database_down_answers_503_so_wecom_retries(client, sessions, settings, tmp_path):
+    from wecom_app.app import Runtime, create_app
+    from wecom_app.db import make_engine
 
-    def broken(*args, **kwargs):
-        raise OperationalError("INSERT", {}, Exception("connection refused"))
+    import sqlalchemy
 
-    monkeypatch.setattr(runtime.sessions, "begin", broken)
-    assert post(client, CRYPTO, fixture("text")).status_code == 503
-    monkeypatch.undo()
+    # a PostgreSQL that refuses connections; a SQLite file in a directory that does not exist
+    for engine in (make_engine("postgresql+psycopg://nobody@127.0.0.1:9/down?connect_timeout=2"),
+                   sqlalchemy.create_engine(f"sqlite:///{tmp_path}/missing/dir/down.db")):
+        down = create_app(settings, runtime=Runtime(settings, engine=engine), check_schema=False).test_client()
+        assert post(down, CRYPTO, fixture("text")).status_code == 503
+        assert down.get("/readyz").status_code == 503
+        engine.dispose()
     assert stored(sessions) == []
-    assert post(client, CRYPTO, fixture("text")).status_code == 200  # WeCom's retry lands
+    assert post(client, CRYPTO, fixture("text")).status_code == 200  # WeCom's retry lands once the database is back
     assert len(stored(sessions)) == 1
 
 
@@ -147,6 +159,10 @@ def test_contacts_endpoint_uses_its_own_token_and_key(db_url, engine, sessions):
     assert post(client, CRYPTO, fixture("change_contact__create_user")).status_code == 200
     [row] = stored(sessions)
     assert row.source == "contacts" and row.change_type == "create_user"
+
+
+def test_other_methods_are_405(client):
+    assert client.put("/wecom/callback").status_code == 405
 
 
 def test_contacts_endpoint_is_404_when_not_configured(client):

@@ -35,6 +35,8 @@ class Runtime:
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
+        # single-statement writes (the callback insert) skip BEGIN/COMMIT round trips
+        self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.clock = clock
         self.cryptos = {"app": WeComCrypto(settings.token, settings.aes_key, settings.corp_id)}
         if settings.has_contact_callback:
@@ -91,9 +93,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
     )
     app.extensions["wecom"] = runtime
 
-    from .receiver import bp as receiver_bp
+    from .receiver import CallbackReceiver
 
-    app.register_blueprint(receiver_bp)
+    app.wsgi_app = CallbackReceiver(runtime, app.wsgi_app)
+    from .api import register_api
+
+    register_api(app)
     if settings.sandbox:
         from .status import bp as status_bp
 
