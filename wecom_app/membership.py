@@ -1,0 +1,121 @@
+"""What membership events mean for governed groups (R1, R9, R11, R13): the entry
+points the handlers call, with the rules themselves in rules.py.
+
+- a directory change (change_contact 90970-90972: create/update/delete user) →
+  `review_user`: the person is judged in every managed group (removed, or added
+  when they came into scope) and in every registered group they are recorded in;
+- a customer-group join or leave (change_external_chat add_member/del_member,
+  92130) → `member_joined` / `member_left`;
+- what an event cannot tell us (the inviter, a new name or owner, members of a
+  push without MemChangeList, a missed event) → `mark_for_reconciliation`: the
+  reconciliation job reads groupchat/get (92122) for groups with `reconciled_at`
+  unset, and a `member_version` of None means "diff in full".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from . import rules
+from .audit import audit
+from .directory import User
+from .groups import Group, GroupMember
+
+GOVERNED = ("creating", "active")
+
+
+def review_user(session, settings, userid: str, now: datetime, *, gone: bool = False) -> None:
+    """Judge one person wherever it matters, after the directory mirror has been updated.
+    `gone`: a delete_user event: departed, whatever the mirror says (R1)."""
+    userid = userid.lower()
+    for group in session.scalars(select(Group).where(Group.kind == "managed", Group.status.in_(GOVERNED))
+                                 .order_by(Group.id)):
+        member = rules.member_row(session, group, userid)
+        if member is not None and member.state in rules.HERE:
+            review_member(session, settings, group, member, now, gone=gone)
+        elif not gone and _belongs(session, group, userid):
+            rules.admit(session, settings, group, userid, now)
+    rows = session.execute(select(Group, GroupMember).join(GroupMember, GroupMember.group_id == Group.id).where(
+        GroupMember.member_id == userid, GroupMember.state == "present", Group.kind != "managed",
+        Group.status == "active").order_by(Group.id)).all()
+    for group, member in rows:
+        review_member(session, settings, group, member, now, gone=gone)
+
+
+def review_member(session, settings, group: Group, member: GroupMember, now: datetime, *, gone: bool = False) -> str:
+    """Judge one member and act on the finding (rules.enforce)."""
+    finding = "not_active" if gone and member.member_type == 1 else rules.judge(session, group, member, settings)
+    rules.enforce(session, settings, group, member, now, finding)
+    return finding
+
+
+def review_group(session, settings, group: Group, now: datetime) -> None:
+    """Judge every member of a (newly registered) group."""
+    for member in session.scalars(select(GroupMember).where(
+            GroupMember.group_id == group.id, GroupMember.state.in_(rules.HERE)).order_by(GroupMember.id)):
+        review_member(session, settings, group, member, now)
+
+
+def _belongs(session, group: Group, userid: str) -> bool:
+    user = session.get(User, userid)
+    if user is None or not user.active:
+        return False
+    return userid in (group.owner, group.custodian) or rules.scope_api().in_scope(session, group.scope or {}, userid)
+
+
+def member_joined(session, settings, group: Group, member_id: str, now: datetime, *, join_time: int | None = None):
+    """Someone joined a customer group (add_member). Recorded always; judged once the
+    group is registered. The inviter is not in the event: reconciliation adds it."""
+    external = rules.is_external(member_id)
+    member_id = member_id if external else member_id.lower()
+    member = rules.member_row(session, group, member_id)
+    if member is None:
+        member = GroupMember(group_id=group.id, member_id=member_id, member_type=2 if external else 1)
+        session.add(member)
+    elif member.state not in rules.HERE:  # back after leaving: a fresh judgement
+        member.compliance, member.invitor = "unknown", None
+    member.state, member.join_time = "present", join_time
+    session.flush()
+    if group.status == "active":
+        review_member(session, settings, group, member, now)
+    return member
+
+
+def apply_member_info(session, settings, group: Group, member: GroupMember, info: dict, now: datetime) -> str:
+    """What groupchat/get (92122) says about a member (reconciliation): group nickname, join
+    time and scene (its 1/2/3 codes, not the event's 0/3: pitfall 10) and the inviter; then
+    the member is judged again, the nickname included (R2)."""
+    member.group_nickname = info.get("group_nickname") or ""
+    member.join_time, member.join_scene = info.get("join_time", member.join_time), info.get("join_scene")
+    if group.status != "active":
+        return member.compliance
+    finding = review_member(session, settings, group, member, now)
+    rules.record_invitor(session, settings, group, member, (info.get("invitor") or {}).get("userid"), now)
+    return finding
+
+
+def member_left(session, group: Group, member_id: str, now: datetime, *, quit_scene: str = "") -> None:
+    """Someone left a customer group (del_member; QuitScene 0 left, 1 removed by owner/admin)."""
+    member = rules.member_row(session, group, member_id if rules.is_external(member_id) else member_id.lower())
+    if member is None or member.state == "removed":
+        return
+    member.state, member.checked_at = "removed", now
+    if member.compliance not in ("ok", "unknown"):  # a task done: the non-compliant member is out
+        audit(session, "system", "member.left", f"group:{group.id}", now=now, userid=member.member_id,
+              compliance=member.compliance, QuitScene=quit_scene)
+
+
+def note_member_version(group: Group, last: str, current: str) -> None:
+    """CurMemVer pairs with groupchat/get's member_version. A push without versions, or whose
+    LastMemVer is not the version we hold, means an event was missed (pitfall 8)."""
+    if current and (group.member_version is None or last == group.member_version):
+        group.member_version = current
+    else:
+        mark_for_reconciliation(group)
+
+
+def mark_for_reconciliation(group: Group) -> None:
+    """The reconciliation job reads groupchat/get for this group in full on its next pass."""
+    group.member_version, group.reconciled_at = None, None
