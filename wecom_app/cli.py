@@ -266,5 +266,7 @@ def calendar_list(year):
         click.echo(f"{row.day:%Y-%m-%d}  {'workday' if row.workday else 'holiday'}  {row.note}  (by {row.set_by})")
 
 
+main.add_command(__import__("wecom_app.cli_tokens", fromlist=["api_token"]).api_token)  # `wecom-app api-token`
+
 if __name__ == "__main__":  # pragma: no cover
     main()

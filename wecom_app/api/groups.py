@@ -1,0 +1,172 @@
+"""`/api/v1/groups`: the group registry (R7, R8) over HTTP (DESIGN §3).
+
+- `GET /groups` (admin, readonly, issuer: all groups; custodian: their own),
+  filters `kind`, `status`, `custodian`, paginated.
+- `GET /groups/{id}`: the group, its members and their compliance, and what the
+  app can and cannot enforce for its kind (`registry.group_view`). Another
+  custodian's group is a 404, exactly like a group that does not exist.
+- `POST /groups` (admin): create a managed group (appchat/create is queued).
+- `POST /groups/register` (admin): register (备案) a customer or internal group.
+
+The bodies are checked here for shape; `wecom_app.registry` judges meaning (an
+unknown owner, a name against the naming convention) and raises RegistryError,
+which becomes a 422 on its field. A rejected request leaves nothing behind: the
+registry's writes share the request's one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from flask import request, url_for
+from sqlalchemy import select
+
+from ..groups import KINDS, STATUSES, Group
+from . import bp, json_body, paginate
+from .auth import caller, require, runtime
+from .errors import ApiError
+from .validate import Boolean, Integer, Invalid, ListOf, Object, OneOf, String, optional, validate
+
+READERS = ("admin", "readonly", "issuer", "custodian")
+GROUP_NAME_MAX = 50  # WeCom keeps 50 characters of an appchat name (appchat/create, 90245)
+WEBHOOK_HOST, WEBHOOK_PATH = "qyapi.weixin.qq.com", "/cgi-bin/webhook/send"
+_WEBHOOK_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
+
+USERID = String(64, lower=True, pattern=r"[a-z0-9_.@-]+",
+                pattern_message="must be a WeCom userid (letters, digits, _ . @ -)")
+IDS = ListOf(Integer(minimum=1))
+SCOPE = Object(
+    departments=optional(IDS, default=list),  # a department includes its sub-departments
+    tags=optional(IDS, default=list),
+    users=optional(ListOf(USERID), default=list),
+    exclude=optional(ListOf(USERID), default=list),
+)
+
+
+def _webhook_problem(url: str) -> str | None:
+    """A group robot URL, checked for shape only; the message never repeats the key."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if (parts.scheme == "https" and parts.netloc == WEBHOOK_HOST and parts.path == WEBHOOK_PATH
+            and not parts.fragment and list(query) == ["key"] and len(query["key"]) == 1
+            and _WEBHOOK_KEY.fullmatch(query["key"][0])):
+        return None
+    return f"must be a group robot URL: https://{WEBHOOK_HOST}{WEBHOOK_PATH}?key=..."
+
+
+CREATE = Object(
+    name=String(GROUP_NAME_MAX),
+    owner=USERID,
+    custodian=USERID,
+    scope=SCOPE,
+    allow_external=optional(Boolean(), default=False),
+    join_policy=optional(OneOf("auto", "approval"), default="auto"),
+)
+REGISTER = Object(
+    kind=OneOf("customer", "internal"),
+    chat_id=optional(String(64, pattern=r"[A-Za-z0-9_-]+", pattern_message="must be a WeCom chat_id")),
+    name=String(128),
+    owner=USERID,
+    custodian=USERID,
+    scope=SCOPE,
+    allow_external=optional(Boolean(), default=False),
+    robot_webhook=optional(String(300, check=_webhook_problem)),
+)
+
+
+def summary(group: Group) -> dict:
+    return {
+        "id": group.id,
+        "chatid": group.chat_id,  # as appchat/create and DESIGN §3 name it, and as registry.group_view does
+        "kind": group.kind,
+        "name": group.name,
+        "owner": group.owner,
+        "custodian": group.custodian,
+        "status": group.status,
+        "allow_external": group.allow_external,
+        "join_policy": group.join_policy,
+        "scope": group.scope,
+        "robot_webhook": {"configured": bool(group.robot_webhook)},  # the key is a secret
+        "created_at": group.created_at.isoformat() if group.created_at else None,
+        "registered_at": group.registered_at.isoformat() if group.registered_at else None,
+    }
+
+
+def _filter(name: str, choices: tuple[str, ...]) -> str | None:
+    value = request.args.get(name) or None
+    return None if value is None else OneOf(*choices).clean(value, name)
+
+
+@bp.get("/groups")
+@require(*READERS)
+def list_groups():
+    kind, status = _filter("kind", KINDS), _filter("status", STATUSES)
+    custodian = request.args.get("custodian") or None
+    if custodian is not None:
+        custodian = USERID.clean(custodian, "custodian")
+    query = select(Group).order_by(Group.id)
+    if caller().role == "custodian":
+        query = query.where(Group.custodian == caller().userid)
+    for column, value in ((Group.kind, kind), (Group.status, status), (Group.custodian, custodian)):
+        if value is not None:
+            query = query.where(column == value)
+    with runtime().sessions() as session:
+        return paginate(session, query, "api.list_groups", summary, kind=kind, status=status, custodian=custodian)
+
+
+def visible_group(session, group_id: int) -> Group:
+    """The group if this caller may see it; 404 otherwise (ids cannot be probed)."""
+    group = session.get(Group, group_id)
+    if group is None or (caller().role == "custodian" and group.custodian != caller().userid):
+        raise ApiError(404, f"no group {group_id}")
+    return group
+
+
+@bp.get("/groups/<int:group_id>")
+@require(*READERS)
+def get_group(group_id: int):
+    from ..registry import group_view
+
+    with runtime().sessions() as session:
+        return group_view(session, visible_group(session, group_id))
+
+
+@bp.post("/groups")
+@require("admin")
+def create_group():
+    data = validate(CREATE, json_body())
+    return _create(lambda registry, session, rt: registry.create_managed_group(
+        session, rt.settings, **data, actor=caller().actor, now=rt.clock()))
+
+
+@bp.post("/groups/register")
+@require("admin")
+def register_group():
+    data = validate(REGISTER, json_body())
+    return _create(lambda registry, session, rt: registry.register_group(
+        session, rt.settings, **data, actor=caller().actor, now=rt.clock()))
+
+
+def _create(make):
+    """Run a registry function in one transaction; 201 with the group at the top level."""
+    from .. import registry
+
+    rt = runtime()
+    try:
+        with rt.sessions.begin() as session:
+            group = make(registry, session, rt)
+            session.flush()
+            body = dict(registry.group_view(session, group))
+    except registry.RegistryError as exc:
+        field, message = _registry_problem(exc)
+        raise Invalid.at(field, message) from None
+    body.setdefault("id", group.id)
+    body.setdefault("chatid", group.chat_id)
+    return body, 201, {"Location": url_for("api.get_group", group_id=group.id)}
+
+
+def _registry_problem(exc: Exception) -> tuple[str, str]:
+    field = getattr(exc, "field", None) or (exc.args[0] if exc.args else None)
+    message = getattr(exc, "message", None) or (exc.args[1] if len(exc.args) > 1 else str(exc))
+    return str(field or "body"), str(message)
