@@ -24,5 +24,7 @@ JOBS: dict[str, JobSpec] = {
     for spec in (
         JobSpec("inbox", "jobs.inbox", 10, "dispatch stored callbacks (also woken by each new callback)"),
         JobSpec("outbox", "jobs.outbox", 5, "send due WeCom calls: rate-limited, quiet-hours aware"),
+        JobSpec("directory_sync", "jobs.directory_sync", 60, "re-read users and tags change_contact left stale"),
+        JobSpec("directory_full", "jobs.directory_full", 86400, "full directory sync: departments, users, tags"),
     )
 }

@@ -1,0 +1,99 @@
+"""Job: re-read what change_contact events left stale (`wecom-app jobs run directory_sync`),
+and the nightly full sync (`directory_full`, jobs/directory_full.py).
+
+A stale user is read with user/get (90196); 60111 means WeCom no longer knows
+the userid, so the user has left. A stale tag is read with tag/get (90213);
+40068 means the tag is gone. At most `LIMIT` reads per run, one at a time, each
+applied in its own short transaction; a rate limit or an outage ends the run
+and the rest waits for the next one (the rows stay stale).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from sqlalchemy import select
+
+from wecom_app.client_errors import WeComError
+from wecom_app.directory import Tag, User
+from wecom_app.directory_full import directory_reader, full_sync
+from wecom_app.directory_sync import apply_tag, apply_user, delete_tag, delete_user, stamp
+from wecom_app.logs import kv
+
+log = logging.getLogger("wecom.jobs.directory_sync")
+
+LIMIT = 200
+USER_NOT_FOUND = 60111
+NO_PRIVILEGE = 60011  # outside the app's visible range
+TAG_NOT_FOUND = 40068
+
+
+@dataclasses.dataclass
+class RefreshCounts:
+    users: int = 0
+    left: int = 0
+    tags: int = 0
+    errors: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.users + self.left + self.tags + self.errors
+
+
+def run(runtime):
+    return refresh_stale(runtime.sessions, runtime.client, runtime.clock())
+
+
+def run_full(runtime):
+    return full_sync(runtime.sessions, runtime.client, runtime.clock())
+
+
+def refresh_stale(sessions, client, now, *, limit: int = LIMIT) -> RefreshCounts:
+    reader, counts = directory_reader(client), RefreshCounts()
+    with sessions() as session:
+        userids = session.scalars(select(User.userid).where(User.stale.is_(True)).order_by(User.userid).limit(limit)).all()
+        tagids = session.scalars(select(Tag.id).where(Tag.stale.is_(True)).order_by(Tag.id).limit(limit)).all()
+    try:
+        for userid in userids:
+            _refresh_user(sessions, reader, userid, now, counts)
+        for tagid in tagids:
+            _refresh_tag(sessions, reader, tagid, counts)
+    except WeComError as exc:  # rate limit, outage: the rest stays stale for the next run
+        counts.errors += 1
+        log.warning(kv("wecom.directory.refresh_stopped", errcode=exc.errcode, api=exc.api))
+    return counts
+
+
+def _refresh_user(sessions, reader, userid: str, now, counts: RefreshCounts) -> None:
+    at = stamp(now)  # taken before the read: an event newer than this still wins
+    try:
+        data = reader.user_get(userid)
+    except WeComError as exc:
+        if exc.errcode not in (USER_NOT_FOUND, NO_PRIVILEGE):
+            raise
+        with sessions.begin() as session:
+            if exc.errcode == USER_NOT_FOUND and delete_user(session, userid, at, now) is not None:
+                counts.left += 1
+            else:  # not visible to this app (60011), or our clock is behind the row: stop asking
+                session.get(User, userid).stale = False
+                log.info(kv("wecom.directory.refresh_skipped", userid=userid, errcode=exc.errcode))
+        return
+    with sessions.begin() as session:
+        apply_user(session, data, at, now=now, stale=False)
+    counts.users += 1
+
+
+def _refresh_tag(sessions, reader, tagid: int, counts: RefreshCounts) -> None:
+    try:
+        data = reader.get("tag/get", {"tagid": tagid})
+    except WeComError as exc:
+        if exc.errcode != TAG_NOT_FOUND:
+            raise
+        data = None
+    with sessions.begin() as session:
+        if data is None:
+            delete_tag(session, tagid)
+        else:
+            apply_tag(session, tagid, data)
+    counts.tags += 1
