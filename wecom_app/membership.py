@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from . import rules
+from . import rules, scope
 from .audit import audit
 from .directory import User
 from .groups import Group, GroupMember
@@ -62,7 +62,7 @@ def _belongs(session, group: Group, userid: str) -> bool:
     user = session.get(User, userid)
     if user is None or not user.active:
         return False
-    return userid in (group.owner, group.custodian) or rules.scope_api().in_scope(session, group.scope or {}, userid)
+    return userid in (group.owner, group.custodian) or scope.in_scope(session, group.scope or {}, userid)
 
 
 def member_joined(session, settings, group: Group, member_id: str, now: datetime, *, join_time: int | None = None):

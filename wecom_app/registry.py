@@ -31,6 +31,7 @@ from .audit import audit
 from .directory import Department, Tag, User
 from .groups import JOIN_POLICIES, Group, GroupMember
 from .models import OutboxAction
+from .scope import active_in_scope
 
 MAX_MEMBERS = 2000  # appchat: 2-2000 members (86006)
 SCOPE_KEYS = {"departments": int, "tags": int, "users": str, "exclude": str}
@@ -100,7 +101,7 @@ def create_managed_group(session, settings, *, name, owner, custodian, scope, al
         raise RegistryError("allow_external", "a managed group (appchat) can have internal members only")
     if join_policy not in JOIN_POLICIES:
         raise RegistryError("join_policy", f"one of {', '.join(JOIN_POLICIES)}")
-    userlist = list(dict.fromkeys([owner, custodian, *sorted(rules.scope_api().active_in_scope(session, scope))]))
+    userlist = list(dict.fromkeys([owner, custodian, *sorted(active_in_scope(session, scope))]))
     if not 2 <= len(userlist) <= MAX_MEMBERS:
         raise RegistryError("scope", f"a managed group has 2-{MAX_MEMBERS} members; this one would have {len(userlist)}")
     group = Group(kind="managed", chat_id=new_chatid(), name=name, owner=owner, custodian=custodian, scope=scope,

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from . import naming, outbox
+from . import naming, outbox, scope
 from .audit import audit
 from .directory import User
 from .groups import Group, GroupMember
@@ -34,13 +34,6 @@ WHY = {"not_active": "不是已激活的在职员工", "out_of_scope": "不在�
        "external_not_allowed": "本群不允许外部联系人", "bad_name": "未使用实名"}
 HERE = ("present", "pending_approval")  # states of someone the group counts as in it (or on the way in)
 WELCOME_DELAY = timedelta(minutes=1)
-
-
-def scope_api():
-    """wecom_app.scope (expand_scope, in_scope, active_in_scope, subtree), imported on first use."""
-    from . import scope
-
-    return scope
 
 
 def is_external(member_id: str) -> bool:
@@ -53,7 +46,7 @@ def judge(session, group: Group, member: GroupMember, settings=None) -> str:
     if member.member_type == 2:
         return "ok" if group.allow_external else "external_not_allowed"
     exempt = member.member_id in (group.owner, group.custodian)
-    in_scope = exempt or scope_api().in_scope(session, group.scope or {}, member.member_id)
+    in_scope = exempt or scope.in_scope(session, group.scope or {}, member.member_id)
     return verdict(session, group, member, settings, in_scope=in_scope)
 
 
