@@ -83,3 +83,24 @@ def test_emulator_is_reachable_through_the_app_client(sandbox):
     agent = runtime.client.agent_get()
     assert agent["agentid"] == runtime.settings.agent_id
     assert state.gettoken_calls == 1
+
+
+def test_r7_managed_group_created_through_the_outbox_becomes_active(sandbox):
+    from wecom_app.directory_sync import full_sync
+    from wecom_app.groups import Group
+    from wecom_app.registry import create_managed_group
+
+    _, runtime, state = sandbox
+    now = runtime.clock()
+    full_sync(runtime.sessions, runtime.client, now)
+    with runtime.sessions.begin() as session:
+        group = create_managed_group(
+            session, runtime.settings, name="财务部工作群", owner="zhangwei", custodian="liuyang",
+            scope={"departments": [4], "tags": [], "users": [], "exclude": []}, allow_external=False,
+            join_policy="auto", actor="test", now=now)
+        chat_id = group.chat_id
+    run_job("outbox", runtime)
+    with runtime.sessions() as session:
+        group = session.scalar(select(Group).where(Group.chat_id == chat_id))
+    assert group.status == "active"
+    assert set(state.appchats[chat_id]["userlist"]) >= {"zhangwei", "liuyang", "liuqiang", "yangmin"}

@@ -69,5 +69,12 @@ def test_env_example_documents_every_setting_the_code_reads():
     root = Path(__file__).parent.parent
     source = (root / "wecom_app" / "config.py").read_text()
     read = set(re.findall(r'(?:env\.get\(|required\(|_int\(env, )"([A-Z_]+)"', source))
+    read |= set(re.findall(r'"([A-Z]+(?:_[A-Z]+)+)"', source))  # names read in loops
     documented = set(re.findall(r"^([A-Z_]+)=", (root / ".env.example").read_text(), re.M))
     assert read and read == documented
+
+
+def test_naming_patterns_must_compile():
+    with pytest.raises(SettingsError, match="REAL_NAME_PATTERN: not a valid regular expression"):
+        load_settings(dict(GOOD, REAL_NAME_PATTERN="([a-z"), env_file=None)
+    assert load_settings(dict(GOOD, GROUP_NAME_PATTERN=r"^.{2,10}-.+$"), env_file=None).group_name_pattern

@@ -55,6 +55,8 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     work_hours: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13, 30), time(18)))
     log_level: str = "INFO"
+    group_name_pattern: str = ""  # empty: wecom_app.naming's default
+    real_name_pattern: str = ""  # empty: 2-4 CJK characters
     callback_max_bytes: int = 256 * 1024
     callback_max_skew: int = 600
     wecom_timeout: float = 10.0
@@ -186,7 +188,17 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append("LOG_LEVEL: one of DEBUG, INFO, WARNING, ERROR")
 
+    patterns = {}
+    for name, field in (("GROUP_NAME_PATTERN", "group_name_pattern"), ("REAL_NAME_PATTERN", "real_name_pattern")):
+        pattern = env.get(name, "").strip()
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"{name}: not a valid regular expression ({exc})")
+        patterns[field] = pattern
+
     settings = dict(
+        **patterns,
         callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", Settings.callback_max_bytes, problems, 1024),
         callback_max_skew=_int(env, "CALLBACK_MAX_SKEW", Settings.callback_max_skew, problems, 30),
         wecom_timeout=float(_int(env, "WECOM_TIMEOUT", int(Settings.wecom_timeout), problems, 1)),

@@ -42,11 +42,11 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
 
 def group_name_pattern(settings=None) -> str:
-    return getattr(settings, "group_name_pattern", None) or DEFAULT_GROUP_NAME_PATTERN
+    return (settings.group_name_pattern if settings else None) or DEFAULT_GROUP_NAME_PATTERN
 
 
 def real_name_pattern(settings=None, group=None) -> str:
-    return (getattr(group, "name_pattern", None) or getattr(settings, "real_name_pattern", None)
+    return (getattr(group, "name_pattern", None) or (settings.real_name_pattern if settings else None)
             or DEFAULT_REAL_NAME_PATTERN)
 
 
