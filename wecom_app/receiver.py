@@ -135,7 +135,8 @@ class CallbackReceiver:
             return 503
         if new:
             metrics.CALLBACKS.labels(source).inc()
-            log.debug(kv("wecom.callback.stored", source=source, event=event.name, ChangeType=event.change_type))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(kv("wecom.callback.stored", source=source, event=event.name, ChangeType=event.change_type))
             self.runtime.wake_dispatcher()
         else:
             metrics.DUPLICATES.inc()
