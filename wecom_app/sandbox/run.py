@@ -66,12 +66,17 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
     server = make_server(host, port, wsgi, threaded=True)
     worker = Worker(runtime)
     worker.start()
-    print(f"wecom-app sandbox: open http://{host}:{port}/", flush=True)
-    print(f"  emulated WeCom API: http://{host}:{port}{EMULATOR_PREFIX}/cgi-bin/  database: {database}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    from ..directory_sync import full_sync
+
+    counts = full_sync(runtime.sessions, runtime.client, runtime.clock())  # the mirror of the demo company
+    print(f"wecom-app sandbox: {counts.users} employees in {counts.departments} departments synced from the emulator",
+          flush=True)
+    print(f"wecom-app sandbox: open http://{host}:{port}/", flush=True)
+    print(f"  emulated WeCom API: http://{host}:{port}{EMULATOR_PREFIX}/cgi-bin/  database: {database}", flush=True)
     try:
         stop.wait()
     except KeyboardInterrupt:
