@@ -117,4 +117,4 @@ class CalendarOverride(Base):
 
 
 # The feature tables, so that importing `models` registers every table.
-from . import api_tokens, audit, directory, groups  # noqa: E402,F401
+from . import api_tokens, assessments, audit, directory, groups, violations, violations_sanctions  # noqa: E402,F401

@@ -78,9 +78,14 @@ def enforce(session, settings, group: Group, member: GroupMember, now: datetime,
 
 def record_violation(session, group: Group, member: GroupMember, rule: str, reason: str, now: datetime,
                      detected_by: str = "system") -> None:
-    """The hook where violation records (R15) will be written; for now an audit entry."""
+    """A violation record (R15) for the custodian to rule on; at most one open per (rule, member, group)."""
+    from .violations import open_violation
+
     audit(session, detected_by, "violation.detected", f"group:{group.id}", now=now, rule=rule, reason=reason,
           userid=member.member_id, invitor=member.invitor)
+    open_violation(session, rule, member.member_id, group.id, detected_by=detected_by, now=now,
+                   evidence={"reason": reason, "invitor": member.invitor, "member_type": member.member_type,
+                             "group_nickname": member.group_nickname})
 
 
 def _remove(session, settings, group, member, now, reason) -> None:

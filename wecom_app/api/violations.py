@@ -1,0 +1,129 @@
+"""`/api/v1/violations` and `/api/v1/assessments` (R6, R15; DESIGN §3).
+
+- `GET /violations` (admin, readonly: all; custodian: their groups' violations),
+  filters `group`, `userid`, `rule`, `status`, paginated.
+- `GET /violations/{id}`; another custodian's violation is a 404.
+- `POST /violations/{id}/decision` `{decision: "confirm"|"dismiss", text?}` (admin,
+  or the custodian of the violation's group; another custodian gets 403). A
+  confirmation applies the next sanctions step (WeCom has no mute API, so the
+  ladder is warning → temporary removal → removal) and writes the assessment.
+- `GET /assessments?month=YYYY-MM` (admin, readonly): per department and person;
+  `GET /assessments.xlsx?month=YYYY-MM` the same as a workbook.
+"""
+
+from __future__ import annotations
+
+from flask import Response, request
+from sqlalchemy import select
+
+from .. import assessments, violations
+from ..groups import Group
+from ..violations import STATUSES, Violation
+from . import bp, json_body, paginate
+from .auth import caller, require, runtime
+from .errors import ApiError
+from .groups import USERID
+from .validate import Integer, Invalid, Object, OneOf, String, optional, validate
+
+READERS = ("admin", "readonly", "custodian")
+RULE = String(8, pattern=r"R\d{1,2}", pattern_message="must be a rule id such as R3")
+DECISION = Object(
+    decision=OneOf(*violations.DECISIONS),
+    text=optional(String(500, multiline=True), default=""),
+)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _arg(name: str, kind):
+    raw = request.args.get(name)
+    return None if raw in (None, "") else kind.clean(raw, name)
+
+
+def _group_arg():
+    raw = request.args.get("group")
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit():
+        raise Invalid.at("group", "must be a group id (an integer)")
+    return Integer(minimum=1).clean(int(raw), "group")
+
+
+def _mine(query):
+    """A custodian sees only the violations in the groups they look after."""
+    if caller().role == "custodian":
+        query = query.where(Violation.group_id.in_(select(Group.id).where(Group.custodian == caller().userid)))
+    return query
+
+
+@bp.get("/violations")
+@require(*READERS)
+def list_violations():
+    group, userid = _group_arg(), _arg("userid", USERID)
+    rule, status = _arg("rule", RULE), _arg("status", OneOf(*STATUSES))
+    query = _mine(select(Violation).order_by(Violation.id.desc()))
+    for column, value in ((Violation.group_id, group), (Violation.userid, userid), (Violation.rule, rule),
+                          (Violation.status, status)):
+        if value is not None:
+            query = query.where(column == value)
+    with runtime().sessions() as session:
+        return paginate(session, query, "api.list_violations", violations.view, group=group, userid=userid,
+                        rule=rule, status=status)
+
+
+@bp.get("/violations/<int:violation_id>")
+@require(*READERS)
+def get_violation(violation_id: int):
+    with runtime().sessions() as session:
+        violation = session.scalar(_mine(select(Violation).where(Violation.id == violation_id)))
+        if violation is None:
+            raise ApiError(404, f"no violation {violation_id}")
+        return violations.view(violation)
+
+
+@bp.post("/violations/<int:violation_id>/decision")
+@require("admin", "custodian")
+def decide_violation(violation_id: int):
+    data = validate(DECISION, json_body())
+    rt = runtime()
+    with rt.sessions.begin() as session:
+        violation = session.get(Violation, violation_id)
+        if violation is None:
+            raise ApiError(404, f"no violation {violation_id}")
+        actor = caller().actor
+        if caller().role == "custodian":
+            group = session.get(Group, violation.group_id) if violation.group_id else None
+            if group is None or group.custodian != caller().userid:
+                raise ApiError(403, "only the custodian of the violation's group or an admin may decide it")
+            actor = f"custodian:{caller().userid}"
+        try:
+            violation = violations.decide(session, rt.settings, violation_id, data["decision"], actor, rt.clock(),
+                                          data["text"])
+        except violations.DecisionError as exc:
+            raise ApiError(409, exc.message, field=exc.field) from None
+        session.flush()
+        return violations.view(violation)
+
+
+def _month() -> str:
+    month = request.args.get("month") or ""
+    if not assessments.MONTH.fullmatch(month):
+        raise Invalid.at("month", "must be a month as YYYY-MM")
+    return month
+
+
+@bp.get("/assessments")
+@require("admin", "readonly")
+def list_assessments():
+    month = _month()
+    with runtime().sessions() as session:
+        return assessments.month_report(session, month)
+
+
+@bp.get("/assessments.xlsx")
+@require("admin", "readonly")
+def export_assessments():
+    month = _month()
+    with runtime().sessions() as session:
+        body = assessments.month_xlsx(session, month)
+    return Response(body, mimetype=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="assessments-{month}.xlsx"'})

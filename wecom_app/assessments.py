@@ -1,0 +1,114 @@
+"""Assessment records (R15, and R16 later): non-compliance that goes into the
+monthly performance assessment, per department and person.
+
+A confirmed violation (violations.decide) becomes one record; an overdue
+directive will too (`source="directive"`). `(source, source_id)` is unique, so
+recording twice changes nothing. The month is taken in the company's time zone,
+and the department is the person's main department when the record is made
+(a later transfer does not move last month's record).
+
+`month_report` is what `GET /api/v1/assessments?month=YYYY-MM` returns;
+`month_xlsx` the same as a workbook (openpyxl) for the office.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base, UTCDateTime, utcnow
+from .directory import Department, User
+
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+class Assessment(Base):
+    __tablename__ = "assessment"
+    __table_args__ = (UniqueConstraint("source", "source_id", name="uq_assessment_source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM, company time zone
+    userid: Mapped[str] = mapped_column(String(64), index=True)
+    department_id: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))  # violation | directive
+    source_id: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def record(session, settings, userid: str, *, source: str, source_id: int, rule: str, at: datetime,
+           note: str = "") -> Assessment:
+    """One assessment record; the existing one when this source was recorded already."""
+    existing = session.scalar(select(Assessment).where(Assessment.source == source,
+                                                       Assessment.source_id == source_id))
+    if existing is not None:
+        return existing
+    user = session.get(User, userid)
+    tz = ZoneInfo(getattr(settings, "timezone", "Asia/Shanghai"))
+    row = Assessment(month=at.astimezone(tz).strftime("%Y-%m"), userid=userid,
+                     department_id=user.main_department if user else None, source=source, source_id=source_id,
+                     rule=rule, note=note or "", at=at)
+    session.add(row)
+    return row
+
+
+def month_report(session, month: str) -> dict:
+    """{month, total, departments: [{id, name, count, people: [{userid, name, count, items}]}]}."""
+    rows = session.scalars(select(Assessment).where(Assessment.month == month)
+                           .order_by(Assessment.department_id, Assessment.userid, Assessment.at)).all()
+    names = dict(session.execute(select(User.userid, User.name).where(
+        User.userid.in_({r.userid for r in rows}))).all())
+    departments = dict(session.execute(select(Department.id, Department.name).where(
+        Department.id.in_({r.department_id for r in rows if r.department_id is not None}))).all())
+    grouped: dict[int | None, dict[str, list[Assessment]]] = {}
+    for row in rows:
+        grouped.setdefault(row.department_id, {}).setdefault(row.userid, []).append(row)
+    result = []
+    for department_id, people in grouped.items():
+        result.append({
+            "id": department_id,
+            "name": departments.get(department_id, "") if department_id is not None else "",
+            "count": sum(len(items) for items in people.values()),
+            "people": [{"userid": userid, "name": names.get(userid, ""), "count": len(items),
+                        "items": [_item(i) for i in items]} for userid, items in people.items()],
+        })
+    return {"month": month, "total": len(rows), "departments": result}
+
+
+def _item(row: Assessment) -> dict:
+    return {"source": row.source, "source_id": row.source_id, "rule": row.rule, "note": row.note,
+            "at": row.at.isoformat()}
+
+
+def month_xlsx(session, month: str) -> bytes:
+    """The month as a workbook: a summary sheet (department, person, count) and the details."""
+    from openpyxl import Workbook
+
+    report = month_report(session, month)
+    book = Workbook()
+    summary = book.active
+    summary.title = "汇总"
+    summary.append(["月份", "部门", "部门ID", "姓名", "userid", "次数"])
+    details = book.create_sheet("明细")
+    details.append(["月份", "部门", "姓名", "userid", "规则", "来源", "编号", "说明", "时间(UTC)"])
+    for department in report["departments"]:
+        for person in department["people"]:
+            summary.append([month, department["name"], department["id"], person["name"], person["userid"],
+                            person["count"]])
+            for item in person["items"]:
+                details.append([month, department["name"], person["name"], person["userid"], item["rule"],
+                                item["source"], item["source_id"], _cell(item["note"]), item["at"]])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet never evaluates a member's text as a formula (CSV/formula injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
