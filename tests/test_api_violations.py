@@ -106,3 +106,44 @@ def test_readonly_may_list_but_not_decide(client, runtime, groups):
     assert client.post(f"/api/v1/violations/{vid}/decision", json={"decision": "dismiss"},
                        headers=bearer(token)).status_code == 403
     assert client.get("/api/v1/violations").status_code == 401
+
+
+def test_r6_custodian_reports_in_own_group_once(client, runtime, groups):
+    mine, theirs = groups
+    token = issue_token(runtime, "custodian", userid="lisi")
+    body = {"rule": "R3", "userid": "ZhaoLiu", "group": mine, "note": "在群里骂人"}
+    first = client.post("/api/v1/violations", json=body, headers=bearer(token))
+    assert first.status_code == 201 and first.headers["Location"].endswith(f"/violations/{first.get_json()['id']}")
+    assert (first.get_json()["detected_by"], first.get_json()["userid"]) == ("custodian:lisi", "zhaoliu")
+    again = client.post("/api/v1/violations", json=body, headers=bearer(token))
+    assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
+    elsewhere = client.post("/api/v1/violations", json=dict(body, group=theirs), headers=bearer(token))
+    assert elsewhere.status_code == 403
+
+
+@pytest.mark.parametrize("body, field", [({"rule": "R99", "userid": "zhaoliu"}, "rule"),
+                                         ({"rule": "R3", "userid": "nobody"}, "userid"),
+                                         ({"rule": "R3", "userid": "zhaoliu", "group": 9999}, "group"),
+                                         ({"rule": "R3"}, "userid")])
+def test_report_body_is_validated_naming_the_field(client, admin, groups, body, field):
+    response = client.post("/api/v1/violations", json=body, headers=bearer(admin))
+    assert response.status_code == 422 and error(response)["field"] == field
+
+
+def test_r14_admin_suspends_and_restores_an_account(client, runtime, admin):
+    from sqlalchemy import select
+
+    from wecom_app.models import OutboxAction
+
+    seed_directory(runtime)
+    group = add_group(runtime, chat_id="wa1", members=[("zhaoliu", "ok")])
+    suspended = client.post("/api/v1/accounts/zhaoliu/suspend", headers=bearer(admin)).get_json()
+    restored = client.post("/api/v1/accounts/zhaoliu/restore", headers=bearer(admin)).get_json()
+    assert suspended["groups"] == restored["groups"] == [group]
+    with runtime.sessions() as session:
+        changes = [a.payload for a in session.scalars(select(OutboxAction).where(
+            OutboxAction.kind == "appchat/update").order_by(OutboxAction.id))]
+    assert changes == [{"chatid": "wa1", "del_user_list": ["zhaoliu"]}, {"chatid": "wa1", "add_user_list": ["zhaoliu"]}]
+    assert client.post("/api/v1/accounts/nobody/restore", headers=bearer(admin)).status_code == 404
+    custodian = issue_token(runtime, "custodian", userid="lisi")
+    assert client.post("/api/v1/accounts/zhaoliu/suspend", headers=bearer(custodian)).status_code == 403

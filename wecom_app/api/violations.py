@@ -7,16 +7,22 @@
   or the custodian of the violation's group; another custodian gets 403). A
   confirmation applies the next sanctions step (WeCom has no mute API, so the
   ladder is warning → temporary removal → removal) and writes the assessment.
+- `POST /violations` `{rule, userid, group?, note?}` (admin, or a custodian for their own
+  group): a violation the custodian saw themselves (`detected_by` `custodian:<userid>`,
+  or `api:<token>` for an admin) → `201`; the same open (rule, userid, group) → `200`.
+- `POST /accounts/{userid}/suspend` and `/restore` (admin; R14): suspend someone whose
+  account is reported lost by phone, and restore them once their identity is checked.
 - `GET /assessments?month=YYYY-MM` (admin, readonly): per department and person;
   `GET /assessments.xlsx?month=YYYY-MM` the same as a workbook.
 """
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, request, url_for
 from sqlalchemy import select
 
-from .. import assessments, violations
+from .. import assessments, violations, violations_sanctions
+from ..directory import User
 from ..groups import Group
 from ..violations import STATUSES, Violation
 from . import bp, json_body, paginate
@@ -30,6 +36,12 @@ RULE = String(8, pattern=r"R\d{1,2}", pattern_message="must be a rule id such as
 DECISION = Object(
     decision=OneOf(*violations.DECISIONS),
     text=optional(String(500, multiline=True), default=""),
+)
+REPORT = Object(
+    rule=OneOf(*violations.RULES),
+    userid=USERID,
+    group=optional(Integer(minimum=1)),
+    note=optional(String(500, multiline=True), default=""),
 )
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -102,6 +114,46 @@ def decide_violation(violation_id: int):
             raise ApiError(409, exc.message, field=exc.field) from None
         session.flush()
         return violations.view(violation)
+
+
+@bp.post("/violations")
+@require("admin", "custodian")
+def report_violation():
+    data = validate(REPORT, json_body())
+    rt = runtime()
+    with rt.sessions.begin() as session:
+        group = session.get(Group, data["group"]) if data["group"] else None
+        if data["group"] and group is None:
+            raise Invalid.at("group", f"no group {data['group']}")
+        if session.get(User, data["userid"]) is None:
+            raise Invalid.at("userid", "is not a user in the directory")
+        detected_by = caller().actor
+        if caller().role == "custodian":
+            if group is None or group.custodian != caller().userid:
+                raise ApiError(403, "a custodian may report only in a group they look after", field="group")
+            detected_by = f"custodian:{caller().userid}"
+        violation, new = violations.open_violation(
+            session, data["rule"], data["userid"], data["group"], evidence={"reason": data["note"]},
+            detected_by=detected_by, now=rt.clock())
+        session.flush()
+        body = violations.view(violation)
+    return body, 201 if new else 200, {"Location": url_for("api.get_violation", violation_id=body["id"])}
+
+
+@bp.post("/accounts/<userid>/<any(suspend, restore):action>")
+@require("admin")
+def account_action(userid: str, action: str):
+    userid = USERID.clean(userid, "userid")
+    rt = runtime()
+    with rt.sessions.begin() as session:
+        if session.get(User, userid) is None:
+            raise ApiError(404, f"no user {userid}")
+        if action == "suspend":
+            groups = violations_sanctions.suspend_account(session, rt.settings, userid, rt.clock(),
+                                                          reported_by=caller().actor)
+        else:
+            groups = violations_sanctions.restore_account(session, rt.settings, userid, caller().actor, rt.clock())
+    return {"userid": userid, "action": action, "groups": groups}
 
 
 def _month() -> str:
