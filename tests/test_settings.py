@@ -78,3 +78,10 @@ def test_naming_patterns_must_compile():
     with pytest.raises(SettingsError, match="REAL_NAME_PATTERN: not a valid regular expression"):
         load_settings(dict(GOOD, REAL_NAME_PATTERN="([a-z"), env_file=None)
     assert load_settings(dict(GOOD, GROUP_NAME_PATTERN=r"^.{2,10}-.+$"), env_file=None).group_name_pattern
+
+
+def test_sanction_ladder_is_validated():
+    with pytest.raises(SettingsError, match="SANCTION_LADDER: 'mute' is not"):
+        load_settings(dict(GOOD, SANCTION_LADDER="warning,mute,removal"), env_file=None)
+    assert load_settings(dict(GOOD, SANCTION_LADDER=" warning , temporary_removal:3 "),
+                         env_file=None).sanction_ladder == "warning,temporary_removal:3"

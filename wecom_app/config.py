@@ -57,6 +57,7 @@ class Settings:
     log_level: str = "INFO"
     group_name_pattern: str = ""  # empty: wecom_app.naming's default
     real_name_pattern: str = ""  # empty: 2-4 CJK characters
+    sanction_ladder: str = "warning,temporary_removal:7,removal"
     callback_max_bytes: int = 256 * 1024
     callback_max_skew: int = 600
     wecom_timeout: float = 10.0
@@ -197,8 +198,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             problems.append(f"{name}: not a valid regular expression ({exc})")
         patterns[field] = pattern
 
+    ladder = env.get("SANCTION_LADDER", "").strip() or Settings.sanction_ladder
+    for step in ladder.split(","):
+        if not re.fullmatch(r"warning|removal|temporary_removal:[1-9]\d{0,2}", step.strip()):
+            problems.append(f"SANCTION_LADDER: {step.strip()!r} is not warning, temporary_removal:<days> or removal")
+
     settings = dict(
         **patterns,
+        sanction_ladder=",".join(step.strip() for step in ladder.split(",")),
         callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", Settings.callback_max_bytes, problems, 1024),
         callback_max_skew=_int(env, "CALLBACK_MAX_SKEW", Settings.callback_max_skew, problems, 30),
         wecom_timeout=float(_int(env, "WECOM_TIMEOUT", int(Settings.wecom_timeout), problems, 1)),

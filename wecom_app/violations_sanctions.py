@@ -1,9 +1,8 @@
 """Sanctions (R6) and account suspension (R14): what happens to a person after a
 confirmed violation, or after they report their account lost or stolen.
 
-The ladder is configurable (`settings.sanction_ladder` when present, else
-`DEFAULT_LADDER`): `warning` → `temporary_removal:<days>` → `removal`. Each
-confirmed violation of a person applies the next step; the last step repeats.
+The ladder is configurable (`SANCTION_LADDER`, validated in config.py):
+`warning` → `temporary_removal:<days>` → `removal`. Each confirmed violation of a person applies the next step; the last step repeats.
 WeCom has no mute API (neither appchat nor 客户群 can silence a member), so the
 regulation's "may warn or mute" becomes a warning here; say so wherever it shows.
 
@@ -57,7 +56,7 @@ class Sanction(Base):
 def ladder(settings) -> list[tuple[str, int]]:
     """[(step, days)] from `warning,temporary_removal:7,removal`; unknown steps are ignored."""
     steps = []
-    for part in (getattr(settings, "sanction_ladder", "") or DEFAULT_LADDER).split(","):
+    for part in (settings.sanction_ladder or DEFAULT_LADDER).split(","):
         name, _, days = part.strip().partition(":")
         if name in STEPS:
             steps.append((name, int(days) if days.isdigit() else 7))
