@@ -26,6 +26,7 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("outbox", "jobs.outbox", 5, "send due WeCom calls: rate-limited, quiet-hours aware"),
         JobSpec("directory_sync", "jobs.directory_sync", 60, "re-read users and tags change_contact left stale"),
         JobSpec("directory_full", "jobs.directory_full", 86400, "full directory sync: departments, users, tags"),
+        JobSpec("reconcile", "jobs.reconcile", 900, "discover customer groups; diff groups against WeCom (appchat/get, groupchat/get)"),
         JobSpec("sanctions", "jobs.sanctions", 300, "end temporary removals that are over and add the people back (R6)"),
     )
 }
