@@ -14,6 +14,9 @@ class JobSpec:
     module: str
     seconds: int  # interval between runs
     doc: str
+    # False for jobs built for concurrency (row claims with SKIP LOCKED), which every process runs;
+    # True: one process at a time, once per interval, across the deployment (scheduler.py)
+    exclusive: bool = True
 
     def load(self) -> Callable:
         return importlib.import_module(self.module).run
@@ -22,8 +25,10 @@ class JobSpec:
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
-        JobSpec("inbox", "jobs.inbox", 10, "dispatch stored callbacks (also woken by each new callback)"),
-        JobSpec("outbox", "jobs.outbox", 5, "send due WeCom calls: rate-limited, quiet-hours aware"),
+        JobSpec("inbox", "jobs.inbox", 10, "dispatch stored callbacks (also woken by each new callback)",
+                exclusive=False),
+        JobSpec("outbox", "jobs.outbox", 5, "send due WeCom calls: rate-limited, quiet-hours aware",
+                exclusive=False),
         JobSpec("directory_sync", "jobs.directory_sync", 60, "re-read users and tags change_contact left stale"),
         JobSpec("directory_full", "jobs.directory_full", 86400, "full directory sync: departments, users, tags"),
         JobSpec("reconcile", "jobs.reconcile", 900, "discover customer groups; diff groups against WeCom (appchat/get, groupchat/get)"),

@@ -116,5 +116,17 @@ class CalendarOverride(Base):
     set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class JobLease(Base):
+    """One row per scheduled job: which process runs it now and when it last started,
+    so every process may schedule every job and each still runs once per interval."""
+
+    __tablename__ = "job_lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    holder: Mapped[str] = mapped_column(String(128), default="")
+
+
 # The feature tables, so that importing `models` registers every table.
 from . import api_tokens, assessments, audit, directory, groups, violations, violations_sanctions  # noqa: E402,F401

@@ -2,19 +2,33 @@
 
 The dispatcher thread wakes as soon as the receiver stores a callback (and every
 few seconds for retries); the other jobs run on APScheduler with a fixed id,
-`coalesce=True` and `max_instances=1`. Jobs and events share one error path:
-a failure is logged with its job name and the next run goes on.
+`coalesce=True` and `max_instances=1`, first run shortly after start (with
+jitter) rather than one whole interval later. Every process may schedule every
+job: an exclusive job takes its `job_lease` row first, so across the deployment
+it runs in one process at a time and once per interval. Jobs and events share
+one error path: a failure is logged with its job name and the next run goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import random
+import socket
 import threading
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from jobs import JOBS
 from .logs import kv
+from .models import JobLease
+
+LEASE = timedelta(minutes=30)  # longer than any job; a crashed holder's lease runs out
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 
 log = logging.getLogger("wecom.jobs")
 
@@ -24,13 +38,45 @@ def run_job(name: str, runtime):
     return JOBS[name].load()(runtime)
 
 
+def take_lease(runtime, name: str, interval: timedelta, now: datetime) -> bool:
+    """True if this process may run `name` now: nobody holds it and it last started
+    at least (almost) an interval ago."""
+    insert = pg_insert if runtime.engine.dialect.name == "postgresql" else sqlite_insert
+    with runtime.sessions.begin() as session:
+        session.execute(insert(JobLease).values(name=name, holder="").on_conflict_do_nothing())
+        taken = session.execute(
+            update(JobLease)
+            .where(JobLease.name == name,
+                   or_(JobLease.locked_until.is_(None), JobLease.locked_until < now),
+                   or_(JobLease.last_started_at.is_(None), JobLease.last_started_at <= now - interval * 0.9))
+            .values(locked_until=now + LEASE, last_started_at=now, holder=HOLDER)
+        ).rowcount
+    return taken == 1
+
+
+def release_lease(runtime, name: str) -> None:
+    with runtime.sessions.begin() as session:
+        session.execute(update(JobLease).where(JobLease.name == name, JobLease.holder == HOLDER)
+                        .values(locked_until=None))
+
+
 def _safe(name: str, runtime) -> None:
+    spec = JOBS[name]
+    try:
+        if spec.exclusive and not take_lease(runtime, name, timedelta(seconds=spec.seconds), runtime.clock()):
+            return  # another process runs it, or ran it within this interval
+    except Exception:
+        log.exception(kv("wecom.job.failed", job=name, step="lease"))
+        return
     try:
         result = run_job(name, runtime)
         if result is not None and getattr(result, "total", 1):
             log.info(kv(f"wecom.job.{name}", result=result))
     except Exception:
         log.exception(kv("wecom.job.failed", job=name))
+    finally:
+        if spec.exclusive:
+            release_lease(runtime, name)
 
 
 class Worker:
@@ -43,9 +89,12 @@ class Worker:
         for spec in JOBS.values():
             if spec.name == "inbox":
                 continue  # the dispatcher thread runs it
+            # an interval trigger first fires one interval after start: a daily job would
+            # never run in processes restarted more often than that
+            first = datetime.now(runtime.settings.tz) + timedelta(seconds=random.uniform(2, min(30, spec.seconds)))
             self.scheduler.add_job(
                 _safe, "interval", seconds=spec.seconds, args=(spec.name, runtime), id=spec.name,
-                name=spec.doc, replace_existing=True, coalesce=True, max_instances=1,
+                name=spec.doc, replace_existing=True, coalesce=True, max_instances=1, next_run_time=first,
             )
 
     def _dispatch_loop(self) -> None:

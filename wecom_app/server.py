@@ -17,6 +17,12 @@ class _Gunicorn(BaseApplication):
     def load_config(self):
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        self.cfg.set("worker_exit", self._worker_exit)
+
+    def _worker_exit(self, _server, _worker):
+        # let the dispatcher and jobs finish what they are doing before the process goes
+        if getattr(self, "background", None) is not None:
+            self.background.shutdown()
 
     def load(self):
         runtime = Runtime(self.settings)
@@ -24,7 +30,8 @@ class _Gunicorn(BaseApplication):
         if self.scheduler:
             from .scheduler import Worker
 
-            Worker(runtime).start()
+            self.background = Worker(runtime)
+            self.background.start()
         return app
 
 
