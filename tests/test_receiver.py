@@ -174,3 +174,9 @@ def test_secrets_never_reach_the_logs(client, caplog):
     post(client, CRYPTO, fixture("text"))
     post(client, CRYPTO, fixture("text"), timestamp=1)
     assert TOKEN not in caplog.text and AES_KEY not in caplog.text
+
+
+def test_an_event_with_an_absurdly_long_name_is_still_stored(client, sessions):
+    xml = fixture("enter_agent").replace("enter_agent", "x" * 300)
+    assert post(client, CRYPTO, xml).status_code == 200
+    assert len(stored(sessions)) == 1

@@ -58,7 +58,7 @@ class CallbackEvent:
             return f"msg:{msg_id}"
         canonical = "\n".join(f"{k}={v}" for k, v in sorted(self.fields.items()))
         canonical += "\n" + "\n".join(f"{k}={','.join(v)}" for k, v in sorted(self.lists.items()))
-        return f"evt:{self.name}:{hashlib.sha256(canonical.encode()).hexdigest()}"
+        return f"evt:{self.name[:64]}:{hashlib.sha256(canonical.encode()).hexdigest()}"  # fits String(255)
 
 
 def _text(element: Element) -> str:
