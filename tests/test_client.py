@@ -12,7 +12,7 @@ import hashlib
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -186,8 +186,10 @@ def test_eight_threads_on_a_cold_cache_fetch_one_token(wecom, sandbox_state):
 
 @pytest.mark.parametrize("cache", ["cold", "expiring"])
 def test_eight_workers_with_their_own_connections_fetch_one_token(cache, make_client, db_url, sandbox_state):
-    """Separate clients and engines, as separate processes would have: only the database serialises
-    them (the insert of the missing row when cold, SELECT ... FOR UPDATE of the existing row later)."""
+    """Separate clients and engines. On PostgreSQL, as separate processes would have, the database
+    serialises them (the insert of the missing row when cold, SELECT ... FOR UPDATE of the existing row
+    later); on SQLite the gettoken runs outside any transaction and the per-key in-process lock does
+    (two processes may both fetch, which is harmless)."""
     def clock():
         return datetime.fromtimestamp(sandbox_state.clock(), timezone.utc)
 
@@ -351,3 +353,159 @@ def test_no_secret_or_token_in_logs_or_exceptions(make_client, wecom_settings, s
     for secret in (SECRET, "wrong-secret-0123456789", "robot-key-0123456789", *issued):
         assert not any(secret in text for text in texts), secret
     assert "access_token=" not in caplog.text and "corpsecret=" not in caplog.text
+
+
+# -- state-changing calls are not repeated once they may have reached WeCom -------------------------
+
+def message_to(state, content="hi") -> dict:
+    return {"touser": some_userid(state), "msgtype": "text", "text": {"content": content}}
+
+
+def attempts(state, fault) -> int:
+    """How many requests reached the emulator and fired `fault` (a hang is logged only when it ends)."""
+    return next(f["hits"] for f in state.faults.list() if f["id"] == fault["id"])
+
+
+def test_a_message_send_that_hangs_is_sent_once(wecom, sandbox_state, sleeps):
+    wecom.agent_get()  # the token first, so only the send hangs
+    fault = sandbox_state.faults.add("message/send", "hang", seconds=5, count=None)
+    started = time.monotonic()
+    with pytest.raises(WeComUnavailable) as caught:
+        wecom.send_message(message_to(sandbox_state))
+    assert caught.value.errcode is None and caught.value.transient and caught.value.api == "message/send"
+    assert time.monotonic() - started < 2 * TIMEOUT  # one read timeout, no second attempt
+    assert attempts(sandbox_state, fault) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("fault", [dict(kind="reset"), dict(kind="http_error", status=502)], ids=["reset", "http_502"])
+@pytest.mark.parametrize("api", ["message/send", "appchat/send", "appchat/create", "appchat/update",
+                                 "message/update_template_card"])
+def test_state_changing_posts_are_not_repeated_after_sending(api, fault, wecom, sandbox_state, sleeps):
+    wecom.agent_get()
+    added = sandbox_state.faults.add(api, count=None, **fault)
+    with pytest.raises(WeComUnavailable):
+        wecom.post(api, {"chatid": "proj1", "msgtype": "text", "text": {"content": "hi"}})
+    assert attempts(sandbox_state, added) == 1 and sleeps == []
+
+
+def test_system_busy_on_a_send_is_retried_and_delivered_once(wecom, sandbox_state, sleeps):
+    userid = some_userid(sandbox_state)
+    sandbox_state.faults.add("message/send", "errcode", errcode=-1, count=1)  # WeCom did not do the work
+    assert wecom.send_message(message_to(sandbox_state, "只一次"))["msgid"]
+    assert len(sandbox_state.calls("message/send")) == 2 and len(sleeps) == 1
+    assert [m["body"]["text"]["content"] for m in sandbox_state.inbox(userid)] == ["只一次"]
+
+
+def test_a_send_to_an_unreachable_server_is_retried(make_client, wecom_settings, sleeps):
+    """Connection refused: the request never left, so retrying cannot deliver twice."""
+    wecom = make_client(settings=replace(wecom_settings, api_base="http://127.0.0.1:9/cgi-bin/"))
+    with pytest.raises(WeComUnavailable):
+        wecom.webhook_send("robot-key", {"msgtype": "text", "text": {"content": "hi"}})
+    assert len(sleeps) == 2
+
+
+def test_a_get_that_hangs_is_retried(wecom, sandbox_state, sleeps):
+    wecom.agent_get()
+    fault = sandbox_state.faults.add("user/get", "hang", seconds=5, count=1)
+    assert wecom.user_get(some_userid(sandbox_state))["userid"]
+    assert fault["count"] == 1 and sandbox_state.faults.list() == []  # the hang fired, then a second attempt
+    assert len(sleeps) == 1 and sandbox_state.calls("user/get")[-1]["errcode"] in (0, None)
+
+
+@pytest.mark.parametrize("api", ["externalcontact/groupchat/list", "user/list_id"])
+def test_reads_sent_as_post_keep_their_retries(api, wecom, sandbox_state, sleeps):
+    sandbox_state.faults.add(api, "http_error", status=503, count=1)
+    client = wecom.for_contacts() if api == "user/list_id" else wecom
+    client.post(api, {"limit": 10})
+    assert len(sleeps) == 1 and len(sandbox_state.calls(api)) == 2
+
+
+def test_idempotent_allow_list():
+    from wecom_app.client import is_idempotent
+
+    for api in ("gettoken", "user/get", "department/list", "agent/get", "appchat/get", "tag/list",
+                "externalcontact/groupchat/list", "externalcontact/groupchat/get", "auth/getuserinfo"):
+        assert is_idempotent("POST", api), api
+    for api in ("message/send", "appchat/send", "appchat/create", "appchat/update", "webhook/send",
+                "message/update_template_card", "externalcontact/groupchat/transfer"):
+        assert not is_idempotent("POST", api), api
+    assert is_idempotent("GET", "anything/at/all")
+
+
+# -- a wrong secret is remembered -------------------------------------------------------------------
+
+def test_twenty_calls_with_a_wrong_secret_ask_gettoken_once(make_client, sandbox_state, sleeps):
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)]
+    wecom = make_client(secret="not-the-secret", clock=lambda: now[0])
+    for _ in range(20):
+        with pytest.raises(WeComAuthError) as caught:
+            wecom.agent_get()
+        assert (caught.value.errcode, caught.value.api) == (40001, "gettoken")
+    assert gettokens(sandbox_state) == 1 and sleeps == []
+    now[0] += timedelta(minutes=6)  # remembered for a few minutes, then WeCom is asked again
+    with pytest.raises(WeComAuthError):
+        wecom.agent_get()
+    assert gettokens(sandbox_state) == 2
+
+
+def test_a_wrong_secret_is_asked_once_by_eight_threads(make_client, sandbox_state):
+    wecom = make_client(secret="not-the-secret")
+
+    def call(_):
+        try:
+            wecom.agent_get()
+        except WeComAuthError as error:
+            return error.errcode
+
+    assert run_threads(8, call) == [40001] * 8
+    assert gettokens(sandbox_state) == 1
+
+
+def test_untrusted_ip_is_remembered_but_busy_is_not(wecom, sandbox_state, sleeps):
+    sandbox_state.faults.add("gettoken", "errcode", errcode=60020, count=1)
+    for _ in range(3):
+        with pytest.raises(WeComAuthError) as caught:
+            wecom.agent_get()
+        assert caught.value.errcode == 60020
+    assert gettokens(sandbox_state) == 1
+
+
+def test_a_corrected_secret_starts_clean(make_client, sandbox_state):
+    with pytest.raises(WeComAuthError):
+        make_client(secret="not-the-secret").agent_get()
+    assert make_client().agent_get()["agentid"] == sandbox_state.agent_id  # the restarted process
+    assert gettokens(sandbox_state) == 2
+
+
+# -- SQLite: no database lock while gettoken is on the wire ------------------------------------------
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_is_not_locked_while_a_slow_gettoken_runs(wecom, db_url, sandbox_state):
+    import sqlite3
+
+    fault = sandbox_state.faults.add("gettoken", "latency", seconds=0.8, count=None)  # within the 1 s timeout
+    caller = threading.Thread(target=wecom.agent_get)
+    caller.start()
+    try:
+        deadline = time.monotonic() + 5
+        while attempts(sandbox_state, fault) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert attempts(sandbox_state, fault) == 1  # gettoken is on the wire now
+        started = time.monotonic()
+        callback = sqlite3.connect(db_url.split("///", 1)[1], timeout=1, isolation_level=None)
+        try:  # what the callback receiver does: a short write transaction
+            callback.execute("BEGIN IMMEDIATE")
+            callback.execute(
+                "INSERT INTO inbox_event (dedupe_key, source, msg_type, event, change_type, from_user, create_time,"
+                " payload, received_at, status, attempts, next_attempt_at)"
+                " VALUES ('k1', 'app', 'event', '', '', '', 0, '<xml/>', '2026-03-02 09:00:00', 'pending', 0,"
+                " '2026-03-02 09:00:00')"
+            )
+            callback.execute("COMMIT")
+        finally:
+            callback.close()
+        assert time.monotonic() - started < 1
+        assert caller.is_alive()  # the insert did not wait for gettoken
+    finally:
+        caller.join(10)
+    assert gettokens(sandbox_state) == 1 and stored_tokens(wecom.sessions)[0].access_token

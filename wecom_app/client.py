@@ -10,7 +10,12 @@ HTTP core (`wechatpy.work.WeChatClient`, auto_retry off) that adds what it lacks
   40001 from gettoken is a configuration error and is never retried (91039);
 - a (connect, read) timeout on every request and a total time budget per call;
   bounded retries with jittered exponential backoff on network errors, timeouts,
-  HTTP 5xx and errcode -1 (90313), with an injectable `sleep`;
+  HTTP 5xx and errcode -1 (90313), with an injectable `sleep`. A state-changing
+  call (anything not in `IDEMPOTENT_APIS`) is retried only when the request
+  cannot have reached WeCom (connect timeout, connection refused) or WeCom said
+  -1 (busy: nothing was done); a read timeout, a reset after sending or an HTTP
+  5xx raise `WeComUnavailable` at once, and the outbox decides when to send
+  again, so a message is not delivered twice by one call;
 - typed exceptions (client_errors.py), metrics, and logs with dotted keys that
   never carry a token, a secret, a robot key or a URL.
 
@@ -31,6 +36,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from sqlalchemy.orm import sessionmaker
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.work import WeChatClient
@@ -56,6 +62,19 @@ BACKOFF_BASE = 0.5  # seconds; doubled per attempt, jittered to 50-100 %
 BACKOFF_CAP = 8.0
 POOL_SIZE = 32  # several outbox sender threads plus web requests share one pool
 
+# Reads (and calls as harmless to repeat): retried even after the request may have
+# reached WeCom. Every other POST changes state and is not repeated blindly.
+IDEMPOTENT_APIS = frozenset({
+    "gettoken", "agent/get", "appchat/get", "auth/getuserinfo", "user/list_id",
+    "externalcontact/groupchat/list", "externalcontact/groupchat/get",
+})
+IDEMPOTENT_PREFIXES = ("user/", "department/", "tag/")
+
+
+def is_idempotent(method: str, api: str) -> bool:
+    """May this call be repeated after the request may have reached WeCom?"""
+    return method == "GET" or api in IDEMPOTENT_APIS or api.startswith(IDEMPOTENT_PREFIXES)
+
 
 class _Core(WeChatClient):
     """wechatpy's HTTP core, reduced to sending and decoding.
@@ -79,9 +98,11 @@ class _Core(WeChatClient):
 class _Retry(Exception):
     """A failure worth another attempt: network, timeout, HTTP 5xx, errcode -1."""
 
-    def __init__(self, api: str, reason: str, errcode: int | None = None, errmsg: str = "", status: int | None = None):
+    def __init__(self, api: str, reason: str, errcode: int | None = None, errmsg: str = "", status: int | None = None,
+                 sent: bool = False):
         super().__init__(api, reason)
         self.api, self.reason, self.errcode, self.errmsg, self.status = api, reason, errcode, errmsg, status
+        self.sent = sent  # the request may have reached WeCom (and WeCom may have done the work)
 
     def final(self) -> WeComError:
         if self.errcode == BUSY_ERRCODE:
@@ -257,6 +278,11 @@ class WeComClient:
                     raise _Retry(api, "busy", errcode, self._scrub(result.get("errmsg", ""), hide))
             except _Retry as retry:
                 failures += 1
+                if retry.sent and retry.api == api and retry.errcode is None and not is_idempotent(method, api):
+                    # WeCom may have done it: repeating could deliver twice; the outbox decides
+                    metrics.WECOM_ERRORS.labels(api, retry.reason).inc()
+                    log.warning(kv("wecom.api.not_repeated", api=api, reason=retry.reason, attempts=failures))
+                    raise retry.final() from None
                 self._back_off(retry, failures, deadline)
                 continue
             if errcode == 0:
@@ -300,22 +326,24 @@ class WeComClient:
         failure: _Retry | WeComError | None = None
         try:
             result = self._core._request(method, api, **kwargs)
+        except requests.ConnectTimeout:
+            failure = _Retry(api, "connect_timeout", errmsg=f"no connection within {timeout:.1f}s")
         except requests.Timeout:
-            failure = _Retry(api, "timeout", errmsg=f"no answer within {timeout:.1f}s")
+            failure = _Retry(api, "timeout", errmsg=f"no answer within {timeout:.1f}s", sent=True)
         except requests.RequestException as exc:
             # never str(exc): requests puts the URL, token and secret included, in it
-            failure = _Retry(api, "network", errmsg=type(exc).__name__)
+            failure = _Retry(api, "network", errmsg=type(exc).__name__, sent=not _not_sent(exc))
         except WeChatClientException as exc:
             status = getattr(exc.response, "status_code", None)
             if status is not None and status >= 500:
-                failure = _Retry(api, f"http_{status}", errmsg=f"HTTP {status}", status=status)
+                failure = _Retry(api, f"http_{status}", errmsg=f"HTTP {status}", status=status, sent=True)
             else:
                 metrics.WECOM_ERRORS.labels(api, f"http_{status}").inc()
                 failure = WeComError(api, None, f"HTTP {status}")
         if failure is not None:
             raise failure
         if not isinstance(result, dict):
-            raise _Retry(api, "not_json", errmsg="the answer is not JSON")
+            raise _Retry(api, "not_json", errmsg="the answer is not JSON", sent=True)
         return result
 
     def _error(self, api: str, errcode: int, errmsg: str, hide: tuple[str, ...] = ()) -> WeComError:
@@ -334,6 +362,18 @@ class WeComClient:
             if secret:
                 text = text.replace(secret, "***")
         return text[:500]
+
+
+def _not_sent(exc: requests.RequestException) -> bool:
+    """True when the request surely never left: no connection could be made (refused,
+    unreachable, name not resolved). A reset or close after connecting may come after
+    WeCom got the request."""
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 def _pooled_session() -> requests.Session:

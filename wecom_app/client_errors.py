@@ -16,6 +16,9 @@ TOKEN_ERRCODES = frozenset({40014, 42001})
 # 40001 invalid secret, 40013 invalid corpid, 40091 secret invalid, 41004 secret missing,
 # 60020 IP not in 企业可信IP, 48002 API not permitted for this app (console settings)
 AUTH_ERRCODES = frozenset({40001, 40013, 40091, 41004, 60020, 48002})
+# gettoken's answers that mean the configuration is wrong (secret, corp id, trusted IP):
+# remembered for a while, because WeCom blocks an IP after repeated wrong-secret calls
+CONFIG_ERRCODES = frozenset({40001, 40013, 40091, 41004, 60020})
 # 45009 frequency limit, 45011 minute quota, 45033 concurrency cap (90312)
 RATE_LIMIT_ERRCODES = frozenset({45009, 45011, 45033})
 BUSY_ERRCODE = -1
