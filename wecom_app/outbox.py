@@ -24,22 +24,28 @@ logged `wecom.outbox.failed` and counted, never dropped silently.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
+import time
+import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import metrics, quota
+from . import quota
 from .client_errors import WeComAuthError, WeComError, WeComRateLimited
 from .config import Settings
 from .db import utcnow
 from .logs import kv
 from .models import OutboxAction
+from .outbox_outcome import (  # noqa: F401  (re-exported)
+    BACKOFF_BASE, BACKOFF_CAP, CHAT_EXISTS, TASK_ID_USED, SendStats, Stop, _Job, log_failed, needs_token,
+    outcome_values, record, released_values, stops_batch,
+)
 from .workcal import WorkCalendar
 
 log = logging.getLogger("wecom.outbox")
@@ -61,36 +67,10 @@ MAX_TOPARTY = MAX_TOTAG = 100
 # long enough to cover a lease expiry and a night's hold... mostly).
 DUPLICATE_CHECK_INTERVAL = 14400
 LEASE = timedelta(minutes=5)
-BACKOFF_BASE, BACKOFF_CAP = 30.0, 3600.0
-CHAT_EXISTS = 86215  # appchat/create: the chatid exists, i.e. our earlier attempt went through
-TASK_ID_USED = 42014  # template_card task_id already used (or invalid)
 # Claims reserve quota rows in the order of their outbox rows; two PostgreSQL claims
 # at once would lock them in different orders and deadlock, so claims (short, no
 # network) take turns. SQLite's BEGIN IMMEDIATE already serialises them.
 CLAIM_LOCK = 0x7765636F  # "weco"
-
-
-@dataclasses.dataclass
-class SendStats:
-    claimed: int = 0
-    sent: int = 0
-    held: int = 0  # moved to the next working time
-    deferred: int = 0  # waiting for a quota
-    split: int = 0  # recipients over their quota split off into a child row
-    retried: int = 0
-    failed: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.sent + self.held + self.deferred + self.retried + self.failed
-
-
-@dataclasses.dataclass(frozen=True)
-class _Job:
-    id: int
-    kind: str
-    payload: dict[str, Any]
-    attempt: int
 
 
 def enqueue(
@@ -146,20 +126,47 @@ def _split_ids(value) -> list[str]:
 
 def send_due(
     sessions: sessionmaker, client, settings: Settings, calendar: WorkCalendar, now: datetime,
-    *, limit: int = 100, lease: timedelta = LEASE,
+    *, limit: int = 100, lease: timedelta = LEASE, clock: Callable[[], float] = time.monotonic,
 ) -> SendStats:
-    """Send up to `limit` due rows once; what cannot go now is rescheduled, never dropped."""
+    """Send up to `limit` due rows once; what cannot go now is rescheduled, never dropped.
+
+    The batch stops early, putting its uncalled rows back without using an attempt
+    and giving back their quota: when WeCom is down or busy, when the app's
+    credentials are refused (one gettoken per run, not one per row), and when half
+    the lease is gone (another sender may soon take the rows). A 45009 stops the
+    batch's other calls to that API (to that robot, for webhook/send)."""
     stats = SendStats()
+    started = clock()
     with sessions() as session, session.begin():
         jobs = _claim(session, settings, calendar, now, limit, lease, stats)
         quota.prune(session, now)
-    blocked: dict[str, WeComRateLimited] = {}  # one 45009 stops the batch's other calls to that API
-    for job in jobs:
-        outcome = blocked.get(job.kind) or _call(client, job)
+    blocked: dict[str, Stop] = {}  # one 45009 stops the batch's other calls to that API or robot
+    stop: Stop | None = None  # WeCom down or busy, or the lease half gone: no more calls at all
+    refused: Stop | None = None  # the app's credentials refused: no more calls needing a token
+    for i, job in enumerate(jobs):
+        if stop is None and clock() - started >= lease.total_seconds() / 2:
+            stop = Stop(None, "", now)  # due again at once, for whichever sender comes next
+            log.warning(kv("wecom.outbox.lease_half_over", released=len(jobs) - i))
+        skip = stop or (refused if needs_token(job) else None)
+        if skip is not None or job.block_key in blocked:
+            rate_limited = skip is None
+            values = released_values(job, skip or blocked[job.block_key], now, stats, rate_limited=rate_limited)
+            record(sessions, job, values, give_back_at=now)
+            continue
+        outcome = _call(client, job)
+        values = outcome_values(job, outcome, settings, now, stats)
         if isinstance(outcome, WeComRateLimited):
-            blocked[job.kind] = outcome
-        values = _outcome(job, outcome, settings, now, stats)
-        _record(sessions, job, values)
+            blocked[job.block_key] = Stop(values["errcode"], values["errmsg"], values["not_before"])
+        elif stops_batch(job, outcome):
+            when = values.get("not_before") or now + timedelta(seconds=BACKOFF_BASE)
+            if isinstance(outcome, WeComAuthError):
+                refused = Stop(values["errcode"], values["errmsg"], when)
+            else:
+                stop = Stop(values["errcode"], values["errmsg"], when)
+            log.warning(kv("wecom.outbox.batch_stopped", id=job.id, kind=job.kind, errcode=values["errcode"]))
+        give_back = values["status"] == "failed" or (values["status"] == "pending" and values["attempts"] < job.attempt
+                                                      and not isinstance(outcome, WeComRateLimited))
+        record(sessions, job, values, give_back_at=now if give_back else None)
     return stats
 
 
@@ -189,8 +196,10 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
             _reschedule(row, free_at + _jitter(1, 10))
             stats.deferred += 1
             continue
+        state = dict(row.result or {})
         row.status, row.attempts, row.lease_until = "sending", row.attempts + 1, now + lease
-        jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts))
+        row.result = {**state, "calls": int(state.get("calls", 0)) + 1}  # it may go out from now on
+        jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts, state))
         stats.claimed += 1
     tally.flush()
     return jobs
@@ -230,22 +239,32 @@ def _take_member_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats) 
     if not (ready or row.payload.get("toparty") or row.payload.get("totag")):
         return taken.next_free  # nobody can receive it now: the whole row waits
     later = sorted(scopes[s] for s in taken.later)
-    tally.session.add(_child(row, later, taken.next_free + _jitter(1, 10), tally.now))
+    try:
+        with tally.session.begin_nested():  # one row's bad split must not undo the whole claim
+            tally.session.add(_child(row, later, taken.next_free + _jitter(1, 10), tally.now))
+    except IntegrityError:
+        log.exception(kv("wecom.outbox.split_failed", id=row.id))
+        tally.give_back(taken.ready, quota.MEMBER_LIMITS)
+        if ready:
+            tally.give_back([quota.person_times_scope()], quota.PERSON_TIMES_LIMITS, len(ready))
+        return taken.next_free
     row.payload = {**row.payload, "touser": "|".join(u for u in users if u in ready)}
     stats.split += 1
     return None
 
 
 def _child(row: OutboxAction, users: list[str], when: datetime, now: datetime) -> OutboxAction:
-    """The members over their quota, as a row of their own (a unique key per claim)."""
+    """The members over their quota, as a row of their own. Its key and task_id are
+    new every time: `attempts` repeats (45009 and retry_failed set it back)."""
+    tag = uuid.uuid4().hex[:12]
     payload = {**row.payload, "touser": "|".join(users), "toparty": "", "totag": ""}
     card = payload.get("template_card")
     if isinstance(card, dict) and card.get("task_id"):
         # task_id is unique per app forever (42014): the child's extends the parent's
-        suffix = f"@{row.id}-{row.attempts}"
+        suffix = f"@{row.id}-{tag}"
         payload["template_card"] = {**card, "task_id": card["task_id"][: 128 - len(suffix)] + suffix}
     return OutboxAction(
-        idempotency_key=f"split:{row.id}:{row.attempts}", kind=row.kind, payload=payload, urgent=row.urgent,
+        idempotency_key=f"split:{row.id}:{tag}", kind=row.kind, payload=payload, urgent=row.urgent,
         hold=row.hold, not_before=when, created_at=now, parent_id=row.id,
     )
 
@@ -272,68 +291,14 @@ def _call(client, job: _Job) -> dict | Exception:
         return exc
 
 
-def _outcome(job: _Job, outcome: dict | Exception, settings: Settings, now: datetime, stats: SendStats) -> dict:
-    """The column values that record one call's outcome."""
-    if isinstance(outcome, dict):
-        return _sent(job, outcome, now, stats)
-    errcode = getattr(outcome, "errcode", None)
-    if job.kind == "appchat/create" and errcode == CHAT_EXISTS:
-        return _sent(job, {"chatid": job.payload.get("chatid"), "existed": True}, now, stats)
-    if job.kind == "message/send" and errcode == TASK_ID_USED and job.attempt > 1:
-        # a card whose earlier attempt went through before the sender lost track of it
-        return _sent(job, {"task_id_used": True}, now, stats)
-    errmsg = getattr(outcome, "errmsg", None) or type(outcome).__name__
-    if isinstance(outcome, WeComRateLimited):
-        # a quota clears with time: wait as WeCom says and do not count it as a failure
-        delay = max(outcome.retry_after, 1.0) * random.uniform(1.0, 1.5)
-        stats.retried += 1
-        return _retry_values(job, errcode, errmsg, now + timedelta(seconds=delay), attempts=job.attempt - 1)
-    retryable = not isinstance(outcome, WeComError) or outcome.transient or isinstance(outcome, WeComAuthError)
-    if retryable and job.attempt < settings.outbox_max_attempts:
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job.attempt - 1)) * random.uniform(0.8, 1.2)
-        stats.retried += 1
-        log.info(kv("wecom.outbox.retry", id=job.id, kind=job.kind, errcode=errcode, attempt=job.attempt, delay=f"{delay:.0f}"))
-        return _retry_values(job, errcode, errmsg, now + timedelta(seconds=delay), attempts=job.attempt)
-    _log_failed(job.id, job.kind, errcode, errmsg, job.attempt)
-    stats.failed += 1
-    return dict(status="failed", lease_until=None, errcode=errcode, errmsg=errmsg)
-
-
-def _sent(job: _Job, result: dict, now: datetime, stats: SendStats) -> dict:
-    invalid = {k: result[k] for k in ("invaliduser", "invalidparty", "invalidtag", "unlicenseduser") if result.get(k)}
-    if invalid:
-        log.warning(kv("wecom.outbox.partial", id=job.id, kind=job.kind, **invalid))
-    metrics.OUTBOX_SENT.labels(job.kind).inc()
-    stats.sent += 1
-    result = {k: v for k, v in result.items() if k not in ("errcode", "errmsg")}
-    return dict(status="sent", sent_at=now, lease_until=None, result=result, errcode=None, errmsg=None)
-
-
-def _retry_values(job: _Job, errcode, errmsg: str, when: datetime, *, attempts: int) -> dict:
-    return dict(status="pending", lease_until=None, not_before=when, attempts=attempts, errcode=errcode, errmsg=errmsg)
+_outcome = outcome_values
+_record = record
 
 
 def _fail_row(row: OutboxAction, errcode: int | None, errmsg: str, stats: SendStats) -> None:
     row.status, row.lease_until, row.errcode, row.errmsg = "failed", None, errcode, errmsg
-    _log_failed(row.id, row.kind, errcode, errmsg, row.attempts)
+    log_failed(row.id, row.kind, errcode, errmsg, row.attempts)
     stats.failed += 1
-
-
-def _log_failed(id: int, kind: str, errcode, errmsg: str, attempts: int) -> None:  # noqa: A002
-    metrics.OUTBOX_FAILED.labels(kind, str(errcode)).inc()
-    log.warning(kv("wecom.outbox.failed", id=id, kind=kind, errcode=errcode, errmsg=errmsg, attempts=attempts))
-
-
-def _record(sessions: sessionmaker, job: _Job, values: dict) -> None:
-    """Write the outcome, unless another sender re-claimed the row meanwhile (the
-    attempt number is the fencing token)."""
-    t = OutboxAction
-    with sessions() as session, session.begin():
-        done = session.execute(
-            update(t).where(t.id == job.id, t.status == "sending", t.attempts == job.attempt).values(**values)
-        ).rowcount
-    if not done:
-        log.warning(kv("wecom.outbox.lease_lost", id=job.id, kind=job.kind, attempt=job.attempt))
 
 
 def _jitter(low: float, high: float) -> timedelta:

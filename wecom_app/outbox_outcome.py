@@ -1,0 +1,202 @@
+"""Recording what became of one claimed outbox row (outbox.py sends; this decides the
+column values and writes them, fenced by the attempt number).
+
+A row's own bookkeeping lives in `result` while it is not sent:
+
+- `calls`: how many times it was handed to WeCom (counted at claim, so a sender that
+  died mid-call still counts; never reset, unlike `attempts`). A template card whose
+  task_id may have gone out before answers 42014 on a later call: that is "sent".
+- `rate_limited`: how many 45009s in a row it met; the back-off escalates with it
+  (60 s, 2 min, 5 min... capped at 1 h) without using up attempts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import sessionmaker
+
+from . import metrics, quota
+from .client_errors import WeComAuthError, WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
+from .logs import kv
+from .models import OutboxAction
+
+log = logging.getLogger("wecom.outbox")
+
+BACKOFF_BASE, BACKOFF_CAP = 30.0, 3600.0
+RATE_LIMIT_STEPS = (60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)  # 45009, escalating; capped at 1 h
+AUTH_BACKOFF = 300.0  # wrong secret / untrusted IP: one gettoken per few minutes, not one per row
+CHAT_EXISTS = 86215  # appchat/create: the chatid exists, i.e. our earlier attempt went through
+TASK_ID_USED = 42014  # template_card task_id already used (or invalid)
+NO_TOKEN_KINDS = frozenset({"webhook/send"})  # a group robot's key is its credential
+
+
+@dataclasses.dataclass
+class SendStats:
+    claimed: int = 0
+    sent: int = 0
+    held: int = 0  # moved to the next working time
+    deferred: int = 0  # waiting for a quota
+    split: int = 0  # recipients over their quota split off into a child row
+    retried: int = 0
+    failed: int = 0
+    released: int = 0  # claimed but not called (WeCom down, bad credentials, lease half over)
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.held + self.deferred + self.retried + self.failed + self.released
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    state: dict[str, Any] = dataclasses.field(default_factory=dict)  # `result` before this claim
+
+    @property
+    def calls(self) -> int:
+        """Calls of this row before this one (counting any that may have gone out)."""
+        return int(self.state.get("calls", 0))
+
+    @property
+    def block_key(self) -> str:
+        """What a 45009 blocks: one robot's key, else the API."""
+        if self.kind == "webhook/send":
+            return quota.webhook_scope(self.payload["key"])
+        return self.kind
+
+
+@dataclasses.dataclass(frozen=True)
+class Stop:
+    """Why the rest of a batch (or of one API's part of it) is not called now."""
+
+    errcode: int | None
+    errmsg: str
+    when: datetime
+
+
+def needs_token(job: _Job) -> bool:
+    return job.kind not in NO_TOKEN_KINDS
+
+
+def is_card(job: _Job) -> bool:
+    return job.kind == "message/send" and job.payload.get("msgtype") == "template_card"
+
+
+def outcome_values(job: _Job, outcome: dict | Exception, settings, now: datetime, stats: SendStats) -> dict:
+    """The column values that record one call's outcome."""
+    if isinstance(outcome, dict):
+        return _sent(job, outcome, now, stats)
+    errcode = getattr(outcome, "errcode", None)
+    if job.kind == "appchat/create" and errcode == CHAT_EXISTS:
+        return _sent(job, {"chatid": job.payload.get("chatid"), "existed": True}, now, stats)
+    if is_card(job) and errcode == TASK_ID_USED and (job.calls > 0 or job.attempt > 1):
+        # this very task_id was handed to WeCom before (a timeout, a crash, a 45009 or
+        # an operator's retry since): that earlier call went through
+        last = job.state.get("errmsg") or "none recorded: the sender stopped mid-call"
+        why = (f"42014 on call {job.calls + 1} of task_id {job.payload['template_card'].get('task_id')}: "
+               f"an earlier call went through (its answer: {last})")
+        return _sent(job, {"task_id_used": True, "why": why}, now, stats)
+    errmsg = getattr(outcome, "errmsg", None) or type(outcome).__name__
+    called = {**job.state, "calls": job.calls + 1, "errcode": errcode, "errmsg": errmsg}
+    if isinstance(outcome, WeComRateLimited):
+        # a quota clears with time: wait as WeCom says (longer each time) and do not
+        # count it as a failure
+        n = int(job.state.get("rate_limited", 0))
+        step = RATE_LIMIT_STEPS[min(n, len(RATE_LIMIT_STEPS) - 1)]
+        delay = min(RATE_LIMIT_STEPS[-1], max(outcome.retry_after or 0.0, step) * random.uniform(1.0, 1.5))
+        stats.retried += 1
+        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, {**called, "rate_limited": n + 1})
+    if isinstance(outcome, WeComAuthError) and needs_token(job):
+        # the app's credentials, not this row: back off, without using up attempts
+        delay = AUTH_BACKOFF * random.uniform(1.0, 1.2)
+        stats.retried += 1
+        log.warning(kv("wecom.outbox.auth_error", id=job.id, kind=job.kind, errcode=errcode, delay=f"{delay:.0f}"))
+        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, called)
+    retryable = not isinstance(outcome, WeComError) or outcome.transient or isinstance(outcome, WeComAuthError)
+    if retryable and job.attempt < settings.outbox_max_attempts:
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job.attempt - 1)) * random.uniform(0.8, 1.2)
+        stats.retried += 1
+        log.info(kv("wecom.outbox.retry", id=job.id, kind=job.kind, errcode=errcode, attempt=job.attempt, delay=f"{delay:.0f}"))
+        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt, {**called, "rate_limited": 0})
+    log_failed(job.id, job.kind, errcode, errmsg, job.attempt)
+    stats.failed += 1
+    return dict(status="failed", lease_until=None, errcode=errcode, errmsg=errmsg, result=called)
+
+
+def stops_batch(job: _Job, outcome: dict | Exception) -> bool:
+    """WeCom is down or busy, or the app's credentials are refused: calling the rest
+    of the batch would only pile on (and 100 gettokens get the IP blocked)."""
+    if isinstance(outcome, (WeComUnavailable, WeComBusy)):
+        return True
+    return isinstance(outcome, WeComAuthError) and needs_token(job)
+
+
+def released_values(job: _Job, stop: Stop, now: datetime, stats: SendStats, *, rate_limited: bool = False) -> dict:
+    """A claimed row that was not called: back to pending, no attempt used."""
+    if rate_limited:
+        stats.retried += 1
+    else:
+        stats.released += 1
+    when = stop.when + timedelta(seconds=random.uniform(0, 10)) if stop.when > now else stop.when
+    values = _retry_values(stop.errcode, stop.errmsg, when, job.attempt - 1, job.state or None)
+    if stop.errcode is None:  # a lease running out says nothing about WeCom: keep the last answer
+        values.pop("errcode"), values.pop("errmsg")
+    return values
+
+
+def _sent(job: _Job, result: dict, now: datetime, stats: SendStats) -> dict:
+    invalid = {k: result[k] for k in ("invaliduser", "invalidparty", "invalidtag", "unlicenseduser") if result.get(k)}
+    if invalid:
+        log.warning(kv("wecom.outbox.partial", id=job.id, kind=job.kind, **invalid))
+    metrics.OUTBOX_SENT.labels(job.kind).inc()
+    stats.sent += 1
+    result = {k: v for k, v in result.items() if k not in ("errcode", "errmsg")}
+    return dict(status="sent", sent_at=now, lease_until=None, result=result, errcode=None, errmsg=None)
+
+
+def _retry_values(errcode, errmsg: str, when: datetime, attempts: int, result: dict | None) -> dict:
+    return dict(status="pending", lease_until=None, not_before=when, attempts=attempts, errcode=errcode, errmsg=errmsg, result=result)
+
+
+def log_failed(id: int, kind: str, errcode, errmsg: str, attempts: int) -> None:  # noqa: A002
+    metrics.OUTBOX_FAILED.labels(kind, str(errcode)).inc()
+    log.warning(kv("wecom.outbox.failed", id=id, kind=kind, errcode=errcode, errmsg=errmsg, attempts=attempts))
+
+
+def reserved(job: _Job) -> list[tuple[list[str], Any, int]]:
+    """The quota units the claim took for this job: (scopes, limits, n)."""
+    if job.kind == "message/send":
+        users = sorted({u for u in str(job.payload.get("touser") or "").split("|") if u.strip()})
+        if not users or users == ["@all"]:
+            return []
+        return [([quota.member_scope(u) for u in users], quota.MEMBER_LIMITS, 1),
+                ([quota.person_times_scope()], quota.PERSON_TIMES_LIMITS, len(users))]
+    if job.kind in quota.API_LIMITS:
+        return [([quota.api_scope(job.kind)], quota.API_LIMITS[job.kind], 1)]
+    if job.kind == "webhook/send":
+        return [([quota.webhook_scope(job.payload["key"])], quota.WEBHOOK_LIMITS, 1)]
+    return []
+
+
+def record(sessions: sessionmaker, job: _Job, values: dict, *, give_back_at: datetime | None = None) -> None:
+    """Write the outcome, unless another sender re-claimed the row meanwhile (the
+    attempt number is the fencing token); with `give_back_at` (the claim's time), also
+    return the quota units the claim reserved for a call that did not reach WeCom."""
+    t = OutboxAction
+    with sessions() as session, session.begin():
+        done = session.execute(
+            update(t).where(t.id == job.id, t.status == "sending", t.attempts == job.attempt).values(**values)
+        ).rowcount
+        if done and give_back_at is not None:
+            for scopes, limits, n in reserved(job):
+                quota.release(session, scopes, limits, give_back_at, n)
+    if not done:
+        log.warning(kv("wecom.outbox.lease_lost", id=job.id, kind=job.kind, attempt=job.attempt))
