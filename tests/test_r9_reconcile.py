@@ -191,3 +191,27 @@ def test_change_queued_by_a_handler_during_the_pass_is_not_done_twice(world):
     counts = reconcile(world.sessions, _HandlerMeanwhile(), world.settings, world.now())
     assert counts.busy == 1 and counts.added == 0
     assert len(actions_of(world, "appchat/update")) == 1  # the handler's removal only
+
+
+def test_crash_mid_pass_keeps_what_was_done_and_resumes(world):
+    ids = [managed(world, f"研发部-第{i}组")[1] for i in range(3)]
+
+    class _CrashAfterOne:
+        reads = 0
+
+        def __getattr__(self, name):
+            return getattr(world.client, name)
+
+        def appchat_get(self, chatid):
+            self.reads += 1
+            if self.reads == 2:
+                raise ConnectionAbortedError("the worker died")
+            return world.client.appchat_get(chatid)
+
+    try:
+        reconcile(world.sessions, _CrashAfterOne(), world.settings, world.now())
+    except ConnectionAbortedError:
+        pass
+    with world.sessions() as session:
+        assert [session.get(Group, i).reconciled_at is not None for i in ids] == [True, False, False]
+    assert run(world).groups == 3
