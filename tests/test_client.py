@@ -509,3 +509,18 @@ def test_sqlite_is_not_locked_while_a_slow_gettoken_runs(wecom, db_url, sandbox_
     finally:
         caller.join(10)
     assert gettokens(sandbox_state) == 1 and stored_tokens(wecom.sessions)[0].access_token
+
+
+def test_only_failures_before_sending_count_as_not_sent():
+    import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+    from wecom_app.client import _not_sent
+
+    refused = MaxRetryError(None, "/cgi-bin/message/send", NewConnectionError(None, "refused"))
+    assert _not_sent(requests.ConnectionError(refused))
+    assert _not_sent(requests.ConnectTimeout(refused))
+    reset = ProtocolError("Connection aborted.", ConnectionResetError(104, "reset"))
+    assert not _not_sent(requests.ConnectionError(reset))
+    assert not _not_sent(requests.ReadTimeout("read timed out"))
+    assert not _not_sent(requests.ConnectionError("something else"))
