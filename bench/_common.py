@@ -383,6 +383,15 @@ def _client(pipe, go, port, requests, connections, request_timeout, max_seconds)
         state[2], state[3] = perf(), b""
         state[0].sendall(requests[index])
 
+    def reopen(state) -> None:
+        """Close the connection and, if requests remain, send the next one on a new one."""
+        sel.unregister(state[0])
+        state[0].close()
+        if next_index < total:
+            state[0] = _connect(port)
+            sel.register(state[0], selectors.EVENT_READ, state)
+            send(state)
+
     for state in states:
         if next_index < total:
             send(state)
@@ -398,12 +407,7 @@ def _client(pipe, go, port, requests, connections, request_timeout, max_seconds)
                     errors["timeout"] += 1
                     done += 1
                     state[1] = -1
-                    sel.unregister(state[0])
-                    state[0].close()
-                    if next_index < total:
-                        state[0] = _connect(port)
-                        sel.register(state[0], selectors.EVENT_READ, state)
-                        send(state)
+                    reopen(state)
             continue
         for key, _mask in events:
             state = key.data
@@ -434,12 +438,7 @@ def _client(pipe, go, port, requests, connections, request_timeout, max_seconds)
             done += 1
             state[1] = -1
             if _CLOSE.search(buf, 0, head_end + 2):
-                sel.unregister(state[0])
-                state[0].close()
-                if next_index < total:
-                    state[0] = _connect(port)
-                    sel.register(state[0], selectors.EVENT_READ, state)
-                    send(state)
+                reopen(state)
                 continue
             if next_index < total:
                 send(state)
