@@ -32,6 +32,8 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("directory_sync", "jobs.directory_sync", 60, "re-read users and tags change_contact left stale"),
         JobSpec("directory_full", "jobs.directory_full", 86400, "full directory sync: departments, users, tags"),
         JobSpec("reconcile", "jobs.reconcile", 900, "discover customer groups; diff groups against WeCom (appchat/get, groupchat/get)"),
+        JobSpec("real_names", "jobs.real_names", 3600,
+                "R2: remind members with a bad name once a working day; an R2 violation when the grace is over"),
         JobSpec("sanctions", "jobs.sanctions", 300, "end temporary removals that are over and add the people back (R6)"),
     )
 }

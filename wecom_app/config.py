@@ -57,6 +57,7 @@ class Settings:
     log_level: str = "INFO"
     group_name_pattern: str = ""  # empty: wecom_app.naming's default
     real_name_pattern: str = ""  # empty: 2-4 CJK characters
+    real_name_grace_days: int = 3  # R2: days to fix a bad name before it is a violation
     sanction_ladder: str = "warning,temporary_removal:7,removal"
     callback_max_bytes: int = 256 * 1024
     callback_max_skew: int = 600
@@ -205,6 +206,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 
     settings = dict(
         **patterns,
+        real_name_grace_days=_int(env, "REAL_NAME_GRACE_DAYS", Settings.real_name_grace_days, problems, 0),
         sanction_ladder=",".join(step.strip() for step in ladder.split(",")),
         callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", Settings.callback_max_bytes, problems, 1024),
         callback_max_skew=_int(env, "CALLBACK_MAX_SKEW", Settings.callback_max_skew, problems, 30),

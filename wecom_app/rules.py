@@ -10,7 +10,7 @@ exempt), `external_not_allowed` (R13) or `bad_name` (R2, naming.py).
 (98913); a customer or ordinary group cannot be changed by any server API, so its
 owner and custodian get a task message and the finding is recorded
 (`record_violation`). A bad name is never a reason to remove anyone: the member
-is reminded. `admit` adds people who come into a managed group's scope, or asks
+gets a grace period with reminders, then an R2 violation (real_names.py). `admit` adds people who come into a managed group's scope, or asks
 the custodian first when the group's join policy is `approval` (R6).
 
 Messages to people are `message/send` rows that wait for working time (R4);
@@ -65,6 +65,8 @@ def verdict(session, group: Group, member: GroupMember, settings=None, *, in_sco
 def enforce(session, settings, group: Group, member: GroupMember, now: datetime, reason: str) -> None:
     """Act on a non-compliant member, once: a second call with the same finding changes nothing."""
     if reason == "ok":
+        if member.compliance == "bad_name":  # R2: fixed, the grace period ends with no violation
+            audit(session, "system", "member.name_fixed", f"group:{group.id}", now=now, userid=member.member_id)
         member.compliance, member.checked_at = "ok", now
     elif member.state == "pending_approval":  # never added: the request lapses
         member.state, member.compliance, member.checked_at = "removed", reason, now
@@ -128,14 +130,13 @@ def _custodian_task(session, settings, group, member, now, reason) -> None:
 
 
 def _remind_real_name(session, settings, group, member, now) -> None:
+    """R2: a grace period with reminders (real_names.py), then a violation; never a removal."""
+    from . import real_names
+
     if member.compliance == "bad_name":
         return
     member.compliance, member.checked_at = "bad_name", now
-    audit(session, "system", "member.bad_name", f"group:{group.id}", now=now, userid=member.member_id)
-    if member.member_type == 1:  # one reminder a day however many groups flag the name
-        tell(session, settings, [member.member_id],
-             f"【实名提醒】请在企业微信中使用真实姓名（{RULE['bad_name']}），"
-             f"并在「{group.name}」等群中把群昵称改为实名。", key=f"realname:{member.member_id}:{now:%Y%m%d}", now=now)
+    real_names.start_grace(session, settings, group, member, now)
 
 
 def record_invitor(session, settings, group: Group, member: GroupMember, invitor: str | None, now: datetime) -> None:
