@@ -130,3 +130,4 @@ class JobLease(Base):
 
 # The feature tables, so that importing `models` registers every table.
 from . import api_tokens, assessments, audit, directory, groups, violations, violations_sanctions  # noqa: E402,F401
+from . import sensitive_words  # noqa: E402,F401

@@ -59,6 +59,10 @@ KINDS = {
     "message/update_template_card": False,
     "appchat/create": False,
     "appchat/update": False,
+    # sensitive-word intercept rules (sensitive_words.py, 95130): configuration, never held
+    "externalcontact/add_intercept_rule": False,
+    "externalcontact/update_intercept_rule": False,
+    "externalcontact/del_intercept_rule": False,
 }
 MAX_TOUSER = 1000  # 40032 beyond (90236)
 MAX_TOPARTY = MAX_TOTAG = 100
@@ -283,6 +287,8 @@ def _call(client, job: _Job) -> dict | Exception:
             return client.appchat_update(p)
         if job.kind == "appchat/send":
             return client.appchat_send(p)
+        if job.kind.startswith("externalcontact/"):
+            return client.post(job.kind, p)
         return client.webhook_send(p["key"], p["body"])
     except WeComError as exc:
         return exc

@@ -34,6 +34,7 @@ AUTH_BACKOFF = 300.0  # wrong secret / untrusted IP: one gettoken per few minute
 CHAT_EXISTS = 86215  # appchat/create: the chatid exists, i.e. our earlier attempt went through
 TASK_ID_USED = 42014  # template_card task_id already used (or invalid)
 NO_TOKEN_KINDS = frozenset({"webhook/send"})  # a group robot's key is its credential
+API_FORBIDDEN = 48002  # on externalcontact/*: the app is not in 客户联系「可调用接口的应用」, not bad credentials
 
 
 @dataclasses.dataclass
@@ -86,6 +87,12 @@ def needs_token(job: _Job) -> bool:
     return job.kind not in NO_TOKEN_KINDS
 
 
+def api_forbidden(job: _Job, outcome) -> bool:
+    """48002 on a 客户联系 API is a console permission for that API alone: the row
+    fails with its errcode (an operator retries it), the rest of the batch goes on."""
+    return job.kind.startswith("externalcontact/") and getattr(outcome, "errcode", None) == API_FORBIDDEN
+
+
 def is_card(job: _Job) -> bool:
     return job.kind == "message/send" and job.payload.get("msgtype") == "template_card"
 
@@ -114,13 +121,14 @@ def outcome_values(job: _Job, outcome: dict | Exception, settings, now: datetime
         delay = min(RATE_LIMIT_STEPS[-1], max(outcome.retry_after or 0.0, step) * random.uniform(1.0, 1.5))
         stats.retried += 1
         return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, {**called, "rate_limited": n + 1})
-    if isinstance(outcome, WeComAuthError) and needs_token(job):
+    if isinstance(outcome, WeComAuthError) and needs_token(job) and not api_forbidden(job, outcome):
         # the app's credentials, not this row: back off, without using up attempts
         delay = AUTH_BACKOFF * random.uniform(1.0, 1.2)
         stats.retried += 1
         log.warning(kv("wecom.outbox.auth_error", id=job.id, kind=job.kind, errcode=errcode, delay=f"{delay:.0f}"))
         return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, called)
-    retryable = not isinstance(outcome, WeComError) or outcome.transient or isinstance(outcome, WeComAuthError)
+    retryable = not api_forbidden(job, outcome) and (
+        not isinstance(outcome, WeComError) or outcome.transient or isinstance(outcome, WeComAuthError))
     if retryable and job.attempt < settings.outbox_max_attempts:
         delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job.attempt - 1)) * random.uniform(0.8, 1.2)
         stats.retried += 1
@@ -136,7 +144,7 @@ def stops_batch(job: _Job, outcome: dict | Exception) -> bool:
     of the batch would only pile on (and 100 gettokens get the IP blocked)."""
     if isinstance(outcome, (WeComUnavailable, WeComBusy)):
         return True
-    return isinstance(outcome, WeComAuthError) and needs_token(job)
+    return isinstance(outcome, WeComAuthError) and needs_token(job) and not api_forbidden(job, outcome)
 
 
 def released_values(job: _Job, stop: Stop, now: datetime, stats: SendStats, *, rate_limited: bool = False) -> dict:

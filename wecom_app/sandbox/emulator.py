@@ -16,7 +16,7 @@ import struct
 
 from flask import Flask, g, request
 
-from . import emulator_control, emulator_groups, emulator_messages, emulator_tags
+from . import emulator_control, emulator_groups, emulator_intercept, emulator_messages, emulator_tags
 from .api import ApiError, ok, reply, body
 from .state import SandboxState
 
@@ -38,6 +38,7 @@ def create_emulator(state: SandboxState) -> Flask:
     emulator_messages.register(app, state)
     emulator_groups.register(app, state)
     emulator_tags.register(app, state)
+    emulator_intercept.register(app, state)
     emulator_control.register(app, state)
     app.wsgi_app = _ResetMiddleware(app.wsgi_app)
     return app
