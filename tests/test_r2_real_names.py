@@ -154,3 +154,38 @@ def test_r2_reminders_never_at_night_or_weekends(world):
         assert "tony" in row.payload["touser"] and row.hold and not row.urgent and row.status == "pending"
         assert monday <= row.not_before < monday + timedelta(minutes=30)  # held until working time (jittered)
     assert run_job(world, monday) == real_names.Stats(violations=0, reminded=1)
+
+
+def test_r2_grace_days_setting_is_validated():
+    import pytest
+
+    from wecom_app.config import SettingsError, load_settings
+
+    from .test_settings import GOOD
+
+    assert load_settings(dict(GOOD), env_file=None).real_name_grace_days == 3
+    assert load_settings(dict(GOOD, REAL_NAME_GRACE_DAYS="0"), env_file=None).real_name_grace_days == 0
+    for bad in ("-1", "three"):
+        with pytest.raises(SettingsError, match="REAL_NAME_GRACE_DAYS"):
+            load_settings(dict(GOOD, REAL_NAME_GRACE_DAYS=bad), env_file=None)
+
+
+def test_r2_broken_again_while_violation_open_adds_nothing(world):
+    t0 = world.now()
+    group_id = register(world)
+    push(world, world.state.groupchat_add_member(CHAT, "tony"))
+    assert run_job(world, t0 + timedelta(days=4)).violations == 1
+    with world.sessions.begin() as session:
+        group, tony = session.get(Group, group_id), member(session, group_id, "tony")
+        membership.apply_member_info(session, world.settings, group, tony, {"group_nickname": "唐尼"}, t0)
+        session.get(membership.User, "tony").name = "唐尼"
+        membership.review_member(session, world.settings, group, tony, t0 + timedelta(days=4, hours=1))
+        assert tony.compliance == "ok"
+        session.get(membership.User, "tony").name = "Tony"  # and back
+        membership.review_member(session, world.settings, group, tony, t0 + timedelta(days=5))
+        assert tony.compliance == "bad_name"
+    assert run_job(world, t0 + timedelta(days=9)) == real_names.Stats()  # the R2 violation is still open
+    before = snapshot(world)
+    assert run_job(world, t0 + timedelta(days=9, hours=1)) == real_names.Stats() and snapshot(world) == before
+    with world.sessions() as session:
+        assert len(session.scalars(select(Violation)).all()) == 1

@@ -23,8 +23,9 @@ Where the state lives (no schema change): `GroupMember.compliance == "bad_name"`
 says the member is flagged, and the `member.bad_name` audit entry written when
 the flag was raised carries `grace_until`; the latest such entry for the
 (group, member) is the current grace period. An R2 violation for the
-(member, group) created at or after that entry means the grace is over and
-recorded, so the job is idempotent from state alone.
+(member, group) created at or after that entry, or one still open from an earlier
+grace, means the grace is over and recorded, so the job is idempotent from state
+alone.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from . import naming
 from .audit import AuditEntry, audit
@@ -98,7 +99,7 @@ def run_due(session, settings, calendar, now: datetime) -> Stats:
             continue
         recorded = session.scalar(select(Violation.id).where(
             Violation.rule == "R2", Violation.userid == member.member_id, Violation.group_id == group.id,
-            Violation.created_at >= entry.at).limit(1))
+            or_(Violation.created_at >= entry.at, Violation.status == "open")).limit(1))
         if recorded is None:
             record_violation(session, group, member, "R2", "bad_name", now)
             stats.violations += 1

@@ -10,8 +10,9 @@ exempt), `external_not_allowed` (R13) or `bad_name` (R2, naming.py).
 (98913); a customer or ordinary group cannot be changed by any server API, so its
 owner and custodian get a task message and the finding is recorded
 (`record_violation`). A bad name is never a reason to remove anyone: the member
-gets a grace period with reminders, then an R2 violation (real_names.py). `admit` adds people who come into a managed group's scope, or asks
-the custodian first when the group's join policy is `approval` (R6).
+gets a grace period with reminders, then an R2 violation (real_names.py).
+`admit` adds people who come into a managed group's scope, or asks the custodian
+first when the group's join policy is `approval` (R6).
 
 Messages to people are `message/send` rows that wait for working time (R4);
 membership changes are not held.
