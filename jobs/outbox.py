@@ -1,9 +1,11 @@
 """Job: send the due outbox rows (`wecom-app jobs run outbox`): a thin shell around
 `wecom_app.outbox.send_due`, with the admins' calendar overrides read fresh each run;
-then managed groups whose appchat/create went out become active."""
+then managed groups whose appchat/create went out become active, and sensitive-word
+rules take their WeCom rule_id / sync status from the answers."""
 
 from wecom_app.outbox import send_due
 from wecom_app.registry import settle_created_groups
+from wecom_app.sensitive_words import apply_outbox_results
 from wecom_app.workcal import load_calendar
 
 
@@ -13,4 +15,5 @@ def run(runtime):
     stats = send_due(runtime.sessions, runtime.client, runtime.settings, calendar, runtime.clock())
     with runtime.sessions.begin() as session:
         settle_created_groups(session, runtime.clock())  # a sent appchat/create makes its group active
+        apply_outbox_results(session, now=runtime.clock())  # intercept rules: rule_id, synced or failed
     return stats

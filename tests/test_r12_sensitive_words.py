@@ -172,3 +172,13 @@ def test_r12_wecom_refusing_an_invisible_user_fails_with_40003(client, runtime, 
     assert wecom().failed == 1
     shown = get(client, admin, body["id"])
     assert shown["sync_status"] == "failed" and shown["errcode"] == 40003
+
+
+def test_r12_the_outbox_job_stores_the_rule_id_without_an_api_read(client, runtime, admin, sandbox_state):
+    import jobs.outbox
+
+    body = create(client, admin)
+    assert jobs.outbox.run(runtime).sent == 1
+    with runtime.sessions() as session:
+        rule = session.get(SensitiveWordRule, body["id"])
+        assert rule.sync_status == "synced" and rule.rule_id == rules_in_wecom(sandbox_state)[0]["rule_id"]
