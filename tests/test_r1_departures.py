@@ -80,3 +80,29 @@ def test_r1_departure_from_a_customer_group_is_a_custodian_task(world):
         task = texts_to(session, "wujun")
         assert len(task) == 1 and "朱霞" in task[0] and texts_to(session, "hujie") == task
         assert session.scalar(select(Group.status).where(Group.chat_id == chat)) == "active"
+
+
+def test_r1_removal_refused_by_wecom_is_retried_then_surfaced_then_retried_by_an_operator(world):
+    import dataclasses
+
+    from wecom_app import outbox
+
+    chat = five_groups_with_pengfei(world)[0]
+    settings = dataclasses.replace(world.settings, outbox_max_attempts=3)
+    world.state.faults.add("appchat/update", "errcode", errcode=-1, count=None)  # WeCom busy, every time
+    push(world, world.state.user_delete("pengfei"))
+    for _ in range(20):  # each pass is a retry later (a busy WeCom also stops the rest of that pass)
+        outbox.send_due(world.sessions, world.client, settings, world.calendar, world.now())
+        world.clock.advance(3600)
+    with world.sessions() as session:
+        failed = actions(session, "appchat/update", status="failed")
+        assert len(failed) == 5 and {a.errcode for a in failed} == {-1}  # surfaced with WeCom's errcode
+        assert all(a.attempts == 3 for a in failed)  # retried, not forever
+        assert outbox.summary(session, world.now())["failed"] == [{"kind": "appchat/update", "errcode": -1, "count": 5}]
+    assert "pengfei" in world.state.appchats[chat]["userlist"]
+    world.state.faults.clear()
+    with world.sessions.begin() as session:
+        for action in actions(session, "appchat/update", status="failed"):
+            outbox.retry_failed(session, action.id, now=world.now())
+    deliver(world)
+    assert "pengfei" not in world.state.appchats[chat]["userlist"]
