@@ -121,10 +121,10 @@ def _custodian_task(session, settings, group, member, now, reason) -> None:
         return  # already told
     member.compliance, member.checked_at = reason, now
     who = _display(session, member)
-    text = (f"【群管理任务】{_kind_word(group)}「{group.name}」中的 {who} {WHY[reason]}（{RULE[reason]}）。"
+    text = (f"【群管理任务】{kind_word(group)}「{group.name}」中的 {who} {WHY[reason]}（{RULE[reason]}）。"
             "企业微信不提供移出该群成员的接口，请群主或专管人员在客户端将其移出，或在工作台说明情况。")
-    tell(session, settings, _custodians(session, settings, group), text,
-         key=f"task:{group.id}:{member.member_id}:{reason}:{_stamp(now)}", now=now)
+    tell(session, settings, custodians(session, settings, group), text,
+         key=f"task:{group.id}:{member.member_id}:{reason}:{stamp(now)}", now=now)
     record_violation(session, group, member, RULE[reason], reason, now)
     audit(session, "system", "member.task", f"group:{group.id}", now=now, userid=member.member_id, reason=reason)
     _tell_invitor(session, settings, group, member, now)
@@ -152,7 +152,7 @@ def record_invitor(session, settings, group: Group, member: GroupMember, invitor
 def _tell_invitor(session, settings, group, member, now) -> None:
     if not member.invitor or member.compliance not in ("out_of_scope", "external_not_allowed"):
         return
-    text = (f"【群规提醒】您邀请的 {_display(session, member)} 加入了{_kind_word(group)}「{group.name}」，"
+    text = (f"【群规提醒】您邀请的 {_display(session, member)} 加入了{kind_word(group)}「{group.name}」，"
             f"但其{WHY[member.compliance]}。请勿邀请无关人员入群（{RULE['out_of_scope']}）；群主和专管人员已收到通知。")
     tell(session, settings, [member.invitor], text, now=now,
          key=f"invitor:{group.id}:{member.member_id}:{member.invitor}:{member.compliance}")
@@ -176,9 +176,9 @@ def admit(session, settings, group: Group, userid: str, now: datetime, reason: s
     member.compliance = verdict(session, group, member, settings, in_scope=True)
     if group.join_policy == "approval" and userid not in (group.owner, group.custodian):
         member.state, member.checked_at = "pending_approval", now
-        tell(session, settings, _custodians(session, settings, group),
+        tell(session, settings, custodians(session, settings, group),
              f"【入群审批】{_display(session, member)} 符合「{group.name}」的成员范围，请在工作台批准或拒绝其入群。",
-             key=f"join.request:{group.id}:{userid}:{_stamp(now)}", now=now)
+             key=f"join.request:{group.id}:{userid}:{stamp(now)}", now=now)
         audit(session, "system", "member.join_requested", f"group:{group.id}", now=now, userid=userid, reason=reason)
         return member
     _add(session, group, member, now, "system", reason)
@@ -236,7 +236,7 @@ def appchat_change(session, group: Group, now: datetime, reason: str, *, add=(),
             **({"del_user_list": list(remove)} if remove else {}), **({"owner": owner} if owner else {})}
     ids = hashlib.sha1(",".join([*add, "/", *remove]).encode()).hexdigest()[:12]
     return outbox.enqueue(session, "appchat/update", body, now=now,
-                          key=f"appchat.update:{group.chat_id}:{ids}:{reason}:{_stamp(now)}")
+                          key=f"appchat.update:{group.chat_id}:{ids}:{reason}:{stamp(now)}")
 
 
 def tell(session, settings, userids, text: str, *, key: str, now: datetime) -> None:
@@ -247,11 +247,11 @@ def tell(session, settings, userids, text: str, *, key: str, now: datetime) -> N
                                                  "text": {"content": text}}, key=key, now=now)
 
 
-def _custodians(session, settings, group: Group) -> list[str]:
+def custodians(session, settings, group: Group) -> list[str]:
     """The owner and the custodian who can still be told; else the office admins."""
     people = [u for u in dict.fromkeys([group.owner, group.custodian]) if u]
     active = set(session.scalars(select(User.userid).where(User.userid.in_(people), User.status == 1)))
-    return [u for u in people if u in active] or list(getattr(settings, "admins", ()))
+    return [u for u in people if u in active] or list(settings.admins)
 
 
 def member_row(session, group: Group, member_id: str) -> GroupMember | None:
@@ -265,9 +265,9 @@ def _display(session, member: GroupMember) -> str:
     return f"{name}（{member.member_id}）" if name else member.member_id
 
 
-def _kind_word(group: Group) -> str:
+def kind_word(group: Group) -> str:
     return {"managed": "群", "customer": "客户群", "internal": "内部群"}[group.kind]
 
 
-def _stamp(now: datetime) -> str:
+def stamp(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S.%f")

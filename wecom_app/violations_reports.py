@@ -90,7 +90,7 @@ def report(session, settings, reporter: str, content: str, now: datetime, *, msg
     """A member's 举报: a violation for the custodian, or a reply asking for details."""
     reporter = reporter.lower()
     userid, group, rest = parse(session, reporter, content)
-    key = msg_id or rules._stamp(now)
+    key = msg_id or rules.stamp(now)
     if userid is None and group is None:
         rules.tell(session, settings, [reporter], f"【举报】收到您的举报，但没能确认被举报的人或群。{HOW}",
                    key=f"report.unclear:{reporter}:{key}", now=now)
@@ -103,7 +103,7 @@ def report(session, settings, reporter: str, content: str, now: datetime, *, msg
     rules.tell(session, settings, [reporter], f"【举报】已收到（编号 {violation.id}），已转交{where}处理，谢谢您维护群秩序。",
                key=f"report.ack:{reporter}:{key}", now=now)
     if new:
-        deciders = rules._custodians(session, settings, group) if group else list(getattr(settings, "admins", ()))
+        deciders = rules.custodians(session, settings, group) if group else list(settings.admins)
         who = userid or "（未指明，请核实）"
         rules.tell(session, settings, [d for d in deciders if d != userid],
                    f"【举报待处理】{reporter} 举报 {who}" + (f" 在「{group.name}」" if group else "")
@@ -118,5 +118,5 @@ def account_compromised(session, settings, userid: str, now: datetime, *, msg_id
     rules.tell(session, settings, [userid.lower()],
                f"【账号安全】已暂停您在 {len(groups)} 个群中的成员资格，以免他人冒用您的账号（R14）。"
                "请尽快联系管理员核实身份，恢复后将自动重新入群。",
-               key=f"r14.ack:{userid.lower()}:{msg_id or rules._stamp(now)}", now=now)
+               key=f"r14.ack:{userid.lower()}:{msg_id or rules.stamp(now)}", now=now)
     return groups

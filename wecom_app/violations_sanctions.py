@@ -110,10 +110,10 @@ def take_out(session, settings, group: Group, userid: str, now: datetime, reason
     """Remove from a managed group (state `suspended`); elsewhere a task for the owner and custodian."""
     member = rules.member_row(session, group, userid)
     if group.kind != "managed":
-        _tell(session, settings, rules._custodians(session, settings, group),
-              f"【群管理任务】请将 {userid} 移出{rules._kind_word(group)}「{group.name}」（{reason}）。"
+        _tell(session, settings, rules.custodians(session, settings, group),
+              f"【群管理任务】请将 {userid} 移出{rules.kind_word(group)}「{group.name}」（{reason}）。"
               "企业微信不提供移出该群成员的接口，请群主或专管人员在客户端操作。",
-              f"sanction.task:{group.id}:{userid}:{reason}:{rules._stamp(now)}", now)
+              f"sanction.task:{group.id}:{userid}:{reason}:{rules.stamp(now)}", now)
         return
     if member is None or member.state == "suspended":
         return
@@ -134,9 +134,9 @@ def put_back(session, settings, group: Group, userid: str, now: datetime, reason
     if still is not None or user is None or not user.active or group.status not in GOVERNED:
         return False
     if group.kind != "managed":
-        _tell(session, settings, rules._custodians(session, settings, group),
-              f"【群管理任务】{userid} 在{rules._kind_word(group)}「{group.name}」的处理已结束（{reason}），可重新邀请其入群。",
-              f"sanction.readd_task:{group.id}:{userid}:{rules._stamp(now)}", now)
+        _tell(session, settings, rules.custodians(session, settings, group),
+              f"【群管理任务】{userid} 在{rules.kind_word(group)}「{group.name}」的处理已结束（{reason}），可重新邀请其入群。",
+              f"sanction.readd_task:{group.id}:{userid}:{rules.stamp(now)}", now)
         return False
     member = rules.member_row(session, group, userid)
     if member is None or member.state != "suspended":
@@ -172,9 +172,9 @@ def suspend_account(session, settings, userid: str, now: datetime, *, reported_b
     for group in groups:
         session.add(Sanction(userid=userid, group_id=group.id, kind=SUSPENSION, actor=reported_by, started_at=now))
         take_out(session, settings, group, userid, now, "account_compromised", reported_by)
-        _tell(session, settings, rules._custodians(session, settings, group),
+        _tell(session, settings, rules.custodians(session, settings, group),
               f"【账号安全】{userid} 报告其企业微信账号被盗或丢失（R14），已暂停其在「{group.name}」中的成员资格，"
-              "待管理员核实后恢复。期间以其名义发出的消息请勿轻信。", f"r14.custodian:{group.id}:{userid}:{rules._stamp(now)}", now)
+              "待管理员核实后恢复。期间以其名义发出的消息请勿轻信。", f"r14.custodian:{group.id}:{userid}:{rules.stamp(now)}", now)
     audit(session, reported_by, "account.suspended", f"user:{userid}", now=now, groups=[g.id for g in groups])
     return [g.id for g in groups]
 
@@ -194,9 +194,11 @@ def restore_account(session, settings, userid: str, actor: str, now: datetime) -
             restored.append(group.id)
     if active:
         _tell(session, settings, [userid], "【账号安全】管理员已恢复您的账号在各群中的成员资格（R14）。",
-              f"r14.restored:{userid}:{rules._stamp(now)}", now)
+              f"r14.restored:{userid}:{rules.stamp(now)}", now)
     audit(session, actor, "account.restored", f"user:{userid}", now=now, groups=restored)
     return restored
+
+
 
 
 def _tell(session, settings, userids, text: str, key: str, now: datetime) -> None:
