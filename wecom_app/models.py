@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, UTCDateTime, utcnow
@@ -52,7 +52,12 @@ class OutboxAction(Base):
     """
 
     __tablename__ = "outbox_action"
-    __table_args__ = (Index("ix_outbox_action_due", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_action_due", "status", "not_before"),
+        # what outbox.settle reads: finished rows whose answer a feature has not taken yet
+        Index("ix_outbox_action_unsettled", "subject", sqlite_where=text("subject IS NOT NULL AND settled_at IS NULL"),
+              postgresql_where=text("subject IS NOT NULL AND settled_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -71,6 +76,10 @@ class OutboxAction(Base):
     errmsg: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     parent_id: Mapped[int | None] = mapped_column(Integer)  # a split-off remainder of a throttled send
+    # the feature object whose state follows this call's answer ("directive_batch:12"), inherited by split
+    # rows; `settled_at` once that feature has taken the answer (outbox.settle)
+    subject: Mapped[str | None] = mapped_column(String(64))
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AccessToken(Base):
@@ -130,4 +139,4 @@ class JobLease(Base):
 
 # The feature tables, so that importing `models` registers every table.
 from . import api_tokens, assessments, audit, directory, groups, violations, violations_sanctions  # noqa: E402,F401
-from . import sensitive_words  # noqa: E402,F401
+from . import directives_models, sensitive_words  # noqa: E402,F401

@@ -80,9 +80,11 @@ CLAIM_LOCK = 0x7765636F  # "weco"
 def enqueue(
     session: Session, kind: str, payload: dict[str, Any], *, key: str, urgent: bool = False,
     hold: bool | None = None, not_before: datetime | None = None, now: datetime | None = None,
+    subject: str | None = None,
 ) -> OutboxAction:
     """Store one WeCom call in the caller's transaction. Idempotent on `key`: an
-    existing row with that key is returned unchanged."""
+    existing row with that key is returned unchanged. `subject` ("<name>:<id>") names
+    the feature object whose state follows the answer: see `settle`."""
     existing = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == key))
     if existing is not None:
         return existing
@@ -91,8 +93,10 @@ def enqueue(
     now = now or utcnow()
     row = OutboxAction(
         idempotency_key=key, kind=kind, payload=_normalised(kind, payload), urgent=urgent,
-        hold=KINDS[kind] if hold is None else hold, not_before=not_before or now, created_at=now,
+        hold=KINDS[kind] if hold is None else hold, not_before=not_before or now, created_at=now, subject=subject,
     )
+    if subject is not None and subject.partition(":")[0] not in SETTLERS:
+        raise ValueError(f"no settler registered for outbox subject {subject!r}")
     try:
         with session.begin_nested():
             session.add(row)
@@ -269,7 +273,7 @@ def _child(row: OutboxAction, users: list[str], when: datetime, now: datetime) -
         payload["template_card"] = {**card, "task_id": card["task_id"][: 128 - len(suffix)] + suffix}
     return OutboxAction(
         idempotency_key=f"split:{row.id}:{tag}", kind=row.kind, payload=payload, urgent=row.urgent,
-        hold=row.hold, not_before=when, created_at=now, parent_id=row.id,
+        hold=row.hold, not_before=when, created_at=now, parent_id=row.id, subject=row.subject,
     )
 
 
@@ -311,6 +315,41 @@ def _jitter(low: float, high: float) -> timedelta:
     return timedelta(seconds=random.uniform(low, high))
 
 
+# subject name → settler(session, rows, now): takes the answers of finished rows
+SETTLERS: dict[str, Callable[[Session, list[OutboxAction], datetime], None]] = {}
+
+
+def settler(name: str):
+    """Register the function that takes the answers of finished (sent or failed) rows
+    whose subject is `name:<id>`; it runs in the outbox job after each batch."""
+    def register(fn):
+        SETTLERS[name] = fn
+        return fn
+    return register
+
+
+def settle(session: Session, now: datetime, *, limit: int = 2000) -> int:
+    """Hand finished rows with a subject to their feature's settler, once each (a
+    failed row an operator retries is handed over again when it finishes)."""
+    t = OutboxAction
+    rows = session.scalars(
+        select(t).where(t.subject.is_not(None), t.settled_at.is_(None), t.status.in_(("sent", "failed")))
+        .order_by(t.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    by_name: dict[str, list[OutboxAction]] = {}
+    for row in rows:
+        by_name.setdefault(row.subject.partition(":")[0], []).append(row)
+    for name, group in by_name.items():
+        fn = SETTLERS.get(name)
+        if fn is None:
+            log.error(kv("wecom.outbox.no_settler", subject=name, rows=len(group)))
+            continue
+        fn(session, group, now)
+        for row in group:
+            row.settled_at = now
+    return sum(len(g) for name, g in by_name.items() if name in SETTLERS)
+
+
 def retry_failed(session: Session, id: int, *, now: datetime | None = None) -> OutboxAction:  # noqa: A002
     """Put a failed row back in the queue (an operator's decision, e.g. after fixing a userid)."""
     row = session.get(OutboxAction, id)
@@ -319,6 +358,7 @@ def retry_failed(session: Session, id: int, *, now: datetime | None = None) -> O
     if row.status != "failed":
         raise ValueError(f"outbox action {id} is {row.status}, not failed")
     row.status, row.attempts, row.not_before, row.lease_until = "pending", 0, now or utcnow(), None
+    row.settled_at = None  # its feature takes the new answer too
     return row
 
 
