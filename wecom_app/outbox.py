@@ -24,6 +24,7 @@ logged `wecom.outbox.failed` and counted, never dropped silently.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import random
 import time
@@ -317,11 +318,15 @@ def _jitter(low: float, high: float) -> timedelta:
 
 # subject name → settler(session, rows, now): takes the answers of finished rows
 SETTLERS: dict[str, Callable[[Session, list[OutboxAction], datetime], None]] = {}
+# the modules that register settlers (imported by `settle`, so that a process that
+# only sends, like the scheduler, has them all)
+SETTLER_MODULES = ("wecom_app.directives_delivery", "wecom_app.announcements")
 
 
 def settler(name: str):
     """Register the function that takes the answers of finished (sent or failed) rows
-    whose subject is `name:<id>`; it runs in the outbox job after each batch."""
+    whose subject is `name:<id>`; it runs in the outbox job after each batch. The
+    module must be listed in SETTLER_MODULES."""
     def register(fn):
         SETTLERS[name] = fn
         return fn
@@ -331,6 +336,8 @@ def settler(name: str):
 def settle(session: Session, now: datetime, *, limit: int = 2000) -> int:
     """Hand finished rows with a subject to their feature's settler, once each (a
     failed row an operator retries is handed over again when it finishes)."""
+    for module in SETTLER_MODULES:
+        importlib.import_module(module)
     t = OutboxAction
     rows = session.scalars(
         select(t).where(t.subject.is_not(None), t.settled_at.is_(None), t.status.in_(("sent", "failed")))

@@ -1,0 +1,1 @@
+"""Announcements (being written)."""

@@ -1,0 +1,1 @@
+"""Directive cards and what WeCom answered (being written)."""
