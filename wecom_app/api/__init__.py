@@ -21,7 +21,7 @@ from .errors import ApiError, install_handlers, install_routing_errors
 from .validate import Integer, Invalid
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-_RESOURCES = ("groups", "calendar", "violations", "sensitive_words")
+_RESOURCES = ("groups", "calendar", "violations", "sensitive_words", "directives", "announcements")
 MAX_PER_PAGE = 100
 install_handlers(bp)
 
