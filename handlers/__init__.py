@@ -12,4 +12,4 @@ from wecom_app.router import Router
 
 router = Router()
 
-from . import contact, group_chat, membership, messages  # noqa: E402,F401  (they register on import)
+from . import contact, directives, group_chat, membership, messages  # noqa: E402,F401  (they register on import)

@@ -1,1 +1,251 @@
-"""Directive cards and what WeCom answered (being written)."""
+"""Directive cards (90236 template_card `button_interaction`) and what WeCom answered.
+
+A directive goes to its people in batches of at most 1,000 userids per
+message/send (40032 beyond), each batch a `DirectiveBatch` with its own task_id
+(unique per app forever, 42014): `d<directive>v<version><kind letter><batch id>`.
+A batch the outbox splits because some members are over their quota goes out as
+rows whose task_id is the batch's plus `@<row>-<tag>`; a click is mapped back by
+cutting at the last `@` (`batch_for_task`).
+
+The card shows the title, the issuer, the deadline, what is required and the
+buttons 收到 (`ack`) and, when completion is required, 已办结 (`done`), with a link
+to the directive's workbench page. A confidential directive (R12) shows only its
+title and the link: the body opens only in the authenticated workbench.
+
+Everything goes through the outbox: urgent directives at once, others at the
+next working moment (R4). `settle_batches` (the outbox's settler for
+`directive_batch:<id>`) takes WeCom's answer: the receipts of the people a row
+reached become `delivered` with its msgid (and `next_reminder_at` = the delivery
+time, which tells the reminders job to plan their reminders); `invaliduser` and a
+failed row make them `undeliverable` with the reason; each row's outcome is one
+ledger entry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from . import ledger, outbox
+from .directives_models import Directive, DirectiveBatch, DirectiveReceipt
+from .directory import User
+from .groups import Group
+from .models import OutboxAction
+
+BATCH_SIZE = 1000  # message/send touser limit (40032)
+KIND_LETTER = {"card": "c", "reminder": "r", "summary": "s", "notice": "n"}
+RESPONSE_CODE_TTL = timedelta(hours=72)  # 94888 (older docs: 24 h); a refused update is recorded, not retried
+TITLE_MAX, DESC_MAX, SUB_TITLE_MAX = 36, 44, 160  # WeCom's recommended card lengths (101032)
+REQUIRE_WORDS = {"ack": "确认收到", "completion": "办结并确认"}
+
+
+def directive_url(settings, directive: Directive) -> str:
+    return f"{settings.public_url}/directives/{directive.id}"
+
+
+def local(settings, moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return moment.astimezone(settings.tz).strftime(fmt)
+
+
+def card(settings, directive: Directive, task_id: str, *, issuer_name: str, reminder: int = 0) -> dict:
+    """The template card of one batch."""
+    title = directive.title if len(directive.title) <= TITLE_MAX else directive.title[: TITLE_MAX - 1] + "…"
+    if reminder:
+        prefix = "【提醒】"
+        title = prefix + title[: TITLE_MAX - len(prefix)]
+    if directive.confidential:  # R12: nothing of the content in the chat
+        sub_title = "机密指令：内容只在工作台中查看，请点击卡片打开。"
+    else:
+        sub_title = directive.body if len(directive.body) <= SUB_TITLE_MAX else directive.body[: SUB_TITLE_MAX - 1] + "…"
+    buttons = [{"type": 0, "text": "收到", "style": 1, "key": "ack"}]
+    if directive.require == "completion":
+        buttons.append({"type": 0, "text": "已办结", "style": 2, "key": "done"})
+    return {
+        "card_type": "button_interaction",
+        "source": {"desc": "紧急指令" if directive.urgent else "工作指令", "desc_color": 2 if directive.urgent else 1},
+        "main_title": {"title": title, "desc": f"发布人：{issuer_name}"[:DESC_MAX]},
+        "sub_title_text": sub_title,
+        "horizontal_content_list": [
+            {"keyname": "截止", "value": local(settings, directive.deadline)},
+            {"keyname": "要求", "value": REQUIRE_WORDS[directive.require]},
+        ],
+        "card_action": {"type": 1, "url": directive_url(settings, directive)},
+        "task_id": task_id,
+        "button_list": buttons,
+    }
+
+
+def issuer_name(session, directive: Directive) -> str:
+    user = session.get(User, directive.issuer)
+    return user.name if user and user.name else directive.issuer
+
+
+def send_cards(session, settings, directive: Directive, userids: list[str], *, now: datetime, kind: str = "card",
+               reminder: int = 0, urgent: bool | None = None) -> list[DirectiveBatch]:
+    """Queue the cards for `userids` (a card, or a reminder card: a new card with a new
+    task_id, since an old card cannot be edited for ever) in batches of 1,000."""
+    urgent = directive.urgent if urgent is None else urgent
+    name, batches = issuer_name(session, directive), []
+    for start in range(0, len(userids), BATCH_SIZE):
+        people = list(userids[start:start + BATCH_SIZE])
+        batch = DirectiveBatch(directive_id=directive.id, version=directive.version, kind=kind, userids=people,
+                               created_at=now)
+        session.add(batch)
+        session.flush()
+        batch.task_id = f"d{directive.id}v{directive.version}{KIND_LETTER[kind]}{batch.id}"
+        row = outbox.enqueue(
+            session, "message/send",
+            {"touser": "|".join(people), "msgtype": "template_card",
+             "template_card": card(settings, directive, batch.task_id, issuer_name=name, reminder=reminder)},
+            key=f"directive:{directive.id}:batch:{batch.id}", urgent=urgent, now=now, subject=f"directive_batch:{batch.id}")
+        batch.outbox_id = row.id
+        if kind == "card":
+            session.execute(update(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive.id,
+                                                           DirectiveReceipt.userid.in_(people))
+                            .values(batch_id=batch.id))
+        batches.append(batch)
+    return batches
+
+
+def send_summary(session, settings, directive: Directive, group: Group, *, now: datetime) -> DirectiveBatch:
+    """A short note in a managed group (appchat/send): the title, the deadline and the
+    link; never the body of a confidential directive (R12)."""
+    batch = DirectiveBatch(directive_id=directive.id, version=directive.version, kind="summary", userids=[],
+                           created_at=now)
+    session.add(batch)
+    session.flush()
+    lines = [f"【{'紧急' if directive.urgent else ''}指令】{directive.title}",
+             f"截止：{local(settings, directive.deadline)}；要求：{REQUIRE_WORDS[directive.require]}"]
+    if not directive.confidential:
+        lines.append(directive.body[:600])
+    lines.append(f"各位请在应用消息中点击「收到」确认，或打开：{directive_url(settings, directive)}")
+    row = outbox.enqueue(session, "appchat/send", {"chatid": group.chat_id, "msgtype": "text",
+                                                   "text": {"content": "\n".join(lines)}},
+                         key=f"directive:{directive.id}:summary:{batch.id}", urgent=directive.urgent, now=now,
+                         subject=f"directive_batch:{batch.id}")
+    batch.outbox_id = row.id
+    return batch
+
+
+def tell(session, directive: Directive, userids: list[str], text: str, *, key: str, now: datetime,
+         urgent: bool = False) -> DirectiveBatch | None:
+    """A plain text about a directive (a revocation notice, an escalation summary),
+    recorded as a `notice` batch so that its delivery reaches the ledger too."""
+    userids = [u for u in dict.fromkeys(userids) if u]
+    if not userids:
+        return None
+    batch = DirectiveBatch(directive_id=directive.id, version=directive.version, kind="notice", userids=userids,
+                           created_at=now)
+    session.add(batch)
+    session.flush()
+    for start in range(0, len(userids), BATCH_SIZE):
+        row = outbox.enqueue(session, "message/send", {"touser": "|".join(userids[start:start + BATCH_SIZE]),
+                                                       "msgtype": "text", "text": {"content": text}},
+                             key=f"{key}:{start}", urgent=urgent, now=now, subject=f"directive_batch:{batch.id}")
+        batch.outbox_id = batch.outbox_id or row.id
+    return batch
+
+
+def retire_cards(session, settings, directive: Directive, version: int, *, now: datetime, label: str,
+                 notice: str | None = None) -> None:
+    """Grey out the cards of `version` with `label` (已撤回, 已更新为第N版) through each
+    send's single-use response_code while it is valid (72 h); the people whose card
+    can no longer be changed and who had not acted get `notice` as a text."""
+    rows = _card_rows(session, directive.id, version)
+    stale: set[str] = set()
+    for row in rows:
+        code = (row.result or {}).get("response_code")
+        people = _touser(row)
+        if row.status == "sent" and code and row.sent_at and now - row.sent_at < RESPONSE_CODE_TTL:
+            outbox.enqueue(session, "message/update_template_card",
+                           {"atall": 1, "response_code": code, "button": {"replace_name": label}},
+                           key=f"directive:{directive.id}:retire:{row.id}", urgent=True, now=now)
+        elif row.status == "pending":  # not sent yet: it never will be
+            row.status, row.errmsg = "cancelled", f"directive {directive.id}: {label}"
+        else:
+            stale.update(people)
+    if notice and stale:
+        acted = set(session.scalars(select(DirectiveReceipt.userid).where(
+            DirectiveReceipt.directive_id == directive.id, DirectiveReceipt.userid.in_(stale),
+            DirectiveReceipt.status.in_(("acknowledged", "completed", "undeliverable")))))
+        tell(session, directive, sorted(stale - acted), notice, key=f"directive:{directive.id}:notice:{label}",
+             now=now, urgent=True)
+
+
+def _card_rows(session, directive_id: int, version: int) -> list[OutboxAction]:
+    batch_ids = session.scalars(select(DirectiveBatch.id).where(
+        DirectiveBatch.directive_id == directive_id, DirectiveBatch.version == version,
+        DirectiveBatch.kind.in_(("card", "reminder")))).all()
+    subjects = [f"directive_batch:{i}" for i in batch_ids]
+    rows: list[OutboxAction] = []
+    for start in range(0, len(subjects), 500):
+        rows += session.scalars(select(OutboxAction).where(OutboxAction.subject.in_(subjects[start:start + 500]))
+                                .order_by(OutboxAction.id)).all()
+    return rows
+
+
+def _touser(row: OutboxAction) -> list[str]:
+    return [u for u in str((row.payload or {}).get("touser") or "").split("|") if u]
+
+
+def batch_for_task(session, task_id: str) -> DirectiveBatch | None:
+    """The batch a clicked card belongs to; split rows' task_ids end in `@<row>-<tag>`."""
+    base = task_id.rsplit("@", 1)[0] if "@" in task_id else task_id
+    return session.scalar(select(DirectiveBatch).where(DirectiveBatch.task_id == base))
+
+
+@outbox.settler("directive_batch")
+def settle_batches(session, rows: list[OutboxAction], now: datetime) -> None:
+    """Take WeCom's answers: receipts delivered (msgid, time) or undeliverable (why),
+    one ledger entry per row."""
+    ids = {int(row.subject.partition(":")[2]) for row in rows}
+    batches = {b.id: b for b in session.scalars(select(DirectiveBatch).where(DirectiveBatch.id.in_(ids)))}
+    for row in rows:
+        batch = batches.get(int(row.subject.partition(":")[2]))
+        if batch is None:
+            continue
+        directive = session.get(Directive, batch.directive_id)
+        result, people = row.result or {}, _touser(row)
+        task_id = ((row.payload or {}).get("template_card") or {}).get("task_id")
+        if row.status == "sent" and row.parent_id is None:
+            batch.msgid, batch.sent_at = result.get("msgid"), row.sent_at
+            batch.response_code = result.get("response_code")
+        if batch.kind == "summary":
+            ledger.append(session, "delivered" if row.status == "sent" else "undeliverable", at=now,
+                          directive_id=directive.id, version=batch.version, batch=batch.id, channel="appchat",
+                          chatid=(row.payload or {}).get("chatid"), msgid=result.get("msgid"),
+                          errcode=row.errcode, errmsg=row.errmsg if row.status != "sent" else None)
+            continue
+        if row.status == "sent":
+            invalid = {u.lower() for u in str(result.get("invaliduser") or "").split("|") if u}
+            reached = [u for u in people if u not in invalid]
+            ledger.append(session, "delivered", at=now, directive_id=directive.id, version=batch.version,
+                          batch=batch.id, kind=batch.kind, task_id=task_id, msgid=result.get("msgid"),
+                          sent_at=row.sent_at.isoformat() if row.sent_at else None, userids=reached,
+                          invaliduser=sorted(invalid))
+            if batch.kind == "card":
+                _mark(session, directive, batch, reached, invalid, row, why="WeCom invaliduser: not in the app's "
+                      "visible range, not activated, disabled or left")
+        else:
+            why = f"errcode {row.errcode}: {row.errmsg}"
+            ledger.append(session, "undeliverable", at=now, directive_id=directive.id, version=batch.version,
+                          batch=batch.id, kind=batch.kind, task_id=task_id, userids=people, errcode=row.errcode,
+                          errmsg=row.errmsg)
+            if batch.kind == "card":
+                _mark(session, directive, batch, [], set(people), row, why=why)
+
+
+def _mark(session, directive: Directive, batch: DirectiveBatch, reached: list[str], invalid: set[str],
+          row: OutboxAction, *, why: str) -> None:
+    r = DirectiveReceipt
+    mine = (r.directive_id == directive.id, r.version == batch.version, r.status == "queued")
+    for start in range(0, len(reached), 500):
+        session.execute(update(r).where(*mine, r.userid.in_(reached[start:start + 500]))
+                        .values(status="delivered", delivered_at=row.sent_at, msgid=(row.result or {}).get("msgid"),
+                                # "plan my reminders": the reminders job computes the first one from delivered_at
+                                next_reminder_at=row.sent_at if directive.status == "active" else None))
+    invalid = sorted(invalid)
+    for start in range(0, len(invalid), 500):
+        session.execute(update(r).where(*mine, r.userid.in_(invalid[start:start + 500]))
+                        .values(status="undeliverable", undeliverable=why[:200], next_reminder_at=None))

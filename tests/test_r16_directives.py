@@ -1,0 +1,205 @@
+"""R16 (第十一条): directives delivered as cards, acknowledged with a button, recorded
+in the ledger — against the sandbox emulator, clicks pushed as WeCom pushes them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.test_e2e_sandbox import sandbox  # noqa: F401
+from tests.test_rules_support import deliver, push, world  # noqa: F401
+from wecom_app import directives, directives_acks, outbox
+from wecom_app.directives_models import Directive, DirectiveClick, DirectiveReceipt, LedgerEntry
+from wecom_app.directory_sync import full_sync
+from wecom_app.ledger import head
+from wecom_app.scheduler import run_job
+
+
+def issue(world, *, users=("lina", "chenjing", "zhaolei"), urgent=True, require="ack", **extra):
+    with world.sessions.begin() as session:
+        d = directives.issue(session, world.settings, title="周五前提交季度报表", body="请各位在周五 17:00 前提交季度报表。",
+                             assignees={"users": list(users), **extra.pop("assignees", {})},
+                             deadline=world.now() + timedelta(days=3), issuer="wangfang", now=world.now(),
+                             require=require, urgent=urgent, **extra)
+        return d.id
+
+
+def send_and_settle(world):
+    stats = deliver(world)
+    with world.sessions.begin() as session:
+        outbox.settle(session, world.now())
+    return stats
+
+
+def receipts(world, directive_id):
+    with world.sessions() as session:
+        return {r.userid: r for r in session.scalars(select(DirectiveReceipt).where(
+            DirectiveReceipt.directive_id == directive_id))}
+
+
+def task_of(world, directive_id):
+    with world.sessions() as session:
+        d = session.get(Directive, directive_id)
+        from wecom_app.directives_models import DirectiveBatch
+        return session.scalar(select(DirectiveBatch.task_id).where(DirectiveBatch.directive_id == d.id,
+                                                                    DirectiveBatch.kind == "card"))
+
+
+def test_r16_urgent_directive_is_delivered_as_a_card_and_acknowledged_from_it(world):
+    directive_id = issue(world)
+    assert {r.status for r in receipts(world, directive_id).values()} == {"queued"}
+    stats = send_and_settle(world)
+    assert stats.sent == 1
+    got = receipts(world, directive_id)
+    assert {r.status for r in got.values()} == {"delivered"}
+    assert all(r.msgid and r.delivered_at for r in got.values())
+    task_id = task_of(world, directive_id)
+    card = world.state.cards[("lina", task_id)]["template_card"]
+    assert [b["key"] for b in card["button_list"]] == ["ack"]
+    assert "季度报表" in card["sub_title_text"]
+
+    push(world, world.state.click("lina", task_id, "ack"))
+    deliver(world)  # the card update
+    got = receipts(world, directive_id)
+    assert got["lina"].status == "acknowledged" and got["lina"].ack_channel == "card"
+    assert got["lina"].next_reminder_at is None
+    assert world.state.cards[("lina", task_id)]["replace_name"].startswith("已确认 ")
+    assert got["chenjing"].status == "delivered"
+    with world.sessions() as session:
+        events = session.scalars(select(LedgerEntry.event).order_by(LedgerEntry.seq)).all()
+    assert events == ["issued", "delivered", "acknowledged"]
+
+
+def test_r16_the_same_click_delivered_three_times_counts_once(sandbox):
+    """Over real HTTP: the emulator pushes one click three times (WeCom's retries)."""
+    app, runtime, state = sandbox
+    full_sync(runtime.sessions, runtime.client, runtime.clock())
+    with runtime.sessions.begin() as session:
+        d = directives.issue(session, runtime.settings, title="消防演练", body="周三 15:00 全员参加消防演练。",
+                             assignees={"users": ["lina"]}, deadline=runtime.clock() + timedelta(days=1),
+                             issuer="wangfang", now=runtime.clock(), urgent=True)
+        directive_id = d.id
+    run_job("outbox", runtime)
+    with runtime.sessions() as session:
+        task_id = session.scalar(select(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive_id)
+                                 ).batch_id
+        from wecom_app.directives_models import DirectiveBatch
+        task_id = session.get(DirectiveBatch, task_id).task_id
+    xml = state.click("lina", task_id, "ack")
+    pusher = app.extensions["wecom_pusher"]
+    assert [pusher.push(xml).status_code for _ in range(3)] == [200, 200, 200]
+    run_job("inbox", runtime)
+    run_job("outbox", runtime)
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(LedgerEntry)
+                              .where(LedgerEntry.event == "acknowledged")) == 1
+        assert session.scalar(select(func.count()).select_from(DirectiveClick)) == 1
+        receipt = session.scalar(select(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive_id))
+    assert receipt.status == "acknowledged"
+    assert state.cards[("lina", task_id)]["replace_name"].startswith("已确认")
+
+
+def test_r16_a_second_click_is_a_repeat_and_a_workbench_ack_after_a_card_ack_counts_nothing(world):
+    directive_id = issue(world)
+    send_and_settle(world)
+    task_id = task_of(world, directive_id)
+    push(world, world.state.click("lina", task_id, "ack"))
+    deliver(world)
+    push(world, world.state.click("lina", task_id, "ack"))
+    with world.sessions.begin() as session:
+        d = session.get(Directive, directive_id)
+        assert directives_acks.act(session, world.settings, d, userid="lina", key="ack", channel="workbench",
+                                   now=world.now()) == "repeat"
+        assert directives_acks.act(session, world.settings, d, userid="chenjing", key="ack", channel="workbench",
+                                   now=world.now()) == "counted"
+        outcomes = session.scalars(select(DirectiveClick.outcome).order_by(DirectiveClick.id)).all()
+    assert outcomes == ["counted", "repeat", "repeat", "counted"]
+    got = receipts(world, directive_id)
+    assert got["chenjing"].ack_channel == "workbench"
+
+
+def test_r16_a_revoked_directives_late_click_is_recorded_and_answered_never_counted(world):
+    directive_id = issue(world)
+    send_and_settle(world)
+    task_id = task_of(world, directive_id)
+    with world.sessions.begin() as session:
+        directives.revoke(session, world.settings, session.get(Directive, directive_id), actor="wangfang",
+                          reason="重复发布", now=world.now())
+    deliver(world)  # the cards greyed with 已撤回
+    assert world.state.cards[("lina", task_id)]["replace_name"] == "已撤回"
+    push(world, world.state.click("lina", task_id, "ack"))
+    got = receipts(world, directive_id)
+    assert got["lina"].acknowledged_at is None
+    with world.sessions() as session:
+        assert session.scalars(select(DirectiveClick.outcome)).all() == ["revoked"]
+        assert "click_refused" in session.scalars(select(LedgerEntry.event)).all()
+
+
+def test_r16_completion_needs_both_buttons_and_the_card_keeps_only_done_after_ack(world):
+    directive_id = issue(world, require="completion")
+    send_and_settle(world)
+    task_id = task_of(world, directive_id)
+    push(world, world.state.click("lina", task_id, "ack"))
+    deliver(world)
+    card = world.state.cards[("lina", task_id)]["template_card"]
+    assert [b["key"] for b in card["button_list"]] == ["done"]
+    assert receipts(world, directive_id)["lina"].next_reminder_at is not None  # completion still due
+    push(world, world.state.click("lina", task_id, "done"))
+    deliver(world)
+    got = receipts(world, directive_id)["lina"]
+    assert got.status == "completed" and got.next_reminder_at is None
+    assert world.state.cards[("lina", task_id)]["replace_name"].startswith("已办结 ")
+
+
+def test_r12_confidential_directive_shows_no_body_in_the_chat(world):
+    directive_id = issue(world, confidential=True)
+    send_and_settle(world)
+    card = world.state.cards[("lina", task_of(world, directive_id))]["template_card"]
+    assert "季度报表。" not in str(card) and card["card_action"]["url"].endswith(f"/directives/{directive_id}")
+
+
+def test_r16_invaliduser_is_recorded_per_person(world):
+    world.state.users["sunli"]["status"] = 5  # left in WeCom; the mirror has not heard yet
+    directive_id = issue(world, users=("lina", "sunli"))
+    send_and_settle(world)
+    got = receipts(world, directive_id)
+    assert got["sunli"].status == "undeliverable" and "invaliduser" in got["sunli"].undeliverable
+    assert got["lina"].status == "delivered"
+
+
+def test_r16_assignees_are_expanded_and_frozen(world):
+    directive_id = issue(world, users=(), assignees={"departments": [4]})
+    assert set(receipts(world, directive_id)) == {"liuqiang", "yangmin", "huangyan", "zhoutao"}
+
+
+@pytest.mark.parametrize("field,kwargs", [
+    ("assignees.users", {"users": ("nobody",)}),
+    ("assignees.users", {"users": ("zhongwen",)}),
+    ("assignees.departments", {"users": (), "assignees": {"departments": [999]}}),
+])
+def test_r16_bad_assignees_are_refused_and_nothing_is_written(world, field, kwargs):
+    with pytest.raises(directives.DirectiveError) as refused:
+        issue(world, **kwargs)
+    assert refused.value.field == field
+    with world.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Directive)) == 0
+        assert head(session)[0] == 0
+
+
+def test_r16_a_correction_is_a_new_version_to_acknowledge_again(world):
+    directive_id = issue(world)
+    send_and_settle(world)
+    old_task = task_of(world, directive_id)
+    push(world, world.state.click("lina", old_task, "ack"))
+    deliver(world)
+    with world.sessions.begin() as session:
+        d = directives.correct(session, world.settings, session.get(Directive, directive_id), title=None,
+                               body="请各位在周四 17:00 前提交季度报表。", actor="wangfang", now=world.now(), note="提前一天")
+        assert d.version == 2
+    send_and_settle(world)
+    got = receipts(world, directive_id)
+    assert {r.version for r in got.values()} == {2} and got["lina"].acknowledged_at is None
+    push(world, world.state.click("chenjing", old_task, "ack"))  # a card of version 1
+    assert receipts(world, directive_id)["chenjing"].acknowledged_at is None

@@ -1,0 +1,153 @@
+"""Acknowledging and completing a directive: from the card (template_card_event,
+90240) or from the workbench page; the same record, the channel noted.
+
+`act` is idempotent: WeCom's retries of one click are stored once by the receiver
+(the dedupe key holds TaskId and the single-use ResponseCode), and a second
+click or a workbench action after a card click counts nothing twice. Clicks that
+must not count (an unknown task id, a non-assignee, a revoked directive, a card
+of a superseded version, 已办结 where only acknowledgment is asked) are recorded
+in `directive_click` with why, the refused ones in the ledger too, and answered
+politely: the clicked card is greyed with a short word saying why.
+
+After a counted click the clicker's card is updated through
+message/update_template_card with the click's ResponseCode (single use, 72 h):
+greyed `已确认 HH:MM`, or, when completion is still to come, a card with only
+已办结 left.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from . import ledger, outbox
+from .audit import audit
+from .directives_delivery import batch_for_task, card, issuer_name, local
+from .directives_models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt
+
+KEYS = {"ack": "acknowledged", "done": "completed"}
+REFUSAL_WORDS = {
+    "unknown_task": "无效卡片",
+    "not_assignee": "非本人指令",
+    "revoked": "已撤回",
+    "superseded": "已有新版本",
+    "not_required": "无需办结",
+    "unknown_key": "无效操作",
+}
+
+
+class ActError(ValueError):
+    """A workbench action that cannot count; `outcome` says why (see REFUSAL_WORDS)."""
+
+    def __init__(self, outcome: str, message: str):
+        super().__init__(message)
+        self.outcome, self.message = outcome, message
+
+
+def click(session, settings, *, userid: str, task_id: str, key: str, response_code: str, now: datetime) -> str:
+    """A card button: returns the outcome (`counted`, `repeat` or why it did not count)."""
+    userid = userid.lower()
+    batch = batch_for_task(session, task_id)
+    if batch is None:
+        return _refuse(session, None, userid, task_id, key, "card", "unknown_task", now, response_code)
+    directive = session.get(Directive, batch.directive_id)
+    try:
+        receipt = _receipt_for(session, directive, userid, key, batch=batch)
+    except ActError as refused:
+        return _refuse(session, directive, userid, task_id, key, "card", refused.outcome, now, response_code)
+    outcome = _count(session, directive, receipt, key, "card", now, task_id=task_id)
+    _log_click(session, directive.id, userid, task_id, key, "card", outcome, now)
+    _update_card(session, settings, directive, receipt, task_id, response_code, now)
+    return outcome
+
+
+def act(session, settings, directive: Directive, *, userid: str, key: str, channel: str, now: datetime) -> str:
+    """The same action from the workbench (or the API): `counted` or `repeat`;
+    raises ActError when it cannot count (it is recorded all the same)."""
+    userid = userid.lower()
+    try:
+        receipt = _receipt_for(session, directive, userid, key)
+    except ActError as refused:
+        _log_click(session, directive.id, userid, "", key, channel, refused.outcome, now)
+        ledger.append(session, "click_refused", at=now, directive_id=directive.id, actor=userid, userid=userid,
+                      key=key, channel=channel, outcome=refused.outcome)
+        raise
+    outcome = _count(session, directive, receipt, key, channel, now)
+    _log_click(session, directive.id, userid, "", key, channel, outcome, now)
+    return outcome
+
+
+def _receipt_for(session, directive: Directive, userid: str, key: str, *,
+                 batch: DirectiveBatch | None = None) -> DirectiveReceipt:
+    if key not in KEYS:
+        raise ActError("unknown_key", f"unknown action {key!r}: ack or done")
+    if directive.status == "revoked":
+        raise ActError("revoked", f"directive {directive.id} was revoked")
+    if batch is not None and batch.version != directive.version:
+        raise ActError("superseded", f"version {batch.version} was replaced by version {directive.version}")
+    receipt = session.scalar(select(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive.id,
+                                                            DirectiveReceipt.userid == userid))
+    if receipt is None:
+        raise ActError("not_assignee", f"{userid} is not an assignee of directive {directive.id}")
+    if key == "done" and directive.require != "completion":
+        raise ActError("not_required", "this directive asks for acknowledgment only")
+    return receipt
+
+
+def _count(session, directive: Directive, receipt: DirectiveReceipt, key: str, channel: str, now: datetime,
+           **extra) -> str:
+    """Record the acknowledgment or completion once; `repeat` if it was recorded already."""
+    if key == "ack" and receipt.acknowledged_at is not None or key == "done" and receipt.completed_at is not None:
+        return "repeat"
+    if receipt.acknowledged_at is None:  # 已办结 first: it acknowledges too
+        receipt.acknowledged_at, receipt.ack_channel, receipt.status = now, channel, "acknowledged"
+        ledger.append(session, "acknowledged", at=now, directive_id=directive.id, actor=receipt.userid,
+                      userid=receipt.userid, version=receipt.version, channel=channel, **extra)
+    if key == "done":
+        receipt.completed_at, receipt.complete_channel, receipt.status = now, channel, "completed"
+        ledger.append(session, "completed", at=now, directive_id=directive.id, actor=receipt.userid,
+                      userid=receipt.userid, version=receipt.version, channel=channel, **extra)
+    done = receipt.completed_at if directive.require == "completion" else receipt.acknowledged_at
+    if done is not None:
+        receipt.next_reminder_at = None  # nothing more to remind of
+    if channel != "card":
+        audit(session, receipt.userid, "directive.acknowledge" if key == "ack" else "directive.complete",
+              f"directive:{directive.id}", now=now, channel=channel)
+    return "counted"
+
+
+def _update_card(session, settings, directive, receipt, task_id: str, response_code: str, now: datetime) -> None:
+    if not response_code:
+        return
+    if directive.require == "completion" and receipt.completed_at is None:
+        # the replacement keeps the clicked card's task_id (whether WeCom requires that is UNCONFIRMED, 94888)
+        replacement = card(settings, directive, task_id, issuer_name=issuer_name(session, directive))
+        replacement["button_list"] = [{"type": 0, "text": "已办结", "style": 2, "key": "done"}]
+        replacement["sub_title_text"] = f"已确认收到 {local(settings, receipt.acknowledged_at, '%m-%d %H:%M')}，办结后请点「已办结」。"
+        payload = {"userids": [receipt.userid], "response_code": response_code, "template_card": replacement}
+    else:
+        done_at = receipt.completed_at or receipt.acknowledged_at
+        word = "已办结" if receipt.completed_at else "已确认"
+        payload = {"userids": [receipt.userid], "response_code": response_code,
+                   "button": {"replace_name": f"{word} {local(settings, done_at, '%H:%M')}"}}
+    outbox.enqueue(session, "message/update_template_card", payload, key=f"card-update:{response_code}",
+                   urgent=True, now=now)
+
+
+def _refuse(session, directive, userid, task_id, key, channel, outcome, now, response_code) -> str:
+    _log_click(session, directive.id if directive else None, userid, task_id, key, channel, outcome, now)
+    if directive is not None:
+        ledger.append(session, "click_refused", at=now, directive_id=directive.id, actor=userid, userid=userid,
+                      key=key, channel=channel, task_id=task_id, outcome=outcome)
+    if response_code:
+        outbox.enqueue(session, "message/update_template_card",
+                       {"userids": [userid], "response_code": response_code,
+                        "button": {"replace_name": REFUSAL_WORDS.get(outcome, "无效操作")}},
+                       key=f"card-update:{response_code}", urgent=True, now=now)
+    return outcome
+
+
+def _log_click(session, directive_id, userid, task_id, key, channel, outcome, now) -> None:
+    session.add(DirectiveClick(directive_id=directive_id, userid=userid, task_id=task_id[:128], key=key[:64],
+                               channel=channel, outcome=outcome, at=now))
