@@ -267,6 +267,7 @@ def calendar_list(year):
 
 
 main.add_command(__import__("wecom_app.cli_tokens", fromlist=["api_token"]).api_token)  # `wecom-app api-token`
+main.add_command(__import__("wecom_app.cli_ledger", fromlist=["ledger_group"]).ledger_group)  # `wecom-app ledger`
 
 from .cli_sync import sync  # noqa: E402
 from . import discovery  # noqa: E402,F401 - appends the customer-group step to SYNC_STEPS
