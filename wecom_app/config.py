@@ -52,6 +52,9 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     public_url: str = "http://127.0.0.1:8000"
     admins: tuple[str, ...] = ()
+    admin_tag: int | None = None  # members of this WeCom tag are office admins too (no admin-list API)
+    session_hours: int = 12  # workbench login lifetime
+    proxy_count: int = 0  # trusted reverse proxies in front (X-Forwarded-*); 0: none, no ProxyFix
     timezone: str = "Asia/Shanghai"
     work_hours: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13, 30), time(18)))
     log_level: str = "INFO"
@@ -174,6 +177,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         if not _USERID.fullmatch(admin):
             problems.append(f"WECOM_ADMINS: {admin!r} is not a WeCom userid")
 
+    admin_tag = None
+    admin_tag_raw = env.get("WECOM_ADMIN_TAG", "").strip()
+    if admin_tag_raw:
+        if admin_tag_raw.isdigit() and int(admin_tag_raw) > 0:
+            admin_tag = int(admin_tag_raw)
+        else:
+            problems.append(f"WECOM_ADMIN_TAG: must be a WeCom tag id (a positive integer), got {admin_tag_raw!r}")
+
     timezone = env.get("TIMEZONE", "").strip() or "Asia/Shanghai"
     try:
         ZoneInfo(timezone)
@@ -213,6 +224,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         wecom_timeout=float(_int(env, "WECOM_TIMEOUT", int(Settings.wecom_timeout), problems, 1)),
         inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", Settings.inbox_max_attempts, problems, 1),
         outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", Settings.outbox_max_attempts, problems, 1),
+        session_hours=_int(env, "SESSION_HOURS", Settings.session_hours, problems, 1),
+        proxy_count=_int(env, "PROXY_COUNT", Settings.proxy_count, problems, 0),
     )
     if problems:
         raise SettingsError(problems)
@@ -220,7 +233,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         corp_id=corp_id, agent_id=agent_id, secret=secret, token=token, aes_key=aes_key,
         secret_key=secret_key, contact_secret=contact_secret, contact_token=contact_token,
         contact_aes_key=contact_aes_key, api_base=api_base, database_url=database_url,
-        public_url=public_url, admins=admins, timezone=timezone, work_hours=work_hours,
+        public_url=public_url, admins=admins, admin_tag=admin_tag, timezone=timezone, work_hours=work_hours,
         log_level=log_level, **settings,
     )
 
