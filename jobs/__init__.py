@@ -35,5 +35,9 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("real_names", "jobs.real_names", 3600,
                 "R2: remind members with a bad name once a working day; an R2 violation when the grace is over"),
         JobSpec("sanctions", "jobs.sanctions", 300, "end temporary removals that are over and add the people back (R6)"),
+        JobSpec("reminders", "jobs.reminders", 60,
+                "R16: remind directive assignees who have not acted (working time unless urgent, R4)"),
+        JobSpec("escalation", "jobs.escalation", 60,
+                "R16: at a directive's deadline, overdue people assessed, their leaders, the issuer and custodians told"),
     )
 }

@@ -3,7 +3,7 @@ does not know yet, admin overrides) and the next working moment."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -107,3 +107,53 @@ def test_r4_overrides_are_loaded_from_the_database(sessions):
     with sessions() as session:
         cal = load_calendar(session, make_settings())
     assert cal.is_workday(date(2026, 3, 14)) and not cal.is_workday(date(2026, 3, 10))
+
+
+# ---- working-time arithmetic (directive reminders) -------------------------------------------------------------------
+
+def test_r4_two_working_hours_cross_the_lunch_break(cal):
+    assert cal.add_working(local(2026, 3, 10, 11, 0), timedelta(hours=2)) == local(2026, 3, 10, 14, 30)
+    result = cal.add_working(local(2026, 3, 10, 10, 0), timedelta(hours=2))
+    assert result == local(2026, 3, 10, 12, 0) and result.tzinfo == timezone.utc  # ends on the window's end
+    assert cal.next_working_time(result) == local(2026, 3, 10, 13, 30)
+
+
+def test_r4_two_working_hours_cross_the_end_of_the_day_and_the_weekend(cal):
+    assert cal.add_working(local(2026, 3, 10, 17, 0), timedelta(hours=2)) == local(2026, 3, 11, 10, 0)
+    assert cal.add_working(local(2026, 3, 13, 17, 30), timedelta(hours=2)) == local(2026, 3, 16, 10, 30)  # Fri → Mon
+    assert cal.add_working(local(2026, 3, 14, 20, 0), timedelta(hours=2)) == local(2026, 3, 16, 11, 0)  # from Sat
+
+
+def test_r4_adding_nothing_is_the_next_working_moment(cal):
+    assert cal.add_working(local(2026, 3, 10, 12, 30), timedelta(0)) == local(2026, 3, 10, 13, 30)
+
+
+def test_r4_subtracting_working_hours_goes_back_over_lunch_nights_and_holidays(cal):
+    assert cal.subtract_working(local(2026, 3, 10, 14, 30), timedelta(hours=2)) == local(2026, 3, 10, 11, 0)
+    assert cal.subtract_working(local(2026, 3, 12, 10, 0), timedelta(hours=2)) == local(2026, 3, 11, 17, 0)
+    assert cal.subtract_working(local(2026, 3, 10, 11, 0), timedelta(hours=2)) == local(2026, 3, 10, 9, 0)
+    # a deadline in the National Day holiday: back to the last working afternoon before it
+    assert cal.subtract_working(local(2026, 10, 1, 10, 0), timedelta(hours=2)) == local(2026, 9, 30, 16, 0)
+    # Monday 09:30 after a weekend: Friday 16:30
+    assert cal.subtract_working(local(2026, 3, 16, 9, 30), timedelta(hours=2)) == local(2026, 3, 13, 16, 30)
+
+
+def test_r4_next_working_day_at_ten_skips_weekends_holidays_and_counts_tiaoxiu(cal):
+    ten = time(10, 0)
+    assert cal.next_working_at(local(2026, 3, 10, 9, 0), ten) == local(2026, 3, 10, 10, 0)  # later today
+    assert cal.next_working_at(local(2026, 3, 10, 10, 0), ten) == local(2026, 3, 11, 10, 0)  # strictly after
+    assert cal.next_working_at(local(2026, 3, 13, 11, 0), ten) == local(2026, 3, 16, 10, 0)  # Fri → Mon
+    assert cal.next_working_at(local(2026, 9, 30, 11, 0), ten) == local(2026, 10, 8, 10, 0)  # 国庆
+    assert cal.next_working_at(local(2026, 1, 3, 11, 0), ten) == local(2026, 1, 4, 10, 0)  # a 调休 Sunday
+
+
+def test_r4_arithmetic_in_2027_uses_the_fallback_calendar(cal):
+    # chinese_calendar does not know 2027 yet: Monday to Friday minus the fixed-date holidays
+    assert cal.next_working_at(local(2026, 12, 31, 11, 0), time(10)) == local(2027, 1, 4, 10, 0)  # 元旦, weekend
+    assert cal.add_working(local(2026, 12, 31, 17, 0), timedelta(hours=2)) == local(2027, 1, 4, 10, 0)
+    assert cal.subtract_working(local(2027, 1, 4, 10, 0), timedelta(hours=2)) == local(2026, 12, 31, 17, 0)
+
+
+def test_r4_arithmetic_respects_overrides():
+    cal = WorkCalendar(make_settings(), {date(2026, 3, 11): False})
+    assert cal.add_working(local(2026, 3, 10, 17, 0), timedelta(hours=2)) == local(2026, 3, 12, 10, 0)

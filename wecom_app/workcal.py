@@ -15,12 +15,18 @@ A day is decided by, in order:
 
 Working time is any moment, in `settings.tz`, inside one of `settings.work_hours`
 on a working day. Every datetime in and out is timezone-aware.
+
+Working-time arithmetic (the directive reminder plan, directives_followup.py):
+`add_working` and `subtract_working` move through working windows only (the
+lunch break, evenings, weekends and holidays do not count), and
+`next_working_at` is the next working day's given local time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta, timezone
 
 import chinese_calendar
 from sqlalchemy import select
@@ -70,6 +76,66 @@ class WorkCalendar:
                         return candidate.astimezone(timezone.utc)
             day += timedelta(days=1)
         raise ValueError(f"no working time within {_MAX_DAYS_AHEAD} days of {moment.isoformat()}: check the overrides")
+
+    def windows(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The working windows of `day` as (start, end) in UTC (absolute arithmetic, DST
+        or not); none on a day off."""
+        if not self.is_workday(day):
+            return []
+        return [(datetime.combine(day, start, self.tz).astimezone(timezone.utc),
+                 datetime.combine(day, end, self.tz).astimezone(timezone.utc))
+                for start, end in self.settings.work_hours]
+
+    def add_working(self, moment: datetime, delta: timedelta) -> datetime:
+        """The first moment (UTC) by which `delta` of working time has passed since
+        `moment`. Ending exactly on a window's end gives that end (12:00, 18:00),
+        which is not itself working time: `next_working_time` of it is."""
+        remaining = delta
+        if remaining < timedelta(0):
+            raise ValueError("add_working: negative delta, use subtract_working")
+        moment = _aware(moment).astimezone(timezone.utc)
+        for start, end in self._windows_from(moment):
+            start = max(start, moment)
+            if remaining <= end - start:
+                return start + remaining
+            remaining -= end - start
+        raise ValueError(f"no working time within {_MAX_DAYS_AHEAD} days of {moment.isoformat()}: check the overrides")
+
+    def subtract_working(self, moment: datetime, delta: timedelta) -> datetime:
+        """The latest moment (UTC) from which `delta` of working time remains until
+        `moment`: 2 working hours before Thursday 10:00 is Wednesday 17:00."""
+        remaining = delta
+        if remaining < timedelta(0):
+            raise ValueError("subtract_working: negative delta, use add_working")
+        moment = _aware(moment).astimezone(timezone.utc)
+        for start, end in self._windows_back_from(moment):
+            end = min(end, moment)
+            if remaining <= end - start:
+                return end - remaining
+            remaining -= end - start
+        raise ValueError(f"no working time within {_MAX_DAYS_AHEAD} days before {moment.isoformat()}")
+
+    def next_working_at(self, moment: datetime, at: time) -> datetime:
+        """The first moment (UTC) after `moment` whose local time is `at` on a working day."""
+        day = _aware(moment).astimezone(self.tz).date()
+        for _ in range(_MAX_DAYS_AHEAD):
+            candidate = datetime.combine(day, at, self.tz)
+            if candidate > moment and self.is_workday(day):
+                return candidate.astimezone(timezone.utc)
+            day += timedelta(days=1)
+        raise ValueError(f"no working day within {_MAX_DAYS_AHEAD} days of {moment.isoformat()}: check the overrides")
+
+    def _windows_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
+        day = moment.astimezone(self.tz).date()
+        for _ in range(_MAX_DAYS_AHEAD):
+            yield from ((s, e) for s, e in self.windows(day) if e > moment)
+            day += timedelta(days=1)
+
+    def _windows_back_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
+        day = moment.astimezone(self.tz).date()
+        for _ in range(_MAX_DAYS_AHEAD):
+            yield from ((s, e) for s, e in reversed(self.windows(day)) if s < moment)
+            day -= timedelta(days=1)
 
 
 def load_calendar(session: Session, settings: Settings) -> WorkCalendar:
