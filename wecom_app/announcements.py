@@ -1,1 +1,212 @@
-"""Announcements (being written)."""
+"""Announcements (R17 admin duty, R4 quiet hours): one text or markdown written once
+and sent to many governed groups, with a delivery per group.
+
+How each group is reached:
+
+- a managed group (an appchat this app created, `active`): `appchat/send` (90248);
+- a customer or internal group with a registered robot: the robot's `webhook/send`
+  (99398; in groups with external members it is reportedly refused, and WeCom then
+  answers with an errcode that the delivery shows);
+- anything else is `unreachable`, with the reason, listed rather than skipped:
+  WeCom has no API to post into customer or ordinary internal groups, and a group
+  still being created or dismissed has no chat to post into.
+
+Every post is an outbox row (key `announcement:<id>:group:<group_id>`, subject
+`announcement_delivery:<delivery id>`) that waits for working time unless the
+announcement is urgent (R4), and is retried by the outbox. When a row is finished
+the outbox job hands it back here (`settle_deliveries`): the delivery becomes
+`sent` (sent_at) or `failed` (WeCom's errcode and errmsg). An operator's
+`wecom-app outbox retry` re-queues a failed row; its delivery shows `queued` again
+until that row is settled once more.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import outbox
+from .audit import audit
+from .directives_models import Announcement, AnnouncementDelivery
+from .groups import Group
+from .logs import kv
+from .models import OutboxAction
+from .registry import robot_key
+from .workcal import load_calendar
+
+log = logging.getLogger("wecom.announcements")
+
+MSGTYPES = ("text", "markdown")
+# bytes: appchat/send (90248) and the robot's text (99398) both stop at 2048; the
+# robot's markdown allows 4096, but one limit for every channel keeps it simple
+CONTENT_LIMIT = 2048
+SUBJECT = "announcement_delivery"
+DELIVERY_STATUSES = ("queued", "sent", "failed", "unreachable")
+
+
+class AnnouncementError(ValueError):
+    """An invalid field: the API answers 422 with `field` and `message`."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def content_problem(content: str) -> str | None:
+    size = len(content.encode("utf-8"))
+    if size > CONTENT_LIMIT:
+        return f"must be at most {CONTENT_LIMIT} bytes in UTF-8 (WeCom's limit, 45002); this is {size}"
+    return None
+
+
+def create(session: Session, settings, *, groups: list[int], msgtype: str, content: str,
+           send_at: datetime | None, urgent: bool, actor: str, now: datetime) -> Announcement:
+    """Store the announcement and one delivery per group; queue a post for each
+    reachable group. A send_at in the past means now."""
+    if msgtype not in MSGTYPES:
+        raise AnnouncementError("msgtype", "must be text or markdown")
+    if problem := content_problem(content):
+        raise AnnouncementError("content", problem)
+    found = {g.id: g for g in session.scalars(select(Group).where(Group.id.in_(groups)))}
+    unknown = [str(i) for i in groups if i not in found]
+    if unknown:
+        raise AnnouncementError("groups", f"no group {', '.join(unknown)}")
+    send_at = max(send_at or now, now)
+    announcement = Announcement(msgtype=msgtype, content=content, urgent=urgent, send_at=send_at,
+                                created_by=actor, created_at=now)
+    session.add(announcement)
+    session.flush()
+    unreachable = []
+    for group_id in groups:
+        delivery = _deliver(session, settings, announcement, found[group_id], now)
+        if delivery.status == "unreachable":
+            unreachable.append(group_id)
+    audit(session, actor, "announcement.create", f"announcement:{announcement.id}", now=now, msgtype=msgtype,
+          content=content, urgent=urgent, send_at=send_at.isoformat(), groups=groups, unreachable=unreachable)
+    log.info(kv("wecom.announcement.created", id=announcement.id, groups=len(groups), unreachable=len(unreachable),
+                urgent=urgent))
+    return announcement
+
+
+def route(settings, group: Group) -> tuple[str | None, str | None, str]:
+    """(outbox kind, robot key, why not): how this group can be posted into now."""
+    if group.status == "dismissed":
+        return None, None, "the group was dismissed"
+    if group.status == "creating":
+        return None, None, "the group is still being created (its appchat/create has not gone out yet)"
+    if group.status == "discovered":
+        return None, None, "a discovered customer group that is not registered yet"
+    if group.kind == "managed":
+        return "appchat/send", None, ""
+    if not group.robot_webhook:
+        return None, None, f"{group.kind} group without a robot webhook: WeCom has no API to post into it"
+    key = robot_key(settings, group)
+    if key is None:
+        return None, None, "its robot webhook cannot be decrypted (SECRET_KEY changed since): register it again"
+    return "webhook/send", key, ""
+
+
+def _deliver(session, settings, announcement: Announcement, group: Group, now: datetime) -> AnnouncementDelivery:
+    kind, key, reason = route(settings, group)
+    delivery = AnnouncementDelivery(announcement_id=announcement.id, group_id=group.id)
+    session.add(delivery)
+    if kind is None:
+        delivery.status, delivery.reason = "unreachable", reason
+        return delivery
+    session.flush()
+    message = {"msgtype": announcement.msgtype, announcement.msgtype: {"content": announcement.content}}
+    if kind == "appchat/send":
+        payload, delivery.channel = {"chatid": group.chat_id, **message}, "appchat"
+    else:
+        payload, delivery.channel = {"key": key, "body": message}, "webhook"
+    row = outbox.enqueue(session, kind, payload, key=f"announcement:{announcement.id}:group:{group.id}",
+                         urgent=announcement.urgent, not_before=announcement.send_at, now=now,
+                         subject=f"{SUBJECT}:{delivery.id}")
+    delivery.status, delivery.outbox_id = "queued", row.id
+    return delivery
+
+
+@outbox.settler(SUBJECT)
+def settle_deliveries(session: Session, rows: list[OutboxAction], now: datetime) -> None:
+    """What WeCom answered for each finished post: sent, or failed with its errcode."""
+    by_delivery = {int(row.subject.partition(":")[2]): row for row in rows}
+    deliveries = session.scalars(select(AnnouncementDelivery).where(AnnouncementDelivery.id.in_(by_delivery)))
+    for delivery in deliveries:
+        row = by_delivery[delivery.id]
+        if row.status == "sent":
+            delivery.status, delivery.sent_at, delivery.errcode, delivery.reason = "sent", row.sent_at or now, None, ""
+        else:
+            delivery.status, delivery.errcode, delivery.reason = "failed", row.errcode, row.errmsg or ""
+
+
+# -- what the API shows ----------------------------------------------------------------------
+
+
+def view(session: Session, settings, announcement: Announcement) -> dict[str, Any]:
+    """The announcement with every group's delivery; `unreachable` lists the groups
+    that cannot be posted into, with why."""
+    rows = session.execute(
+        select(AnnouncementDelivery, Group, OutboxAction)
+        .join(Group, Group.id == AnnouncementDelivery.group_id)
+        .outerjoin(OutboxAction, OutboxAction.id == AnnouncementDelivery.outbox_id)
+        .where(AnnouncementDelivery.announcement_id == announcement.id).order_by(AnnouncementDelivery.id)
+    ).all()
+    deliveries = [_delivery_view(d, g, row) for d, g, row in rows]
+    body = summary(announcement, [d["status"] for d in deliveries])
+    body["goes_at"] = _goes_at(session, settings, announcement)
+    body["deliveries"] = deliveries
+    body["unreachable"] = [{"group": d["group"], "name": d["name"], "reason": d["reason"]}
+                           for d in deliveries if d["status"] == "unreachable"]
+    return body
+
+
+def summary(announcement: Announcement, statuses: list[str]) -> dict[str, Any]:
+    return {
+        "id": announcement.id, "msgtype": announcement.msgtype, "content": announcement.content,
+        "urgent": announcement.urgent, "send_at": announcement.send_at.isoformat(),
+        "created_by": announcement.created_by, "created_at": announcement.created_at.isoformat(),
+        "counts": {status: statuses.count(status) for status in DELIVERY_STATUSES},
+    }
+
+
+def statuses(session: Session, announcement_ids: list[int]) -> dict[int, list[str]]:
+    """Each announcement's delivery statuses as the API shows them (one query)."""
+    d, row = AnnouncementDelivery, OutboxAction
+    found: dict[int, list[str]] = {i: [] for i in announcement_ids}
+    for announcement_id, status, row_status in session.execute(
+            select(d.announcement_id, d.status, row.status).outerjoin(row, row.id == d.outbox_id)
+            .where(d.announcement_id.in_(announcement_ids))):
+        found[announcement_id].append(_status(status, row_status))
+    return found
+
+
+def _status(status: str, row_status: str | None) -> str:
+    # a failed post an operator re-queued (`outbox retry`) is queued again until settled
+    return "queued" if status == "failed" and row_status in ("pending", "sending") else status
+
+
+def _delivery_view(delivery: AnnouncementDelivery, group: Group, row: OutboxAction | None) -> dict[str, Any]:
+    status = _status(delivery.status, row.status if row else None)
+    view = {
+        "group": group.id, "name": group.name, "kind": group.kind, "chatid": group.chat_id,
+        "channel": delivery.channel, "status": status, "reason": delivery.reason, "errcode": delivery.errcode,
+        "sent_at": delivery.sent_at.isoformat() if delivery.sent_at else None,
+        "attempts": row.attempts if row else 0,
+    }
+    if status == "queued" and row is not None:
+        # the outbox's own view while it is not finished: when it is due, and the last
+        # answer if WeCom already refused it once (retried with back-off)
+        view["next_attempt_at"] = row.not_before.isoformat() if row.not_before else None
+        view["last_errcode"], view["last_errmsg"] = row.errcode, row.errmsg
+    return view
+
+
+def _goes_at(session, settings, announcement: Announcement) -> str:
+    """When the posts may go: send_at, or the next working time for a non-urgent one (R4)."""
+    if announcement.urgent:
+        return announcement.send_at.isoformat()
+    return load_calendar(session, settings).next_working_time(announcement.send_at).isoformat()

@@ -6,7 +6,8 @@ log) and the read APIs: gettoken (91039), user/get (90196), user/list and
 user/simplelist (90200/90201), user/list_id (96067), department/list (90208),
 agent/get (90227), auth/getuserinfo (91023). Messages live in
 emulator_messages.py, groups in emulator_groups.py; /sandbox/* (faults, call
-log, an OAuth authorize stand-in) in emulator_control.py.
+log, an OAuth authorize stand-in) in emulator_control.py; the group robot's
+webhook/send (no token) in emulator_webhook.py.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import struct
 
 from flask import Flask, g, request
 
-from . import emulator_control, emulator_groups, emulator_intercept, emulator_messages, emulator_tags
+from . import emulator_control, emulator_groups, emulator_intercept, emulator_messages, emulator_tags, emulator_webhook
 from .api import ApiError, ok, reply, body
 from .state import SandboxState
 
 # APIs only the app's own secret may call, and those only the 通讯录同步 secret may call
 APP_ONLY = ("message/", "appchat/", "agent/", "auth/", "externalcontact/")
 CONTACT_ONLY = ("user/list_id",)
+NO_TOKEN = ("gettoken", "webhook/send")  # a group robot's key is its credential (99398)
 PRIVATE_FIELDS = ("avatar", "thumb_avatar", "gender", "mobile", "email", "biz_mail", "qr_code", "address")
-REDACTED = ("access_token", "corpsecret")
+REDACTED = ("access_token", "corpsecret", "key")  # key: a group robot's, a bearer secret
 HANG_PAGE = "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>"
 
 
@@ -39,6 +41,7 @@ def create_emulator(state: SandboxState) -> Flask:
     emulator_groups.register(app, state)
     emulator_tags.register(app, state)
     emulator_intercept.register(app, state)
+    emulator_webhook.register(app, state)
     emulator_control.register(app, state)
     app.wsgi_app = _ResetMiddleware(app.wsgi_app)
     return app
@@ -53,7 +56,7 @@ def _gate(state: SandboxState):
         response = emulator_control.apply_fault(state, fault)
         if response is not None:
             return response
-    if g.api != "gettoken":
+    if g.api not in NO_TOKEN:
         g.token_kind = _authenticate(state, g.api)
     if not state.api_allowed(g.api):
         raise ApiError(45009)

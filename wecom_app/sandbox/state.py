@@ -19,6 +19,7 @@ import itertools
 import secrets
 import threading
 import time
+import uuid
 from typing import Callable
 
 from .faults import FaultInjector
@@ -89,7 +90,7 @@ class SandboxState(CallbackEventsMixin):
         self.external_contact_enabled = True  # listed in 客户联系「可调用接口的应用」; False → 48002
         self.appchats: dict[str, dict] = {}
         self.groupchats: dict[str, dict] = {}
-        self.messages: list[dict] = []  # one record per message/send, appchat/send, update_template_card
+        self.messages: list[dict] = []  # one record per message/send, appchat/send, update_template_card, webhook/send
         self.drops: list[dict] = []  # deliveries silently discarded by per-member limits or duplicate check
         self.duplicate_seen: dict[tuple[str, str], float] = {}  # (userid, content hash) → last delivery
         self.tokens: dict[str, dict] = {}
@@ -108,6 +109,8 @@ class SandboxState(CallbackEventsMixin):
         self.appchat_member_windows = [SlidingWindow(60, 200), SlidingWindow(86400, 10000)]
         self.appchat_create_window = SlidingWindow(86400, 1000)
         self.appchat_update_window = SlidingWindow(3600, 1000)
+        self.robots: dict[str, str] = {}  # group robot webhook key → the chatid it posts into (99398)
+        self.robot_window = SlidingWindow(60, 20)  # per robot key: 20 messages a minute (99398)
         self._ids = itertools.count(1)
 
     # -- time and ids -------------------------------------------------------------------------
@@ -235,6 +238,14 @@ class SandboxState(CallbackEventsMixin):
             for w in windows:
                 w.record(path, now)
             return True
+
+    # -- group robots ------------------------------------------------------------------------------
+    def add_robot(self, chatid: str) -> str:
+        """A member adds a group robot to a group in the client: the key of its webhook URL."""
+        with self.lock:
+            key = str(uuid.uuid4())  # WeCom's keys look like UUIDs; a bearer secret
+            self.robots[key] = chatid
+            return key
 
     # -- customer groups --------------------------------------------------------------------------
     def refresh_member_version(self, chat: dict) -> str:
