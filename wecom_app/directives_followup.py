@@ -91,7 +91,8 @@ def check_plan(plan: dict) -> dict:
     checked = {**DEFAULT_PLAN, **plan}
     for key, low in (("first_after_minutes", 10), ("last_before_minutes", 10)):
         value = checked[key]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_MINUTES):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not low <= value <= MAX_MINUTES):
             raise DirectiveError("reminder_plan", f"{key}: whole minutes from {low} to {MAX_MINUTES}, or null")
     daily = checked["daily_at"]
     if daily is not None and not (isinstance(daily, str) and HHMM.fullmatch(daily)):
@@ -223,10 +224,12 @@ def _remind(session, settings, directive: Directive, planner: Planner, receipts:
     userids = [r.userid for r in receipts]
     batches = send_cards(session, settings, directive, userids, now=now, kind="reminder", reminder=number,
                          urgent=directive.urgent)
+    # a non-urgent card queued outside working time goes at the next working moment: count from then
+    sent_at = now if directive.urgent else planner.calendar.next_working_time(now)
     for receipt in receipts:
         receipt.reminders += 1
         receipt.last_reminded_at = now
-        receipt.next_reminder_at = planner.following(now, receipt.reminders)
+        receipt.next_reminder_at = planner.following(sent_at, receipt.reminders)
     ledger.append(session, "reminded", at=now, directive_id=directive.id, version=directive.version,
                   userids=userids, reminder=number, batches=[b.id for b in batches])
 
@@ -331,7 +334,8 @@ def _leaders(session, people: dict[str, tuple[User | None, str]], userids: list[
     result: dict[str, list[str]] = {}
     for userid in userids:
         user = people[userid][0]
-        mine = [leader for leader in (user.direct_leader or []) if leader != userid and leader in active] if user else []
+        direct = (user.direct_leader or []) if user else []
+        mine = [leader for leader in direct if leader != userid and leader in active]
         department_id, hops = (user.main_department if user else None), 0
         while not mine and department_id and hops < 20:
             if department_id not in departments:
@@ -368,7 +372,7 @@ def _full_list_to(session, settings, directive: Directive) -> list[str]:
     """The issuer (a person, not an API token) and the custodians of the directive's
     groups, else the office admins."""
     groups = [int(g) for g in (directive.assignees or {}).get("groups") or []]
-    custodians = [c for c in session.scalars(select(Group.custodian).where(Group.id.in_(groups))) if c] if groups else []
+    custodians = [c for c in session.scalars(select(Group.custodian).where(Group.id.in_(groups))) if c]
     custodians = sorted(_active(session, custodians)) or list(settings.admins)
     issuer = [] if directive.issuer.startswith("api:") else [directive.issuer]
     return list(dict.fromkeys(issuer + custodians))
@@ -384,7 +388,8 @@ def _who(people, userid: str, *, with_id: bool = True) -> str:
 def _leader_text(settings, directive: Directive, people, theirs: list[str]) -> str:
     from .directives_delivery import REQUIRE_WORDS, directive_url, local
 
-    head = [f"【指令逾期】《{directive.title}》已于 {local(settings, directive.deadline)} 截止（要求{REQUIRE_WORDS[directive.require]}）。",
+    deadline, required = local(settings, directive.deadline), REQUIRE_WORDS[directive.require]
+    head = [f"【指令逾期】《{directive.title}》已于 {deadline} 截止（要求{required}）。",
             f"您负责的人员中 {len(theirs)} 人逾期{UNDONE_WORDS[directive.require]}，已记入考核："]
     return _fit(head, [("", [_who(people, u) for u in theirs])], [f"详情：{directive_url(settings, directive)}"])
 
@@ -393,29 +398,31 @@ def _full_text(settings, directive: Directive, people, overdue: list[str], misse
     from .directives_delivery import REQUIRE_WORDS, directive_url, local
 
     word = UNDONE_WORDS[directive.require]
-    head = [f"【指令逾期名单】《{directive.title}》已于 {local(settings, directive.deadline)} 截止（要求{REQUIRE_WORDS[directive.require]}）。"]
+    deadline, required = local(settings, directive.deadline), REQUIRE_WORDS[directive.require]
+    head = [f"【指令逾期名单】《{directive.title}》已于 {deadline} 截止（要求{required}）。"]
     sections = [(f"已送达、逾期{word} {len(overdue)} 人（已记入考核）：", [_who(people, u) for u in overdue]),
                 (f"未送达 {len(missed)} 人（未收到指令，不记入考核）：", [_who(people, u) for u in missed])]
     return _fit(head, sections, [f"完整名单：{directive_url(settings, directive)}"])
 
 
 def _fit(head: list[str], sections: list[tuple[str, list[str]]], tail: list[str]) -> str:
-    """The lines within WeCom's 2,048 bytes: a list that does not fit ends with how many more."""
+    """The lines within WeCom's 2,048 bytes: each list gets an equal share of the room
+    (what one leaves over goes to the next), and one that does not fit says how many more."""
+    sections = [(heading, names) for heading, names in sections if names]
     lines = list(head)
-    budget = TEXT_MAX_BYTES - _size(head + tail) - 60 * len(sections)
-    for heading, names in sections:
-        if not names:
-            continue
+    budget = TEXT_MAX_BYTES - _size(head + tail) - 30 * len(sections)
+    for left, (heading, names) in zip(range(len(sections), 0, -1), sections):
         if heading:
             lines.append(heading)
             budget -= _size([heading]) + 1
+        share, used = budget // left, 0
         for i, name in enumerate(names):
-            if _size([name]) + 1 > budget:
+            if used + _size([name]) + 1 > share:
                 lines.append(f"……另有 {len(names) - i} 人")
-                budget = 0
                 break
             lines.append(name)
-            budget -= _size([name]) + 1
+            used += _size([name]) + 1
+        budget -= used
     return "\n".join(lines + tail)
 
 
