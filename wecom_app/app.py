@@ -1,7 +1,7 @@
 """The Flask application factory and the per-process runtime it carries.
 
-`create_app(settings)` wires the receiver, the ops endpoints and (later) the
-workbench and REST API. The `Runtime` in `app.extensions["wecom"]` holds what
+`create_app(settings)` wires the receiver, the ops endpoints, the workbench
+and the REST API. The `Runtime` in `app.extensions["wecom"]` holds what
 jobs and requests share: settings, engine, sessions, callback crypto, the WeCom
 client and the dispatcher's wake-up event.
 """
@@ -99,6 +99,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
     from .api import register_api
 
     register_api(app)
+    from .workbench import init_workbench
+
+    init_workbench(app, settings)
     if settings.sandbox:
         from .status import bp as status_bp
 

@@ -1,0 +1,92 @@
+"""首页: the dashboard for admins and custodians (custodians see their own groups
+only); employees go to 我的待办. Groups by compliance, open violations,
+directives with their acknowledgment rate, outbox health (admins)."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, url_for
+from sqlalchemy import func, select
+
+from ..directives_models import Directive, DirectiveReceipt
+from ..groups import Group, GroupMember
+from ..models import OutboxAction
+from ..violations import Violation
+from . import bp
+from .auth import _runtime, current_user, login_required
+
+KIND_NAMES = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群（备案）"}
+DONE = ("acknowledged", "completed")
+
+
+@bp.get("/")
+@login_required
+def home():
+    viewer = current_user()
+    if not viewer.has("admin", "custodian"):
+        return redirect(url_for("workbench.me"))
+    runtime = _runtime()
+    mine = None if viewer.is_admin else viewer.custodian_of
+    with runtime.sessions() as db:
+        data = dict(
+            group_counts=_group_counts(db, mine),
+            noncompliant=_noncompliant_groups(db, mine),
+            open_violations=_open_violations(db, mine),
+            directives=_directive_rates(db, mine),
+            outbox=_outbox_health(db) if viewer.is_admin else None,
+        )
+    return render_template("workbench/home.html", kind_names=KIND_NAMES, **data)
+
+
+def _scoped(stmt, column, mine):
+    return stmt if mine is None else stmt.where(column.in_(mine or [-1]))
+
+
+def _group_counts(db, mine):
+    stmt = _scoped(select(Group.kind, Group.status, func.count()).group_by(Group.kind, Group.status), Group.id, mine)
+    return [dict(kind=k, status=s, count=n) for k, s, n in db.execute(stmt.order_by(Group.kind, Group.status))]
+
+
+def _noncompliant_groups(db, mine, limit: int = 20):
+    bad = (GroupMember.state == "present") & GroupMember.compliance.notin_(("ok", "unknown"))
+    stmt = (select(Group.id, Group.name, Group.kind, func.count(GroupMember.id))
+            .join(GroupMember, GroupMember.group_id == Group.id).where(bad)
+            .group_by(Group.id, Group.name, Group.kind).order_by(func.count(GroupMember.id).desc(), Group.id))
+    return db.execute(_scoped(stmt, Group.id, mine).limit(limit)).all()
+
+
+def _open_violations(db, mine) -> int:
+    stmt = _scoped(select(func.count()).select_from(Violation).where(Violation.status == "open"),
+                   Violation.group_id, mine)
+    return db.scalar(stmt) or 0
+
+
+def _directive_rates(db, mine, limit: int = 10):
+    """The latest active directives (custodians: those sent to one of their groups) with rates."""
+    directives = db.scalars(select(Directive).where(Directive.status == "active")
+                            .order_by(Directive.id.desc()).limit(limit if mine is None else 200)).all()
+    if mine is not None:
+        directives = [d for d in directives if mine.intersection((d.assignees or {}).get("groups") or [])][:limit]
+    if not directives:
+        return []
+    counts = {}
+    for directive_id, status, n in db.execute(
+            select(DirectiveReceipt.directive_id, DirectiveReceipt.status, func.count())
+            .where(DirectiveReceipt.directive_id.in_([d.id for d in directives]))
+            .group_by(DirectiveReceipt.directive_id, DirectiveReceipt.status)):
+        counts.setdefault(directive_id, {})[status] = n
+    rows = []
+    for d in directives:
+        by_status = counts.get(d.id, {})
+        total = sum(by_status.values())
+        done = sum(by_status.get(s, 0) for s in DONE)
+        rows.append(dict(directive=d, total=total, done=done, rate=round(100 * done / total) if total else 0))
+    return rows
+
+
+def _outbox_health(db):
+    pending = (OutboxAction.status.in_(("pending", "sending")))
+    return dict(
+        pending=db.scalar(select(func.count()).where(pending)) or 0,
+        failed=db.scalar(select(func.count()).where(OutboxAction.status == "failed")) or 0,
+        oldest_due=db.scalar(select(func.min(OutboxAction.not_before)).where(pending)),
+    )

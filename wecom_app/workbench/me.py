@@ -1,0 +1,91 @@
+"""我的待办 (`/me`) and the directive page (`/directives/<id>`, the link on every
+WeCom card: directives_delivery.directive_url). An assignee reads the full
+content here, confidential body included (R12: only here, after login), and
+acknowledges or completes it (directives_acks.act, channel `workbench`)."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from sqlalchemy import select
+
+from .. import directives_acks
+from ..directives_models import Directive, DirectiveReceipt
+from ..directory import User
+from . import bp
+from .auth import _runtime, current_user, forbidden, login_required
+from .forms import ActForm
+
+DONE = ("acknowledged", "completed")
+
+
+def receipt_done(directive: Directive, receipt: DirectiveReceipt) -> bool:
+    """Has this person done what the directive asks?"""
+    if directive.require == "completion":
+        return receipt.status == "completed"
+    return receipt.status in DONE
+
+
+@bp.get("/me")
+@login_required
+def me():
+    viewer = current_user()
+    with _runtime().sessions() as db:
+        rows = db.execute(select(Directive, DirectiveReceipt)
+                          .join(DirectiveReceipt, DirectiveReceipt.directive_id == Directive.id)
+                          .where(DirectiveReceipt.userid == viewer.userid, Directive.status == "active")
+                          .order_by(Directive.deadline, Directive.id)).all()
+    todo = [(d, r) for d, r in rows if not receipt_done(d, r)]
+    done = sorted(((d, r) for d, r in rows if receipt_done(d, r)), key=lambda x: -x[0].id)[:50]
+    return render_template("workbench/me.html", todo=todo, done=done, form=ActForm())
+
+
+def _load(db, directive_id: int):
+    """(directive, the viewer's receipt or None, may they see it as a manager)."""
+    viewer = current_user()
+    directive = db.get(Directive, directive_id)
+    if directive is None:
+        abort(404)
+    receipt = db.scalar(select(DirectiveReceipt).where(
+        DirectiveReceipt.directive_id == directive.id, DirectiveReceipt.userid == viewer.userid))
+    manager = viewer.is_admin or directive.issuer == viewer.userid
+    return directive, receipt, manager
+
+
+@bp.get("/directives/<int:directive_id>")
+@login_required
+def directive(directive_id: int):
+    with _runtime().sessions() as db:
+        directive, receipt, manager = _load(db, directive_id)
+        if receipt is None and not manager:
+            return forbidden(reason="这条指令没有下达给你；只有接收人、发布人和办公室管理员可以查看。")
+        issuer = db.get(User, directive.issuer)
+    return render_template("workbench/directive.html", directive=directive, receipt=receipt, manager=manager,
+                           issuer_name=issuer.name if issuer else directive.issuer,
+                           done=receipt is not None and receipt_done(directive, receipt), form=ActForm())
+
+
+@bp.post("/directives/<int:directive_id>/act")
+@login_required
+def act(directive_id: int):
+    viewer = current_user()
+    form = ActForm()
+    if not form.validate_on_submit():
+        flash("无效操作", "error")
+        return redirect(url_for("workbench.directive", directive_id=directive_id))
+    runtime = _runtime()
+    with runtime.sessions() as db:
+        directive = db.get(Directive, directive_id)
+        if directive is None:
+            abort(404)
+        title = directive.title
+        try:
+            outcome = directives_acks.act(db, runtime.settings, directive, userid=viewer.userid, key=form.key.data,
+                                          channel="workbench", now=runtime.clock())
+        except directives_acks.ActError as refused:
+            db.commit()  # the refused action is recorded (click log, ledger)
+            flash(refused.message, "error")
+            return redirect(url_for("workbench.directive", directive_id=directive_id))
+        db.commit()
+    word = "已确认收到" if form.key.data == "ack" else "已办结"
+    flash(f"{word}：{title}" if outcome == "counted" else f"此前已记录（{word}）", "ok")
+    return redirect(url_for("workbench.directive", directive_id=directive_id))
