@@ -63,7 +63,7 @@ def test_departure_callback_is_stored_once_and_dispatched(sandbox):
 def test_sandbox_home_page_pushes_a_real_callback(sandbox):
     app, runtime, state = sandbox
     web = requests.Session()
-    home = web.get(f"{runtime.settings.public_url}/", timeout=5)
+    home = web.get(f"{runtime.settings.public_url}/sandbox", timeout=5)
     assert home.status_code == 200 and "回调收件箱" in home.text
     csrf = home.text.split('name="csrf" value="')[1].split('"')[0]
     userid = sorted(state.users)[0]

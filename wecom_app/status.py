@@ -1,7 +1,7 @@
 """The sandbox's home page: what the callback pipeline and the outbox are doing,
 and buttons that make the emulated company change so WeCom pushes a real,
-encrypted callback to this app. Registered only in sandbox mode; the workbench
-for real deployments (WeCom OAuth, roles) replaces it.
+encrypted callback to this app. Registered only in sandbox mode, at `/sandbox`;
+the workbench owns `/`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _csrf_token() -> str:
     return session["csrf"]
 
 
-@bp.get("/")
+@bp.get("/sandbox")
 def home():
     runtime = current_app.extensions["wecom"]
     state = current_app.extensions["wecom_sandbox"]

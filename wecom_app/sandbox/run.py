@@ -1,7 +1,7 @@
 """`wecom-app sandbox`: the emulator, the app, the dispatcher and the jobs in one
 process on SQLite, with the seeded demo company. One port serves both: the app
-at `/`, the emulated WeCom API at `/_wecom/cgi-bin/` (and its fault switches at
-`/_wecom/sandbox/faults`).
+(the workbench at `/`, the sandbox console at `/sandbox`), the emulated WeCom API
+at `/_wecom/cgi-bin/` (and its fault switches at `/_wecom/sandbox/faults`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def sandbox_settings(host: str, port: int, database_url: str) -> Settings:
         aes_key=AES_KEY, secret_key=secrets.token_urlsafe(32),
         api_base=f"http://{host}:{port}{EMULATOR_PREFIX}/cgi-bin/",
         database_url=database_url, public_url=f"http://{host}:{port}",
-        admins=("zhangwei",), sandbox=True,
+        admins=("zhangwei",), admin_tag=1, sandbox=True,  # tag 1: the seed's 应用管理员 (wangfang, lina)
     )
 
 
@@ -75,7 +75,9 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
     counts = full_sync(runtime.sessions, runtime.client, runtime.clock())  # the mirror of the demo company
     print(f"wecom-app sandbox: {counts.users} employees in {counts.departments} departments synced from the emulator",
           flush=True)
-    print(f"wecom-app sandbox: open http://{host}:{port}/", flush=True)
+    print(f"wecom-app sandbox: workbench http://{host}:{port}/  (log in as any demo user from the picker)", flush=True)
+    print(f"wecom-app sandbox: sandbox console http://{host}:{port}/sandbox  (callbacks, outbox, simulated events)",
+          flush=True)
     print(f"  emulated WeCom API: http://{host}:{port}{EMULATOR_PREFIX}/cgi-bin/  database: {database}", flush=True)
     try:
         stop.wait()
