@@ -1,0 +1,138 @@
+"""Browser fixtures: the sandbox over real HTTP driven by Playwright in Debian's
+Chromium (`/usr/bin/chromium`, installed by .ci/run; Playwright never downloads a
+browser here).
+
+- `live_app`: the sandbox (emulator + app on one free port) on a fresh SQLite file,
+  the directory mirror synced from the emulator. `.url`, `.app`, `.runtime`, `.state`.
+  SQLite only: the database matrix is covered by the other tests.
+- `browser`: one headless Chromium for the session.
+- `page`: a new context (cookies of its own) and page, base URL = live_app.url.
+- `login_as(page, userid)`: (from the login page the app redirected to, keeping `next`,
+  else a fresh one) through the sandbox picker, the emulator's OAuth
+  authorize stand-in and the real /auth/callback code exchange.
+- `shot(page, name)`: a full-page screenshot in screenshots/ at the repo root (git-ignored).
+- `issue_directive(runtime, userids, ...)`: a directive issued the way the API does it.
+
+Browser tests live in tests/test_workbench_browser_*.py, marked `@pytest.mark.browser`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import threading
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclasses.dataclass
+class LiveApp:
+    url: str
+    app: object
+    runtime: object
+    state: object
+
+
+def issue_directive(runtime, userids, *, issuer: str = "zhangwei", title: str = "关于周五消防演练的通知",
+                    body: str = "周五 15:00 全员参加消防演练，请提前安排工作。", require: str = "ack",
+                    confidential: bool = False, hours: int = 48) -> int:
+    """Issue a directive to `userids` (as POST /api/v1/directives does) and return its id."""
+    from wecom_app import directives
+
+    now = runtime.clock()
+    with runtime.sessions() as db:
+        directive = directives.issue(db, runtime.settings, title=title, body=body, assignees={"users": list(userids)},
+                                     deadline=now + timedelta(hours=hours), issuer=issuer, now=now,
+                                     require=require, confidential=confidential)
+        db.commit()
+        return directive.id
+
+
+@pytest.fixture
+def live_app(sqlite_template, tmp_path):
+    from wecom_app.directory_sync import full_sync
+    from wecom_app.sandbox.run import build
+
+    database = tmp_path / "live.db"
+    shutil.copy(sqlite_template, database)
+    port = _free_port()
+    wsgi, runtime, state = build("127.0.0.1", port, f"sqlite:///{database}")
+    server = make_server("127.0.0.1", port, wsgi, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    full_sync(runtime.sessions, runtime.client, runtime.clock())
+    yield LiveApp(url=runtime.settings.public_url, app=wsgi.app, runtime=runtime, state=state)
+    state.stopping.set()
+    server.shutdown()
+    server.server_close()
+    runtime.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        reason = f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_app):
+    # a phone-sized viewport: the workbench is opened from WeCom on a phone first
+    context = browser.new_context(base_url=live_app.url, viewport={"width": 390, "height": 844}, locale="zh-CN")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login_as(live_app):
+    def login(page, userid: str):
+        """From the login page the app sent us to (keeping its `next`), else a fresh one."""
+        if urlsplit(page.url).path != "/login":
+            page.goto("/login?switch=1")
+        page.click(f'a[data-userid="{userid}"]')
+        page.wait_for_url(lambda url: "/login" not in url and "/auth/callback" not in url)
+        return page
+
+    return login
+
+
+def shot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture(name="shot")
+def shot_fixture():
+    return shot
