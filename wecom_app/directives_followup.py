@@ -115,15 +115,29 @@ class Planner:
         # the directive's own 1-4 minutes past the hour (WeCom: not on :00 / :30)
         self.jitter = timedelta(seconds=60 + (directive.id * 7919) % 181)
         self.last = self._last()
+        # a batch of 1,000 shares one delivery time, a run's reminders one send time
+        self._firsts: dict[datetime, datetime | None] = {}
+        self._following: dict[tuple[datetime, int], datetime | None] = {}
 
     def first(self, delivered_at: datetime) -> datetime | None:
         """The first reminder's time for a card delivered at `delivered_at`."""
+        if delivered_at not in self._firsts:
+            self._firsts[delivered_at] = self._first(delivered_at)
+        return self._firsts[delivered_at]
+
+    def _first(self, delivered_at: datetime) -> datetime | None:
         minutes = self.plan["first_after_minutes"]
         candidate = self._daily_after(delivered_at) if minutes is None else self._after(delivered_at, minutes)
         return self._choose(candidate, delivered_at, first=True)
 
     def following(self, reminded_at: datetime, reminders: int) -> datetime | None:
         """The reminder after one sent at `reminded_at` (the `reminders`-th); None after the last."""
+        key = (reminded_at, reminders)
+        if key not in self._following:
+            self._following[key] = self._following_one(reminded_at, reminders)
+        return self._following[key]
+
+    def _following_one(self, reminded_at: datetime, reminders: int) -> datetime | None:
         most = self.plan["max_reminders"]
         if most is not None and reminders >= most:
             return None
@@ -230,8 +244,9 @@ def _remind(session, settings, directive: Directive, planner: Planner, receipts:
         receipt.reminders += 1
         receipt.last_reminded_at = now
         receipt.next_reminder_at = planner.following(sent_at, receipt.reminders)
-    ledger.append(session, "reminded", at=now, directive_id=directive.id, version=directive.version,
-                  userids=userids, reminder=number, batches=[b.id for b in batches])
+    for batch in batches:  # one entry per card batch (at most 1,000 people), as `delivered` has
+        ledger.append(session, "reminded", at=now, directive_id=directive.id, version=directive.version,
+                      userids=list(batch.userids), reminder=number, batch=batch.id, task_id=batch.task_id)
 
 
 def _directive(session, cache: dict[int, Directive | None], directive_id: int) -> Directive | None:
@@ -290,11 +305,13 @@ def _escalate(session, settings, directive: Directive, now: datetime, stats: Esc
         session.execute(update(r).where(r.id.in_(ids[start:start + 500])).values(overdue_at=now))
     session.execute(update(r).where(r.directive_id == directive.id, r.next_reminder_at.is_not(None))
                     .values(next_reminder_at=None))
+    people = _people(session, [u for _, u in overdue] + missed)  # also puts the users in the identity map
     word = UNDONE_WORDS[directive.require]
-    for receipt_id, userid in overdue:
-        assessments.record(session, settings, userid, source="directive", source_id=receipt_id, rule="R16", at=now,
-                           note=f"指令《{directive.title}》逾期{word}")
-    people = _people(session, [u for _, u in overdue] + missed)
+    with session.no_autoflush:  # not one INSERT per record: they are new rows with distinct sources
+        for receipt_id, userid in overdue:
+            assessments.record(session, settings, userid, source="directive", source_id=receipt_id, rule="R16",
+                               at=now, note=f"指令《{directive.title}》逾期{word}")
+    session.flush()
     leaders = _leaders(session, people, [u for _, u in overdue])
     for leader, theirs in sorted(leaders.items()):
         tell(session, directive, [leader], _leader_text(settings, directive, people, theirs),
