@@ -10,7 +10,7 @@ The plan (`Directive.reminder_plan`, NULL: `DEFAULT_PLAN`):
   against :00 and :30; the jitter is the directive's, so that everyone due on a
   directive goes in one card batch);
 - a last one `last_before_minutes` of working time before the deadline (2 working
-  hours: a deadline on 国庆 2026-10-01 gives 2026-09-30 16:00), none after it;
+  hours: a deadline on 国庆, 2026-10-01 10:00, gives 2026-09-30 16:00), none after it;
 - at most `max_reminders` (NULL: no limit). Two reminders are never less than an
   hour apart (a daily one that close to the previous or the last one is skipped).
 
