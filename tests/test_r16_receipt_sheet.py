@@ -18,6 +18,7 @@ from wecom_app.directory import Department, User
 from wecom_app.receipt_sheet import receipt_pdf, receipt_xlsx
 
 from .conftest import make_settings
+from .test_rules_support import push, world  # noqa: F401 - the emulator-backed fixture
 
 T0 = datetime(2027, 3, 1, 1, 30, tzinfo=timezone.utc)  # 09:30:00 in Shanghai
 DEADLINE = datetime(2027, 3, 5, 10, 0, tzinfo=timezone.utc)  # 18:00:00 in Shanghai
@@ -165,3 +166,23 @@ def test_r16_receipt_sheet_of_10000_people_paginates(sessions):
     last = pages[-1].extract_text()
     assert "user09999" in last and "userid" in last  # the header repeats on every page
     assert sum(1 for _ in book["签收明细"].iter_rows(values_only=True)) == 10_001
+
+
+def test_r16_receipt_sheet_of_an_issued_and_acknowledged_directive(world):
+    """Issued, delivered and acknowledged by the real code paths (emulator): the sheet's
+    chain head is one `ledger verify --head` accepts."""
+    from .test_r16_directives import issue, send_and_settle, task_of
+
+    directive_id = issue(world)
+    send_and_settle(world)
+    push(world, world.state.click("lina", task_of(world, directive_id), "ack"))
+    with world.sessions() as session:
+        book = load_workbook(io.BytesIO(receipt_xlsx(session, world.settings, directive_id)))
+        text = pdf_text(receipt_pdf(session, world.settings, directive_id))
+        _, head = ledger.head(session)
+        assert ledger.verify(session, expect_head=head).ok
+    people = {row[0]: row for row in book["签收明细"].iter_rows(min_row=2, values_only=True)}
+    assert set(people) == {"lina", "chenjing", "zhaolei"}
+    assert people["lina"][4] == "acknowledged" and people["lina"][6].endswith(" 卡片")
+    assert people["chenjing"][4] == "delivered"
+    assert "周五前提交季度报表" in text and head in compact(text)
