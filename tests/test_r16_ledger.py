@@ -150,6 +150,25 @@ def test_r16_forged_row_with_an_unissued_seq_is_named_as_inserted(sessions):
     assert (problem.kind, problem.seq) == ("inserted", ROWS + 3)
 
 
+def test_r16_row_written_back_later_is_named_by_its_id(sessions):
+    """A row deleted and written back verbatim keeps every hash but not its place in
+    the order of appends, which ids follow."""
+    fill(sessions, 60)
+    with sessions.begin() as session:
+        old = row(session, 50)
+        copy = {c: getattr(old, c) for c in ("seq", "directive_id", "event", "actor", "userid", "data", "at",
+                                              "prev_hash", "hash")}
+        session.delete(old)
+        session.flush()
+        again = LedgerEntry(**copy)
+        session.add(again)
+        session.flush()
+        again_id = again.id
+    problem = check(sessions).problem
+    assert (problem.kind, problem.seq, problem.id) == ("inserted", 50, again_id)
+    assert "larger than the next row's" in problem.why
+
+
 def rewrite_from(sessions, seq: int) -> None:
     """Edit one row and recompute every later hash: the chain is consistent again."""
     with sessions.begin() as session:
