@@ -11,37 +11,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import make_settings, replace
-from tests.plugins.browser import issue_directive
-from tests.plugins.sandbox import CONTACT_SECRET
-from wecom_app.app import Runtime, create_app
+from tests.conftest import replace
+from tests.plugins.workbench import csrf_of, issue_directive, login, make_wb_app
 from wecom_app.audit import AuditEntry
 from wecom_app.config import load_settings
 from wecom_app.directives_models import DirectiveReceipt
 from wecom_app.directory import User
-from wecom_app.directory_sync import full_sync
 from wecom_app.groups import Group
 from wecom_app.workbench.auth import Viewer, can_manage_group, safe_next
 
 
-@pytest.fixture
-def wb_settings(db_url, emulator_url):
-    return make_settings(database_url=db_url, api_base=emulator_url, contact_secret=CONTACT_SECRET,
-                         admins=("zhangwei",), admin_tag=1)
-
-
 def _app(settings, engine, synced=True):
-    runtime = Runtime(settings, engine=engine)
-    if synced:
-        full_sync(runtime.sessions, runtime.client, runtime.clock())
-    app = create_app(settings, runtime=runtime)
-    app.config["TESTING"] = True
-    return app
-
-
-@pytest.fixture
-def wb(wb_settings, engine):
-    return _app(wb_settings, engine)
+    return make_wb_app(settings, engine, synced)
 
 
 def start(client) -> str:
@@ -49,17 +30,6 @@ def start(client) -> str:
     client.get("/login")
     with client.session_transaction() as s:
         return s["oauth_state"]
-
-
-def login(client, sandbox_state, userid: str, next_url: str | None = None):
-    client.get("/login", query_string={"switch": 1, **({"next": next_url} if next_url else {})})
-    with client.session_transaction() as s:
-        state = s["oauth_state"]
-    return client.get("/auth/callback", query_string={"code": sandbox_state.issue_oauth_code(userid), "state": state})
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
 
 def test_login_with_the_right_state_and_code_opens_a_session(wb, sandbox_state):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.plugins.browser import issue_directive
+from tests.plugins.workbench import issue_directive
 from wecom_app.directives_models import DirectiveReceipt
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ browser here).
   else a fresh one) through the sandbox picker, the emulator's OAuth
   authorize stand-in and the real /auth/callback code exchange.
 - `shot(page, name)`: a full-page screenshot in screenshots/ at the repo root (git-ignored).
-- `issue_directive(runtime, userids, ...)`: a directive issued the way the API does it.
+- `issue_directive(runtime, userids, ...)`: from tests/plugins/workbench.py.
 
 Browser tests live in tests/test_workbench_browser_*.py, marked `@pytest.mark.browser`.
 """
@@ -23,12 +23,13 @@ import os
 import shutil
 import socket
 import threading
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+from tests.plugins.workbench import issue_directive  # noqa: F401 (re-exported for browser tests)
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
@@ -51,21 +52,6 @@ class LiveApp:
     app: object
     runtime: object
     state: object
-
-
-def issue_directive(runtime, userids, *, issuer: str = "zhangwei", title: str = "关于周五消防演练的通知",
-                    body: str = "周五 15:00 全员参加消防演练，请提前安排工作。", require: str = "ack",
-                    confidential: bool = False, hours: int = 48) -> int:
-    """Issue a directive to `userids` (as POST /api/v1/directives does) and return its id."""
-    from wecom_app import directives
-
-    now = runtime.clock()
-    with runtime.sessions() as db:
-        directive = directives.issue(db, runtime.settings, title=title, body=body, assignees={"users": list(userids)},
-                                     deadline=now + timedelta(hours=hours), issuer=issuer, now=now,
-                                     require=require, confidential=confidential)
-        db.commit()
-        return directive.id
 
 
 @pytest.fixture
