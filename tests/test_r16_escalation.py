@@ -205,10 +205,34 @@ def test_r4_an_urgent_directives_escalation_goes_at_night(world):
 
 
 def test_r16_a_long_list_is_cut_to_wecoms_2048_bytes_and_says_how_many_more():
-    from wecom_app.directives_followup import _fit
+    from wecom_app.directives_escalation import _fit
 
     names = [f"员工{i}（user{i}，华东销售组）" for i in range(500)]
     text = _fit(["【指令逾期名单】《季度报表》"], [("逾期未确认 500 人：", names), ("未送达 3 人：", ["甲", "乙", "丙"])],
                 ["完整名单：https://example.com/directives/1"])
     assert len(text.encode()) <= 2048
     assert "……另有" in text and "甲\n乙\n丙" in text and text.endswith("https://example.com/directives/1") and "员工0（" in text
+
+
+def test_r16_r4_cards_still_held_at_the_deadline_are_cancelled_and_listed_not_delivered(world):
+    """Issued Friday 19:00, not urgent, due Saturday noon: the card waits for Monday,
+    so at the deadline nobody has it. It is cancelled (a card after its deadline only
+    confuses), nobody is assessed, and the issuer gets the list of the not delivered."""
+    set_clock(world, local(2026, 3, 6, 19, 0))
+    directive_id = issue(world, users=("chenjing", "yangmin"), deadline=local(2026, 3, 7, 12, 0))
+    tick(world)
+    assert not [m for m in world.state.messages if m["msgtype"] == "template_card"]
+    set_clock(world, local(2026, 3, 7, 12, 1))
+    stats = escalate(world)
+    assert (stats.overdue, stats.undelivered) == (0, 2)
+    set_clock(world, local(2026, 3, 9, 9, 30))  # Monday: what is held goes now
+    tick(world)
+    assert not [m for m in world.state.messages if m["msgtype"] == "template_card"]
+    with world.sessions() as session:
+        cards = session.scalars(select(OutboxAction.status).where(OutboxAction.subject.like("directive_batch:%"),
+                                                                  OutboxAction.kind == "message/send")).all()
+        escalated = session.scalar(select(LedgerEntry.data).where(LedgerEntry.event == "escalated",
+                                                                  LedgerEntry.directive_id == directive_id))
+        assert session.scalar(select(func.count()).select_from(Assessment)) == 0
+    assert "cancelled" in cards and escalated["cancelled_cards"] == 1
+    assert any("未送达 2 人" in t for t in texts_to(world, "wangfang"))

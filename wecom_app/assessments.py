@@ -18,7 +18,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Integer, String, Text, UniqueConstraint, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, UTCDateTime, utcnow
@@ -56,6 +56,33 @@ def record(session, settings, userid: str, *, source: str, source_id: int, rule:
                      rule=rule, note=note or "", at=at)
     session.add(row)
     return row
+
+
+def record_many(session, settings, items: list[dict]) -> int:
+    """`record` for many at once (an overdue directive of 60,000 people): one read of
+    the sources already recorded and of the people's departments, then one bulk
+    insert. Each item: userid, source, source_id, rule, at, note. Returns how many
+    were new."""
+    if not items:
+        return 0
+    tz = ZoneInfo(getattr(settings, "timezone", "Asia/Shanghai"))
+    seen: set[tuple[str, int]] = set()
+    departments: dict[str, int | None] = {}
+    for start in range(0, len(items), 500):
+        chunk = items[start:start + 500]
+        for source in {i["source"] for i in chunk}:
+            ids = [i["source_id"] for i in chunk if i["source"] == source]
+            seen.update((source, sid) for sid in session.scalars(select(Assessment.source_id).where(
+                Assessment.source == source, Assessment.source_id.in_(ids))))
+        departments.update(session.execute(select(User.userid, User.main_department).where(
+            User.userid.in_({i["userid"] for i in chunk}))).all())
+    rows = [dict(month=i["at"].astimezone(tz).strftime("%Y-%m"), userid=i["userid"],
+                 department_id=departments.get(i["userid"]), source=i["source"], source_id=i["source_id"],
+                 rule=i["rule"], note=i.get("note") or "", at=i["at"])
+            for i in items if (i["source"], i["source_id"]) not in seen]
+    if rows:
+        session.execute(insert(Assessment), rows)
+    return len(rows)
 
 
 def month_report(session, month: str) -> dict:

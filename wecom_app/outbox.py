@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -47,7 +47,9 @@ from .outbox_outcome import (  # noqa: F401  (re-exported)
     BACKOFF_BASE, BACKOFF_CAP, CHAT_EXISTS, TASK_ID_USED, SendStats, Stop, _Job, log_failed, needs_token,
     outcome_values, record, released_values, stops_batch,
 )
-from .workcal import WorkCalendar
+
+if TYPE_CHECKING:  # workcal → models → rules → outbox: a runtime import would be circular
+    from .workcal import WorkCalendar
 
 log = logging.getLogger("wecom.outbox")
 

@@ -1,0 +1,226 @@
+"""Directive deadlines (R16, R15; the escalation job).
+
+At the deadline (`escalate_due`, once per directive: `escalated_at`) the people
+who got the card and had not done what it requires are overdue (`overdue_at`)
+and each becomes an assessment record (R15, R16); those WeCom never reached
+(undeliverable, or the card still queued) are not assessed but are listed. Each
+overdue person's leader (`direct_leader`, else the leaders of their main
+department, else of the departments above it) gets one text listing their own
+people; the issuer and the custodians of the directive's groups (else the office
+admins) get the full list. Texts wait for working time unless the directive is
+urgent; outbox keys make a second run send nothing twice.
+
+Cards still queued at the deadline (a non-urgent directive held over a weekend,
+or WeCom down) are cancelled: a card that arrives after its deadline only
+confuses; those people are listed as not delivered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from . import assessments, ledger
+from .directives_models import Directive, DirectiveBatch, DirectiveReceipt
+from .directory import Department, User, UserDepartment
+from .groups import Group
+from .models import OutboxAction
+
+ESCALATE_LIMIT = 20  # directives per run; the next run takes the rest
+TEXT_MAX_BYTES = 2000  # a text message holds at most 2048 bytes (90236)
+STATUS_ACTIVE = 1
+UNDONE_WORDS = {"ack": "未确认", "completion": "未办结"}
+
+
+@dataclasses.dataclass
+class EscalationStats:
+    directives: int = 0
+    overdue: int = 0  # assessed
+    undelivered: int = 0  # listed, not assessed
+    leaders: int = 0  # summaries queued
+
+
+def escalate_due(session, settings, now: datetime) -> EscalationStats:
+    """Process the deadlines that have passed (ix_directive_due); each directive once."""
+    stats = EscalationStats()
+    d = Directive
+    query = (select(d).where(d.status == "active", d.escalated_at.is_(None), d.deadline <= now)
+             .order_by(d.deadline, d.id).limit(ESCALATE_LIMIT).with_for_update(skip_locked=True))
+    for directive in session.scalars(query).all():
+        _escalate(session, settings, directive, now, stats)
+        stats.directives += 1
+    return stats
+
+
+def _escalate(session, settings, directive: Directive, now: datetime, stats: EscalationStats) -> None:
+    from .directives_delivery import tell
+
+    r = DirectiveReceipt
+    cancelled = _cancel_queued_cards(session, directive)
+    done = r.completed_at if directive.require == "completion" else r.acknowledged_at
+    rows = session.execute(select(r.id, r.userid, r.status).where(r.directive_id == directive.id, done.is_(None))
+                           .order_by(r.userid)).all()
+    overdue = [(row.id, row.userid) for row in rows if row.status in ("delivered", "acknowledged")]
+    missed = [row.userid for row in rows if row.status not in ("delivered", "acknowledged")]
+    ids = [i for i, _ in overdue]
+    for start in range(0, len(ids), 500):
+        session.execute(update(r).where(r.id.in_(ids[start:start + 500])).values(overdue_at=now))
+    session.execute(update(r).where(r.directive_id == directive.id, r.next_reminder_at.is_not(None))
+                    .values(next_reminder_at=None))
+    people = _people(session, [u for _, u in overdue] + missed)  # also puts the users in the identity map
+    word = UNDONE_WORDS[directive.require]
+    assessments.record_many(session, settings, [
+        dict(userid=userid, source="directive", source_id=receipt_id, rule="R16", at=now,
+             note=f"指令《{directive.title}》逾期{word}") for receipt_id, userid in overdue])
+    leaders = _leaders(session, people, [u for _, u in overdue])
+    for leader, theirs in sorted(leaders.items()):
+        tell(session, directive, [leader], _leader_text(settings, directive, people, theirs),
+             key=f"directive:{directive.id}:overdue:leader:{leader}", now=now, urgent=directive.urgent)
+    full_to = _full_list_to(session, settings, directive) if overdue or missed else []
+    if full_to:
+        tell(session, directive, full_to, _full_text(settings, directive, people, [u for _, u in overdue], missed),
+             key=f"directive:{directive.id}:overdue:full", now=now, urgent=directive.urgent)
+    if overdue or missed:
+        ledger.append(session, "overdue", at=now, directive_id=directive.id, version=directive.version,
+                      userids=[u for _, u in overdue], undelivered=missed, require=directive.require)
+    ledger.append(session, "escalated", at=now, directive_id=directive.id, version=directive.version,
+                  leaders=sorted(leaders), full_list=full_to, overdue=len(overdue), undelivered=len(missed),
+                  cancelled_cards=cancelled)
+    directive.escalated_at = now
+    stats.overdue += len(overdue)
+    stats.undelivered += len(missed)
+    stats.leaders += len(leaders)
+
+
+def _cancel_queued_cards(session, directive: Directive) -> int:
+    """Cancel the directive's card and reminder sends not yet handed to WeCom; the
+    number cancelled. (A row being sent right now goes; its people were delivered.)"""
+    batch_ids = session.scalars(select(DirectiveBatch.id).where(DirectiveBatch.directive_id == directive.id,
+                                                                DirectiveBatch.kind.in_(("card", "reminder")))).all()
+    cancelled = 0
+    subjects = [f"directive_batch:{i}" for i in batch_ids]
+    for start in range(0, len(subjects), 500):
+        cancelled += session.execute(
+            update(OutboxAction).where(OutboxAction.subject.in_(subjects[start:start + 500]),
+                                       OutboxAction.status == "pending")
+            .values(status="cancelled", errmsg=f"directive {directive.id}: deadline passed before it was sent")
+        ).rowcount
+    return cancelled
+
+
+def _people(session, userids: list[str]) -> dict[str, tuple[User | None, str]]:
+    """userid → (the mirror's user, their main department's name)."""
+    users: dict[str, User] = {}
+    for start in range(0, len(userids), 500):
+        users.update((u.userid, u) for u in session.scalars(select(User).where(
+            User.userid.in_(userids[start:start + 500]))))
+    names = dict(session.execute(select(Department.id, Department.name).where(
+        Department.id.in_({u.main_department for u in users.values() if u.main_department is not None}))).all())
+    return {u: (users.get(u), names.get(users[u].main_department, "") if u in users else "") for u in userids}
+
+
+def _leaders(session, people: dict[str, tuple[User | None, str]], userids: list[str]) -> dict[str, list[str]]:
+    """leader → the overdue people they answer for: the person's active direct leaders,
+    else the active leaders of their main department, else of the departments above."""
+    wanted = {leader for u in userids if people[u][0] for leader in people[u][0].direct_leader or []}
+    active = _active(session, wanted)
+    departments: dict[int, tuple[list[str], int]] = {}
+    result: dict[str, list[str]] = {}
+    for userid in userids:
+        user = people[userid][0]
+        direct = (user.direct_leader or []) if user else []
+        mine = [leader for leader in direct if leader != userid and leader in active]
+        department_id, hops = (user.main_department if user else None), 0
+        while not mine and department_id and hops < 20:
+            if department_id not in departments:
+                departments[department_id] = _department_leaders(session, department_id)
+            leaders, parent = departments[department_id]
+            mine = [leader for leader in leaders if leader != userid]
+            department_id, hops = parent, hops + 1
+        for leader in dict.fromkeys(mine):
+            result.setdefault(leader, []).append(userid)
+    return result
+
+
+def _department_leaders(session, department_id: int) -> tuple[list[str], int]:
+    """(the department's active leaders, its parent id)."""
+    department = session.get(Department, department_id)
+    if department is None:
+        return [], 0
+    flagged = session.scalars(select(UserDepartment.userid).where(UserDepartment.department_id == department_id,
+                                                                  UserDepartment.is_leader.is_(True))).all()
+    leaders = list(dict.fromkeys([*(department.department_leader or []), *flagged]))
+    active = _active(session, leaders)
+    return [u for u in leaders if u in active], department.parentid
+
+
+def _active(session, userids) -> set[str]:
+    userids, found = list(userids), set()
+    for start in range(0, len(userids), 500):
+        found.update(session.scalars(select(User.userid).where(User.userid.in_(userids[start:start + 500]),
+                                                               User.status == STATUS_ACTIVE)))
+    return found
+
+
+def _full_list_to(session, settings, directive: Directive) -> list[str]:
+    """The issuer (a person, not an API token) and the custodians of the directive's
+    groups, else the office admins."""
+    groups = [int(g) for g in (directive.assignees or {}).get("groups") or []]
+    custodians = [c for c in session.scalars(select(Group.custodian).where(Group.id.in_(groups))) if c]
+    custodians = sorted(_active(session, custodians)) or list(settings.admins)
+    issuer = [] if directive.issuer.startswith("api:") else [directive.issuer]
+    return list(dict.fromkeys(issuer + custodians))
+
+
+def _who(people, userid: str, *, with_id: bool = True) -> str:
+    user, department = people.get(userid, (None, ""))
+    name = (user.name if user else "") or userid
+    inside = "，".join(x for x in (userid if with_id else "", department) if x)
+    return f"{name}（{inside}）" if inside else name
+
+
+def _leader_text(settings, directive: Directive, people, theirs: list[str]) -> str:
+    from .directives_delivery import REQUIRE_WORDS, directive_url, local
+
+    deadline, required = local(settings, directive.deadline), REQUIRE_WORDS[directive.require]
+    head = [f"【指令逾期】《{directive.title}》已于 {deadline} 截止（要求{required}）。",
+            f"您负责的人员中 {len(theirs)} 人逾期{UNDONE_WORDS[directive.require]}，已记入考核："]
+    return _fit(head, [("", [_who(people, u) for u in theirs])], [f"详情：{directive_url(settings, directive)}"])
+
+
+def _full_text(settings, directive: Directive, people, overdue: list[str], missed: list[str]) -> str:
+    from .directives_delivery import REQUIRE_WORDS, directive_url, local
+
+    word = UNDONE_WORDS[directive.require]
+    deadline, required = local(settings, directive.deadline), REQUIRE_WORDS[directive.require]
+    head = [f"【指令逾期名单】《{directive.title}》已于 {deadline} 截止（要求{required}）。"]
+    sections = [(f"已送达、逾期{word} {len(overdue)} 人（已记入考核）：", [_who(people, u) for u in overdue]),
+                (f"未送达 {len(missed)} 人（未收到指令，不记入考核）：", [_who(people, u) for u in missed])]
+    return _fit(head, sections, [f"完整名单：{directive_url(settings, directive)}"])
+
+
+def _fit(head: list[str], sections: list[tuple[str, list[str]]], tail: list[str]) -> str:
+    """The lines within WeCom's 2,048 bytes: each list gets an equal share of the room
+    (what one leaves over goes to the next), and one that does not fit says how many more."""
+    sections = [(heading, names) for heading, names in sections if names]
+    lines = list(head)
+    budget = TEXT_MAX_BYTES - _size(head + tail) - 30 * len(sections)
+    for left, (heading, names) in zip(range(len(sections), 0, -1), sections):
+        if heading:
+            lines.append(heading)
+            budget -= _size([heading]) + 1
+        share, used = budget // left, 0
+        for i, name in enumerate(names):
+            if used + _size([name]) + 1 > share:
+                lines.append(f"……另有 {len(names) - i} 人")
+                break
+            lines.append(name)
+            used += _size([name]) + 1
+        budget -= used
+    return "\n".join(lines + tail)
+
+
+def _size(lines: list[str]) -> int:
+    return len("\n".join(lines).encode())
