@@ -86,3 +86,25 @@ def test_dashboard_for_a_custodian_is_limited_to_their_groups(wb, sandbox_state,
     html = client.get("/").text
     assert 'data-test="open-violations">0<' in html and "销售群" not in html
     assert 'data-test="outbox"' not in html and "没有发往你负责的群的指令" in html
+
+
+def test_admin_actions_go_to_the_audit_log(wb, sandbox_state):
+    from sqlalchemy import select
+
+    from wecom_app.audit import AuditEntry
+    from wecom_app.workbench.auth import audit_action, roles_required
+
+    @roles_required("admin")
+    def rename():
+        with wb.extensions["wecom"].sessions() as db:
+            audit_action(db, "group.rename", "group:7", name="新名字")
+            db.commit()
+        return "ok"
+
+    wb.add_url_rule("/_test/rename", view_func=rename)
+    client = wb.test_client()
+    login(client, sandbox_state, "lina")
+    assert client.get("/_test/rename").text == "ok"
+    with wb.extensions["wecom"].sessions() as db:
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "group.rename"))
+    assert (entry.actor, entry.target, entry.details) == ("lina", "group:7", {"channel": "workbench", "name": "新名字"})

@@ -134,7 +134,7 @@ def login_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
-            return redirect(url_for("workbench.login", next=_here()))
+            return _to_login()
         return view(*args, **kwargs)
 
     return wrapped
@@ -151,7 +151,7 @@ def roles_required(*roles: str):
         def wrapped(*args, **kwargs):
             viewer = current_user()
             if viewer is None:
-                return redirect(url_for("workbench.login", next=_here()))
+                return _to_login()
             if not viewer.has(*roles):
                 return forbidden(*roles)
             return view(*args, **kwargs)
@@ -172,6 +172,12 @@ def audit_action(db, action: str, target: str = "", **details):
 
 def _here() -> str:
     return request.full_path.rstrip("?") if request.query_string else request.path
+
+
+def _to_login():
+    """To the login page, coming back here afterwards (as the card's /directives/<id> link needs)."""
+    here = _here()
+    return redirect(url_for("workbench.login", next=here) if here != "/" else url_for("workbench.login"))
 
 
 def safe_next(value: str | None) -> str:
