@@ -108,3 +108,12 @@ def test_admin_actions_go_to_the_audit_log(wb, sandbox_state):
     with wb.extensions["wecom"].sessions() as db:
         entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "group.rename"))
     assert (entry.actor, entry.target, entry.details) == ("lina", "group:7", {"channel": "workbench", "name": "新名字"})
+
+
+def test_refusals_are_pages_in_chinese(wb, sandbox_state):
+    client = wb.test_client()
+    login(client, sandbox_state, "zhuxia")
+    stale = client.post("/directives/1/act", data={"key": "ack"})
+    assert stale.status_code == 400 and "表单已过期" in stale.text
+    missing = client.get("/directives/99999")
+    assert missing.status_code == 404 and "找不到页面" in missing.text

@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib
 from datetime import datetime, timedelta
 
-from flask import Blueprint, Flask
-from flask_wtf.csrf import CSRFProtect
+from flask import Blueprint, Flask, current_app, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 bp = Blueprint("workbench", __name__)
@@ -28,10 +28,27 @@ csrf = CSRFProtect()
 _PAGES = ("auth", "nav", "home", "me")
 
 
+def runtime():
+    """The process's Runtime (settings, sessions, client, clock) for a workbench view."""
+    return current_app.extensions["wecom"]
+
+
 @bp.before_request
 def _check_csrf():
     # GET/HEAD/OPTIONS pass; any other method needs the form's (or X-CSRFToken) token → 400
     csrf.protect()
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_refused(_exc):
+    return render_template("workbench/error.html", title="页面已过期",
+                           message="表单已过期或不是从本页面提交的，请返回刷新后重试。"), 400
+
+
+@bp.errorhandler(404)
+def _not_found(_exc):
+    return render_template("workbench/error.html", title="找不到页面",
+                           message="要找的内容不存在或已被删除。"), 404
 
 
 def init_workbench(app: Flask, settings) -> None:

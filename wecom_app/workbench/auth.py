@@ -21,7 +21,7 @@ import logging
 import secrets
 from urllib.parse import urlencode, urlsplit
 
-from flask import current_app, g, redirect, render_template, request, session, url_for
+from flask import g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from ..audit import audit
@@ -29,7 +29,7 @@ from ..client_errors import WeComError
 from ..directory import STATUS_ACTIVE, Department, TagMember, User, UserDepartment
 from ..groups import Group
 from ..logs import kv
-from . import bp
+from . import bp, runtime
 
 log = logging.getLogger("wecom.workbench")
 
@@ -59,10 +59,6 @@ class Viewer:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
-
-
-def _runtime():
-    return current_app.extensions["wecom"]
 
 
 def roles_of(db, settings, user: User) -> Viewer:
@@ -108,11 +104,11 @@ def current_user() -> Viewer | None:
     viewer = None
     userid = session.get("userid")
     if userid:
-        runtime = _runtime()
-        with runtime.sessions() as db:
+        rt = runtime()
+        with rt.sessions() as db:
             user = db.get(User, userid)
             if user is not None and user.status == STATUS_ACTIVE:
-                viewer = roles_of(db, runtime.settings, user)
+                viewer = roles_of(db, rt.settings, user)
         if viewer is None:
             session.clear()  # left the company or disabled since login
     g.viewer = viewer
@@ -164,7 +160,7 @@ def roles_required(*roles: str):
 def audit_action(db, action: str, target: str = "", **details):
     """Append the viewer's action to the audit log (in the caller's transaction)."""
     viewer = current_user()
-    return audit(db, viewer.userid if viewer else "anonymous", action, target, now=_runtime().clock(),
+    return audit(db, viewer.userid if viewer else "anonymous", action, target, now=runtime().clock(),
                  channel="workbench", **details)
 
 
@@ -223,7 +219,7 @@ def picker_url(settings, userid: str, state: str) -> str:
 
 @bp.get("/login")
 def login():
-    settings = _runtime().settings
+    settings = runtime().settings
     if current_user() is not None and not request.args.get("switch"):
         return redirect(safe_next(request.args.get("next")))
     state = _new_state()
@@ -237,7 +233,7 @@ def login():
 def _picker(settings, state: str):
     """Sandbox: the demo company's people grouped by role, each through the emulator's OAuth."""
     groups = {role: [] for role in ROLES}
-    with _runtime().sessions() as db:
+    with runtime().sessions() as db:
         for user in db.scalars(select(User).where(User.status == STATUS_ACTIVE).order_by(User.userid)):
             viewer = roles_of(db, settings, user)
             main = next(r for r in ROLES if r in viewer.roles)
@@ -248,7 +244,7 @@ def _picker(settings, state: str):
 
 @bp.get("/auth/callback")
 def callback():
-    runtime = _runtime()
+    rt = runtime()
     expected, next_url = session.pop("oauth_state", None), session.pop("oauth_next", "/")
     given = request.args.get("state", "")
     if not expected or not given or not secrets.compare_digest(given.encode(), expected.encode()):
@@ -258,7 +254,7 @@ def callback():
     if not code or len(code) > 512:
         return _refused("没有收到企业微信的登录码，请重新登录。", 400)
     try:
-        identity = runtime.client.auth_getuserinfo(code)
+        identity = rt.client.auth_getuserinfo(code)
     except WeComError as exc:
         log.warning(kv("wecom.workbench.login_refused", reason="getuserinfo", errcode=exc.errcode))
         message = CODE_ERRORS.get(exc.errcode, "暂时无法向企业微信确认你的身份，请稍后重试。")
@@ -267,13 +263,13 @@ def callback():
     if not userid:  # an openid / external_userid: not a member of this company
         log.warning(kv("wecom.workbench.login_refused", reason="not_member"))
         return _refused("仅限本企业成员使用：企业微信未确认你是本企业的成员。", 403)
-    with runtime.sessions() as db:
+    with rt.sessions() as db:
         user = db.get(User, userid)
         if user is None or user.status != STATUS_ACTIVE:
             log.warning(kv("wecom.workbench.login_refused", reason="not_active", userid=userid))
             return _refused("你的账号不在通讯录中或未激活/已停用，无法使用工作台。如有疑问请联系办公室。", 403)
-        viewer = roles_of(db, runtime.settings, user)
-        audit(db, userid, "workbench.login", f"user:{userid}", now=runtime.clock(), roles=sorted(viewer.roles))
+        viewer = roles_of(db, rt.settings, user)
+        audit(db, userid, "workbench.login", f"user:{userid}", now=rt.clock(), roles=sorted(viewer.roles))
         db.commit()
     session.clear()  # a new session for a new login: nothing from before survives (fixation)
     session.permanent = True

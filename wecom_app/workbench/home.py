@@ -11,8 +11,8 @@ from ..directives_models import Directive, DirectiveReceipt
 from ..groups import Group, GroupMember
 from ..models import OutboxAction
 from ..violations import Violation
-from . import bp
-from .auth import _runtime, current_user, login_required
+from . import bp, runtime
+from .auth import current_user, login_required
 
 KIND_NAMES = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群（备案）"}
 DONE = ("acknowledged", "completed")
@@ -24,9 +24,9 @@ def home():
     viewer = current_user()
     if not viewer.has("admin", "custodian"):
         return redirect(url_for("workbench.me"))
-    runtime = _runtime()
+    rt = runtime()
     mine = None if viewer.is_admin else viewer.custodian_of
-    with runtime.sessions() as db:
+    with rt.sessions() as db:
         data = dict(
             group_counts=_group_counts(db, mine),
             noncompliant=_noncompliant_groups(db, mine),

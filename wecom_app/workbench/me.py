@@ -11,8 +11,8 @@ from sqlalchemy import select
 from .. import directives_acks
 from ..directives_models import Directive, DirectiveReceipt
 from ..directory import User
-from . import bp
-from .auth import _runtime, current_user, forbidden, login_required
+from . import bp, runtime
+from .auth import current_user, forbidden, login_required
 from .forms import ActForm
 
 DONE = ("acknowledged", "completed")
@@ -29,7 +29,7 @@ def receipt_done(directive: Directive, receipt: DirectiveReceipt) -> bool:
 @login_required
 def me():
     viewer = current_user()
-    with _runtime().sessions() as db:
+    with runtime().sessions() as db:
         rows = db.execute(select(Directive, DirectiveReceipt)
                           .join(DirectiveReceipt, DirectiveReceipt.directive_id == Directive.id)
                           .where(DirectiveReceipt.userid == viewer.userid, Directive.status == "active")
@@ -54,7 +54,7 @@ def _load(db, directive_id: int):
 @bp.get("/directives/<int:directive_id>")
 @login_required
 def directive(directive_id: int):
-    with _runtime().sessions() as db:
+    with runtime().sessions() as db:
         directive, receipt, manager = _load(db, directive_id)
         if receipt is None and not manager:
             return forbidden(reason="这条指令没有下达给你；只有接收人、发布人和办公室管理员可以查看。")
@@ -72,15 +72,15 @@ def act(directive_id: int):
     if not form.validate_on_submit():
         flash("无效操作", "error")
         return redirect(url_for("workbench.directive", directive_id=directive_id))
-    runtime = _runtime()
-    with runtime.sessions() as db:
+    rt = runtime()
+    with rt.sessions() as db:
         directive = db.get(Directive, directive_id)
         if directive is None:
             abort(404)
         title = directive.title
         try:
-            outcome = directives_acks.act(db, runtime.settings, directive, userid=viewer.userid, key=form.key.data,
-                                          channel="workbench", now=runtime.clock())
+            outcome = directives_acks.act(db, rt.settings, directive, userid=viewer.userid, key=form.key.data,
+                                          channel="workbench", now=rt.clock())
         except directives_acks.ActError as refused:
             db.commit()  # the refused action is recorded (click log, ledger)
             flash(refused.message, "error")

@@ -8,8 +8,8 @@ import dataclasses
 
 from flask import request
 
-from . import bp
-from .auth import _runtime, current_user
+from . import bp, runtime
+from .auth import current_user
 from .forms import EmptyForm
 
 
@@ -49,4 +49,4 @@ def active_key() -> str:
 def _navigation():
     viewer = current_user()
     return dict(viewer=viewer, nav=nav_for(viewer), nav_active=active_key(), logout_form=EmptyForm(),
-                company_tz=_runtime().settings.timezone)
+                company_tz=runtime().settings.timezone)
