@@ -322,3 +322,40 @@ def test_r16_a_correction_is_a_new_version_everyone_acknowledges_again(client, r
     client.post(f"/api/v1/directives/{first['id']}/revoke", headers=bearer(admin), json={"reason": "作废"})
     late = client.post(f"/api/v1/directives/{first['id']}/corrections", headers=bearer(admin), json={"title": "新"})
     assert late.status_code == 409
+
+
+# -- the receipt sheet (签收单) ----------------------------------------------------------------------
+
+
+def test_r16_the_receipt_sheet_downloads_as_pdf_and_xlsx(client, runtime, admin):
+    import io
+
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+
+    directive_id = issue(client, admin, urgent=True)["id"]
+    jobs.outbox.run(runtime)
+    pdf = client.get(f"/api/v1/directives/{directive_id}/receipts.pdf", headers=bearer(admin))
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    assert f'filename="directive-{directive_id}-receipts.pdf"' in pdf.headers["Content-Disposition"]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "chenjing" in text and "zhaolei" in text
+    xlsx = client.get(f"/api/v1/directives/{directive_id}/receipts.xlsx", headers=bearer(admin))
+    assert xlsx.status_code == 200 and xlsx.mimetype.endswith("spreadsheetml.sheet")
+    cells = {str(c.value) for ws in load_workbook(io.BytesIO(xlsx.data)).worksheets for row in ws.iter_rows()
+             for c in row}
+    assert {"lina", "chenjing", "zhaolei"} <= cells
+
+
+def test_the_receipt_sheet_is_for_those_who_may_read_the_directive(client, runtime, admin):
+    directive_id = issue(client, admin)["id"]
+    mine = issue_token(runtime, "issuer", userid="wangfang")
+    custodian = issue_token(runtime, "custodian", userid="lina")
+    for fmt in ("pdf", "xlsx"):
+        path = f"/api/v1/directives/{directive_id}/receipts.{fmt}"
+        assert client.get(path).status_code == 401
+        assert client.get(path, headers=bearer(custodian)).status_code == 403
+        assert client.get(path, headers=bearer(mine)).status_code == 404  # not theirs
+        response = client.get(f"/api/v1/directives/999/receipts.{fmt}", headers=bearer(admin))
+        assert response.status_code == 404 and error(response)["code"] == "not_found"
+    assert client.get(f"/api/v1/directives/{directive_id}/receipts.csv", headers=bearer(admin)).status_code == 404

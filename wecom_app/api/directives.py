@@ -15,6 +15,8 @@
 - `POST /directives/{id}/revoke` `{reason}`; `POST /directives/{id}/corrections`
   `{title?, body?, note?}` → `201` with the new version (admin, or the issuer
   token that issued it). Acting on a revoked directive is a `409`.
+- `GET /directives/{id}/receipts.pdf` and `.xlsx`: the receipt sheet (签收单,
+  receipt_sheet.py) as a download, for whoever may read the directive.
 
 An issuer token sees and acts on its own directives only; another one is a 404.
 Times are ISO-8601 in the company time zone (`TIMEZONE`), as on the card.
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import request, url_for
+from flask import Response, request, url_for
 from sqlalchemy import case, func, select
 
 from .. import directives
@@ -42,6 +44,7 @@ from .validate import Boolean, DateTime, Integer, Invalid, ListOf, Object, OneOf
 
 READERS = ("admin", "readonly", "issuer")
 WRITERS = ("admin", "issuer")
+SHEET_TYPES = {"pdf": "application/pdf", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 COUNTED = ("queued", "delivered", "undeliverable", "acknowledged", "completed", "overdue")
 
 ASSIGNEES = Object(
@@ -195,6 +198,21 @@ def list_directives():
 def get_directive(directive_id: int):
     with runtime().sessions() as session:
         return detail(session, _visible(session, directive_id))
+
+
+@bp.get("/directives/<int:directive_id>/receipts.<any(pdf, xlsx):fmt>")
+@require(*READERS)
+def receipt_sheet(directive_id: int, fmt: str):
+    """The 签收单 (receipt_sheet.py) as a download, for whoever may read the directive."""
+    from .. import receipt_sheet
+
+    rt = runtime()
+    with rt.sessions() as session:
+        _visible(session, directive_id)
+        make = receipt_sheet.receipt_pdf if fmt == "pdf" else receipt_sheet.receipt_xlsx
+        data = make(session, rt.settings, directive_id, now=rt.clock())
+    name = f"directive-{directive_id}-receipts.{fmt}"
+    return Response(data, mimetype=SHEET_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # -- issuing, correcting, revoking ------------------------------------------------------------------
