@@ -102,3 +102,19 @@ def test_a_tally_decides_a_batch_in_memory_and_writes_once(sessions):
     assert sum(map(len, granted)) == 30
     with sessions() as session:
         assert len(quota.check_members(session, ["sunli"], NOW).ready) == 1  # 29 used
+
+
+def test_a_claim_for_twenty_thousand_members_fits_the_database_parameter_limit(sessions):
+    """A directive to 20,000 people claims 20 batches at once: 40,000 counter rows in one
+    write, far over PostgreSQL's 65,535 parameters if sent as one multi-row statement."""
+    userids = [f"user{i:05d}" for i in range(20_000)]
+    with sessions.begin() as session:
+        tally = quota.Tally(session, NOW)
+        taken = tally.take([quota.member_scope(u) for u in userids], quota.MEMBER_LIMITS)
+        tally.flush()
+    assert len(taken.ready) == 20_000
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(QuotaCounter)) == 20_000 * len(quota.MEMBER_LIMITS)
+        again = quota.Tally(session, NOW)
+        again.load([quota.member_scope(u) for u in userids], quota.MEMBER_LIMITS)
+        assert again.take([quota.member_scope("user00000")], quota.MEMBER_LIMITS).ready

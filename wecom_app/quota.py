@@ -111,20 +111,22 @@ def check(session: Session, scopes: Iterable[str], limits: Sequence[Limit], now:
 
 
 def record(session: Session, scopes: Iterable[str] | dict[str, int], limits: Sequence[Limit], now: datetime, n: int = 1) -> None:
-    """Count units in the current bucket of every limit (one upsert): `n` for each of
-    `scopes`, or a count per scope when `scopes` is a dict."""
+    """Count units in the current bucket of every limit (one executemany upsert, which
+    SQLAlchemy pages under the driver's parameter limit — PostgreSQL allows 65,535
+    per statement, i.e. ~16,000 rows here): `n` for each of `scopes`, or a count per
+    scope when `scopes` is a dict."""
     amounts = scopes if isinstance(scopes, dict) else dict.fromkeys(scopes, n)
     rows = {(scope, lim.step, lim.bucket(now)): amount for scope, amount in amounts.items() if amount for lim in limits}
     if not rows:
         return
     values = [dict(scope=s, window=w, bucket=b, count=rows[(s, w, b)]) for s, w, b in sorted(rows)]
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
-    stmt = insert(QuotaCounter).values(values)
+    stmt = insert(QuotaCounter)
     stmt = stmt.on_conflict_do_update(
         index_elements=["scope", "window", "bucket"],
         set_={"count": QuotaCounter.__table__.c.count + stmt.excluded.count},
     )
-    session.execute(stmt)
+    session.execute(stmt, values)
 
 
 def reserve(session: Session, scopes: Iterable[str], limits: Sequence[Limit], now: datetime, n: int = 1) -> Availability:
@@ -231,6 +233,9 @@ def prune(session: Session, now: datetime) -> int:
     return session.execute(delete(QuotaCounter).where((c.bucket + 1) * c.window < cutoff)).rowcount
 
 
+IN_CHUNK = 10_000
+
+
 def _counts(session: Session, scopes: list[str], limits: Sequence[Limit], now: datetime) -> dict:
     counts: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     if not scopes:
@@ -238,11 +243,12 @@ def _counts(session: Session, scopes: list[str], limits: Sequence[Limit], now: d
     c = QuotaCounter.__table__.c
     for lim in limits:
         first = lim.bucket(now) - lim.buckets + 1
-        query = select(c.scope, c.bucket, c.count).where(
-            c.scope.in_(scopes), c.window == lim.step, c.bucket >= first
-        )
-        for scope, bucket, count in session.execute(query):
-            counts[(scope, lim.step)][bucket] += count
+        for start in range(0, len(scopes), IN_CHUNK):  # a parameter per scope: stay far below 65,535
+            query = select(c.scope, c.bucket, c.count).where(
+                c.scope.in_(scopes[start:start + IN_CHUNK]), c.window == lim.step, c.bucket >= first
+            )
+            for scope, bucket, count in session.execute(query):
+                counts[(scope, lim.step)][bucket] += count
     return counts
 
 
