@@ -34,6 +34,7 @@ from .groups import Group, GroupMember
 
 TITLE_MAX, BODY_MAX = 128, 20000
 MAX_ASSIGNEES = 200_000
+INSERT_CHUNK, IN_CHUNK = 2000, 10_000
 STATUS_ACTIVE = 1
 
 
@@ -72,7 +73,10 @@ def expand_assignees(session, assignees: dict[str, Any]) -> list[str]:
         raise DirectiveError("assignees", "name at least one user, department or group")
     people: set[str] = set()
     if users:
-        status = dict(session.execute(select(User.userid, User.status).where(User.userid.in_(users))).all())
+        status: dict[str, int] = {}
+        for start in range(0, len(users), IN_CHUNK):  # a parameter per userid: stay below PostgreSQL's 65,535
+            status.update(session.execute(select(User.userid, User.status).where(
+                User.userid.in_(users[start:start + IN_CHUNK]))).all())
         unknown = [u for u in users if u not in status]
         if unknown:
             raise DirectiveError("assignees.users", f"not in the directory: {', '.join(unknown[:20])}")
@@ -145,8 +149,10 @@ def issue(session, settings, *, title: str, body: str, assignees: dict[str, Any]
     directive.content_hash = _hash_of(directive)
     session.add(DirectiveVersion(directive_id=directive.id, version=1, title=title, body=body,
                                  content_hash=directive.content_hash, created_by=issuer, created_at=now))
-    session.execute(insert(DirectiveReceipt), [
-        dict(directive_id=directive.id, userid=u, version=1, status="queued", reminders=0) for u in people])
+    for start in range(0, len(people), INSERT_CHUNK):  # multi-row INSERTs: one statement per 2,000 people
+        session.execute(insert(DirectiveReceipt).values([
+            dict(directive_id=directive.id, userid=u, version=1, status="queued", reminders=0)
+            for u in people[start:start + INSERT_CHUNK]]))
     ledger.append(session, "issued", at=now, directive_id=directive.id, actor=issuer, version=1,
                   title=title, content_hash=directive.content_hash, require=require, urgent=bool(urgent),
                   confidential=bool(confidential), deadline=deadline.astimezone(timezone.utc).isoformat(),
