@@ -1,0 +1,3 @@
+"""Workbench page module (being written)."""
+
+from . import bp  # noqa: F401
