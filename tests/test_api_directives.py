@@ -84,8 +84,9 @@ def test_r16_admin_issues_a_directive_201_with_it_at_the_top_level(client, runti
     assert response.headers["Location"].endswith(f"/api/v1/directives/{body['id']}")
     assert body["version"] == 1 and len(body["content_hash"]) == 64 and body["status"] == "active"
     assert body["issuer"] == "api:office" and body["require"] == "ack"
-    assert body["deadline"] == DEADLINE  # in the company time zone, as on the card
-    assert body["created_at"].endswith("+08:00")
+    assert datetime.fromisoformat(body["deadline"]) == datetime.fromisoformat(DEADLINE)  # UTC, as everywhere in the API
+    assert body["deadline"].endswith("+00:00")
+    assert body["created_at"].endswith("+00:00")
     assert body["counts"] == {"queued": 3, "delivered": 0, "undeliverable": 0, "acknowledged": 0, "completed": 0,
                               "overdue": 0, "total": 3}
     assert body["ack_rate"] == 0 and body["completion_rate"] is None
@@ -251,10 +252,10 @@ def test_r16_receipts_after_the_outbox_sent_the_cards(client, runtime, admin, sa
     got = shown(client, admin, body["id"])
     receipts = {r["userid"]: r for r in got["receipts"]}
     assert receipts["chenjing"]["status"] == "delivered" and receipts["chenjing"]["msgid"]
-    assert receipts["chenjing"]["delivered_at"].endswith("+08:00")
+    assert receipts["chenjing"]["delivered_at"].endswith("+00:00")
     assert receipts["chenjing"]["acknowledged_at"] is None and receipts["chenjing"]["reminders"] == 0
     assert receipts["lina"]["status"] == "acknowledged" and receipts["lina"]["ack_channel"] == "workbench"
-    assert receipts["lina"]["acknowledged_at"].endswith("+08:00") and receipts["lina"]["name"] == "李娜"
+    assert receipts["lina"]["acknowledged_at"].endswith("+00:00") and receipts["lina"]["name"] == "李娜"
     assert receipts["ghost"]["status"] == "undeliverable" and "invaliduser" in receipts["ghost"]["undeliverable"]
     assert got["counts"] == {"queued": 0, "delivered": 1, "undeliverable": 1, "acknowledged": 1, "completed": 0,
                              "overdue": 0, "total": 3}
@@ -292,7 +293,7 @@ def test_r16_revoke_through_the_api(client, runtime, admin, sandbox_state):
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "revoked" and body["revoked_by"] == "api:office"
-    assert body["revoke_reason"] == "时间有误，另行通知" and body["revoked_at"].endswith("+08:00")
+    assert body["revoke_reason"] == "时间有误，另行通知" and body["revoked_at"].endswith("+00:00")
     again = client.post(f"/api/v1/directives/{directive_id}/revoke", headers=bearer(admin), json={"reason": "再撤"})
     assert again.status_code == 409 and error(again)["field"] == "status"
     jobs.outbox.run(runtime)  # the cards say 已撤回

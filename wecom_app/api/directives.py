@@ -19,7 +19,8 @@
   receipt_sheet.py) as a download, for whoever may read the directive.
 
 An issuer token sees and acts on its own directives only; another one is a 404.
-Times are ISO-8601 in the company time zone (`TIMEZONE`), as on the card.
+Times are ISO-8601 in UTC (`+00:00`), as everywhere in the API; the workbench and
+the cards show them in the company time zone.
 `directives.*` judges meaning and raises DirectiveError (422 on its field, 404
 for an unknown id); the directive, its receipts, its outbox rows, the ledger and
 the audit entries share the request's one transaction, so a refusal leaves nothing.
@@ -27,7 +28,7 @@ the audit entries share the request's one transaction, so a refusal leaves nothi
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import Response, request, url_for
 from sqlalchemy import case, func, select
@@ -74,7 +75,7 @@ ISSUER_FILTER = String(80, lower=True, pattern=r"[a-z0-9_.@:-]+",
 
 
 def _time(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(runtime().settings.tz).isoformat()
+    return None if moment is None else moment.astimezone(timezone.utc).isoformat()
 
 
 def _refused(exc: directives.DirectiveError):
