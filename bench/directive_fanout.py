@@ -145,44 +145,6 @@ def emulator(n: int):
             process.kill()
 
 
-def chunk_quota() -> None:
-    """--chunk-quota: the figures as they would be with quota.record as an executemany
-    upsert (4 parameters a statement, however many scopes) and quota._counts in chunks
-    of 20,000 scopes. Today record sends one multi-row INSERT ... ON CONFLICT of 4
-    parameters per scope and limit: a claim of more than ~8 full batches of 1,000
-    people goes over PostgreSQL's 65,535 bind parameters, and compiling it is most of
-    the sender's time on big fan-outs."""
-    from collections import defaultdict
-
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    from wecom_app import quota
-    from wecom_app.models import QuotaCounter
-
-    counts = quota._counts
-
-    def record_many(session, scopes, limits, now, n=1):
-        amounts = scopes if isinstance(scopes, dict) else dict.fromkeys(scopes, n)
-        rows = {(s, lim.step, lim.bucket(now)): a for s, a in amounts.items() if a for lim in limits}
-        if not rows:
-            return
-        table = QuotaCounter.__table__
-        stmt = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name](table)
-        stmt = stmt.on_conflict_do_update(index_elements=["scope", "window", "bucket"],
-                                          set_={"count": table.c.count + stmt.excluded.count})
-        session.connection().execute(stmt, [dict(scope=s, window=w, bucket=b, count=rows[(s, w, b)])
-                                            for s, w, b in sorted(rows)])
-
-    def counts_chunked(session, scopes, limits, now):
-        found = defaultdict(lambda: defaultdict(int))
-        for start in range(0, len(scopes), 20000):
-            for key, buckets in counts(session, scopes[start:start + 20000], limits, now).items():
-                found[key].update(buckets)
-        return found
-
-    quota.record, quota._counts = record_many, counts_chunked
-
-
 # -- databases ------------------------------------------------------------------------------------
 
 
@@ -454,12 +416,7 @@ def main(argv=None) -> int:
     parser.add_argument("--assign", choices=("department", "users"), default="department",
                         help="name the people by their department (default) or list every userid")
     parser.add_argument("--claim-limit", type=int, default=100, help="rows per outbox claim (the job's default: 100)")
-    parser.add_argument("--chunk-quota", action="store_true",
-                        help="patch quota.record (executemany upsert) and quota._counts (chunks): see chunk_quota")
     args = parser.parse_args(argv)
-    if args.chunk_quota:
-        chunk_quota()
-        print("quota.record as an executemany upsert and quota._counts in chunks for this run (--chunk-quota)")
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
 
