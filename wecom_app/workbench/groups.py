@@ -1,3 +1,401 @@
-"""Workbench page module (being written)."""
+"""群管理 (`/groups`): the registry on a phone (R7, R8, R9, R10, R6).
 
-from . import bp  # noqa: F401
+- `/groups`: admins see every group, a custodian only the groups they look after;
+  filters kind, status, compliance (has non-compliant members) and name, paginated.
+- `/groups/new` (admin): create a managed group (registry.create_managed_group; the
+  outbox's appchat/create makes it active).
+- `/groups/register` (admin): register (备案) a customer or internal group
+  (registry.register_group), with the discovered customer groups awaiting it.
+- `/groups/<id>` (admin, or that group's custodian; anyone else gets 403): members
+  and their compliance, what the app enforces for its kind and what it cannot,
+  pending join requests (R6), a re-check of the members, and the directives
+  assigned through the group with their acknowledgment rate (R10).
+
+Every rule lives in the domain modules; RegistryError lands next to its field
+(in Chinese, `registry_message`), and a refused form writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from .. import membership, registry, rules
+from ..directives_models import Directive, DirectiveReceipt
+from ..directory import Department, Tag, User
+from ..groups import KINDS, STATUSES, Group, GroupMember
+from . import bp, runtime
+from .auth import audit_action, can_manage_group, current_user, forbidden, roles_required
+from .forms import EmptyForm
+from .home import KIND_NAMES
+from .paging import paginate
+
+BAD = GroupMember.compliance.notin_(("ok", "unknown"))
+SHOWN = ("present", "pending_approval", "removing", "suspended")  # the members a custodian cares about
+USERID = re.compile(r"[a-z0-9_.@-]{1,64}")
+STATE_NAMES = {"present": "在群", "pending_approval": "待审批", "removing": "移出中", "suspended": "已暂停"}
+STATUS_NAMES = {"creating": "创建中", "discovered": "待备案", "active": "正常", "dismissed": "已解散"}
+# what the app does for each kind, said plainly (DESIGN §1; registry.ENFORCED is the API's English)
+ENFORCED = {
+    "managed": dict(
+        automatic=["离职、停用、未激活的成员由应用自动移出（R1）", "成员随范围自动加入或移出（R9、R11）；入群需审批的群由专管人员批准",
+                   "只能有企业内部成员：外部联系人进不了应用创建的群（R13）", "未实名的成员会收到提醒，逾期记为违规（R2）"],
+        tasks=["入群方式为「需审批」时，批准或拒绝入群申请（R6）"],
+        impossible=["企业微信不推送应用群的成员变动：在客户端拉进来的人要等对账（每小时）才会发现",
+                    "企业微信没有禁言接口：只能警告或移出"]),
+    "customer": dict(
+        automatic=["每次入群都会检查：非在职员工（R1）、不在范围内（R11）、不允许的外部联系人（R13）、实名和群昵称（R2），并留下记录",
+                   "邀请不合规人员的邀请人会被记录并收到提醒（R11）"],
+        tasks=["企业微信没有移出客户群成员的接口：应用不会移人，而是给群主和专管人员发任务，请在客户端移出不合规成员"],
+        impossible=["应用无法为客户群加人、移人、改名或发消息"]),
+    "internal": dict(
+        automatic=["登记了群机器人时，公告经机器人发到群里", "通讯录变动时，检查已登记的成员（R1、R11）"],
+        tasks=["在客户端维护成员（R9）：普通内部群没有事件也没有接口，应该退群的成员会以任务的形式告诉群主和专管人员"],
+        impossible=["应用看不到谁进群、谁退群：企业微信不推送普通内部群的事件（仅登记备案）"]),
+}
+
+
+# -- forms -------------------------------------------------------------------------------------------
+
+
+def _userids(text: str | None) -> list[str]:
+    return [u.lower() for u in re.split(r"[\s,，、;；]+", text or "") if u]
+
+
+def _check_userids(_form, field):
+    bad = [u for u in _userids(field.data) if not USERID.fullmatch(u)]
+    if bad:
+        raise ValidationError(f"不是有效的企业微信账号：{'、'.join(bad)}")
+
+
+class ChoiceField(SelectField):
+    """A SelectField that refuses an unknown value in Chinese."""
+
+    def pre_validate(self, form):
+        try:
+            super().pre_validate(form)
+        except ValidationError:
+            raise ValidationError("请从列表中选择") from None
+
+
+def options(*pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+class ScopeForm(FlaskForm):
+    name = StringField("群名称", validators=[DataRequired(message="请填写群名称"), Length(max=50, message="最多 50 个字")])
+    owner = StringField("群主", validators=[DataRequired(message="请填写群主的企业微信账号")])
+    custodian = StringField("专管人员", validators=[DataRequired(message="请填写专管人员的企业微信账号")])
+    departments = SelectMultipleField("范围：部门", coerce=int, validate_choice=False)
+    tags = SelectMultipleField("范围：标签", coerce=int, validate_choice=False)
+    users = StringField("范围：人员", validators=[_check_userids])
+    exclude = StringField("排除人员", validators=[_check_userids])
+    allow_external = BooleanField("允许外部联系人")
+
+    def scope(self) -> dict:
+        return dict(departments=list(self.departments.data or []), tags=list(self.tags.data or []),
+                    users=_userids(self.users.data), exclude=_userids(self.exclude.data))
+
+
+class CreateGroupForm(ScopeForm):
+    join_policy = ChoiceField("入群方式", choices=options(("auto", "自动加入（范围内的人自动入群）"), ("approval", "需专管人员审批")))
+
+
+class RegisterGroupForm(ScopeForm):
+    kind = ChoiceField("群类型", choices=options(("customer", "客户群"), ("internal", "内部群（普通群，仅登记）")))
+    chat_id = StringField("群 ID（chat_id）", validators=[Optional(), Length(max=64, message="最多 64 个字符")])
+    name = StringField("群名称", validators=[DataRequired(message="请填写群名称"), Length(max=128, message="最多 128 个字")])
+    robot_webhook = StringField("群机器人 Webhook", validators=[Optional(), Length(max=300, message="最多 300 个字符")])
+
+
+class MemberForm(FlaskForm):
+    userid = HiddenField(validators=[DataRequired()])
+
+
+FIELD_OF = {"scope": "departments", "scope.departments": "departments", "scope.tags": "tags",
+            "scope.users": "users", "scope.exclude": "exclude"}
+MESSAGES = [  # registry's English → what the person at the form reads
+    (r"a userid is required", lambda m: "请填写企业微信账号（userid）"),
+    (r"(.+?) is not an active member of the company", lambda m: f"{m[1]} 不是本企业已激活的在职成员（R1）"),
+    (r"a group needs a name", lambda m: "请填写群名称"),
+    (r"at most (\d+) characters", lambda m: f"群名称最多 {m[1]} 个字（企业微信会截断更长的名称）"),
+    (r"2-50 characters", lambda m: "群名称须为 2–50 个字：中文、字母、数字、空格及 - _ · . & + / 、 括号，不能有表情符号"),
+    (r"does not follow the company's group naming convention \((.*)\)", lambda m: f"不符合公司的群命名规范（{m[1]}）"),
+    (r"a managed group \(appchat\) can have internal members only",
+     lambda m: "应用管理群只能有企业内部成员：企业微信不允许外部联系人加入应用创建的群"),
+    (r"a managed group has 2-(\d+) members; this one would have (\d+)",
+     lambda m: f"应用管理群须有 2–{m[1]} 名成员，按此范围将有 {m[2]} 人"),
+    (r"unknown department (.*)", lambda m: f"通讯录中没有部门 {m[1]}"),
+    (r"unknown tag (.*)", lambda m: f"通讯录中没有标签 {m[1]}"),
+    (r"a customer group is registered by its chat_id", lambda m: "客户群须填写群 ID（chat_id，见客户群列表）"),
+    (r"already registered as group (\d+)", lambda m: f"该群已登记（群 {m[1]}）"),
+    (r"(\S+) is a (\w+) group", lambda m: f"{m[1]} 是{KIND_NAMES.get(m[2], m[2])}"),
+    (r"a group robot's webhook URL", lambda m: "请填写群机器人的 Webhook 地址（…/cgi-bin/webhook/send?key=…）"),
+]
+
+
+def registry_message(exc: registry.RegistryError) -> str:
+    for pattern, word in MESSAGES:
+        match = re.search(pattern, exc.message)
+        if match:
+            return word(match)
+    return exc.message
+
+
+def _attach(form, exc: registry.RegistryError) -> None:
+    """The registry's refusal next to the field it names (else next to the name)."""
+    field = getattr(form, FIELD_OF.get(exc.field, exc.field), None) or form.name
+    field.errors = [*field.errors, registry_message(exc)]
+
+
+def _scope_choices(db, form) -> None:
+    departments = db.scalars(select(Department).where(Department.deleted.is_(False)).order_by(Department.id)).all()
+    parents = {d.id: d.parentid for d in departments}
+
+    def depth(department_id, seen=0):
+        parent = parents.get(department_id)
+        return seen if parent in (None, 0) or seen > 10 else depth(parent, seen + 1)
+
+    form.departments.choices = options(*((d.id, "　" * depth(d.id) + (d.name or str(d.id))) for d in departments))
+    form.tags.choices = options(*((t.id, t.name or str(t.id)) for t in db.scalars(select(Tag).order_by(Tag.id))))
+
+
+# -- the list ----------------------------------------------------------------------------------------
+
+
+def _visible(stmt, viewer):
+    return stmt if viewer.is_admin else stmt.where(Group.id.in_(viewer.custodian_of or [-1]))
+
+
+@bp.get("/groups")
+@roles_required("admin", "custodian")
+def groups():
+    viewer = current_user()
+    args = {k: request.args.get(k, "").strip() for k in ("kind", "status", "compliance", "q")}
+    stmt = _visible(select(Group), viewer).order_by(Group.id.desc())
+    if args["kind"] in KINDS:
+        stmt = stmt.where(Group.kind == args["kind"])
+    if args["status"] in STATUSES:
+        stmt = stmt.where(Group.status == args["status"])
+    bad_groups = select(GroupMember.group_id).where(GroupMember.state == "present", BAD)
+    if args["compliance"] == "bad":
+        stmt = stmt.where(Group.id.in_(bad_groups))
+    elif args["compliance"] == "ok":
+        stmt = stmt.where(Group.id.notin_(bad_groups))
+    if args["q"]:
+        stmt = stmt.where(Group.name.icontains(args["q"], autoescape=True))
+    with runtime().sessions() as db:
+        page = paginate(db, stmt)
+        ids = [g.id for g in page.items]
+        counts = dict(db.execute(select(GroupMember.group_id, func.count()).where(
+            GroupMember.group_id.in_(ids or [-1]), GroupMember.state == "present").group_by(GroupMember.group_id)).all())
+        bad = dict(db.execute(select(GroupMember.group_id, func.count()).where(
+            GroupMember.group_id.in_(ids or [-1]), GroupMember.state == "present", BAD)
+            .group_by(GroupMember.group_id)).all())
+        names = _names(db, {u for g in page.items for u in (g.owner, g.custodian)})
+    return render_template("workbench/groups_list.html", page=page, args=args, counts=counts, bad=bad, names=names,
+                           kind_names=KIND_NAMES, status_names=STATUS_NAMES, filtered=any(args.values()))
+
+
+def _names(db, userids) -> dict[str, str]:
+    userids = [u for u in userids if u]
+    return dict(db.execute(select(User.userid, User.name).where(User.userid.in_(userids or [""]))).all())
+
+
+# -- create and register (admin) ---------------------------------------------------------------------
+
+
+@bp.route("/groups/new", methods=["GET", "POST"])
+@roles_required("admin")
+def group_new():
+    form = CreateGroupForm()
+    rt = runtime()
+    with rt.sessions() as db:
+        _scope_choices(db, form)
+    if form.validate_on_submit():
+        try:
+            with rt.sessions.begin() as db:
+                group = registry.create_managed_group(
+                    db, rt.settings, name=form.name.data.strip(), owner=form.owner.data, custodian=form.custodian.data,
+                    scope=form.scope(), allow_external=form.allow_external.data, join_policy=form.join_policy.data,
+                    actor=current_user().userid, now=rt.clock())
+                audit_action(db, "workbench.group.create", f"group:{group.id}", name=group.name)
+                group_id, name = group.id, group.name
+        except registry.RegistryError as exc:
+            _attach(form, exc)
+        else:
+            flash(f"已提交创建「{name}」：企业微信建群后状态会变为「正常」。", "ok")
+            return redirect(url_for("workbench.group_detail", group_id=group_id))
+    return render_template("workbench/groups_new.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/groups/register", methods=["GET", "POST"])
+@roles_required("admin")
+def group_register():
+    form = RegisterGroupForm()
+    rt = runtime()
+    if request.method == "GET" and request.args.get("chat_id"):  # the 登记 shortcut of a discovered group
+        form.kind.data, form.chat_id.data = "customer", request.args["chat_id"]
+    with rt.sessions() as db:
+        _scope_choices(db, form)
+        form_ok = form.validate_on_submit()
+        discovered = db.scalars(select(Group).where(Group.status == "discovered").order_by(Group.id)).all()
+        members = dict(db.execute(select(GroupMember.group_id, func.count()).where(
+            GroupMember.group_id.in_([g.id for g in discovered] or [-1]), GroupMember.state == "present")
+            .group_by(GroupMember.group_id)).all())
+        names = _names(db, {g.owner for g in discovered})
+    if form_ok:
+        try:
+            with rt.sessions.begin() as db:
+                group = registry.register_group(
+                    db, rt.settings, kind=form.kind.data, chat_id=(form.chat_id.data or "").strip() or None,
+                    name=form.name.data.strip(), owner=form.owner.data, custodian=form.custodian.data,
+                    scope=form.scope(), allow_external=form.allow_external.data,
+                    robot_webhook=(form.robot_webhook.data or "").strip() or None, actor=current_user().userid,
+                    now=rt.clock())
+                audit_action(db, "workbench.group.register", f"group:{group.id}", kind=group.kind, name=group.name)
+                group_id, name = group.id, group.name
+        except registry.RegistryError as exc:
+            _attach(form, exc)
+        else:
+            flash(f"已登记「{name}」，其成员已按范围检查。", "ok")
+            return redirect(url_for("workbench.group_detail", group_id=group_id))
+    return render_template("workbench/groups_register.html", form=form, discovered=discovered, members=members,
+                           names=names), 422 if form.errors else 200
+
+
+# -- one group -------------------------------------------------------------------------------------
+
+
+def _load(db, group_id: int):
+    """(group, None) when the viewer may manage it; (None, the 403 page) otherwise."""
+    group = db.get(Group, group_id)
+    if group is None:
+        abort(404)
+    viewer = current_user()
+    if viewer is None or not viewer.has("admin", "custodian") or not can_manage_group(viewer, group):
+        return None, forbidden(reason="只有办公室管理员和本群的专管人员可以查看和管理这个群。")
+    return group, None
+
+
+@bp.get("/groups/<int:group_id>")
+@roles_required("admin", "custodian")
+def group_detail(group_id: int):
+    with runtime().sessions() as db:
+        group, refused = _load(db, group_id)
+        if refused:
+            return refused
+        only_bad = request.args.get("members") == "bad"
+        stmt = (select(GroupMember, User.name).outerjoin(User, User.userid == GroupMember.member_id)
+                .where(GroupMember.group_id == group.id, GroupMember.state.in_(SHOWN)).order_by(GroupMember.id))
+        if only_bad:
+            stmt = stmt.where(BAD)
+        members = paginate(db, stmt, scalars=False, per_page=50)
+        compliance = dict(db.execute(select(GroupMember.compliance, func.count()).where(
+            GroupMember.group_id == group.id, GroupMember.state == "present").group_by(GroupMember.compliance)).all())
+        pending = db.execute(select(GroupMember, User.name).outerjoin(User, User.userid == GroupMember.member_id)
+                             .where(GroupMember.group_id == group.id, GroupMember.state == "pending_approval")
+                             .order_by(GroupMember.id)).all()
+        creation = _creation(db, group)
+        names = _names(db, {group.owner, group.custodian, *(group.scope or {}).get("users", []),
+                            *(group.scope or {}).get("exclude", [])})
+        departments = dict(db.execute(select(Department.id, Department.name).where(
+            Department.id.in_((group.scope or {}).get("departments") or [-1]))).all())
+        tags = dict(db.execute(select(Tag.id, Tag.name).where(Tag.id.in_((group.scope or {}).get("tags") or [-1]))).all())
+        directives = directive_followup(db, group.id)
+    return render_template("workbench/groups_detail.html", group=group, members=members, compliance=compliance,
+                           pending=pending, creation=creation, names=names, departments=departments, tags=tags,
+                           directives=directives, only_bad=only_bad, enforced=ENFORCED[group.kind],
+                           kind_names=KIND_NAMES, state_names=STATE_NAMES, why=rules.WHY, rule_of=rules.RULE,
+                           form=MemberForm(), recheck_form=EmptyForm())
+
+
+def _creation(db, group: Group) -> dict | None:
+    """Where a managed group's appchat/create stands (registry.group_view's `creation`)."""
+    if group.status != "creating":
+        return None
+    return registry.group_view(db, group).get("creation")
+
+
+def directive_followup(db, group_id: int, limit: int = 50) -> list[dict]:
+    """R10: the directives assigned through this group, newest first, with their rates."""
+    ids = [d_id for d_id, assignees in db.execute(select(Directive.id, Directive.assignees)
+                                                  .order_by(Directive.id.desc()))
+           if group_id in ((assignees or {}).get("groups") or [])][:limit]
+    if not ids:
+        return []
+    counts: dict[int, dict[str, int]] = {}
+    for directive_id, status, n in db.execute(
+            select(DirectiveReceipt.directive_id, DirectiveReceipt.status, func.count())
+            .where(DirectiveReceipt.directive_id.in_(ids))
+            .group_by(DirectiveReceipt.directive_id, DirectiveReceipt.status)):
+        counts.setdefault(directive_id, {})[status] = n
+    rows = []
+    for d in db.scalars(select(Directive).where(Directive.id.in_(ids)).order_by(Directive.id.desc())):
+        by_status = counts.get(d.id, {})
+        total = sum(by_status.values())
+        acked = by_status.get("acknowledged", 0) + by_status.get("completed", 0)
+        rows.append(dict(directive=d, total=total, acked=acked, completed=by_status.get("completed", 0),
+                         rate=round(100 * acked / total) if total else 0))
+    return rows
+
+
+# -- actions on one group ------------------------------------------------------------------------------
+
+
+@bp.post("/groups/<int:group_id>/join/<any(approve, reject):action>")
+@roles_required("admin", "custodian")
+def group_join(group_id: int, action: str):
+    """R6: the custodian (or an admin) lets a pending member in, or keeps them out."""
+    form = MemberForm()
+    rt = runtime()
+    viewer = current_user()
+    with rt.sessions.begin() as db:
+        group, refused = _load(db, group_id)
+        if refused:
+            return refused
+        if not form.validate_on_submit():
+            flash("无效操作", "error")
+            return redirect(url_for("workbench.group_detail", group_id=group_id))
+        decide = rules.approve_join if action == "approve" else rules.reject_join
+        try:
+            decide(db, rt.settings, group, form.userid.data, actor=viewer.userid, now=rt.clock())
+        except LookupError:
+            flash(f"{form.userid.data} 没有待审批的入群申请（可能已被处理）。", "error")
+            return redirect(url_for("workbench.group_detail", group_id=group_id))
+        audit_action(db, f"workbench.join.{action}", f"group:{group_id}", userid=form.userid.data)
+    flash(f"已{'批准' if action == 'approve' else '拒绝'} {form.userid.data} 入群。", "ok")
+    return redirect(url_for("workbench.group_detail", group_id=group_id))
+
+
+@bp.post("/groups/<int:group_id>/recheck")
+@roles_required("admin", "custodian")
+def group_recheck(group_id: int):
+    """Judge every member again against the directory and the scope (and act on it, as the kind allows)."""
+    rt = runtime()
+    with rt.sessions.begin() as db:
+        group, refused = _load(db, group_id)
+        if refused:
+            return refused
+        if not EmptyForm().validate_on_submit():
+            abort(400)
+        if group.status not in membership.GOVERNED:
+            flash("该群尚未备案或已解散，不检查成员。", "error")
+            return redirect(url_for("workbench.group_detail", group_id=group_id))
+        before = _bad_count(db, group.id)
+        membership.review_group(db, rt.settings, group, rt.clock())
+        db.flush()
+        after = _bad_count(db, group.id)
+        audit_action(db, "workbench.group.recheck", f"group:{group_id}", noncompliant=after)
+    flash(f"已重新检查成员：不合规 {after} 人（检查前 {before} 人）。", "ok")
+    return redirect(url_for("workbench.group_detail", group_id=group_id))
+
+
+def _bad_count(db, group_id: int) -> int:
+    return db.scalar(select(func.count()).select_from(GroupMember).where(
+        GroupMember.group_id == group_id, GroupMember.state == "present", BAD)) or 0
