@@ -1,3 +1,411 @@
-"""Workbench page module (being written)."""
+"""指令 for the people who issue them (R16, R12): the list (`/directives`), compose
+(`/directives/new`), the live receipt matrix (`/directives/<id>/receipts`) with
+立即提醒, 撤回 and 更正, and the receipt sheet (签收单) as PDF and XLSX.
 
-from . import bp  # noqa: F401
+Admins see every directive; an issuer sees the ones they issued. The matrix, its
+actions and the sheet are for an admin or the directive's issuer only (the sheet
+carries confidential bodies, R12): anyone else gets 403, whatever the id.
+
+The domain does the work (directives.issue / correct / revoke, receipt_sheet,
+directives_delivery.send_cards); a DirectiveError comes back next to its field and
+nothing is written. `remind_now` is the one piece of logic here: the reminders
+job's `_remind` for the people not done yet, on demand, with the same ledger
+entry and receipt counters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField, TimeField
+from wtforms.fields.choices import SelectChoice
+from wtforms.meta import DefaultMeta
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from .. import directives, ledger, receipt_sheet
+from ..api.directives import SHEET_TYPES, counts
+from ..directives_delivery import send_cards
+from ..directives_followup import Planner
+from ..directives_models import Directive, DirectiveReceipt, DirectiveVersion
+from ..directory import STATUS_ACTIVE, Department, User, UserDepartment
+from ..groups import Group
+from ..scope import subtree
+from ..workcal import load_calendar
+from . import bp, runtime
+from .auth import audit_action, current_user, forbidden, login_required, roles_required
+from .forms import EmptyForm
+from .paging import paginate
+
+MATRIX_PER_PAGE = 50
+STATUS_FILTERS = {"queued": "待送达", "delivered": "已送达", "undeliverable": "无法送达", "acknowledged": "已收到",
+                  "completed": "已办结", "overdue": "已逾期"}
+CHANNELS = {"card": "消息卡片", "workbench": "工作台", "api": "API"}
+KIND_NAMES = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群"}
+# DirectiveError's field → the form field it is shown next to
+FIELD_OF = {"title": "title", "body": "body", "assignees": "users", "assignees.users": "users",
+            "assignees.departments": "departments", "assignees.groups": "groups", "deadline": "deadline_date",
+            "require": "require", "summary_group": "summary_group", "reason": "reason", "reminder_plan": "title"}
+# the domain speaks English (it is the API's too): the workbench says it in Chinese
+MESSAGES = (
+    ("name at least one", "请至少选择一位人员、一个部门或一个群"),
+    ("nobody active is named", "所选部门和群里没有在职员工"),
+    ("not in the directory: ", "通讯录中没有："),
+    ("not active employees", "不是在职员工（未激活、已停用或已离职）："),
+    ("unknown departments: ", "部门不存在："),
+    ("unknown groups: ", "群不存在："),
+    ("must be more than 5 minutes from now", "截止时间须晚于现在 5 分钟以上"),
+    ("needs a time zone", "截止时间无效"),
+    ("a summary goes only to an active managed group", "汇总只能发到正常状态的应用管理群（appchat）"),
+    ("no group ", "群不存在："),
+    ("nothing changed", "更正须修改标题或正文"),
+    ("say why", "请填写撤回原因（会记入签收记录）"),
+    ("required", "必填"),
+    ("at most ", "超出长度上限"),
+)
+
+
+def zh(exc: directives.DirectiveError) -> str:
+    """The refusal in Chinese, keeping what it names (userids, ids) after the colon."""
+    if exc.field == "status":
+        return "指令已撤回，不能再操作"
+    for prefix, words in MESSAGES:
+        if exc.message.startswith(prefix):
+            named = exc.message.split(": ", 1)[1] if ": " in exc.message else ""
+            return words + named if words.endswith("：") else words
+    return exc.message
+
+
+def show_error(form, exc: directives.DirectiveError) -> None:
+    """Put the domain's refusal next to its field (or the first field when it names none of ours)."""
+    name = FIELD_OF.get(exc.field, exc.field)
+    field = form._fields.get(name) or next(f for f in form if f.name != "csrf_token")
+    field.errors = [*field.errors, zh(exc)]
+
+
+# ---- forms ------------------------------------------------------------------------------------------------------
+
+class ZhForm(FlaskForm):
+    """WTForms' own messages (a malformed date or time) in Chinese: its bundled translations."""
+
+    class Meta:
+        locales = ("zh",)
+
+        def get_translations(self, form):
+            return DefaultMeta.get_translations(self, form)
+
+
+class ComposeForm(ZhForm):
+    title = StringField("标题", validators=[DataRequired("请填写标题"), Length(max=directives.TITLE_MAX,
+                                                                           message="标题最多 128 个字")])
+    body = TextAreaField("正文", validators=[DataRequired("请填写正文"), Length(max=directives.BODY_MAX,
+                                                                          message="正文最多 20000 个字")])
+    # the domain judges the choices (the directory may change between the page and the POST)
+    users = SelectMultipleField("人员", coerce=str, validate_choice=False)
+    departments = SelectMultipleField("部门（含下级部门）", coerce=int, validate_choice=False)
+    groups = SelectMultipleField("群（群内员工）", coerce=int, validate_choice=False)
+    deadline_date = DateField("截止日期", validators=[InputRequired("请填写截止日期")])
+    deadline_time = TimeField("截止时间", validators=[InputRequired("请填写截止时间")])
+    require = SelectField("要求", choices=[SelectChoice("ack", "确认收到"), SelectChoice("completion", "收到并办结")],
+                          default="ack")
+    urgent = BooleanField("紧急")
+    confidential = BooleanField("机密")
+    summary_group = SelectField("汇总发到群", coerce=str, default="")
+
+
+class RevokeForm(ZhForm):
+    reason = TextAreaField("撤回原因", validators=[DataRequired("请填写撤回原因（会记入签收记录）"),
+                                                Length(max=500, message="最多 500 个字")])
+
+
+class CorrectForm(ZhForm):
+    title = StringField("标题", validators=[DataRequired("请填写标题"), Length(max=directives.TITLE_MAX)])
+    body = TextAreaField("正文", validators=[DataRequired("请填写正文"), Length(max=directives.BODY_MAX)])
+    note = TextAreaField("更正说明", validators=[Optional(), Length(max=500, message="最多 500 个字")])
+
+
+def _fill_choices(db, form: ComposeForm) -> None:
+    """The directory mirror and the registry as the compose form's choices."""
+    departments = dict(db.execute(select(Department.id, Department.name).where(Department.deleted.is_(False))
+                                  .order_by(Department.id)).all())
+    form.users.choices = [
+        SelectChoice(u.userid, f"{u.name or u.userid}（{departments.get(u.main_department, '—')}）")
+        for u in db.scalars(select(User).where(User.status == STATUS_ACTIVE)
+                            .order_by(User.main_department, User.userid))]
+    form.departments.choices = [SelectChoice(i, name) for i, name in departments.items()]
+    groups = db.scalars(select(Group).where(Group.status == "active").order_by(Group.kind, Group.name)).all()
+    form.groups.choices = [SelectChoice(g.id, f"{g.name}（{KIND_NAMES.get(g.kind, g.kind)}）") for g in groups]
+    form.summary_group.choices = [SelectChoice("", "不发送")] + [
+        SelectChoice(str(g.id), g.name) for g in groups if g.kind == "managed" and g.chat_id]
+
+
+# ---- list and compose -------------------------------------------------------------------------------------------
+
+@bp.get("/directives")
+@roles_required("admin", "issuer")
+def directives_list():
+    viewer = current_user()
+    status = request.args.get("status") if request.args.get("status") in ("active", "revoked") else None
+    query = select(Directive).order_by(Directive.id.desc())
+    if not viewer.is_admin:
+        query = query.where(Directive.issuer == viewer.userid)
+    if status:
+        query = query.where(Directive.status == status)
+    with runtime().sessions() as db:
+        page = paginate(db, query)
+        counted = counts(db, page.items)
+    rows = [dict(directive=d, **_rates(d, counted[d.id])) for d in page.items]
+    return render_template("workbench/directives_list.html", page=page, rows=rows, status=status)
+
+
+def _rates(directive: Directive, counted: dict) -> dict:
+    total = counted["total"]
+    done = counted["completed"] if directive.require == "completion" else counted["acknowledged"]
+    return dict(total=total, done=done, acknowledged=counted["acknowledged"], completed=counted["completed"],
+                by_status=counted["by_status"],
+                ack_rate=round(100 * counted["acknowledged"] / total) if total else 0,
+                done_rate=round(100 * done / total) if total else 0)
+
+
+@bp.route("/directives/new", methods=["GET", "POST"])
+@roles_required("admin", "issuer")
+def directives_new():
+    viewer, rt = current_user(), runtime()
+    form = ComposeForm()
+    with rt.sessions() as db:
+        _fill_choices(db, form)
+        if request.method == "GET":
+            tomorrow = rt.clock().astimezone(rt.settings.tz).date() + timedelta(days=1)
+            form.deadline_date.data, form.deadline_time.data = tomorrow, time(18, 0)
+        if form.validate_on_submit():
+            now = rt.clock()
+            deadline = datetime.combine(form.deadline_date.data, form.deadline_time.data, tzinfo=rt.settings.tz)
+            try:
+                directive = directives.issue(
+                    db, rt.settings, title=form.title.data, body=form.body.data,
+                    assignees={"users": form.users.data, "departments": form.departments.data,
+                               "groups": form.groups.data},
+                    deadline=deadline, issuer=viewer.userid, now=now, require=form.require.data,
+                    urgent=form.urgent.data, confidential=form.confidential.data,
+                    summary_group_id=int(form.summary_group.data) if form.summary_group.data else None)
+            except directives.DirectiveError as exc:
+                db.rollback()
+                show_error(form, exc)
+            else:
+                audit_action(db, "workbench.directive.issue", f"directive:{directive.id}", title=directive.title)
+                db.commit()
+                flash(f"已下达：{directive.title}（{'立即发送' if directive.urgent else '在下一个工作时段发送'}）", "ok")
+                return redirect(url_for("workbench.directive_receipts", directive_id=directive.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("workbench/directives_new.html", form=form), status
+
+
+# ---- the receipt matrix -----------------------------------------------------------------------------------------
+
+def _managed(db, directive_id: int) -> Directive | None:
+    """The directive if the viewer may manage it (admin or its issuer); None → 403. Unknown → 404."""
+    directive = db.get(Directive, directive_id)
+    if directive is None:
+        abort(404)
+    viewer = current_user()
+    return directive if viewer.is_admin or directive.issuer == viewer.userid else None
+
+
+def _refuse():
+    return forbidden("admin", "issuer", reason="只有办公室管理员和这条指令的发布人可以查看签收情况和导出签收单。")
+
+
+def _done_column(directive: Directive):
+    return DirectiveReceipt.completed_at if directive.require == "completion" else DirectiveReceipt.acknowledged_at
+
+
+def _matrix_query(db, directive: Directive, status: str | None, department: int | None):
+    r = DirectiveReceipt
+    overdue = r.overdue_at.is_not(None) & _done_column(directive).is_(None)
+    query = (select(r, User.name, Department.name)
+             .outerjoin(User, User.userid == r.userid)
+             .outerjoin(Department, Department.id == User.main_department)
+             .where(r.directive_id == directive.id).order_by(r.userid))
+    if status == "overdue":
+        query = query.where(overdue)
+    elif status:
+        query = query.where(r.status == status, ~overdue)
+    if department is not None:
+        query = query.where(r.userid.in_(select(UserDepartment.userid).where(
+            UserDepartment.department_id.in_(subtree(db, department)))))
+    return query
+
+
+def _int_arg(name: str) -> int | None:
+    try:
+        return int(request.args[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_code: int = 200):
+    rt = runtime()
+    status = request.args.get("status") if request.args.get("status") in STATUS_FILTERS else None
+    department = _int_arg("department")
+    with rt.sessions() as db:
+        directive = _managed(db, directive_id)
+        if directive is None:
+            return _refuse()
+        page = paginate(db, _matrix_query(db, directive, status, department), per_page=MATRIX_PER_PAGE,
+                        scalars=False)
+        rates = _rates(directive, counts(db, [directive])[directive.id])
+        issuer = db.get(User, directive.issuer)
+        versions = db.scalars(select(DirectiveVersion).where(DirectiveVersion.directive_id == directive.id)
+                              .order_by(DirectiveVersion.version)).all()
+        departments = db.execute(
+            select(Department.id, Department.name).join(User, User.main_department == Department.id)
+            .join(DirectiveReceipt, DirectiveReceipt.userid == User.userid)
+            .where(DirectiveReceipt.directive_id == directive.id)
+            .group_by(Department.id, Department.name).order_by(Department.id)).all()
+        pending = _not_done(db, directive, count_only=True)
+        rows = [dict(receipt=r, name=name or r.userid, department=dept or "—",
+                     status=directives.receipt_status(directive, r)) for r, name, dept in page.items]
+    return render_template(
+        "workbench/directives_receipts.html", directive=directive, page=page, rows=rows, rates=rates,
+        status=status, department=department, departments=departments, status_names=STATUS_FILTERS,
+        channels=CHANNELS, issuer_name=issuer.name if issuer else directive.issuer, versions=versions,
+        pending=pending, form=EmptyForm(), revoke_form=revoke_form or RevokeForm()), status_code
+
+
+@bp.get("/directives/<int:directive_id>/receipts")
+@login_required
+def directive_receipts(directive_id: int):
+    return _matrix(directive_id)
+
+
+# ---- actions ----------------------------------------------------------------------------------------------------
+
+def _not_done(db, directive: Directive, *, count_only: bool = False):
+    """The receipts a reminder can still reach: their card delivered for this version, not done yet."""
+    r = DirectiveReceipt
+    where = (r.directive_id == directive.id, r.version == directive.version,
+             r.status.in_(("delivered", "acknowledged")), _done_column(directive).is_(None))
+    if count_only:
+        return db.scalar(select(func.count()).select_from(r).where(*where)) or 0
+    return list(db.scalars(select(r).where(*where).order_by(r.userid)))
+
+
+def remind_now(db, settings, directive: Directive, *, actor: str, now: datetime) -> int:
+    """立即提醒: a reminder card to everyone not done yet, as the reminders job sends one
+    (directives_followup._remind): receipts' reminders and last_reminded_at, the next
+    planned reminder counted from this one, a `reminded` ledger entry per card batch.
+    A non-urgent directive's reminder waits for working time in the outbox (R4)."""
+    if directive.status != "active":
+        raise directives.DirectiveError("status", f"directive {directive.id} is {directive.status}")
+    receipts = _not_done(db, directive)
+    if not receipts:
+        return 0
+    number = max(r.reminders for r in receipts) + 1
+    batches = send_cards(db, settings, directive, [r.userid for r in receipts], now=now, kind="reminder",
+                         reminder=number, urgent=directive.urgent)
+    planner = Planner(directive, load_calendar(db, settings))
+    sent_at = now if directive.urgent else planner.calendar.next_working_time(now)
+    for receipt in receipts:
+        receipt.reminders += 1
+        receipt.last_reminded_at = now
+        receipt.next_reminder_at = planner.following(sent_at, receipt.reminders)
+    for batch in batches:
+        ledger.append(db, "reminded", at=now, directive_id=directive.id, actor=actor, version=directive.version,
+                      userids=list(batch.userids), reminder=number, batch=batch.id, task_id=batch.task_id,
+                      manual=True)
+    return len(receipts)
+
+
+@bp.post("/directives/<int:directive_id>/remind")
+@login_required
+def directive_remind(directive_id: int):
+    rt = runtime()
+    with rt.sessions() as db:
+        directive = _managed(db, directive_id)
+        if directive is None:
+            return _refuse()
+        try:
+            n = remind_now(db, rt.settings, directive, actor=current_user().userid, now=rt.clock())
+        except directives.DirectiveError as exc:
+            flash(zh(exc), "error")
+        else:
+            audit_action(db, "directive.remind", f"directive:{directive.id}", people=n)
+            db.commit()
+            if n == 0:
+                flash("没有需要提醒的人：都已完成，或卡片尚未送达。", "ok")
+            else:
+                when = "已发出" if directive.urgent else "已排队，将在工作时间发出（R4）"
+                flash(f"提醒 {n} 人{when}", "ok")
+    return redirect(url_for("workbench.directive_receipts", directive_id=directive_id))
+
+
+@bp.post("/directives/<int:directive_id>/revoke")
+@login_required
+def directive_revoke(directive_id: int):
+    rt = runtime()
+    form = RevokeForm()
+    with rt.sessions() as db:
+        directive = _managed(db, directive_id)
+        if directive is None:
+            return _refuse()
+        if form.validate_on_submit():
+            try:
+                directives.revoke(db, rt.settings, directive, actor=current_user().userid, reason=form.reason.data,
+                                  now=rt.clock())
+            except directives.DirectiveError as exc:
+                db.rollback()
+                show_error(form, exc)
+            else:
+                audit_action(db, "workbench.directive.revoke", f"directive:{directive.id}", reason=form.reason.data)
+                db.commit()
+                flash("已撤回：卡片会显示「已撤回」，提醒已停止。", "ok")
+                return redirect(url_for("workbench.directive_receipts", directive_id=directive_id))
+    return _matrix(directive_id, revoke_form=form, status_code=422)
+
+
+@bp.route("/directives/<int:directive_id>/correct", methods=["GET", "POST"])
+@login_required
+def directive_correct(directive_id: int):
+    rt = runtime()
+    with rt.sessions() as db:
+        directive = _managed(db, directive_id)
+        if directive is None:
+            return _refuse()
+        form = CorrectForm(data=dict(title=directive.title, body=directive.body) if request.method == "GET" else None)
+        if directive.status != "active":
+            flash("指令已撤回，不能再更正。", "error")
+            return redirect(url_for("workbench.directive_receipts", directive_id=directive_id))
+        if form.validate_on_submit():
+            try:
+                directives.correct(db, rt.settings, directive, title=form.title.data, body=form.body.data,
+                                   note=form.note.data or "", actor=current_user().userid, now=rt.clock())
+            except directives.DirectiveError as exc:
+                db.rollback()
+                show_error(form, exc)
+            else:
+                audit_action(db, "workbench.directive.correct", f"directive:{directive.id}",
+                             version=directive.version)
+                db.commit()
+                flash(f"已更正为第 {directive.version} 版：所有人需重新确认。", "ok")
+                return redirect(url_for("workbench.directive_receipts", directive_id=directive_id))
+        page = render_template("workbench/directives_correct.html", directive=directive, form=form)
+    return page, 422 if request.method == "POST" else 200
+
+
+@bp.get("/directives/<int:directive_id>/receipts.<any(pdf, xlsx):fmt>")
+@login_required
+def directive_sheet(directive_id: int, fmt: str):
+    """The 签收单 (receipt_sheet.py): admin or the issuer only (confidential bodies are on it, R12)."""
+    rt = runtime()
+    with rt.sessions() as db:
+        directive = _managed(db, directive_id)
+        if directive is None:
+            return _refuse()
+        make = receipt_sheet.receipt_pdf if fmt == "pdf" else receipt_sheet.receipt_xlsx
+        data = make(db, rt.settings, directive_id, now=rt.clock())
+        audit_action(db, "directive.export", f"directive:{directive_id}", format=fmt)
+        db.commit()
+    name = f"directive-{directive_id}-receipts.{fmt}"
+    return Response(data, mimetype=SHEET_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})

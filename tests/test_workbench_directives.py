@@ -1,0 +1,246 @@
+"""指令 pages for admins and issuers (R16, R12) through the Flask test client: compose
+(valid, and each refusal next to its field with nothing written), who may see a
+directive's receipt matrix (its issuer and admins; 403 for everyone else), the
+matrix after the cards went out and some were acknowledged from the card (the
+emulator's click, encrypted and posted to the callback, then the inbox job), 立即提醒
+to those not done only, 撤回, 更正, and the receipt sheet as PDF and XLSX."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from tests.conftest import AES_KEY, CORP_ID, TOKEN
+from tests.plugins.workbench import csrf_of, issue_directive, login
+from wecom_app.audit import AuditEntry
+from wecom_app.directives_models import Directive, DirectiveBatch, DirectiveReceipt, DirectiveVersion, LedgerEntry
+from wecom_app.sandbox.pusher import CallbackPusher
+from wecom_app.scheduler import run_job
+
+PEOPLE = ["zhuxia", "gaoping", "linfeng"]
+
+
+def rt(wb):
+    return wb.extensions["wecom"]
+
+
+def as_user(wb, sandbox_state, userid):
+    client = wb.test_client()
+    login(client, sandbox_state, userid)
+    return client
+
+
+def compose(client, **fields):
+    token = csrf_of(client.get("/directives/new").text)
+    tomorrow = (rt_now(client) + timedelta(days=2)).strftime("%Y-%m-%d")
+    data = {"csrf_token": token, "title": "关于周五消防演练的通知", "body": "周五 15:00 全员参加消防演练。",
+            "users": ["zhuxia", "gaoping"], "deadline_date": tomorrow, "deadline_time": "18:00", "require": "ack",
+            "summary_group": ""}
+    data.update(fields)
+    return client.post("/directives/new", data={k: v for k, v in data.items() if v is not None})
+
+
+def rt_now(client):
+    return client.application.extensions["wecom"].clock()
+
+
+def count(wb, model):
+    with rt(wb).sessions() as db:
+        return db.scalar(select(func.count()).select_from(model))
+
+
+def test_r16_admin_composes_a_directive(wb, sandbox_state):
+    client = as_user(wb, sandbox_state, "zhangwei")
+    answer = compose(client, departments=["9"], urgent="y", confidential="y", require="completion")
+    assert answer.status_code == 302 and "/receipts" in answer.location
+    with rt(wb).sessions() as db:
+        directive = db.scalar(select(Directive))
+        people = set(db.scalars(select(DirectiveReceipt.userid)))
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "workbench.directive.issue"))
+    assert directive.issuer == "zhangwei" and directive.urgent and directive.confidential
+    assert directive.require == "completion"
+    assert directive.deadline.astimezone(wb.extensions["wecom"].settings.tz).strftime("%H:%M") == "18:00"
+    assert {"zhuxia", "gaoping", "yexin"} <= people and "zhongwen" not in people  # 人力资源部, active only
+    assert entry.actor == "zhangwei" and entry.details["channel"] == "workbench"
+    page = client.get(answer.location).text
+    assert "关于周五消防演练的通知" in page and 'data-test="count-queued">' in page
+
+
+@pytest.mark.parametrize("fields, field, words", [
+    ({"title": ""}, "title", "请填写标题"),
+    ({"body": ""}, "body", "请填写正文"),
+    ({"users": []}, "users", "请至少选择一位人员、一个部门或一个群"),
+    ({"users": ["jiayun"]}, "users", "不是在职员工（未激活、已停用或已离职）：jiayun"),
+    ({"users": ["nobody"]}, "users", "通讯录中没有：nobody"),
+    ({"deadline_date": "2020-01-01"}, "deadline_date", "截止时间须晚于现在 5 分钟以上"),
+    ({"deadline_date": "明天"}, "deadline_date", "不是有效的日期值"),
+    ({"departments": ["999"]}, "departments", "部门不存在：999"),
+])
+def test_r16_a_refused_directive_shows_the_error_next_to_its_field_and_writes_nothing(
+        wb, sandbox_state, fields, field, words):
+    client = as_user(wb, sandbox_state, "zhangwei")
+    answer = compose(client, **fields)
+    assert answer.status_code == 422
+    assert f'data-error="{field}">{words}' in answer.text
+    assert count(wb, Directive) == count(wb, DirectiveReceipt) == count(wb, LedgerEntry) == 0
+
+
+def issue_urgent(wb, people=PEOPLE, issuer="caoyang", require="ack"):
+    from wecom_app import directives
+
+    runtime = rt(wb)
+    now = runtime.clock()
+    with runtime.sessions.begin() as db:
+        return directives.issue(db, runtime.settings, title="今天下班前核对消防通道", body="请核对本层消防通道。",
+                                assignees={"users": list(people)}, deadline=now + timedelta(hours=8),
+                                issuer=issuer, now=now, urgent=True, require=require).id
+
+
+def click(wb, sandbox_state, directive_id, userid, key="ack"):
+    """The member presses the card's button: WeCom's encrypted callback, then the inbox job."""
+    with rt(wb).sessions() as db:
+        task_id = db.scalar(select(DirectiveBatch.task_id).where(DirectiveBatch.directive_id == directive_id,
+                                                                 DirectiveBatch.kind == "card"))
+    params, body = CallbackPusher("", TOKEN, AES_KEY, CORP_ID).envelope(sandbox_state.click(userid, task_id, key))
+    answer = wb.test_client().post("/wecom/callback", query_string=params, data=body.encode(),
+                                   content_type="text/xml")
+    assert answer.status_code == 200
+    run_job("inbox", rt(wb))
+
+
+@pytest.fixture
+def acknowledged(wb, sandbox_state):
+    """An urgent directive of caoyang's to three people, delivered, zhuxia acknowledged from the card."""
+    directive_id = issue_urgent(wb)
+    run_job("outbox", rt(wb))
+    click(wb, sandbox_state, directive_id, "zhuxia")
+    return directive_id
+
+
+def test_r16_matrix_counts_after_delivery_and_a_card_acknowledgment(wb, sandbox_state, acknowledged):
+    client = as_user(wb, sandbox_state, "caoyang")
+    page = client.get(f"/directives/{acknowledged}/receipts")
+    assert page.status_code == 200
+    html = page.text
+    assert 'data-test="count-acknowledged">1<' in html and 'data-test="count-delivered">2<' in html
+    assert 'data-test="count-queued">0<' in html and "width: 33%" in html and "1/3" in html
+    assert 'data-userid="zhuxia" data-status="acknowledged"' in html and "消息卡片" in html
+    assert "立即提醒（2 人未完成）" in html
+    only = client.get(f"/directives/{acknowledged}/receipts?status=delivered").text
+    assert 'data-userid="gaoping"' in only and 'data-userid="zhuxia"' not in only
+    by_department = client.get(f"/directives/{acknowledged}/receipts?department=5").text  # 销售部 ⊃ 华东销售组
+    assert by_department.count("<tr data-userid=") == 3
+    assert client.get(f"/directives/{acknowledged}/receipts?department=8").text.count("<tr data-userid=") == 0
+    listed = client.get("/directives").text
+    assert f'data-directive="{acknowledged}"' in listed and "1/3 已收到" in listed
+
+
+def test_r16_matrix_is_for_its_issuer_and_admins_only(wb, sandbox_state, acknowledged):
+    assert as_user(wb, sandbox_state, "zhangwei").get(f"/directives/{acknowledged}/receipts").status_code == 200
+    other_issuer = as_user(wb, sandbox_state, "hujie")
+    for path in ("receipts", "receipts.pdf", "receipts.xlsx", "correct"):
+        assert other_issuer.get(f"/directives/{acknowledged}/{path}").status_code == 403
+    token = csrf_of(other_issuer.get("/directives").text)
+    for action in ("remind", "revoke"):
+        answer = other_issuer.post(f"/directives/{acknowledged}/{action}", data={"csrf_token": token, "reason": "x"})
+        assert answer.status_code == 403
+    assert f'data-directive="{acknowledged}"' not in other_issuer.get("/directives").text
+    employee = as_user(wb, sandbox_state, "zhuxia")
+    assert employee.get(f"/directives/{acknowledged}/receipts").status_code == 403
+    assert employee.get("/directives").status_code == 403 and employee.get("/directives/new").status_code == 403
+    assert employee.get(f"/directives/{acknowledged}/receipts.pdf").status_code == 403
+    assert as_user(wb, sandbox_state, "zhangwei").get("/directives/99999/receipts").status_code == 404
+    with rt(wb).sessions() as db:
+        assert db.get(Directive, acknowledged).status == "active"
+
+
+def test_r16_remind_now_goes_only_to_those_not_done(wb, sandbox_state, acknowledged):
+    client = as_user(wb, sandbox_state, "caoyang")
+    token = csrf_of(client.get(f"/directives/{acknowledged}/receipts").text)
+    answer = client.post(f"/directives/{acknowledged}/remind", data={"csrf_token": token}, follow_redirects=True)
+    assert "提醒 2 人已发出" in answer.text
+    run_job("outbox", rt(wb))
+    reminded = {u for m in sandbox_state.messages if m["msgtype"] == "template_card"
+                and m["body"]["template_card"]["main_title"]["title"].startswith("【提醒】") for u in m["deliveries"]}
+    assert reminded == {"gaoping", "linfeng"}
+    with rt(wb).sessions() as db:
+        receipts = {r.userid: r for r in db.scalars(select(DirectiveReceipt))}
+        entry = db.scalar(select(LedgerEntry).where(LedgerEntry.event == "reminded"))
+        audited = db.scalar(select(AuditEntry).where(AuditEntry.action == "directive.remind"))
+    assert receipts["gaoping"].reminders == 1 and receipts["gaoping"].last_reminded_at is not None
+    assert receipts["zhuxia"].reminders == 0
+    assert entry.actor == "caoyang" and sorted(entry.data["userids"]) == ["gaoping", "linfeng"]
+    assert audited.details["people"] == 2
+
+
+def test_r16_revoke_needs_a_reason_then_ends_the_directive(wb, sandbox_state, acknowledged):
+    client = as_user(wb, sandbox_state, "caoyang")
+    token = csrf_of(client.get(f"/directives/{acknowledged}/receipts").text)
+    refused = client.post(f"/directives/{acknowledged}/revoke", data={"csrf_token": token, "reason": " "})
+    assert refused.status_code == 422 and 'data-error="reason">请填写撤回原因' in refused.text
+    with rt(wb).sessions() as db:
+        assert db.get(Directive, acknowledged).status == "active"
+    done = client.post(f"/directives/{acknowledged}/revoke", data={"csrf_token": token, "reason": "演练改期"},
+                       follow_redirects=True)
+    assert "已撤回" in done.text and 'data-test="revoked"' in done.text and 'data-test="remind"' not in done.text
+    with rt(wb).sessions() as db:
+        directive = db.get(Directive, acknowledged)
+        assert directive.status == "revoked" and directive.revoke_reason == "演练改期" and directive.revoked_by == "caoyang"
+        assert db.scalar(select(LedgerEntry).where(LedgerEntry.event == "revoked")).actor == "caoyang"
+
+
+def test_r16_correction_is_a_new_version_everyone_acknowledges_again(wb, sandbox_state, acknowledged):
+    client = as_user(wb, sandbox_state, "zhangwei")
+    form = client.get(f"/directives/{acknowledged}/correct").text
+    assert "今天下班前核对消防通道" in form
+    token = csrf_of(form)
+    same = client.post(f"/directives/{acknowledged}/correct",
+                       data={"csrf_token": token, "title": "今天下班前核对消防通道", "body": "请核对本层消防通道。"})
+    assert same.status_code == 422 and 'data-error="body">更正须修改标题或正文' in same.text
+    answer = client.post(f"/directives/{acknowledged}/correct",
+                         data={"csrf_token": token, "title": "今天下班前核对消防通道", "body": "请核对本层和楼梯间的消防通道。",
+                               "note": "补充楼梯间"}, follow_redirects=True)
+    assert "已更正为第 2 版" in answer.text and 'data-test="count-acknowledged">0<' in answer.text
+    with rt(wb).sessions() as db:
+        assert db.get(Directive, acknowledged).version == 2
+        assert db.scalar(select(func.count()).select_from(DirectiveVersion)) == 2
+        assert {r.status for r in db.scalars(select(DirectiveReceipt))} == {"queued"}
+
+
+def test_r16_receipt_sheet_as_pdf_and_xlsx(wb, sandbox_state, acknowledged):
+    client = as_user(wb, sandbox_state, "caoyang")
+    pdf = client.get(f"/directives/{acknowledged}/receipts.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    assert "attachment" in pdf.headers["Content-Disposition"]
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "今天下班前核对消防通道" in text and "zhuxia" in text
+    xlsx = client.get(f"/directives/{acknowledged}/receipts.xlsx")
+    assert xlsx.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    cells = {str(c.value) for ws in load_workbook(io.BytesIO(xlsx.data)) for row in ws.iter_rows() for c in row}
+    assert any("今天下班前核对消防通道" in c for c in cells)
+    with rt(wb).sessions() as db:
+        assert db.scalar(select(func.count()).where(AuditEntry.action == "directive.export")) == 2
+
+
+def test_csrf_missing_is_refused(wb, sandbox_state, acknowledged):
+    client = as_user(wb, sandbox_state, "caoyang")
+    assert client.post("/directives/new", data={"title": "x"}).status_code == 400
+    assert client.post(f"/directives/{acknowledged}/remind").status_code == 400
+    assert client.post(f"/directives/{acknowledged}/revoke", data={"reason": "x"}).status_code == 400
+    with rt(wb).sessions() as db:
+        assert db.get(Directive, acknowledged).status == "active"
+    assert count(wb, Directive) == 1
+
+
+def test_directive_list_empty_state_and_paging(wb, sandbox_state):
+    client = as_user(wb, sandbox_state, "caoyang")
+    assert "还没有下达过指令" in client.get("/directives").text
+    for _ in range(21):
+        issue_directive(rt(wb), ["zhuxia"], issuer="caoyang")
+    html = client.get("/directives").text
+    assert html.count("data-directive=") == 20 and "第 1 / 2 页" in html
