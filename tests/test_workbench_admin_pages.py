@@ -19,7 +19,7 @@ from wecom_app.directives_models import DirectiveReceipt
 from wecom_app.models import CalendarOverride
 
 MARCH = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
-ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03")
+ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03", "/settings")
 
 
 def rt(wb):
@@ -37,6 +37,12 @@ def test_r15_admin_pages_refuse_everyone_else(wb, sandbox_state, userid):
     client = admin(wb, sandbox_state, userid)
     for path in ADMIN_PAGES:
         assert client.get(path).status_code == 403, path
+    token = csrf_of(client.get("/me").text)
+    for path in ("/settings/overrides", "/settings/overrides/2030-12-02/delete"):
+        response = client.post(path, data={"csrf_token": token, "day": "2030-12-02", "kind": "holiday"})
+        assert response.status_code == 403, path
+    with rt(wb).sessions() as db:
+        assert db.scalar(select(func.count()).select_from(CalendarOverride)) == 0
 
 
 def test_admin_pages_send_strangers_to_login(wb):
@@ -128,3 +134,92 @@ def test_r15_assessments_export_keeps_to_the_department(wb, sandbox_state, recor
     assert sorted((row[4], row[5]) for row in summary) == [("zhengming", 1), ("zhuxia", 2)]
     details = list(book["明细"].iter_rows(values_only=True))[1:]
     assert next(row for row in details if row[3] == "zhengming")[7] == "'=HYPERLINK(\"x\")"  # never a formula
+
+
+# -- 设置 ------------------------------------------------------------------------------------------
+
+def today(wb) -> date:
+    return rt(wb).clock().astimezone(rt(wb).settings.tz).date()
+
+
+def strip_day(html: str, day: date) -> str:
+    return html.split(f'data-day="{day.isoformat()}"')[1].split(">")[0]
+
+
+def test_r4_settings_show_the_environment_and_no_secret(wb, sandbox_state, wb_settings):
+    html = admin(wb, sandbox_state).get("/settings").text
+    for variable in ("WORK_HOURS", "TIMEZONE", "GROUP_NAME_PATTERN", "REAL_NAME_PATTERN", "REAL_NAME_GRACE_DAYS",
+                     "SANCTION_LADDER", "WECOM_ADMINS", "WECOM_ADMIN_TAG"):
+        assert f'data-env="{variable}"' in html, variable
+    assert "09:00-12:00，13:30-18:00" in html and "警告 → 暂时移出群 7 天 → 移出群" in html and "张伟（zhangwei）" in html
+    assert "重启服务生效" in html
+    for secret in (wb_settings.secret, wb_settings.token, wb_settings.aes_key, wb_settings.secret_key,
+                   wb_settings.contact_secret, wb_settings.database_url):
+        assert secret and secret not in html
+
+
+def test_r4_add_and_remove_an_override_changes_the_strip(wb, sandbox_state):
+    client = admin(wb, sandbox_state)
+    html = client.get("/settings").text
+    day = next(today(wb) + timedelta(days=i) for i in range(1, 14)
+               if 'data-workday="yes"' in strip_day(html, today(wb) + timedelta(days=i)))
+    added = client.post("/settings/overrides", data={"csrf_token": csrf_of(html), "day": day.isoformat(),
+                                                     "kind": "holiday", "note": "公司周年庆"})
+    assert added.status_code == 302
+    html = client.get("/settings").text
+    assert 'data-workday="no" data-override="yes"' in strip_day(html, day) and "公司周年庆" in html
+    with rt(wb).sessions() as db:
+        row = db.get(CalendarOverride, day)
+        assert (row.workday, row.set_by) == (False, "zhangwei")
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "calendar.override.set"))
+        assert (entry.actor, entry.target, entry.details["workday"]) == ("zhangwei", f"day:{day}", False)
+    removed = client.post(f"/settings/overrides/{day}/delete", data={"csrf_token": csrf_of(html)})
+    assert removed.status_code == 302
+    html = client.get("/settings").text
+    assert 'data-workday="yes"' in strip_day(html, day) and "公司周年庆" not in html
+    with rt(wb).sessions() as db:
+        assert db.get(CalendarOverride, day) is None
+        assert db.scalar(select(AuditEntry).where(AuditEntry.action == "calendar.override.delete")).actor == "zhangwei"
+
+
+@pytest.mark.parametrize("day, kind, field, message", [
+    ("2026-02-30", "holiday", "day", "日期格式为 YYYY-MM-DD"),
+    ("tomorrow", "holiday", "day", "日期格式为 YYYY-MM-DD"),
+    ("", "holiday", "day", "请填写日期"),
+    ("2020-01-01", "holiday", "day", "只能调整今天及以后的日期"),
+    ("+3", "sometimes", "kind", "请选择上班或休息"),
+])
+def test_r4_invalid_override_is_shown_next_to_the_field(wb, sandbox_state, day, kind, field, message):
+    client = admin(wb, sandbox_state)
+    if day == "+3":
+        day = (today(wb) + timedelta(days=3)).isoformat()
+    response = client.post("/settings/overrides", data={"csrf_token": csrf_of(client.get("/settings").text),
+                                                        "day": day, "kind": kind})
+    assert response.status_code == 400 and f'data-error="{field}">{message}' in response.text
+    with rt(wb).sessions() as db:
+        assert db.scalar(select(func.count()).select_from(CalendarOverride)) == 0
+        assert db.scalar(select(func.count()).where(AuditEntry.action.like("calendar.%"))) == 0
+
+
+def test_r4_duplicate_override_is_refused(wb, sandbox_state):
+    client = admin(wb, sandbox_state)
+    day = (today(wb) + timedelta(days=5)).isoformat()
+    token = csrf_of(client.get("/settings").text)
+    assert client.post("/settings/overrides", data={"csrf_token": token, "day": day, "kind": "workday"}).status_code == 302
+    again = client.post("/settings/overrides", data={"csrf_token": token, "day": day, "kind": "holiday"})
+    assert again.status_code == 400 and 'data-error="day">这一天已调整为上班' in again.text
+    with rt(wb).sessions() as db:
+        assert db.get(CalendarOverride, date.fromisoformat(day)).workday is True
+        assert db.scalar(select(func.count()).where(AuditEntry.action == "calendar.override.set")) == 1
+
+
+def test_r4_override_without_csrf_is_refused(wb, sandbox_state):
+    client = admin(wb, sandbox_state)
+    day = (today(wb) + timedelta(days=2)).isoformat()
+    assert client.post("/settings/overrides", data={"day": day, "kind": "holiday"}).status_code == 400
+    with rt(wb).sessions() as db:
+        db.add(CalendarOverride(day=date.fromisoformat(day), workday=False, note="", set_by="cli"))
+        db.commit()
+    assert client.post(f"/settings/overrides/{day}/delete").status_code == 400
+    with rt(wb).sessions() as db:
+        assert db.get(CalendarOverride, date.fromisoformat(day)) is not None

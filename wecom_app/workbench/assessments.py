@@ -19,6 +19,7 @@ from flask import Response, render_template, request
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import SelectField, StringField
+from wtforms.fields import SelectChoice
 from wtforms.validators import Optional, Regexp, ValidationError
 
 from ..assessments import MONTH, Assessment, month_report, month_xlsx
@@ -44,7 +45,7 @@ class AssessmentFilter(FlaskForm):
     department = SelectField("部门", coerce=lambda v: int(v) if str(v).isdigit() else -1, validate_choice=False)
 
     def validate_department(self, field):
-        if field.data and field.data not in {value for value, _ in field.choices}:
+        if field.data and field.data not in {choice.value for choice in field.choices}:
             raise ValidationError("没有这个部门，请从列表中选择")
 
 
@@ -92,13 +93,13 @@ def assessments_xlsx():
 
 def _filter(db) -> AssessmentFilter:
     form = AssessmentFilter(formdata=request.args)
-    form.department.choices = [(0, "全部部门")] + _department_choices(db)
+    form.department.choices = [SelectChoice(0, "全部部门")] + _department_choices(db)
     if not form.month.data:
         form.month.data = _this_month()
     return form
 
 
-def _department_choices(db) -> list[tuple[int, str]]:
+def _department_choices(db) -> list[SelectChoice]:
     """Every department, each under its parent, indented by depth."""
     rows = db.execute(select(Department.id, Department.name, Department.parentid)
                       .where(Department.deleted.is_(False)).order_by(Department.sort_order.desc(), Department.id)).all()
@@ -109,7 +110,7 @@ def _department_choices(db) -> list[tuple[int, str]]:
     choices, stack = [], [(row, 0) for row in reversed(children.get(0, []))]
     while stack:
         row, depth = stack.pop()
-        choices.append((row.id, "　" * depth + (row.name or f"部门 {row.id}")))
+        choices.append(SelectChoice(row.id, "　" * depth + (row.name or f"部门 {row.id}")))
         stack.extend((child, depth + 1) for child in reversed(children.get(row.id, [])))
     return choices
 
@@ -119,8 +120,8 @@ def _departments_in(db, department_id: int | None) -> set[int] | None:
 
 
 def _name_of(form) -> str:
-    return next((label.strip("　") for value, label in form.department.choices if value == form.department.data
-                 and value), "")
+    return next((choice.label.strip("　") for choice in form.department.choices
+                 if choice.value and choice.value == form.department.data), "")
 
 
 def _this_month() -> str:

@@ -1,3 +1,213 @@
-"""Workbench page module (being written)."""
+"""设置: what the app runs with, and the working-day overrides (调休) admins keep.
 
-from . import bp  # noqa: F401
+Read-only here: every value that comes from the environment (working hours,
+time zone, naming patterns, the sanctions ladder, admins), each with its
+variable's name, because they change only in the environment / `.env` and take
+effect on restart (config.py builds one frozen Settings at start-up). No secret
+is ever rendered: the page reads the named fields below and nothing else.
+
+Editable: single days that beat chinese-calendar (R4; workcal.py), the same
+`CalendarOverride` rows `wecom-app calendar set/unset` and
+`PUT/DELETE /api/v1/calendar/overrides/<day>` write, audited with the same
+actions (`calendar.override.set` / `.delete`). The next 14 days are shown from
+the effective calendar (`load_calendar`), so an admin sees a change at once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import chinese_calendar
+from flask import flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from wtforms import DateField, SelectField, StringField
+from wtforms.fields import SelectChoice
+from wtforms.validators import AnyOf, Length, ValidationError
+
+from .. import naming
+from ..directory import Tag, User
+from ..models import CalendarOverride
+from ..violations_sanctions import ladder
+from ..workcal import load_calendar
+from . import bp, runtime
+from .auth import audit_action, current_user, roles_required
+from .forms import EmptyForm
+from .paging import paginate
+
+WEEKDAYS = "一二三四五六日"
+STRIP_DAYS = 14
+KINDS = (SelectChoice("holiday", "休息（放假）"), SelectChoice("workday", "上班（调休工作日）"))
+STEP_NAMES = {"warning": "警告", "temporary_removal": "暂时移出群", "removal": "移出群"}
+
+
+class DayField(DateField):
+    """A date as YYYY-MM-DD with the message in Chinese."""
+
+    def process_formdata(self, valuelist):
+        if not any(v.strip() for v in valuelist):
+            self.data = None  # empty: validate_day says it is required
+            return
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("日期格式为 YYYY-MM-DD，例如 2027-02-06") from None
+
+
+class OverrideForm(FlaskForm):
+    day = DayField("日期", format="%Y-%m-%d")
+    kind = SelectField("这一天", choices=KINDS, default="holiday", validate_choice=False,
+                       validators=[AnyOf([k.value for k in KINDS], message="请选择上班或休息")])
+    note = StringField("说明", validators=[Length(max=200, message="说明最多 200 个字")])
+
+    def validate_day(self, field):
+        if field.data is None:
+            if not field.errors:  # else the format message is there already
+                raise ValidationError("请填写日期")
+            return
+        if field.data < _today():
+            raise ValidationError("只能调整今天及以后的日期")
+        with runtime().sessions() as db:
+            existing = db.get(CalendarOverride, field.data)
+            if existing is not None:
+                raise ValidationError(f"这一天已调整为{'上班' if existing.workday else '休息'}；"
+                                      "要改请先在下面的列表里删除它")
+
+
+@bp.get("/settings")
+@roles_required("admin")
+def settings_page():
+    return _render(OverrideForm())
+
+
+@bp.post("/settings/overrides")
+@roles_required("admin")
+def add_override():
+    form = OverrideForm()
+    if not form.validate():
+        return _render(form), 400
+    rt = runtime()
+    now, day, workday, note = rt.clock(), form.day.data, form.kind.data == "workday", (form.note.data or "").strip()
+    with rt.sessions() as db:
+        db.add(CalendarOverride(day=day, workday=workday, note=note, set_by=current_user().userid, set_at=now))
+        audit_action(db, "calendar.override.set", f"day:{day.isoformat()}", workday=workday, note=note, before=None)
+        db.commit()
+    flash(f"已把 {day.isoformat()} 设为{'上班' if workday else '休息'}。")
+    return redirect(url_for("workbench.settings_page") + "#calendar")
+
+
+@bp.post("/settings/overrides/<day>/delete")
+@roles_required("admin")
+def delete_override(day: str):
+    form = EmptyForm()
+    when = _parse_day(day)
+    if not form.validate() or when is None:
+        flash("无法删除：日期无效。", "error")
+        return redirect(url_for("workbench.settings_page") + "#calendar")
+    rt = runtime()
+    with rt.sessions() as db:
+        row = db.get(CalendarOverride, when)
+        if row is None:
+            flash(f"{when.isoformat()} 没有调整，无需删除。", "error")
+        else:
+            audit_action(db, "calendar.override.delete", f"day:{when.isoformat()}",
+                         before=dict(workday=row.workday, note=row.note, set_by=row.set_by))
+            db.delete(row)
+            db.commit()
+            flash(f"已删除 {when.isoformat()} 的调整，这一天按法定日历执行。")
+    return redirect(url_for("workbench.settings_page") + "#calendar")
+
+
+def _render(form: OverrideForm):
+    rt = runtime()
+    settings = rt.settings
+    today = _today()
+    with rt.sessions() as db:
+        overrides = paginate(db, select(CalendarOverride).where(CalendarOverride.day >= today)
+                             .order_by(CalendarOverride.day))
+        calendar = load_calendar(db, settings)
+        data = dict(environment=_environment(db, settings), overrides=overrides,
+                    strip=[_day_info(calendar, today + timedelta(days=i)) for i in range(STRIP_DAYS)],
+                    coverage=[(year, _covered(year)) for year in (today.year, today.year + 1)])
+    return render_template("workbench/settings.html", form=form, delete_form=EmptyForm(), **data)
+
+
+# -- the environment, read-only --------------------------------------------------------------------
+
+def _environment(db, settings) -> list[tuple[str, str, str]]:
+    """(label, value, variable) for each non-secret setting an admin cares about."""
+    windows = "，".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in settings.work_hours)
+    steps = " → ".join(STEP_NAMES.get(step, step) + (f" {days} 天" if step == "temporary_removal" else "")
+                       for step, days in ladder(settings))
+    names = dict(db.execute(select(User.userid, User.name).where(User.userid.in_(settings.admins or [""]))).all())
+    admins = "、".join(f"{names.get(a, '')}（{a}）" if names.get(a) else a for a in settings.admins) or "未设置"
+    tag = "未设置"
+    if settings.admin_tag is not None:
+        tag_name = db.scalar(select(Tag.name).where(Tag.id == settings.admin_tag))
+        tag = f"{tag_name}（标签 {settings.admin_tag}）" if tag_name else f"标签 {settings.admin_tag}"
+    return [
+        ("工作时间（工作日）", windows, "WORK_HOURS"),
+        ("公司时区", settings.timezone, "TIMEZONE"),
+        ("群名称规范", _pattern(settings.group_name_pattern, naming.DEFAULT_GROUP_NAME_PATTERN), "GROUP_NAME_PATTERN"),
+        ("实名规范", _pattern(settings.real_name_pattern, naming.DEFAULT_REAL_NAME_PATTERN), "REAL_NAME_PATTERN"),
+        ("实名整改宽限", f"{settings.real_name_grace_days} 天", "REAL_NAME_GRACE_DAYS"),
+        ("处罚阶梯", steps, "SANCTION_LADDER"),
+        ("办公室管理员", admins, "WECOM_ADMINS"),
+        ("管理员标签（标签成员也是管理员）", tag, "WECOM_ADMIN_TAG"),
+        ("企业 ID / 应用 AgentId", f"{settings.corp_id} / {settings.agent_id}", "WECOM_CORP_ID, WECOM_AGENT_ID"),
+        ("对外地址", settings.public_url, "PUBLIC_URL"),
+        ("数据库", _database(settings.database_url), "DATABASE_URL"),
+        ("登录有效期", f"{settings.session_hours} 小时", "SESSION_HOURS"),
+    ]
+
+
+def _pattern(value: str, default: str) -> str:
+    return value if value else f"默认：{default}"
+
+
+def _database(url: str) -> str:
+    """The kind of database only: the URL may hold a password."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception:  # noqa: BLE001 - a malformed URL never stopped start-up here; show nothing of it
+        return "未知"
+    return {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(backend, backend)
+
+
+# -- the calendar ----------------------------------------------------------------------------------
+
+def _today() -> date:
+    rt = runtime()
+    return rt.clock().astimezone(rt.settings.tz).date()
+
+
+def _parse_day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+def _covered(year: int) -> bool:
+    """Whether chinese-calendar knows the year's holidays and 调休 (it raises otherwise)."""
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _day_info(calendar, day: date) -> dict:
+    """One day of the strip: working or not, and why."""
+    workday = calendar.is_workday(day)
+    if day in calendar.overrides:
+        why = "管理员调整"
+    elif _covered(day.year):
+        holiday, name = chinese_calendar.get_holiday_detail(day)
+        chinese = next((h.chinese for h in chinese_calendar.Holiday if h.value == name), name) if name else ""
+        why = (chinese if holiday else f"{chinese}调休") if chinese else ("周末" if not workday else "")
+    else:
+        why = "推算" + ("（周末）" if day.weekday() >= 5 else "")
+    return dict(day=day, weekday=WEEKDAYS[day.weekday()], workday=workday, why=why,
+                override=day in calendar.overrides)
