@@ -203,3 +203,34 @@ def test_r16_a_correction_is_a_new_version_to_acknowledge_again(world):
     assert {r.version for r in got.values()} == {2} and got["lina"].acknowledged_at is None
     push(world, world.state.click("chenjing", old_task, "ack"))  # a card of version 1
     assert receipts(world, directive_id)["chenjing"].acknowledged_at is None
+
+
+def test_r16_a_directive_to_ten_thousand_people_goes_in_ten_sends_and_reaches_everyone(world):
+    """10,000 people in one department: ten message/send calls of 1,000 (40032 beyond),
+    every receipt delivered with its msgid, one `delivered` ledger entry per call."""
+    from sqlalchemy import insert
+
+    from wecom_app.directory import Department, User, UserDepartment
+
+    people = [f"staff{i:05d}" for i in range(10_000)]
+    world.state.add_department(90, "全体员工", 1)
+    for userid in people:
+        world.state.add_user(userid, "员工", [90])
+    with world.sessions.begin() as session:
+        session.add(Department(id=90, name="全体员工", parentid=1))
+        session.flush()
+        session.execute(insert(User), [dict(userid=u, name="员工", status=1, main_department=90, direct_leader=[],
+                                            extra={}) for u in people])
+        session.execute(insert(UserDepartment), [dict(userid=u, department_id=90) for u in people])
+    directive_id = issue(world, users=(), assignees={"departments": [90]})
+    send_and_settle(world)
+    sends = [m for m in world.state.messages if m["api"] == "message/send"]
+    assert len(sends) == 10 and all(len(m["deliveries"]) == 1000 for m in sends)
+    with world.sessions() as session:
+        statuses = dict(session.execute(select(DirectiveReceipt.status, func.count()).where(
+            DirectiveReceipt.directive_id == directive_id).group_by(DirectiveReceipt.status)).all())
+        missing_msgid = session.scalar(select(func.count()).select_from(DirectiveReceipt).where(
+            DirectiveReceipt.directive_id == directive_id, DirectiveReceipt.msgid.is_(None)))
+        delivered_entries = session.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.event == "delivered"))
+    assert statuses == {"delivered": 10_000} and missing_msgid == 0 and delivered_entries == 10
