@@ -41,8 +41,8 @@ EVIDENCE_NAMES = {"reason": "说明", "text": "举报原文", "reporter": "举�
 
 
 class DecideForm(FlaskForm):
-    decision = RadioField("处理结果", choices=[SelectChoice("confirm", "确认违规（按处理阶梯处理，并记入考核）"),
-                                           SelectChoice("dismiss", "驳回（不构成违规）")],
+    decision = RadioField("处理结果", choices=[SelectChoice("confirm", "确认违规：按处理阶梯处理，记入当月考核"),
+                                           SelectChoice("dismiss", "驳回：不构成违规")],
                           validators=[DataRequired(message="请选择确认或驳回")])
     text = TextAreaField("处理意见", validators=[Length(max=500, message="最多 500 个字")])
 
