@@ -3,7 +3,7 @@ in the ledger — against the sandbox emulator, clicks pushed as WeCom pushes th
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -234,3 +234,16 @@ def test_r16_a_directive_to_ten_thousand_people_goes_in_ten_sends_and_reaches_ev
         delivered_entries = session.scalar(select(func.count()).select_from(LedgerEntry).where(
             LedgerEntry.event == "delivered"))
     assert statuses == {"delivered": 10_000} and missing_msgid == 0 and delivered_entries == 10
+
+
+def test_r16_r4_a_non_urgent_directive_whose_cards_would_go_after_its_deadline_is_refused(world):
+    """Friday 19:00, due Saturday noon, not urgent: the cards would wait for Monday 09:00."""
+    friday_evening = datetime(2026, 3, 6, 11, 0, tzinfo=timezone.utc)  # 19:00 in Shanghai
+    world.clock.advance(friday_evening.timestamp() - world.clock())
+    with pytest.raises(directives.DirectiveError) as refused, world.sessions.begin() as session:
+        directives.issue(session, world.settings, title="周末值班", body="周六上午到岗。", assignees={"users": ["lina"]},
+                         deadline=friday_evening + timedelta(hours=17), issuer="wangfang", now=world.now())
+    assert refused.value.field == "deadline" and "2026-03-09 09:00" in refused.value.message
+    with world.sessions.begin() as session:  # urgent: it goes at once, so it may
+        directives.issue(session, world.settings, title="周末值班", body="周六上午到岗。", assignees={"users": ["lina"]},
+                         deadline=friday_evening + timedelta(hours=17), issuer="wangfang", now=world.now(), urgent=True)

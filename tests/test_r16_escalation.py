@@ -214,18 +214,17 @@ def test_r16_a_long_list_is_cut_to_wecoms_2048_bytes_and_says_how_many_more():
     assert "……另有" in text and "甲\n乙\n丙" in text and text.endswith("https://example.com/directives/1") and "员工0（" in text
 
 
-def test_r16_r4_cards_still_held_at_the_deadline_are_cancelled_and_listed_not_delivered(world):
-    """Issued Friday 19:00, not urgent, due Saturday noon: the card waits for Monday,
-    so at the deadline nobody has it. It is cancelled (a card after its deadline only
-    confuses), nobody is assessed, and the issuer gets the list of the not delivered."""
-    set_clock(world, local(2026, 3, 6, 19, 0))
-    directive_id = issue(world, users=("chenjing", "yangmin"), deadline=local(2026, 3, 7, 12, 0))
-    tick(world)
-    assert not [m for m in world.state.messages if m["msgtype"] == "template_card"]
-    set_clock(world, local(2026, 3, 7, 12, 1))
+def test_r16_cards_still_queued_at_the_deadline_are_cancelled_and_listed_not_delivered(world):
+    """Issued Friday 17:00, due 17:30, and WeCom unreachable all that time (the outbox
+    never got to send): at the deadline nobody has the card. It is cancelled (a card
+    after its deadline only confuses), nobody is assessed, and the issuer gets the list
+    of the not delivered."""
+    set_clock(world, local(2026, 3, 6, 17, 0))
+    directive_id = issue(world, users=("chenjing", "yangmin"), deadline=local(2026, 3, 6, 17, 30))
+    set_clock(world, local(2026, 3, 6, 17, 31))
     stats = escalate(world)
     assert (stats.overdue, stats.undelivered) == (0, 2)
-    set_clock(world, local(2026, 3, 9, 9, 30))  # Monday: what is held goes now
+    set_clock(world, local(2026, 3, 9, 9, 30))  # Monday: WeCom is back, what is due goes now
     tick(world)
     assert not [m for m in world.state.messages if m["msgtype"] == "template_card"]
     with world.sessions() as session:

@@ -136,6 +136,14 @@ def issue(session, settings, *, title: str, body: str, assignees: dict[str, Any]
         raise DirectiveError("deadline", "needs a time zone (ISO-8601 with an offset)")
     if deadline <= now + timedelta(minutes=5):
         raise DirectiveError("deadline", "must be more than 5 minutes from now")
+    if not urgent:
+        from .workcal import load_calendar
+
+        goes_at = load_calendar(session, settings).next_working_time(now)
+        if goes_at >= deadline:
+            when = goes_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+            raise DirectiveError("deadline", f"the cards would go out only at {when} (the next working time, R4), "
+                                             "after the deadline: move the deadline or mark the directive urgent")
     summary_group = _summary_group(session, summary_group_id)
     plan = directives_followup.check_plan(reminder_plan) if reminder_plan is not None else None
     people = expand_assignees(session, assignees)

@@ -62,8 +62,11 @@ def csrf_of(html: str) -> str:
 
 def issue_directive(runtime, userids, *, issuer: str = "zhangwei", title: str = "关于周五消防演练的通知",
                     body: str = "周五 15:00 全员参加消防演练，请提前安排工作。", require: str = "ack",
-                    confidential: bool = False, hours: int = 48) -> int:
-    """Issue a directive to `userids` (as POST /api/v1/directives does) and return its id."""
+                    confidential: bool = False, hours: int = 24 * 14) -> int:
+    """Issue a directive to `userids` (as POST /api/v1/directives does) and return its id.
+    The tests run on the real clock: the deadline is two weeks out so that a run on a
+    Friday evening or before 国庆 still has the cards go before it (a non-urgent
+    directive whose cards would go after its deadline is refused)."""
     from wecom_app import directives
 
     now = runtime.clock()
