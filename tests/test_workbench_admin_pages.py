@@ -19,7 +19,7 @@ from wecom_app.directives_models import DirectiveReceipt
 from wecom_app.models import CalendarOverride
 
 MARCH = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
-ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03", "/settings")
+ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03", "/settings", "/audit")
 
 
 def rt(wb):
@@ -223,3 +223,75 @@ def test_r4_override_without_csrf_is_refused(wb, sandbox_state):
     assert client.post(f"/settings/overrides/{day}/delete").status_code == 400
     with rt(wb).sessions() as db:
         assert db.get(CalendarOverride, date.fromisoformat(day)) is not None
+
+
+# -- 审计 ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def entries(wb):
+    """45 group.create by zhangwei on 2026-03-01..; one directive.issue by caoyang and a workbench.group.create
+    on 2026-03-20 (Shanghai); one api token entry with secrets in its details."""
+    start = datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc)
+    with rt(wb).sessions() as db:
+        for i in range(45):
+            audit(db, "zhangwei", "group.create", f"group:{i + 1}", now=start + timedelta(minutes=i), name=f"群{i + 1}")
+        audit(db, "caoyang", "directive.issue", "directive:7", now=datetime(2026, 3, 19, 16, 30, tzinfo=timezone.utc),
+              title="周五演练", assignees={"users": ["zhuxia", "gaoping"]}, urgent=False)
+        audit(db, "wangfang", "workbench.group.create", "group:99", now=datetime(2026, 3, 20, 2, tzinfo=timezone.utc))
+        audit(db, "api:ops", "group.register", "group:100", now=datetime(2026, 3, 21, 2, tzinfo=timezone.utc),
+              robot_webhook="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=robot-key-do-not-show",
+              before={"access_token": "tok-do-not-show", "name": "旧名"})
+        db.commit()
+
+
+def ids_in(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'data-entry="(\d+)"', html)
+
+
+def test_r6_audit_newest_first_and_paginated(wb, sandbox_state, entries):
+    client = admin(wb, sandbox_state)
+    first = client.get("/audit?action=group.").text
+    assert "共 47 条" in first and len(ids_in(first)) == 30 and "第 1 / 2 页" in first
+    assert first.index("group:100") < first.index("group:99") < first.index("group:45")
+    second = client.get("/audit?action=group.&page=2").text
+    assert len(ids_in(second)) == 17 and 'group:1<' in second and not set(ids_in(first)) & set(ids_in(second))
+
+
+def test_r6_audit_filters(wb, sandbox_state, entries):
+    client = admin(wb, sandbox_state)
+    by_actor = client.get("/audit?actor=caoyang").text
+    assert len(ids_in(by_actor)) == 1 and "曹阳" in by_actor and "title:</b> 周五演练" in by_actor
+    assert "assignees.users:</b> zhuxia、gaoping" in by_actor
+    directives = client.get("/audit?action=directive.").text
+    assert len(ids_in(directives)) == 1 and "directive:7" in directives
+    assert len(ids_in(client.get("/audit?target=group:4").text)) == 7  # group:4, group:40..45
+    # 2026-03-19 16:30 UTC is 2026-03-20 00:30 in Shanghai: the 20th holds it and the workbench entry
+    day = client.get("/audit?start=2026-03-20&end=2026-03-20").text
+    assert len(ids_in(day)) == 2 and "directive:7" in day and "group:99" in day
+    assert "没有符合条件的记录" in client.get("/audit?actor=nobody").text
+
+
+def test_r6_audit_never_shows_secrets(wb, sandbox_state, entries):
+    html = admin(wb, sandbox_state).get("/audit?target=group:100").text
+    assert "robot-key-do-not-show" not in html and "tok-do-not-show" not in html
+    assert "robot_webhook:</b> （不显示）" in html and "before.name:</b> 旧名" in html
+
+
+@pytest.mark.parametrize("query, field, message", [
+    ("start=2026-02-30", "start", "日期格式为 YYYY-MM-DD"),
+    ("start=2026-03-20&end=2026-03-01", "end", "截止日期不能早于起始日期"),
+])
+def test_r6_audit_bad_dates_are_shown_next_to_the_field(wb, sandbox_state, query, field, message):
+    response = admin(wb, sandbox_state).get(f"/audit?{query}")
+    assert response.status_code == 400 and f'data-error="{field}">{message}' in response.text
+
+
+def test_r6_audit_records_the_admin_pages_own_actions(wb, sandbox_state):
+    client = admin(wb, sandbox_state)
+    day = (today(wb) + timedelta(days=4)).isoformat()
+    client.post("/settings/overrides", data={"csrf_token": csrf_of(client.get("/settings").text), "day": day,
+                                             "kind": "workday", "note": "调休上班"})
+    html = client.get("/audit?action=calendar.").text
+    assert f"day:{day}" in html and "calendar.override.set" in html and "channel:</b> workbench" in html
