@@ -18,6 +18,7 @@ from wecom_app.groups import Group, GroupMember
 from wecom_app.models import OutboxAction
 
 DISCOVERED = "wrOgQhDgAAdiscovered000000001"
+ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 
 
 def rt(wb):
@@ -31,7 +32,7 @@ def company(wb):
         mine = Group(kind="internal", name="研发交流群", owner="caoyang", custodian="pengfei", scope={"departments": [8]})
         other = Group(kind="managed", name="销售群", owner="hujie", custodian="hujie", chat_id="c1",
                       join_policy="approval", scope={"departments": [6]})
-        found = Group(kind="customer", name="", chat_id=DISCOVERED, status="discovered", created_by="system")
+        found = Group(kind="customer", name="", owner="hujie", chat_id=DISCOVERED, status="discovered")
         db.add_all([mine, other, found])
         db.flush()
         db.add_all([GroupMember(group_id=mine.id, member_id="pengfei", compliance="ok"),
@@ -90,7 +91,8 @@ def test_filters_kind_compliance_and_name(wb, sandbox_state, company):
 
 def test_list_is_paginated(wb, sandbox_state):
     with rt(wb).sessions() as db:
-        db.add_all([Group(kind="internal", name=f"项目群{i:02d}", owner="caoyang", custodian="pengfei") for i in range(25)])
+        db.add_all([Group(kind="internal", name=f"项目群{i:02d}", owner="caoyang", custodian="pengfei")
+                    for i in range(25)])
         db.commit()
     client = client_as(wb, sandbox_state, "zhangwei")
     first, second = client.get("/groups").text, client.get("/groups?page=2").text
@@ -120,7 +122,8 @@ def test_r7_admin_creates_a_managed_group(wb, sandbox_state):
     with rt(wb).sessions() as db:
         group = db.scalar(select(Group).where(Group.name == "研发部-周会"))
         members = set(db.scalars(select(GroupMember.member_id).where(GroupMember.group_id == group.id)))
-        create = db.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == f"appchat.create:{group.chat_id}"))
+        create = db.scalar(select(OutboxAction).where(
+            OutboxAction.idempotency_key == f"appchat.create:{group.chat_id}"))
         actions = set(db.scalars(select(AuditEntry.action).where(AuditEntry.actor == "lina")))
     assert (group.kind, group.status, group.custodian, group.created_by) == ("managed", "creating", "pengfei", "lina")
     assert {"caoyang", "pengfei", "zenglin"} <= members and "xuwei" not in members and "jiayun" not in members
@@ -173,7 +176,7 @@ def test_r7_discovered_customer_group_is_registered_through_the_shortcut(wb, san
     listing = client.get("/groups/register").text
     assert f'data-chat="{DISCOVERED}"' in listing and f"chat_id={DISCOVERED}" in listing
     prefilled = client.get(f"/groups/register?chat_id={DISCOVERED}").text
-    assert f'value="{DISCOVERED}"' in prefilled
+    assert f'value="{DISCOVERED}"' in prefilled and 'value="hujie"' in prefilled
     answer = form(client, "/groups/register", kind="customer", chat_id=DISCOVERED, name="华东客户答疑群",
                   owner="hujie", custodian="hujie", departments=["6"], allow_external="y")
     assert answer.status_code == 302 and answer.location == f"/groups/{company['found']}"
@@ -201,7 +204,7 @@ def test_r7_internal_group_is_registered_without_a_chat_id(wb, sandbox_state):
     client = client_as(wb, sandbox_state, "zhangwei")
     answer = form(client, "/groups/register", kind="internal", chat_id="", name="财务部-日常",
                   owner="liuqiang", custodian="yangmin", departments=["4"],
-                  robot_webhook="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa")
+                  robot_webhook=f"{ROBOT}?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa")
     assert answer.status_code == 302
     page = client.get(answer.location).text
     assert "仅登记备案" in page and "群机器人</dt><dd>已登记" in page and "693a91f6" not in page

@@ -24,7 +24,8 @@ def rt(wb):
 
 @pytest.fixture
 def queue(wb):
-    """pengfei's internal group with an R3 report on zenglin; hujie's managed group with an R1 finding; a group-less R14."""
+    """pengfei's internal group with an R3 report on zenglin; hujie's managed group with an R11 finding;
+    an R14 report with no group."""
     with rt(wb).sessions() as db:
         mine = Group(kind="internal", name="研发交流群", owner="caoyang", custodian="pengfei", scope={"departments": [8]})
         other = Group(kind="managed", name="销售群", owner="hujie", custodian="hujie", chat_id="c1")
@@ -170,7 +171,8 @@ def test_dismissal_needs_a_reason_then_writes_no_sanction(wb, sandbox_state, que
 def test_a_decided_violation_cannot_be_decided_again(wb, sandbox_state, queue):
     client = client_as(wb, sandbox_state, "zhangwei")
     token = csrf_of(client.get(f"/violations/{queue['finding']}").text)
-    client.post(f"/violations/{queue['finding']}/decide", data={"csrf_token": token, "decision": "dismiss", "text": "误报"})
+    client.post(f"/violations/{queue['finding']}/decide",
+                data={"csrf_token": token, "decision": "dismiss", "text": "误报"})
     again = client.post(f"/violations/{queue['finding']}/decide", data={"csrf_token": token, "decision": "confirm"})
     assert again.status_code == 409 and 'data-error="decision">这条记录已被处理（已驳回）' in again.text
     with rt(wb).sessions() as db:

@@ -192,14 +192,17 @@ def groups():
     with runtime().sessions() as db:
         page = paginate(db, stmt)
         ids = [g.id for g in page.items]
-        counts = dict(db.execute(select(GroupMember.group_id, func.count()).where(
-            GroupMember.group_id.in_(ids or [-1]), GroupMember.state == "present").group_by(GroupMember.group_id)).all())
-        bad = dict(db.execute(select(GroupMember.group_id, func.count()).where(
-            GroupMember.group_id.in_(ids or [-1]), GroupMember.state == "present", BAD)
-            .group_by(GroupMember.group_id)).all())
+        counts, bad = _member_counts(db, ids), _member_counts(db, ids, BAD)
         names = _names(db, {u for g in page.items for u in (g.owner, g.custodian)})
     return render_template("workbench/groups_list.html", page=page, args=args, counts=counts, bad=bad, names=names,
                            kind_names=KIND_NAMES, status_names=STATUS_NAMES, filtered=any(args.values()))
+
+
+def _member_counts(db, group_ids, *where) -> dict[int, int]:
+    """{group id: members present} (those matching `where` too)."""
+    return dict(db.execute(select(GroupMember.group_id, func.count()).where(
+        GroupMember.group_id.in_(group_ids or [-1]), GroupMember.state == "present", *where)
+        .group_by(GroupMember.group_id)).all())
 
 
 def _names(db, userids) -> dict[str, str]:
@@ -239,15 +242,13 @@ def group_new():
 def group_register():
     form = RegisterGroupForm()
     rt = runtime()
-    if request.method == "GET" and request.args.get("chat_id"):  # the 登记 shortcut of a discovered group
-        form.kind.data, form.chat_id.data = "customer", request.args["chat_id"]
     with rt.sessions() as db:
         _scope_choices(db, form)
+        if request.method == "GET" and request.args.get("chat_id"):  # the 登记 shortcut of a discovered group
+            _prefill(db, form, request.args["chat_id"])
         form_ok = form.validate_on_submit()
         discovered = db.scalars(select(Group).where(Group.status == "discovered").order_by(Group.id)).all()
-        members = dict(db.execute(select(GroupMember.group_id, func.count()).where(
-            GroupMember.group_id.in_([g.id for g in discovered] or [-1]), GroupMember.state == "present")
-            .group_by(GroupMember.group_id)).all())
+        members = _member_counts(db, [g.id for g in discovered])
         names = _names(db, {g.owner for g in discovered})
     if form_ok:
         try:
@@ -267,6 +268,14 @@ def group_register():
             return redirect(url_for("workbench.group_detail", group_id=group_id))
     return render_template("workbench/groups_register.html", form=form, discovered=discovered, members=members,
                            names=names), 422 if form.errors else 200
+
+
+def _prefill(db, form, chat_id: str) -> None:
+    """What discovery already knows about the group (name and owner from groupchat/get)."""
+    form.kind.data, form.chat_id.data = "customer", chat_id
+    group = db.scalar(select(Group).where(Group.chat_id == chat_id, Group.status == "discovered"))
+    if group is not None:
+        form.name.data, form.owner.data = group.name or "", group.owner or ""
 
 
 # -- one group -------------------------------------------------------------------------------------
@@ -302,17 +311,24 @@ def group_detail(group_id: int):
                              .where(GroupMember.group_id == group.id, GroupMember.state == "pending_approval")
                              .order_by(GroupMember.id)).all()
         creation = _creation(db, group)
-        names = _names(db, {group.owner, group.custodian, *(group.scope or {}).get("users", []),
-                            *(group.scope or {}).get("exclude", [])})
-        departments = dict(db.execute(select(Department.id, Department.name).where(
-            Department.id.in_((group.scope or {}).get("departments") or [-1]))).all())
-        tags = dict(db.execute(select(Tag.id, Tag.name).where(Tag.id.in_((group.scope or {}).get("tags") or [-1]))).all())
         directives = directive_followup(db, group.id)
+        labels = _scope_labels(db, group)
     return render_template("workbench/groups_detail.html", group=group, members=members, compliance=compliance,
-                           pending=pending, creation=creation, names=names, departments=departments, tags=tags,
-                           directives=directives, only_bad=only_bad, enforced=ENFORCED[group.kind],
+                           pending=pending, creation=creation, **labels, directives=directives, only_bad=only_bad,
+                           enforced=ENFORCED[group.kind],
                            kind_names=KIND_NAMES, state_names=STATE_NAMES, why=rules.WHY, rule_of=rules.RULE,
                            form=MemberForm(), recheck_form=EmptyForm())
+
+
+def _scope_labels(db, group: Group) -> dict:
+    """The names of the people, departments and tags the detail page shows."""
+    scope = group.scope or {}
+    return dict(
+        names=_names(db, {group.owner, group.custodian, *scope.get("users", []), *scope.get("exclude", [])}),
+        departments=dict(db.execute(select(Department.id, Department.name).where(
+            Department.id.in_(scope.get("departments") or [-1]))).all()),
+        tags=dict(db.execute(select(Tag.id, Tag.name).where(Tag.id.in_(scope.get("tags") or [-1]))).all()),
+    )
 
 
 def _creation(db, group: Group) -> dict | None:
