@@ -244,3 +244,23 @@ def test_directive_list_empty_state_and_paging(wb, sandbox_state):
         issue_directive(rt(wb), ["zhuxia"], issuer="caoyang")
     html = client.get("/directives").text
     assert html.count("data-directive=") == 20 and "第 1 / 2 页" in html
+
+
+def test_r16_a_big_directive_s_matrix_is_paginated(wb, sandbox_state):
+    from wecom_app import directives
+
+    runtime = rt(wb)
+    now = runtime.clock()
+    with runtime.sessions.begin() as db:  # the whole company: every active employee
+        directive_id = directives.issue(db, runtime.settings, title="全员安全培训", body="请完成安全培训。",
+                                        assignees={"departments": [1]}, deadline=now + timedelta(days=2),
+                                        issuer="zhangwei", now=now).id
+        people = db.scalar(select(func.count()).where(DirectiveReceipt.directive_id == directive_id))
+    assert people > 50
+    client = as_user(wb, sandbox_state, "zhangwei")
+    first = client.get(f"/directives/{directive_id}/receipts").text
+    assert first.count("<tr data-userid=") == 50 and f"第 1 / 2 页，共 {people} 条" in first
+    assert f'data-test="count-queued">{people}<' in first
+    second = client.get(f"/directives/{directive_id}/receipts?page=2").text
+    assert second.count("<tr data-userid=") == people - 50
+    assert "张伟 ·" in client.get("/directives").text  # the issuer, for an admin

@@ -156,8 +156,11 @@ def directives_list():
     with runtime().sessions() as db:
         page = paginate(db, query)
         counted = counts(db, page.items)
+        names = dict(db.execute(select(User.userid, User.name).where(
+            User.userid.in_({d.issuer for d in page.items}))).all())
     rows = [dict(directive=d, **_rates(d, counted[d.id])) for d in page.items]
-    return render_template("workbench/directives_list.html", page=page, rows=rows, status=status)
+    return render_template("workbench/directives_list.html", page=page, rows=rows, status=status,
+                           names=names)
 
 
 def _rates(directive: Directive, counted: dict) -> dict:
