@@ -26,7 +26,6 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import AnyOf, Length, ValidationError
 
-from .. import naming
 from ..directory import Tag, User
 from ..models import CalendarOverride
 from ..violations_sanctions import ladder
@@ -39,6 +38,9 @@ from .paging import paginate
 WEEKDAYS = "一二三四五六日"
 STRIP_DAYS = 14
 KINDS = (SelectChoice("holiday", "休息（放假）"), SelectChoice("workday", "上班（调休工作日）"))
+# naming.py's defaults in words (their regular expressions are unreadable on a phone)
+DEFAULT_GROUP_NAMES = "默认：2-50 个字，汉字、字母、数字和常用标点（- _ · . & + / 、括号），不含表情"
+DEFAULT_REAL_NAMES = "默认：2-4 个汉字"
 STEP_NAMES = {"warning": "警告", "temporary_removal": "暂时移出群", "removal": "移出群"}
 
 
@@ -149,8 +151,8 @@ def _environment(db, settings) -> list[tuple[str, str, str]]:
     return [
         ("工作时间（工作日）", windows, "WORK_HOURS"),
         ("公司时区", settings.timezone, "TIMEZONE"),
-        ("群名称规范", _pattern(settings.group_name_pattern, naming.DEFAULT_GROUP_NAME_PATTERN), "GROUP_NAME_PATTERN"),
-        ("实名规范", _pattern(settings.real_name_pattern, naming.DEFAULT_REAL_NAME_PATTERN), "REAL_NAME_PATTERN"),
+        ("群名称规范", settings.group_name_pattern or DEFAULT_GROUP_NAMES, "GROUP_NAME_PATTERN"),
+        ("实名规范", settings.real_name_pattern or DEFAULT_REAL_NAMES, "REAL_NAME_PATTERN"),
         ("实名整改宽限", f"{settings.real_name_grace_days} 天", "REAL_NAME_GRACE_DAYS"),
         ("处罚阶梯", steps, "SANCTION_LADDER"),
         ("办公室管理员", admins, "WECOM_ADMINS"),
@@ -160,10 +162,6 @@ def _environment(db, settings) -> list[tuple[str, str, str]]:
         ("数据库", _database(settings.database_url), "DATABASE_URL"),
         ("登录有效期", f"{settings.session_hours} 小时", "SESSION_HOURS"),
     ]
-
-
-def _pattern(value: str, default: str) -> str:
-    return value if value else f"默认：{default}"
 
 
 def _database(url: str) -> str:
