@@ -264,3 +264,11 @@ def test_r16_a_big_directive_s_matrix_is_paginated(wb, sandbox_state):
     second = client.get(f"/directives/{directive_id}/receipts?page=2").text
     assert second.count("<tr data-userid=") == people - 50
     assert "张伟 ·" in client.get("/directives").text  # the issuer, for an admin
+
+
+def test_the_directive_page_s_manage_link_opens_the_matrix(wb, sandbox_state, acknowledged):
+    client = as_user(wb, sandbox_state, "caoyang")
+    page = client.get(f"/directives/{acknowledged}").text
+    link = f'href="/directives/{acknowledged}/receipts"'
+    assert link in page.split('data-test="manage"')[1]
+    assert client.get(f"/directives/{acknowledged}/receipts").status_code == 200
