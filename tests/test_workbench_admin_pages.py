@@ -107,6 +107,7 @@ def test_r15_bad_month_or_department_is_shown_next_to_the_field(wb, sandbox_stat
     client = admin(wb, sandbox_state)
     for query, field, message in (("month=2026-13", "month", "月份格式为 YYYY-MM"),
                                   ("month=march", "month", "月份格式为 YYYY-MM"),
+                                  ("month=0000-01", "month", "月份超出范围"),
                                   ("month=2026-03&department=999", "department", "没有这个部门"),
                                   ("month=2026-03&department=abc", "department", "没有这个部门")):
         for path in ("/assessments", "/assessments.xlsx"):
@@ -211,6 +212,23 @@ def test_r4_duplicate_override_is_refused(wb, sandbox_state):
     with rt(wb).sessions() as db:
         assert db.get(CalendarOverride, date.fromisoformat(day)).workday is True
         assert db.scalar(select(func.count()).where(AuditEntry.action == "calendar.override.set")) == 1
+
+
+def test_r4_override_added_twice_at_once_is_refused_not_a_500(wb, sandbox_state, monkeypatch):
+    from wecom_app.workbench.settings_page import OverrideForm
+
+    client = admin(wb, sandbox_state)
+    day = today(wb) + timedelta(days=6)
+    with rt(wb).sessions() as db:
+        db.add(CalendarOverride(day=day, workday=True, note="另一位管理员", set_by="lina"))
+        db.commit()
+    monkeypatch.setattr(OverrideForm, "validate_day", lambda self, field: None)  # as if it looked just before
+    response = client.post("/settings/overrides", data={"csrf_token": csrf_of(client.get("/settings").text),
+                                                        "day": day.isoformat(), "kind": "holiday"})
+    assert response.status_code == 400 and 'data-error="day">这一天刚被其他管理员调整过' in response.text
+    with rt(wb).sessions() as db:
+        assert db.get(CalendarOverride, day).set_by == "lina"
+        assert db.scalar(select(func.count()).where(AuditEntry.action == "calendar.override.set")) == 0
 
 
 def test_r4_override_without_csrf_is_refused(wb, sandbox_state):

@@ -44,6 +44,10 @@ class AssessmentFilter(FlaskForm):
     month = StringField("月份", validators=[Optional(), Regexp(MONTH.pattern + "$", message="月份格式为 YYYY-MM，例如 2026-03")])
     department = SelectField("部门", coerce=lambda v: int(v) if str(v).isdigit() else -1, validate_choice=False)
 
+    def validate_month(self, field):
+        if field.data and MONTH.fullmatch(field.data) and not 2000 <= int(field.data[:4]) <= 2199:
+            raise ValidationError("月份超出范围（2000-2199 年）")
+
     def validate_department(self, field):
         if field.data and field.data not in {choice.value for choice in field.choices}:
             raise ValidationError("没有这个部门，请从列表中选择")

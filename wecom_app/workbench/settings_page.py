@@ -22,6 +22,7 @@ from flask import flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from wtforms import DateField, SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import AnyOf, Length, ValidationError
@@ -94,7 +95,12 @@ def add_override():
     with rt.sessions() as db:
         db.add(CalendarOverride(day=day, workday=workday, note=note, set_by=current_user().userid, set_at=now))
         audit_action(db, "calendar.override.set", f"day:{day.isoformat()}", workday=workday, note=note, before=None)
-        db.commit()
+        try:
+            db.commit()
+        except IntegrityError:  # another admin added the same day since validate_day looked
+            db.rollback()
+            form.day.errors.append("这一天刚被其他管理员调整过，请查看下面的列表")
+            return _render(form), 400
     flash(f"已把 {day.isoformat()} 设为{'上班' if workday else '休息'}。")
     return redirect(url_for("workbench.settings_page") + "#calendar")
 
