@@ -272,3 +272,15 @@ def test_the_directive_page_s_manage_link_opens_the_matrix(wb, sandbox_state, ac
     link = f'href="/directives/{acknowledged}/receipts"'
     assert link in page.split('data-test="manage"')[1]
     assert client.get(f"/directives/{acknowledged}/receipts").status_code == 200
+
+
+def test_r4_a_non_urgent_directive_whose_cards_would_go_after_its_deadline_is_refused_in_chinese(wb, sandbox_state):
+    from datetime import datetime, timezone
+
+    client = as_user(wb, sandbox_state, "zhangwei")
+    rt(wb).clock = lambda: datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc)  # Saturday 10:00 in Shanghai
+    answer = compose(client, deadline_date="2026-11-28", deadline_time="18:00")
+    assert answer.status_code == 422
+    assert 'data-error="deadline_date">非紧急指令要到 2026-11-30 09:00（下一个工作时段，R4）才会发出' in answer.text
+    assert count(wb, Directive) == 0
+    assert compose(client, deadline_date="2026-11-28", deadline_time="18:00", urgent="y").status_code == 302

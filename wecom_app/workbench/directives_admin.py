@@ -15,6 +15,7 @@ entry and receipt counters.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -67,10 +68,16 @@ MESSAGES = (
 )
 
 
+LATE = re.compile(r"the cards would go out only at (\d{4}-\d\d-\d\d \d\d:\d\d)")
+
+
 def zh(exc: directives.DirectiveError) -> str:
     """The refusal in Chinese, keeping what it names (userids, ids) after the colon."""
     if exc.field == "status":
         return "指令已撤回，不能再操作"
+    late = LATE.match(exc.message)
+    if late:
+        return f"非紧急指令要到 {late.group(1)}（下一个工作时段，R4）才会发出，已晚于截止时间：请推后截止时间或勾选「紧急」"
     for prefix, words in MESSAGES:
         if exc.message.startswith(prefix):
             named = exc.message.split(": ", 1)[1] if ": " in exc.message else ""
