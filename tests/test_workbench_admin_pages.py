@@ -258,7 +258,8 @@ def entries(wb):
         audit(db, "wangfang", "workbench.group.create", "group:99", now=datetime(2026, 3, 20, 2, tzinfo=timezone.utc))
         audit(db, "api:ops", "group.register", "group:100", now=datetime(2026, 3, 21, 2, tzinfo=timezone.utc),
               robot_webhook="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=robot-key-do-not-show",
-              before={"access_token": "tok-do-not-show", "name": "旧名"})
+              before={"access_token": "tok-do-not-show", "name": "旧名"},
+              url="https://qyapi.weixin.qq.com/cgi-bin/appchat/get?access_token=tok2-do-not-show&chatid=wr1")
         db.commit()
 
 
@@ -293,7 +294,8 @@ def test_r6_audit_filters(wb, sandbox_state, entries):
 
 def test_r6_audit_never_shows_secrets(wb, sandbox_state, entries):
     html = admin(wb, sandbox_state).get("/audit?target=group:100").text
-    assert "robot-key-do-not-show" not in html and "tok-do-not-show" not in html
+    assert "robot-key-do-not-show" not in html and "tok-do-not-show" not in html and "tok2-do-not-show" not in html
+    assert "access_token=***&amp;chatid=wr1" in html
     assert "robot_webhook:</b> （不显示）" in html and "before.name:</b> 旧名" in html
 
 

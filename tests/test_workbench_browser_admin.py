@@ -1,6 +1,6 @@
 """In a real browser, as the office admin: 考核 for a month with a record linked to
 its violation (R15), 设置 where a 调休 override added in the form shows at once in
-the 14-day strip (R4), and 审计 listing that change (R6)."""
+the 14-day strip and goes again when removed (R4), and 审计 listing both (R6)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ def test_admin_walks_assessments_settings_and_audit(page, login_as, live_app, sh
     assert "公司周年庆" in page.locator("[data-test=overrides]").inner_text()
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "settings")
+    page.click(f"[data-test=delete-{day}]")  # and back: the day follows the calendar again
+    page.wait_for_url("**/settings#calendar")
+    assert cell.get_attribute("data-workday") == "yes" and cell.get_attribute("data-override") is None
 
     page.click("[data-nav=audit]")
     page.wait_for_url("**/audit")
@@ -53,5 +56,5 @@ def test_admin_walks_assessments_settings_and_audit(page, login_as, live_app, sh
     page.wait_for_url("**/audit?action=calendar.*")
     assert page.locator("#action").input_value() == "calendar."  # the (folded) filter holds what is applied
     entries = page.locator("[data-test=entries]").inner_text()
-    assert f"day:{day}" in entries and "calendar.override.set" in entries
+    assert f"day:{day}" in entries and "calendar.override.set" in entries and "calendar.override.delete" in entries
     shot(page, "audit")

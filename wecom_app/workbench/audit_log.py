@@ -27,6 +27,8 @@ from .settings_page import DayField
 
 PER_PAGE = 30
 SECRET_KEYS = re.compile(r"secret|token|passw|aes|signature|webhook|robot|cookie|credential|private", re.I)
+# a secret inside a value under a harmless key: a URL's access_token=, a robot webhook's key=
+SECRET_PARAMS = re.compile(r"((?:access_token|corpsecret|secret|token|key)=)[^&\s\"']+", re.I)
 VALUE_MAX = 300
 # quick filters: the action families the app writes
 FAMILIES = (("group.", "群"), ("member.", "成员"), ("directive.", "指令"), ("violation.", "违规"),
@@ -113,5 +115,5 @@ def _short(value) -> str:
     elif isinstance(value, (list, tuple)):
         text = "、".join(_short(v) for v in value) or "（空）"
     else:
-        text = str(value)
+        text = SECRET_PARAMS.sub(r"\1***", str(value))
     return text if len(text) <= VALUE_MAX else text[:VALUE_MAX] + "…"
