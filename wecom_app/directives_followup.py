@@ -219,7 +219,7 @@ def send_reminders(session, settings, calendar: WorkCalendar, now: datetime) -> 
 
 
 def _remind(session, settings, directive: Directive, planner: Planner, receipts: list[DirectiveReceipt],
-            now: datetime) -> None:
+            now: datetime, *, actor: str = "system", manual: bool = False) -> None:
     from .directives_delivery import send_cards
 
     receipts.sort(key=lambda r: r.userid)
@@ -233,9 +233,40 @@ def _remind(session, settings, directive: Directive, planner: Planner, receipts:
         receipt.reminders += 1
         receipt.last_reminded_at = now
         receipt.next_reminder_at = planner.following(sent_at, receipt.reminders)
+    extra = {"manual": True} if manual else {}
     for batch in batches:  # one entry per card batch (at most 1,000 people), as `delivered` has
-        ledger.append(session, "reminded", at=now, directive_id=directive.id, version=directive.version,
-                      userids=list(batch.userids), reminder=number, batch=batch.id, task_id=batch.task_id)
+        ledger.append(session, "reminded", at=now, directive_id=directive.id, actor=actor, version=directive.version,
+                      userids=list(batch.userids), reminder=number, batch=batch.id, task_id=batch.task_id, **extra)
+
+
+def not_done_query(directive: Directive):
+    """The receipts a reminder can still reach: their card delivered for this version,
+    not done what the directive requires."""
+    r = DirectiveReceipt
+    done = r.completed_at if directive.require == "completion" else r.acknowledged_at
+    return select(r).where(r.directive_id == directive.id, r.version == directive.version,
+                           r.status.in_(("delivered", "acknowledged")), done.is_(None))
+
+
+def not_done(session, directive: Directive) -> list[DirectiveReceipt]:
+    return list(session.scalars(not_done_query(directive).order_by(DirectiveReceipt.userid)))
+
+
+def remind_now(session, settings, directive: Directive, *, actor: str, now: datetime) -> int:
+    """立即提醒 (the workbench): a reminder card now to everyone not done, as the job
+    sends one (reminders counted, the next planned reminder counted from this one, a
+    `reminded` ledger entry per card batch with the actor and `manual`). A non-urgent
+    directive's card waits for working time in the outbox (R4). How many were reminded."""
+    from .directives import DirectiveError
+    from .workcal import load_calendar
+
+    if directive.status != "active":
+        raise DirectiveError("status", f"directive {directive.id} is {directive.status}")
+    receipts = not_done(session, directive)
+    if receipts:
+        _remind(session, settings, directive, Planner(directive, load_calendar(session, settings)), receipts, now,
+                actor=actor, manual=True)
+    return len(receipts)
 
 
 def _directive(session, cache: dict[int, Directive | None], directive_id: int) -> Directive | None:

@@ -7,10 +7,8 @@ actions and the sheet are for an admin or the directive's issuer only (the sheet
 carries confidential bodies, R12): anyone else gets 403, whatever the id.
 
 The domain does the work (directives.issue / correct / revoke, receipt_sheet,
-directives_delivery.send_cards); a DirectiveError comes back next to its field and
-nothing is written. `remind_now` is the one piece of logic here: the reminders
-job's `_remind` for the people not done yet, on demand, with the same ledger
-entry and receipt counters.
+directives_followup.remind_now); a DirectiveError comes back next to its field and
+nothing is written.
 """
 
 from __future__ import annotations
@@ -26,15 +24,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.meta import DefaultMeta
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from .. import directives, ledger, receipt_sheet
+from .. import directives, directives_followup, receipt_sheet
 from ..api.directives import SHEET_TYPES, counts
-from ..directives_delivery import send_cards
-from ..directives_followup import Planner
 from ..directives_models import Directive, DirectiveReceipt, DirectiveVersion
 from ..directory import STATUS_ACTIVE, Department, User, UserDepartment
 from ..groups import Group
 from ..scope import subtree
-from ..workcal import load_calendar
 from . import bp, runtime
 from .auth import audit_action, current_user, forbidden, login_required, roles_required
 from .forms import EmptyForm
@@ -274,7 +269,7 @@ def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_
             .join(DirectiveReceipt, DirectiveReceipt.userid == User.userid)
             .where(DirectiveReceipt.directive_id == directive.id)
             .group_by(Department.id, Department.name).order_by(Department.id)).all()
-        pending = _not_done(db, directive, count_only=True)
+        pending = db.scalar(select(func.count()).select_from(directives_followup.not_done_query(directive).subquery()))
         rows = [dict(receipt=r, name=name or r.userid, department=dept or "—",
                      status=directives.receipt_status(directive, r)) for r, name, dept in page.items]
     return render_template(
@@ -292,42 +287,6 @@ def directive_receipts(directive_id: int):
 
 # ---- actions ----------------------------------------------------------------------------------------------------
 
-def _not_done(db, directive: Directive, *, count_only: bool = False):
-    """The receipts a reminder can still reach: their card delivered for this version, not done yet."""
-    r = DirectiveReceipt
-    where = (r.directive_id == directive.id, r.version == directive.version,
-             r.status.in_(("delivered", "acknowledged")), _done_column(directive).is_(None))
-    if count_only:
-        return db.scalar(select(func.count()).select_from(r).where(*where)) or 0
-    return list(db.scalars(select(r).where(*where).order_by(r.userid)))
-
-
-def remind_now(db, settings, directive: Directive, *, actor: str, now: datetime) -> int:
-    """立即提醒: a reminder card to everyone not done yet, as the reminders job sends one
-    (directives_followup._remind): receipts' reminders and last_reminded_at, the next
-    planned reminder counted from this one, a `reminded` ledger entry per card batch.
-    A non-urgent directive's reminder waits for working time in the outbox (R4)."""
-    if directive.status != "active":
-        raise directives.DirectiveError("status", f"directive {directive.id} is {directive.status}")
-    receipts = _not_done(db, directive)
-    if not receipts:
-        return 0
-    number = max(r.reminders for r in receipts) + 1
-    batches = send_cards(db, settings, directive, [r.userid for r in receipts], now=now, kind="reminder",
-                         reminder=number, urgent=directive.urgent)
-    planner = Planner(directive, load_calendar(db, settings))
-    sent_at = now if directive.urgent else planner.calendar.next_working_time(now)
-    for receipt in receipts:
-        receipt.reminders += 1
-        receipt.last_reminded_at = now
-        receipt.next_reminder_at = planner.following(sent_at, receipt.reminders)
-    for batch in batches:
-        ledger.append(db, "reminded", at=now, directive_id=directive.id, actor=actor, version=directive.version,
-                      userids=list(batch.userids), reminder=number, batch=batch.id, task_id=batch.task_id,
-                      manual=True)
-    return len(receipts)
-
-
 @bp.post("/directives/<int:directive_id>/remind")
 @login_required
 def directive_remind(directive_id: int):
@@ -337,7 +296,7 @@ def directive_remind(directive_id: int):
         if directive is None:
             return _refuse()
         try:
-            n = remind_now(db, rt.settings, directive, actor=current_user().userid, now=rt.clock())
+            n = directives_followup.remind_now(db, rt.settings, directive, actor=current_user().userid, now=rt.clock())
         except directives.DirectiveError as exc:
             flash(zh(exc), "error")
         else:

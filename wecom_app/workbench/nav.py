@@ -27,7 +27,7 @@ NAV = (
     NavItem("groups", "群管理", "/groups", ("admin", "custodian")),
     NavItem("violations", "违规", "/violations", ("admin", "custodian")),
     NavItem("directives", "指令", "/directives", ("admin", "issuer")),
-    NavItem("announcements", "公告", "/announcements", ("admin",)),
+    NavItem("announcements", "公告", "/announcements", ("admin", "custodian")),
     NavItem("assessments", "考核", "/assessments", ("admin",)),
     NavItem("settings", "设置", "/settings", ("admin",)),
     NavItem("audit", "审计", "/audit", ("admin",)),
