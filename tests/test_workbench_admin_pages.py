@@ -16,6 +16,7 @@ from tests.plugins.workbench import csrf_of, issue_directive, login
 from wecom_app.assessments import Assessment
 from wecom_app.audit import AuditEntry, audit
 from wecom_app.directives_models import DirectiveReceipt
+from wecom_app.groups import Group
 from wecom_app.models import CalendarOverride
 
 MARCH = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
@@ -32,8 +33,11 @@ def admin(wb, sandbox_state, userid="zhangwei"):
     return client
 
 
-@pytest.mark.parametrize("userid", ["zhuxia", "caoyang"])  # an employee, an issuer (department leader)
+@pytest.mark.parametrize("userid", ["zhuxia", "caoyang", "pengfei"])  # an employee, an issuer, a custodian
 def test_r15_admin_pages_refuse_everyone_else(wb, sandbox_state, userid):
+    with rt(wb).sessions() as db:
+        db.add(Group(kind="internal", name="研发交流群", owner="caoyang", custodian="pengfei"))
+        db.commit()
     client = admin(wb, sandbox_state, userid)
     for path in ADMIN_PAGES:
         assert client.get(path).status_code == 403, path
