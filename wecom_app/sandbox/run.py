@@ -62,6 +62,8 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
 
     setup_logging("INFO")
     Path(database).parent.mkdir(parents=True, exist_ok=True)
+    for stale in (Path(database), Path(f"{database}-wal"), Path(f"{database}-shm")):
+        stale.unlink(missing_ok=True)  # the emulator's company is new each run: so is the database
     wsgi, runtime, state = build(host, port, f"sqlite:///{Path(database).resolve()}")
     server = make_server(host, port, wsgi, threaded=True)
     worker = Worker(runtime)
@@ -75,6 +77,10 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
     counts = full_sync(runtime.sessions, runtime.client, runtime.clock())  # the mirror of the demo company
     print(f"wecom-app sandbox: {counts.users} employees in {counts.departments} departments synced from the emulator",
           flush=True)
+    from .demo import seed_demo_data
+
+    for line in seed_demo_data(runtime, state, wsgi.app.extensions["wecom_pusher"]):
+        print(f"  demo: {line}", flush=True)
     print(f"wecom-app sandbox: workbench http://{host}:{port}/  (log in as any demo user from the picker)", flush=True)
     print(f"wecom-app sandbox: sandbox console http://{host}:{port}/sandbox  (callbacks, outbox, simulated events)",
           flush=True)
