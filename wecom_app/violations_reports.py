@@ -54,7 +54,7 @@ def parse(session, reporter: str, content: str) -> tuple[str | None, Group | Non
     userid = None
     for token in _TOKEN.split(rest):
         candidate = token.lstrip("@＠").strip()
-        if candidate and (userid := _person(session, candidate)):
+        if candidate and (userid := person(session, candidate)):
             rest = rest.replace(token, " ", 1)
             break
     if userid and group is None:
@@ -69,7 +69,8 @@ def _group_named(session, text: str) -> Group | None:
     return max(named, key=lambda g: len(g.name)) if named else None
 
 
-def _person(session, token: str) -> str | None:
+def person(session, token: str) -> str | None:
+    """The userid a report names: a userid, or a directory name held by one person only."""
     user = session.get(User, token.lower())
     if user is not None:
         return user.userid
@@ -95,8 +96,17 @@ def report(session, settings, reporter: str, content: str, now: datetime, *, msg
         rules.tell(session, settings, [reporter], f"【举报】收到您的举报，但没能确认被举报的人或群。{HOW}",
                    key=f"report.unclear:{reporter}:{key}", now=now)
         return None
-    rule = category(content)
-    evidence = {"text": content.strip(), "reporter": reporter, "reason": rest, "msg_id": msg_id}
+    return file_report(session, settings, reporter, userid=userid, group=group, rule=category(content), reason=rest,
+                       text=content.strip(), now=now, msg_id=msg_id, key=key)
+
+
+def file_report(session, settings, reporter: str, *, userid: str | None, group: Group | None, rule: str, reason: str,
+                text: str, now: datetime, msg_id: str = "", key: str = "", channel: str = "message") -> Violation:
+    """A report whose person, group and rule are known (parsed from a text, or chosen on
+    the workbench's form): a violation for the custodian (or the admins), the reporter
+    told its number, the deciders told once."""
+    reporter, key = reporter.lower(), key or msg_id or rules.stamp(now)
+    evidence = {"text": text, "reporter": reporter, "reason": reason, "msg_id": msg_id, "channel": channel}
     violation, new = open_violation(session, rule, userid or "", group.id if group else None, evidence=evidence,
                                     detected_by=f"report:{reporter}", now=now)
     where = f"「{group.name}」的专管人员" if group else "管理员"
@@ -107,7 +117,7 @@ def report(session, settings, reporter: str, content: str, now: datetime, *, msg
         who = userid or "（未指明，请核实）"
         rules.tell(session, settings, [d for d in deciders if d != userid],
                    f"【举报待处理】{reporter} 举报 {who}" + (f" 在「{group.name}」" if group else "")
-                   + f"：{rest or '（无说明）'}（{rule}，编号 {violation.id}）。请在工作台确认或驳回。",
+                   + f"：{reason or '（无说明）'}（{rule}，编号 {violation.id}）。请在工作台确认或驳回。",
                    key=f"report.custodian:{violation.id}", now=now)
     return violation
 

@@ -25,8 +25,8 @@ bp = Blueprint("workbench", __name__)
 csrf = CSRFProtect()
 
 # the page modules, in the order their routes are registered
-_PAGES = ("auth", "nav", "home", "me", "groups", "violations", "directives_admin", "announcements", "assessments",
-          "settings_page", "audit_log")
+_PAGES = ("auth", "nav", "home", "me", "reports", "groups", "violations", "directives_admin", "announcements",
+          "assessments", "settings_page", "audit_log")
 
 
 def runtime():

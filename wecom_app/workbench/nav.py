@@ -24,6 +24,7 @@ class NavItem:
 NAV = (
     NavItem("home", "首页", "/", ("admin", "custodian")),
     NavItem("me", "我的待办", "/me", ("employee",)),
+    NavItem("reports", "我的举报", "/reports", ("employee",)),
     NavItem("groups", "群管理", "/groups", ("admin", "custodian")),
     NavItem("violations", "违规", "/violations", ("admin", "custodian")),
     NavItem("directives", "指令", "/directives", ("admin", "issuer")),
