@@ -115,9 +115,14 @@ def _item(row: Assessment) -> dict:
 
 def month_xlsx(session, month: str) -> bytes:
     """The month as a workbook: a summary sheet (department, person, count) and the details."""
+    return report_xlsx(month_report(session, month))
+
+
+def report_xlsx(report: dict) -> bytes:
+    """A `month_report` (whole, or filtered to some departments) as the workbook."""
     from openpyxl import Workbook
 
-    report = month_report(session, month)
+    month = report["month"]
     book = Workbook()
     summary = book.active
     summary.title = "汇总"

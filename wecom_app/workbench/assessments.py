@@ -12,7 +12,6 @@ Exports are audited: they carry people's performance records.
 
 from __future__ import annotations
 
-import io
 from datetime import date
 
 from flask import Response, render_template, request
@@ -22,7 +21,7 @@ from wtforms import SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import Optional, Regexp, ValidationError
 
-from ..assessments import MONTH, Assessment, month_report, month_xlsx
+from ..assessments import MONTH, Assessment, month_report, month_xlsx, report_xlsx
 from ..directives_models import DirectiveReceipt
 from ..directory import Department, User
 from ..scope import subtree
@@ -82,7 +81,7 @@ def assessments_xlsx():
         else:
             month, department = form.month.data, form.department.data
             if department:
-                body = _xlsx(_report_for(db, month, _departments_in(db, department)))
+                body = report_xlsx(_report_for(db, month, _departments_in(db, department)))
             else:
                 body = month_xlsx(db, month)
             audit_action(db, "assessment.export", f"month:{month}", department=department or None)
@@ -176,31 +175,3 @@ def _report_for(db, month: str, departments: set[int]) -> dict:
     report = month_report(db, month)
     kept = [d for d in report["departments"] if d["id"] in departments]
     return dict(report, departments=kept, total=sum(d["count"] for d in kept))
-
-
-def _xlsx(report: dict) -> bytes:
-    """The same two sheets as assessments.month_xlsx, from a (filtered) month_report."""
-    from openpyxl import Workbook
-
-    month = report["month"]
-    book = Workbook()
-    summary = book.active
-    summary.title = "汇总"
-    summary.append(["月份", "部门", "部门ID", "姓名", "userid", "次数"])
-    details = book.create_sheet("明细")
-    details.append(["月份", "部门", "姓名", "userid", "规则", "来源", "编号", "说明", "时间(UTC)"])
-    for department in report["departments"]:
-        for person in department["people"]:
-            summary.append([month, department["name"], department["id"], person["name"], person["userid"],
-                            person["count"]])
-            for item in person["items"]:
-                details.append([month, department["name"], person["name"], person["userid"], item["rule"],
-                                item["source"], item["source_id"], _cell(item["note"]), item["at"]])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-def _cell(text: str) -> str:
-    """A member's text is never a formula in the sheet (as in assessments.month_xlsx)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
