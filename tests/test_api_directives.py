@@ -11,10 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 import jobs.outbox
-from tests.conftest import make_settings
+from tests.emulated import runtime, settings  # noqa: F401
 from tests.test_rules_support import seed_directory
 from wecom_app import directives_acks
-from wecom_app.app import Runtime
 from wecom_app.audit import AuditEntry
 from wecom_app.directives_models import Directive, DirectiveReceipt, LedgerEntry
 from wecom_app.directory import STATUS_ACTIVE, User
@@ -30,22 +29,6 @@ DIRECTIVE = {"title": "周五前提交季度报表",
              "body": "请各位在周五 17:00 前提交季度报表。\n逾期将通报。",
              "assignees": {"users": ["lina", "chenjing", "zhaolei"]}, "deadline": DEADLINE, "require": "ack",
              "urgent": False, "confidential": False}
-
-
-@pytest.fixture
-def settings(db_url, emulator_url):
-    return make_settings(database_url=db_url, api_base=emulator_url, wecom_timeout=2)
-
-
-@pytest.fixture
-def runtime(settings, engine, sandbox_clock):
-    """The app and the outbox job on the emulator's clock."""
-    from wecom_app.client import WeComClient
-
-    rt = Runtime(settings, engine=engine, clock=lambda: datetime.fromtimestamp(sandbox_clock(), timezone.utc))
-    rt._client = WeComClient(settings, rt.sessions, clock=rt.clock, sleep=lambda _s: None, max_attempts=1)
-    yield rt
-    rt._client.close()
 
 
 @pytest.fixture

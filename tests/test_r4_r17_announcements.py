@@ -17,9 +17,8 @@ import requests
 from sqlalchemy import func, select
 
 import jobs.outbox
-from tests.conftest import make_settings
+from tests.emulated import runtime, settings  # noqa: F401
 from wecom_app import outbox
-from wecom_app.app import Runtime
 from wecom_app.audit import AuditEntry
 from wecom_app.directives_models import Announcement, AnnouncementDelivery
 from wecom_app.models import OutboxAction
@@ -30,23 +29,6 @@ from .test_api_support import add_group, bearer, error, issue_token, seed_direct
 SHANGHAI = timezone(timedelta(hours=8))
 MONDAY_0900 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # the sandbox clock's start, working time
 TEXT = {"msgtype": "text", "content": "周五下午三点消防演练，请各群成员准时参加。"}
-
-
-@pytest.fixture
-def settings(db_url, emulator_url):
-    return make_settings(database_url=db_url, api_base=emulator_url, wecom_timeout=2)
-
-
-@pytest.fixture
-def runtime(settings, engine, sandbox_clock):
-    """The app and the outbox job on the emulator's clock."""
-    from wecom_app.client import WeComClient
-
-    rt = Runtime(settings, engine=engine, clock=lambda: datetime.fromtimestamp(sandbox_clock(), timezone.utc))
-    # the job's client without in-call retries or real sleeps: the outbox does the retrying
-    rt._client = WeComClient(settings, rt.sessions, clock=rt.clock, sleep=lambda _s: None, max_attempts=1)
-    yield rt
-    rt._client.close()
 
 
 @pytest.fixture
