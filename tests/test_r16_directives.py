@@ -247,3 +247,44 @@ def test_r16_r4_a_non_urgent_directive_whose_cards_would_go_after_its_deadline_i
     with world.sessions.begin() as session:  # urgent: it goes at once, so it may
         directives.issue(session, world.settings, title="周末值班", body="周六上午到岗。", assignees={"users": ["lina"]},
                          deadline=friday_evening + timedelta(hours=17), issuer="wangfang", now=world.now(), urgent=True)
+
+
+def test_r16_a_click_on_a_card_split_twice_counts(world):
+    """A throttled batch's remainder can be split again: its task_id then carries two
+    `@<row>-<tag>` suffixes, and the click still belongs to the batch."""
+    directive_id = issue(world)
+    send_and_settle(world)
+    twice = f"{task_of(world, directive_id)}@120-abc123@130-def456"
+    with world.sessions.begin() as session:
+        assert directives_acks.click(session, world.settings, userid="lina", task_id=twice, key="ack",
+                                     response_code="", now=world.now()) == "counted"
+    assert receipts(world, directive_id)["lina"].status == "acknowledged"
+
+
+def test_r16_the_click_counts_at_the_time_it_was_pressed_not_when_it_was_handled(world):
+    directive_id = issue(world)
+    send_and_settle(world)
+    pressed = world.now()
+    xml = world.state.click("lina", task_of(world, directive_id), "ack")
+    world.clock.advance(600)  # the dispatcher gets to it ten minutes later (a retry)
+    push(world, xml)
+    assert receipts(world, directive_id)["lina"].acknowledged_at == pressed
+
+
+def test_r16_a_workbench_ack_before_the_card_arrives_keeps_the_delivery_on_record(world):
+    directive_id = issue(world)
+    with world.sessions.begin() as session:
+        d = session.get(Directive, directive_id)
+        directives_acks.act(session, world.settings, d, userid="lina", key="ack", channel="workbench", now=world.now())
+    send_and_settle(world)
+    lina = receipts(world, directive_id)["lina"]
+    assert lina.status == "acknowledged" and lina.delivered_at is not None and lina.msgid
+
+
+def test_r16_a_correction_after_the_deadline_is_refused(world):
+    directive_id = issue(world)
+    world.clock.advance(4 * 86400)
+    with pytest.raises(directives.DirectiveError) as refused, world.sessions.begin() as session:
+        directives.correct(session, world.settings, session.get(Directive, directive_id), title=None,
+                           body="改了", actor="wangfang", now=world.now())
+    assert refused.value.field == "deadline"

@@ -235,3 +235,26 @@ def test_r16_cards_still_queued_at_the_deadline_are_cancelled_and_listed_not_del
         assert session.scalar(select(func.count()).select_from(Assessment)) == 0
     assert "cancelled" in cards and escalated["cancelled_cards"] == 1
     assert any("未送达 2 人" in t for t in texts_to(world, "wangfang"))
+
+
+def test_r16_a_click_pressed_before_the_deadline_and_handled_after_it_is_not_overdue(world):
+    directive_id = issue(world, users=("chenjing",), deadline=local(2026, 3, 2, 18, 0))
+    tick(world)
+    set_clock(world, local(2026, 3, 2, 17, 59))
+    xml = world.state.click("chenjing", card_task(world, directive_id), "ack")
+    set_clock(world, local(2026, 3, 2, 18, 3))
+    push(world, xml)
+    stats = escalate(world)
+    assert (stats.directives, stats.overdue) == (1, 0)
+
+
+def test_r16_a_click_after_the_deadline_counts_but_is_still_overdue(world):
+    directive_id = issue(world, users=("chenjing",), deadline=local(2026, 3, 2, 18, 0))
+    tick(world)
+    set_clock(world, local(2026, 3, 2, 18, 0, 30))
+    push(world, world.state.click("chenjing", card_task(world, directive_id), "ack"))
+    stats = escalate(world)
+    assert stats.overdue == 1
+    with world.sessions() as session:
+        receipt = session.scalar(select(DirectiveReceipt))
+    assert receipt.acknowledged_at is not None and receipt.overdue_at is not None

@@ -137,13 +137,7 @@ def issue(session, settings, *, title: str, body: str, assignees: dict[str, Any]
     if deadline <= now + timedelta(minutes=5):
         raise DirectiveError("deadline", "must be more than 5 minutes from now")
     if not urgent:
-        from .workcal import load_calendar
-
-        goes_at = load_calendar(session, settings).next_working_time(now)
-        if goes_at >= deadline:
-            when = goes_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
-            raise DirectiveError("deadline", f"the cards would go out only at {when} (the next working time, R4), "
-                                             "after the deadline: move the deadline or mark the directive urgent")
+        _check_goes_before_deadline(session, settings, deadline, now)
     summary_group = _summary_group(session, summary_group_id)
     plan = directives_followup.check_plan(reminder_plan) if reminder_plan is not None else None
     people = expand_assignees(session, assignees)
@@ -176,7 +170,13 @@ def correct(session, settings, directive: Directive, *, title: str | None, body:
     """A new version of the content: everyone acknowledges again."""
     from . import directives_delivery
 
+    ledger.lock(session)
+    session.refresh(directive)
     _require_active(directive)
+    if directive.escalated_at is not None or directive.deadline <= now:
+        raise DirectiveError("deadline", "the deadline has passed: the record stands; issue a new directive instead")
+    if not directive.urgent:
+        _check_goes_before_deadline(session, settings, directive.deadline, now)
     title, body = _check_content(title if title is not None else directive.title,
                                  body if body is not None else directive.body)
     if (title, body) == (directive.title, directive.body):
@@ -206,6 +206,8 @@ def correct(session, settings, directive: Directive, *, title: str | None, body:
 def revoke(session, settings, directive: Directive, *, actor: str, reason: str, now: datetime) -> Directive:
     from . import directives_delivery
 
+    ledger.lock(session)
+    session.refresh(directive)
     _require_active(directive)
     reason = (reason or "").strip()
     if not reason:
@@ -219,6 +221,17 @@ def revoke(session, settings, directive: Directive, *, actor: str, reason: str, 
     directives_delivery.retire_cards(session, settings, directive, directive.version, now=now, label="已撤回",
                                      notice=f"指令《{directive.title}》已撤回，无需再处理。")
     return directive
+
+
+def _check_goes_before_deadline(session, settings, deadline: datetime, now: datetime) -> None:
+    """A non-urgent card waits for working time (R4): refuse one that would go only after its deadline."""
+    from .workcal import load_calendar
+
+    goes_at = load_calendar(session, settings).next_working_time(now)
+    if goes_at >= deadline:
+        when = goes_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+        raise DirectiveError("deadline", f"the cards would go out only at {when} (the next working time, R4), "
+                                         "after the deadline: move the deadline or mark the directive urgent")
 
 
 def get(session, directive_id: int) -> Directive:

@@ -46,8 +46,10 @@ class ActError(ValueError):
 
 
 def click(session, settings, *, userid: str, task_id: str, key: str, response_code: str, now: datetime) -> str:
-    """A card button: returns the outcome (`counted`, `repeat` or why it did not count)."""
+    """A card button: returns the outcome (`counted`, `repeat` or why it did not count).
+    `now` is when it was pressed (the event's CreateTime)."""
     userid = userid.lower()
+    ledger.lock(session)  # before reading the receipt: a concurrent click or correction must not interleave
     batch = batch_for_task(session, task_id)
     if batch is None:
         return _refuse(session, None, userid, task_id, key, "card", "unknown_task", now, response_code)
@@ -66,6 +68,8 @@ def act(session, settings, directive: Directive, *, userid: str, key: str, chann
     """The same action from the workbench (or the API): `counted` or `repeat`;
     raises ActError when it cannot count (it is recorded all the same)."""
     userid = userid.lower()
+    ledger.lock(session)
+    session.refresh(directive)  # as it is now, under the lock (revoked or corrected meanwhile?)
     try:
         receipt = _receipt_for(session, directive, userid, key)
     except ActError as refused:

@@ -161,8 +161,11 @@ def retire_cards(session, settings, directive: Directive, version: int, *, now: 
             outbox.enqueue(session, "message/update_template_card",
                            {"atall": 1, "response_code": code, "button": {"replace_name": label}},
                            key=f"directive:{directive.id}:retire:{row.id}", urgent=True, now=now)
-        elif row.status == "pending":  # not sent yet: it never will be
-            row.status, row.errmsg = "cancelled", f"directive {directive.id}: {label}"
+        elif row.status == "pending" and session.execute(  # not sent yet: it never will be, unless a sender
+            update(OutboxAction).where(OutboxAction.id == row.id, OutboxAction.status == "pending")  # just took it
+            .values(status="cancelled", errmsg=f"directive {directive.id}: {label}")
+        ).rowcount:
+            continue
         else:
             stale.update(people)
     if notice and stale:
@@ -170,7 +173,7 @@ def retire_cards(session, settings, directive: Directive, version: int, *, now: 
             DirectiveReceipt.directive_id == directive.id, DirectiveReceipt.userid.in_(stale),
             DirectiveReceipt.status.in_(("acknowledged", "completed", "undeliverable")))))
         tell(session, directive, sorted(stale - acted), notice, key=f"directive:{directive.id}:notice:{label}",
-             now=now, urgent=True)
+             now=now, urgent=directive.urgent)  # R4: a non-urgent directive's notice waits for working time
 
 
 def _card_rows(session, directive_id: int, version: int) -> list[OutboxAction]:
@@ -190,8 +193,9 @@ def _touser(row: OutboxAction) -> list[str]:
 
 
 def batch_for_task(session, task_id: str) -> DirectiveBatch | None:
-    """The batch a clicked card belongs to; split rows' task_ids end in `@<row>-<tag>`."""
-    base = task_id.rsplit("@", 1)[0] if "@" in task_id else task_id
+    """The batch a clicked card belongs to. Split rows' task_ids add `@<row>-<tag>`, once
+    per split (a split row can be split again); a batch's own never holds an `@`."""
+    base = task_id.split("@", 1)[0]
     return session.scalar(select(DirectiveBatch).where(DirectiveBatch.task_id == base))
 
 
@@ -238,14 +242,25 @@ def settle_batches(session, rows: list[OutboxAction], now: datetime) -> None:
 
 def _mark(session, directive: Directive, batch: DirectiveBatch, reached: list[str], invalid: set[str],
           row: OutboxAction, *, why: str) -> None:
+    """Receipts of the people a send reached become delivered (time, msgid) — also those
+    marked undeliverable by an earlier failure an operator has since retried, and, for
+    the record, those who acted on the workbench before their card arrived; the people
+    WeCom refused become undeliverable, unless they already acted."""
     r = DirectiveReceipt
-    mine = (r.directive_id == directive.id, r.version == batch.version, r.status == "queued")
+    mine = (r.directive_id == directive.id, r.version == batch.version, r.delivered_at.is_(None))
+    msgid, plan = (row.result or {}).get("msgid"), row.sent_at if directive.status == "active" else None
     for start in range(0, len(reached), 500):
-        session.execute(update(r).where(*mine, r.userid.in_(reached[start:start + 500]))
-                        .values(status="delivered", delivered_at=row.sent_at, msgid=(row.result or {}).get("msgid"),
-                                # "plan my reminders": the reminders job computes the first one from delivered_at
-                                next_reminder_at=row.sent_at if directive.status == "active" else None))
-    invalid = sorted(invalid)
-    for start in range(0, len(invalid), 500):
-        session.execute(update(r).where(*mine, r.userid.in_(invalid[start:start + 500]))
+        people = r.userid.in_(reached[start:start + 500])
+        session.execute(update(r).where(*mine, people, r.status.in_(("queued", "undeliverable"))).values(
+            status="delivered", delivered_at=row.sent_at, msgid=msgid, undeliverable=None,
+            next_reminder_at=plan))  # "plan my reminders": the reminders job plans from delivered_at
+        session.execute(update(r).where(*mine, people, r.status.in_(("acknowledged", "completed"))).values(
+            delivered_at=row.sent_at, msgid=msgid))
+        if directive.require == "completion":  # acknowledged on the workbench first: completion is still due
+            session.execute(update(r).where(r.directive_id == directive.id, r.version == batch.version, people,
+                                            r.status == "acknowledged", r.next_reminder_at.is_(None),
+                                            r.reminders == 0).values(next_reminder_at=plan))
+    invalid_list = sorted(invalid)
+    for start in range(0, len(invalid_list), 500):
+        session.execute(update(r).where(*mine, r.status == "queued", r.userid.in_(invalid_list[start:start + 500]))
                         .values(status="undeliverable", undeliverable=why[:200], next_reminder_at=None))

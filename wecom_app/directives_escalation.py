@@ -26,7 +26,7 @@ from . import assessments, ledger
 from .directives_models import Directive, DirectiveBatch, DirectiveReceipt
 from .directory import Department, User, UserDepartment
 from .groups import Group
-from .models import OutboxAction
+from .models import InboxEvent, OutboxAction
 
 ESCALATE_LIMIT = 20  # directives per run; the next run takes the rest
 TEXT_MAX_BYTES = 2000  # a text message holds at most 2048 bytes (90236)
@@ -40,18 +40,47 @@ class EscalationStats:
     overdue: int = 0  # assessed
     undelivered: int = 0  # listed, not assessed
     leaders: int = 0  # summaries queued
+    waiting: int = 0  # deadline passed, a card's answer not settled yet: next run
 
 
 def escalate_due(session, settings, now: datetime) -> EscalationStats:
     """Process the deadlines that have passed (ix_directive_due); each directive once."""
     stats = EscalationStats()
     d = Directive
+    ledger.lock(session)  # first, as every change to receipts does (no lock-order inversion)
+    if _clicks_waiting(session):
+        return stats  # a click pressed before a deadline may still be in the inbox: next run
     query = (select(d).where(d.status == "active", d.escalated_at.is_(None), d.deadline <= now)
              .order_by(d.deadline, d.id).limit(ESCALATE_LIMIT).with_for_update(skip_locked=True))
     for directive in session.scalars(query).all():
+        if _sends_unsettled(session, directive):
+            stats.waiting += 1  # who got the card is not known yet: next run
+            continue
         _escalate(session, settings, directive, now, stats)
         stats.directives += 1
     return stats
+
+
+def _clicks_waiting(session) -> bool:
+    """Card clicks stored but not handled yet (a dispatcher retrying one): their time
+    may be before a deadline. Parked ones do not hold escalation up (an operator's)."""
+    return session.scalar(select(InboxEvent.id).where(InboxEvent.event == "template_card_event",
+                                                      InboxEvent.status == "pending").limit(1)) is not None
+
+
+def _sends_unsettled(session, directive: Directive) -> bool:
+    """A card or reminder of the directive is being sent, or sent and its answer not taken yet."""
+    batch_ids = session.scalars(select(DirectiveBatch.id).where(DirectiveBatch.directive_id == directive.id,
+                                                                DirectiveBatch.kind.in_(("card", "reminder")))).all()
+    subjects = [f"directive_batch:{i}" for i in batch_ids]
+    for start in range(0, len(subjects), 500):
+        busy = session.scalar(select(OutboxAction.id).where(
+            OutboxAction.subject.in_(subjects[start:start + 500]),
+            (OutboxAction.status == "sending")
+            | (OutboxAction.status.in_(("sent", "failed")) & OutboxAction.settled_at.is_(None))).limit(1))
+        if busy is not None:
+            return True
+    return False
 
 
 def _escalate(session, settings, directive: Directive, now: datetime, stats: EscalationStats) -> None:
@@ -60,10 +89,12 @@ def _escalate(session, settings, directive: Directive, now: datetime, stats: Esc
     r = DirectiveReceipt
     cancelled = _cancel_queued_cards(session, directive)
     done = r.completed_at if directive.require == "completion" else r.acknowledged_at
-    rows = session.execute(select(r.id, r.userid, r.status).where(r.directive_id == directive.id, done.is_(None))
-                           .order_by(r.userid)).all()
-    overdue = [(row.id, row.userid) for row in rows if row.status in ("delivered", "acknowledged")]
-    missed = [row.userid for row in rows if row.status not in ("delivered", "acknowledged")]
+    # not done by the deadline: never, or only after it (a late click still counts as acting, not as in time)
+    rows = session.execute(select(r.id, r.userid, r.status, r.delivered_at).where(
+        r.directive_id == directive.id, done.is_(None) | (done > directive.deadline)).order_by(r.userid)).all()
+    reached = [row.delivered_at is not None or row.status in ("delivered", "acknowledged", "completed") for row in rows]
+    overdue = [(row.id, row.userid) for row, got in zip(rows, reached) if got]
+    missed = [row.userid for row, got in zip(rows, reached) if not got]
     ids = [i for i, _ in overdue]
     for start in range(0, len(ids), 500):
         session.execute(update(r).where(r.id.in_(ids[start:start + 500])).values(overdue_at=now))

@@ -187,6 +187,7 @@ def send_reminders(session, settings, calendar: WorkCalendar, now: datetime) -> 
     """Plan first reminders, send the due ones (one card batch per directive), clear
     what is no longer due. Works in the caller's transaction."""
     stats = ReminderStats()
+    ledger.lock(session)  # first, as every change to receipts does
     directives: dict[int, Directive | None] = {}
     planners: dict[int, Planner] = {}
     due: dict[int, list[DirectiveReceipt]] = {}

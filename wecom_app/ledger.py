@@ -51,14 +51,23 @@ def entry_content(row: LedgerEntry) -> str:
                      userid=row.userid, data=row.data, at=row.at)
 
 
+def lock(session: Session) -> None:
+    """Take the ledger's lock for the rest of the caller's transaction (re-entrant). Every
+    change to a directive's receipts takes it first, before reading what it changes, so
+    two of them (a click and a correction, two clicks in two workers) never interleave
+    and never take locks in opposite orders. SQLite's BEGIN IMMEDIATE already
+    serialises writers."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
+
+
 def append(session: Session, event: str, *, at: datetime, directive_id: int | None = None, actor: str = "system",
            userid: str | None = None, **data: Any) -> LedgerEntry:
     """Append one event in the caller's transaction. `data` must be JSON values
     (times as ISO strings) so that it reads back exactly as it was hashed."""
     if event not in EVENTS:
         raise ValueError(f"unknown ledger event {event!r}")
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
+    lock(session)
     last = session.execute(select(LedgerEntry.seq, LedgerEntry.hash).order_by(LedgerEntry.seq.desc()).limit(1)).first()
     seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
     data = json.loads(json.dumps(data, ensure_ascii=False))  # exactly what the JSON column gives back
