@@ -19,8 +19,8 @@ def test_admin_logs_in_and_sees_every_menu(page, login_as, shot):
     login_as(page, "zhangwei")
     assert page.url.endswith("/")
     assert page.locator("[data-test=dashboard]").is_visible()
-    assert nav_keys(page) == ["home", "me", "groups", "violations", "directives", "announcements", "assessments",
-                              "settings", "audit"]
+    assert nav_keys(page) == ["home", "me", "reports", "groups", "violations", "directives", "announcements",
+                              "assessments", "settings", "audit"]
     shot(page, "dashboard-admin")
 
 
@@ -29,20 +29,20 @@ def test_admin_by_tag_is_an_admin(page, login_as):
     assert "audit" in nav_keys(page)
 
 
-def test_custodian_sees_only_group_pages(page, login_as, live_app, shot):
+def test_custodian_sees_their_group_pages_and_announcements(page, login_as, live_app, shot):
     with live_app.runtime.sessions() as db:
         db.add(Group(kind="internal", name="研发交流群", owner="caoyang", custodian="pengfei"))
         db.commit()
     login_as(page, "pengfei")
     assert page.locator("[data-test=dashboard]").is_visible()
-    assert nav_keys(page) == ["home", "me", "groups", "violations"]
+    assert nav_keys(page) == ["home", "me", "reports", "groups", "violations", "announcements"]
     shot(page, "dashboard-custodian")
 
 
 def test_employee_lands_on_my_todo(page, login_as, shot):
     login_as(page, "zhuxia")
     assert page.url.endswith("/me")
-    assert nav_keys(page) == ["me"]
+    assert nav_keys(page) == ["me", "reports"]
     assert page.locator("[data-test=empty]").first.is_visible()
     page.goto("/")
     assert page.url.endswith("/me")  # employees have no dashboard
