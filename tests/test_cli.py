@@ -62,6 +62,12 @@ def test_calendar_overrides_are_set_listed_and_unset(env):
     assert run(env, "calendar", "unset", "2027-02-08").exit_code == 0
     assert "2027-02-08" not in run(env, "calendar", "list").output
     assert run(env, "calendar", "set", "2027-13-01", "holiday").exit_code == 2
+    import sqlite3  # every change is in the audit log, as from the API and the workbench
+
+    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as db:
+        actions = [row[0] for row in db.execute("SELECT action || ' ' || target FROM audit_entry ORDER BY id")]
+    assert actions == ["calendar.override.set day:2027-02-08", "calendar.override.set day:2027-02-20",
+                       "calendar.override.delete day:2027-02-08"]
 
 
 def test_failed_outbox_action_is_listed_and_queued_again(env):

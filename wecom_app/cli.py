@@ -225,27 +225,24 @@ def calendar():
 @click.option("--note", default="", help="e.g. 春节")
 @click.option("--by", "set_by", default="cli", help="who decided (for the record)")
 def calendar_set(day, kind, note, set_by):
-    from .models import CalendarOverride
+    from .workcal import set_override
 
     runtime = _runtime()
     with runtime.sessions.begin() as session:
-        row = session.get(CalendarOverride, day.date()) or CalendarOverride(day=day.date())
-        row.workday, row.note, row.set_by, row.set_at = kind == "workday", note, set_by, runtime.clock()
-        session.add(row)
+        set_override(session, day.date(), workday=kind == "workday", note=note, actor=set_by, now=runtime.clock(),
+                     channel="cli")
     click.echo(f"{day:%Y-%m-%d} is a {kind}")
 
 
 @calendar.command("unset")
 @click.argument("day", type=click.DateTime(["%Y-%m-%d"]))
 def calendar_unset(day):
-    from .models import CalendarOverride
+    from .workcal import unset_override
 
     runtime = _runtime()
     with runtime.sessions.begin() as session:
-        row = session.get(CalendarOverride, day.date())
-        if row is None:
+        if not unset_override(session, day.date(), actor="cli", now=runtime.clock(), channel="cli"):
             raise click.ClickException(f"no override for {day:%Y-%m-%d}")
-        session.delete(row)
     click.echo(f"{day:%Y-%m-%d} follows the calendar again")
 
 

@@ -144,6 +144,35 @@ def load_calendar(session: Session, settings: Settings) -> WorkCalendar:
     return WorkCalendar(settings, {day: workday for day, workday in rows})
 
 
+def set_override(session: Session, day: date, *, workday: bool, note: str, actor: str, now: datetime,
+                 **details) -> tuple[CalendarOverride, dict | None]:
+    """An admin's decision that `day` is a working day or not (a 调休 or holiday
+    chinese-calendar does not know yet), audited; (the row, what it was before or None)."""
+    from .audit import audit
+
+    row = session.get(CalendarOverride, day)
+    before = None if row is None else {"workday": row.workday, "note": row.note, "set_by": row.set_by}
+    row = row or CalendarOverride(day=day)
+    row.workday, row.note, row.set_by, row.set_at = workday, note, actor, now
+    session.add(row)
+    audit(session, actor, "calendar.override.set", f"day:{day.isoformat()}", now=now, workday=workday, note=note,
+          before=before, **details)
+    return row, before
+
+
+def unset_override(session: Session, day: date, *, actor: str, now: datetime, **details) -> bool:
+    """`day` follows the calendar again (audited); False when it had no override."""
+    from .audit import audit
+
+    row = session.get(CalendarOverride, day)
+    if row is None:
+        return False
+    audit(session, actor, "calendar.override.delete", f"day:{day.isoformat()}", now=now,
+          before={"workday": row.workday, "note": row.note, "set_by": row.set_by}, **details)
+    session.delete(row)
+    return True
+
+
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("naive datetime given to the working calendar")

@@ -15,8 +15,8 @@ from datetime import date
 from flask import request, url_for
 from sqlalchemy import select
 
-from ..audit import audit
 from ..models import CalendarOverride
+from ..workcal import set_override, unset_override
 from . import bp, json_body, query_int
 from .auth import caller, require, runtime
 from .errors import ApiError
@@ -73,14 +73,9 @@ def put_override(day: str):
     rt = runtime()
     now = rt.clock()
     with rt.sessions.begin() as session:
-        row = session.get(CalendarOverride, when)
-        created = row is None
-        before = None if created else render(row)
-        row = row or CalendarOverride(day=when)
-        row.workday, row.note, row.set_by, row.set_at = data["workday"], data["note"], caller().actor, now
-        session.add(row)
-        audit(session, caller().actor, "calendar.override.set", f"day:{when.isoformat()}", now=now,
-              workday=row.workday, note=row.note, before=before)
+        row, before = set_override(session, when, workday=data["workday"], note=data["note"], actor=caller().actor,
+                                   now=now)
+        created = before is None
         body = render(row)
     if created:
         return body, 201, {"Location": url_for("api.get_override", day=when.isoformat())}
@@ -94,10 +89,6 @@ def delete_override(day: str):
     rt = runtime()
     now = rt.clock()
     with rt.sessions.begin() as session:
-        row = session.get(CalendarOverride, when)
-        if row is None:
+        if not unset_override(session, when, actor=caller().actor, now=now):
             raise ApiError(404, f"no override for {when.isoformat()}")
-        audit(session, caller().actor, "calendar.override.delete", f"day:{when.isoformat()}", now=now,
-              before=render(row))
-        session.delete(row)
     return "", 204

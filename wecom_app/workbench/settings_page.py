@@ -30,9 +30,9 @@ from wtforms.validators import AnyOf, Length, ValidationError
 from ..directory import Tag, User
 from ..models import CalendarOverride
 from ..violations_sanctions import ladder
-from ..workcal import load_calendar
+from ..workcal import load_calendar, set_override, unset_override
 from . import bp, runtime
-from .auth import audit_action, current_user, roles_required
+from .auth import current_user, roles_required
 from .forms import EmptyForm
 from .paging import paginate
 
@@ -93,8 +93,11 @@ def add_override():
     rt = runtime()
     now, day, workday, note = rt.clock(), form.day.data, form.kind.data == "workday", (form.note.data or "").strip()
     with rt.sessions() as db:
-        db.add(CalendarOverride(day=day, workday=workday, note=note, set_by=current_user().userid, set_at=now))
-        audit_action(db, "calendar.override.set", f"day:{day.isoformat()}", workday=workday, note=note, before=None)
+        if db.get(CalendarOverride, day) is not None:  # added by another admin since validate_day looked
+            db.rollback()
+            form.day.errors.append("这一天刚被其他管理员调整过，请查看下面的列表")
+            return _render(form), 400
+        set_override(db, day, workday=workday, note=note, actor=current_user().userid, now=now, channel="workbench")
         try:
             db.commit()
         except IntegrityError:  # another admin added the same day since validate_day looked
@@ -115,13 +118,9 @@ def delete_override(day: str):
         return redirect(url_for("workbench.settings_page") + "#calendar")
     rt = runtime()
     with rt.sessions() as db:
-        row = db.get(CalendarOverride, when)
-        if row is None:
+        if not unset_override(db, when, actor=current_user().userid, now=rt.clock(), channel="workbench"):
             flash(f"{when.isoformat()} 没有调整，无需删除。", "error")
         else:
-            audit_action(db, "calendar.override.delete", f"day:{when.isoformat()}",
-                         before=dict(workday=row.workday, note=row.note, set_by=row.set_by))
-            db.delete(row)
             db.commit()
             flash(f"已删除 {when.isoformat()} 的调整，这一天按法定日历执行。")
     return redirect(url_for("workbench.settings_page") + "#calendar")
