@@ -288,3 +288,35 @@ def test_r16_a_correction_after_the_deadline_is_refused(world):
         directives.correct(session, world.settings, session.get(Directive, directive_id), title=None,
                            body="改了", actor="wangfang", now=world.now())
     assert refused.value.field == "deadline"
+
+
+def test_r16_two_workers_acting_on_one_receipt_at_once_count_each_step_once(world):
+    """收到 and 已办结 handled at the same moment by two processes (two inbox rows, two
+    dispatchers): the ledger lock makes them take turns, so the receipt ends completed with
+    one `acknowledged` and one `completed` entry, whichever ran first."""
+    import threading
+
+    directive_id = issue(world, require="completion")
+    send_and_settle(world)
+    barrier, errors = threading.Barrier(2), []
+
+    def press(key):
+        try:
+            barrier.wait(timeout=10)  # both start together (SQLite then serialises at BEGIN IMMEDIATE)
+            with world.sessions.begin() as session:
+                d = session.get(Directive, directive_id)
+                directives_acks.act(session, world.settings, d, userid="lina", key=key, channel="workbench",
+                                    now=world.now())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=press, args=(key,)) for key in ("ack", "done")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors
+    with world.sessions() as session:
+        events = session.scalars(select(LedgerEntry.event).where(LedgerEntry.userid == "lina")).all()
+    assert sorted(events) == ["acknowledged", "completed"]
+    assert receipts(world, directive_id)["lina"].status == "completed"
