@@ -320,3 +320,21 @@ def test_r16_two_workers_acting_on_one_receipt_at_once_count_each_step_once(worl
         events = session.scalars(select(LedgerEntry.event).where(LedgerEntry.userid == "lina")).all()
     assert sorted(events) == ["acknowledged", "completed"]
     assert receipts(world, directive_id)["lina"].status == "completed"
+
+
+def test_r16_a_resend_answered_42014_is_recorded_as_delivered_unconfirmed(world):
+    """The first call reached WeCom but its answer was lost (a timeout); the resend is
+    answered 42014 (task_id used): the ledger says the delivery is not confirmed."""
+    from wecom_app.models import OutboxAction
+
+    directive_id = issue(world)
+    task_id = task_of(world, directive_id)
+    world.state.task_ids.add(task_id)  # WeCom took the first call
+    with world.sessions.begin() as session:
+        row = session.scalar(select(OutboxAction).where(OutboxAction.subject.like("directive_batch:%")))
+        row.result = {"calls": 1}  # handed to WeCom once already
+    send_and_settle(world)
+    with world.sessions() as session:
+        delivered = session.scalar(select(LedgerEntry.data).where(LedgerEntry.event == "delivered"))
+    assert "42014" in delivered["unconfirmed"] and delivered["msgid"] is None
+    assert {r.status for r in receipts(world, directive_id).values()} == {"delivered"}

@@ -227,7 +227,10 @@ def settle_batches(session, rows: list[OutboxAction], now: datetime) -> None:
             ledger.append(session, "delivered", at=now, directive_id=directive.id, version=batch.version,
                           batch=batch.id, kind=batch.kind, task_id=task_id, msgid=result.get("msgid"),
                           sent_at=row.sent_at.isoformat() if row.sent_at else None, userids=reached,
-                          invaliduser=sorted(invalid))
+                          invaliduser=sorted(invalid),
+                          # a resend answered 42014: an earlier call went through, but its answer (msgid,
+                          # invaliduser) was lost; the record says so rather than claim what it cannot know
+                          **({"unconfirmed": result.get("why", "42014")} if result.get("task_id_used") else {}))
             if batch.kind == "card":
                 _mark(session, directive, batch, reached, invalid, row, why="WeCom invaliduser: not in the app's "
                       "visible range, not activated, disabled or left")
