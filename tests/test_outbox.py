@@ -268,7 +268,7 @@ def test_a_late_result_does_not_overwrite_a_reclaimed_row(sessions, settings, ca
         claimed = outbox._claim(session, settings, calendar, TUESDAY_10, 10, outbox.LEASE, outbox.SendStats())
     with sessions.begin() as session:  # the lease ran out and another sender took it
         session.get(OutboxAction, id).attempts = 2
-    outbox._record(sessions, claimed[0], {"status": "failed", "errcode": 1})
+    outbox.record(sessions, claimed[0], {"status": "failed", "errcode": 1})
     assert row(sessions, id).status == "sending"
 
 

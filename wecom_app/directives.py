@@ -28,7 +28,7 @@ from sqlalchemy import insert, select, update
 
 from . import ledger, scope
 from .audit import audit
-from .directives_models import REQUIRES, Directive, DirectiveReceipt, DirectiveVersion
+from .directives_models import REQUIRES, Directive, DirectiveReceipt, DirectiveVersion, done_at
 from .directory import Department, User
 from .groups import Group, GroupMember
 
@@ -244,7 +244,7 @@ def get(session, directive_id: int) -> Directive:
 def receipt_status(directive: Directive, receipt: DirectiveReceipt) -> str:
     """The API's status: queued, delivered, acknowledged, completed or overdue
     (and undeliverable, which the contract's list lacks: WeCom refused the person)."""
-    done = receipt.completed_at if directive.require == "completion" else receipt.acknowledged_at
+    done = done_at(directive, receipt)
     if receipt.overdue_at is not None and done is None:
         return "overdue"
     return receipt.status

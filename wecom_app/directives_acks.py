@@ -24,7 +24,7 @@ from sqlalchemy import select
 from . import ledger, outbox
 from .audit import audit
 from .directives_delivery import batch_for_task, card, issuer_name, local
-from .directives_models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt
+from .directives_models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, done_at
 
 KEYS = {"ack": "acknowledged", "done": "completed"}
 REFUSAL_WORDS = {
@@ -112,7 +112,7 @@ def _count(session, directive: Directive, receipt: DirectiveReceipt, key: str, c
         receipt.completed_at, receipt.complete_channel, receipt.status = now, channel, "completed"
         ledger.append(session, "completed", at=now, directive_id=directive.id, actor=receipt.userid,
                       userid=receipt.userid, version=receipt.version, channel=channel, **extra)
-    done = receipt.completed_at if directive.require == "completion" else receipt.acknowledged_at
+    done = done_at(directive, receipt)
     if done is not None:
         receipt.next_reminder_at = None  # nothing more to remind of
     if channel != "card":

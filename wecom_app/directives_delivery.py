@@ -176,20 +176,24 @@ def retire_cards(session, settings, directive: Directive, version: int, *, now: 
              now=now, urgent=directive.urgent)  # R4: a non-urgent directive's notice waits for working time
 
 
+def card_subjects(session, directive_id: int, version: int | None = None) -> list[list[str]]:
+    """The outbox subjects of a directive's card and reminder batches (of one version, or
+    all), in chunks of 500 for `OutboxAction.subject.in_(chunk)`."""
+    query = select(DirectiveBatch.id).where(DirectiveBatch.directive_id == directive_id,
+                                            DirectiveBatch.kind.in_(("card", "reminder")))
+    if version is not None:
+        query = query.where(DirectiveBatch.version == version)
+    subjects = [f"directive_batch:{i}" for i in session.scalars(query)]
+    return [subjects[start:start + 500] for start in range(0, len(subjects), 500)]
+
+
 def _card_rows(session, directive_id: int, version: int) -> list[OutboxAction]:
-    batch_ids = session.scalars(select(DirectiveBatch.id).where(
-        DirectiveBatch.directive_id == directive_id, DirectiveBatch.version == version,
-        DirectiveBatch.kind.in_(("card", "reminder")))).all()
-    subjects = [f"directive_batch:{i}" for i in batch_ids]
-    rows: list[OutboxAction] = []
-    for start in range(0, len(subjects), 500):
-        rows += session.scalars(select(OutboxAction).where(OutboxAction.subject.in_(subjects[start:start + 500]))
-                                .order_by(OutboxAction.id)).all()
-    return rows
+    return [row for chunk in card_subjects(session, directive_id, version) for row in session.scalars(
+        select(OutboxAction).where(OutboxAction.subject.in_(chunk)).order_by(OutboxAction.id))]
 
 
 def _touser(row: OutboxAction) -> list[str]:
-    return [u for u in str((row.payload or {}).get("touser") or "").split("|") if u]
+    return outbox.split_ids((row.payload or {}).get("touser"))
 
 
 def batch_for_task(session, task_id: str) -> DirectiveBatch | None:
@@ -222,7 +226,7 @@ def settle_batches(session, rows: list[OutboxAction], now: datetime) -> None:
                           errcode=row.errcode, errmsg=row.errmsg if row.status != "sent" else None)
             continue
         if row.status == "sent":
-            invalid = {u.lower() for u in str(result.get("invaliduser") or "").split("|") if u}
+            invalid = {u.lower() for u in outbox.split_ids(result.get("invaliduser"))}
             reached = [u for u in people if u not in invalid]
             ledger.append(session, "delivered", at=now, directive_id=directive.id, version=batch.version,
                           batch=batch.id, kind=batch.kind, task_id=task_id, msgid=result.get("msgid"),

@@ -23,7 +23,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from . import assessments, ledger
-from .directives_models import Directive, DirectiveBatch, DirectiveReceipt
+from .directives_models import Directive, DirectiveReceipt, done_column
+from .directives_delivery import card_subjects
 from .directory import Department, User, UserDepartment
 from .groups import Group
 from .models import InboxEvent, OutboxAction
@@ -53,10 +54,11 @@ def escalate_due(session, settings, now: datetime) -> EscalationStats:
     query = (select(d).where(d.status == "active", d.escalated_at.is_(None), d.deadline <= now)
              .order_by(d.deadline, d.id).limit(ESCALATE_LIMIT).with_for_update(skip_locked=True))
     for directive in session.scalars(query).all():
-        if _sends_unsettled(session, directive):
+        subjects = card_subjects(session, directive.id)
+        if _sends_unsettled(session, subjects):
             stats.waiting += 1  # who got the card is not known yet: next run
             continue
-        _escalate(session, settings, directive, now, stats)
+        _escalate(session, settings, directive, subjects, now, stats)
         stats.directives += 1
     return stats
 
@@ -68,14 +70,11 @@ def _clicks_waiting(session) -> bool:
                                                       InboxEvent.status == "pending").limit(1)) is not None
 
 
-def _sends_unsettled(session, directive: Directive) -> bool:
+def _sends_unsettled(session, subjects: list[list[str]]) -> bool:
     """A card or reminder of the directive is being sent, or sent and its answer not taken yet."""
-    batch_ids = session.scalars(select(DirectiveBatch.id).where(DirectiveBatch.directive_id == directive.id,
-                                                                DirectiveBatch.kind.in_(("card", "reminder")))).all()
-    subjects = [f"directive_batch:{i}" for i in batch_ids]
-    for start in range(0, len(subjects), 500):
+    for chunk in subjects:
         busy = session.scalar(select(OutboxAction.id).where(
-            OutboxAction.subject.in_(subjects[start:start + 500]),
+            OutboxAction.subject.in_(chunk),
             (OutboxAction.status == "sending")
             | (OutboxAction.status.in_(("sent", "failed")) & OutboxAction.settled_at.is_(None))).limit(1))
         if busy is not None:
@@ -83,12 +82,13 @@ def _sends_unsettled(session, directive: Directive) -> bool:
     return False
 
 
-def _escalate(session, settings, directive: Directive, now: datetime, stats: EscalationStats) -> None:
+def _escalate(session, settings, directive: Directive, subjects: list[list[str]], now: datetime,
+              stats: EscalationStats) -> None:
     from .directives_delivery import tell
 
     r = DirectiveReceipt
-    cancelled = _cancel_queued_cards(session, directive)
-    done = r.completed_at if directive.require == "completion" else r.acknowledged_at
+    cancelled = _cancel_queued_cards(session, directive, subjects)
+    done = done_column(directive)
     # not done by the deadline: never, or only after it (a late click still counts as acting, not as in time)
     rows = session.execute(select(r.id, r.userid, r.status, r.delivered_at).where(
         r.directive_id == directive.id, done.is_(None) | (done > directive.deadline)).order_by(r.userid)).all()
@@ -125,16 +125,13 @@ def _escalate(session, settings, directive: Directive, now: datetime, stats: Esc
     stats.leaders += len(leaders)
 
 
-def _cancel_queued_cards(session, directive: Directive) -> int:
+def _cancel_queued_cards(session, directive: Directive, subjects: list[list[str]]) -> int:
     """Cancel the directive's card and reminder sends not yet handed to WeCom; the
     number cancelled. (A row being sent right now goes; its people were delivered.)"""
-    batch_ids = session.scalars(select(DirectiveBatch.id).where(DirectiveBatch.directive_id == directive.id,
-                                                                DirectiveBatch.kind.in_(("card", "reminder")))).all()
     cancelled = 0
-    subjects = [f"directive_batch:{i}" for i in batch_ids]
-    for start in range(0, len(subjects), 500):
+    for chunk in subjects:
         cancelled += session.execute(
-            update(OutboxAction).where(OutboxAction.subject.in_(subjects[start:start + 500]),
+            update(OutboxAction).where(OutboxAction.subject.in_(chunk),
                                        OutboxAction.status == "pending")
             .values(status="cancelled", errmsg=f"directive {directive.id}: deadline passed before it was sent")
         ).rowcount

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from . import ledger
-from .directives_models import Directive, DirectiveReceipt
+from .directives_models import Directive, DirectiveReceipt, done_at, done_column
 
 if TYPE_CHECKING:  # workcal imports models, which import this module's neighbours
     from .workcal import WorkCalendar
@@ -244,7 +244,7 @@ def not_done_query(directive: Directive):
     """The receipts a reminder can still reach: their card delivered for this version,
     not done what the directive requires."""
     r = DirectiveReceipt
-    done = r.completed_at if directive.require == "completion" else r.acknowledged_at
+    done = done_column(directive)
     return select(r).where(r.directive_id == directive.id, r.version == directive.version,
                            r.status.in_(("delivered", "acknowledged")), done.is_(None))
 
@@ -278,7 +278,7 @@ def _directive(session, cache: dict[int, Directive | None], directive_id: int) -
 
 def _still_due(directive: Directive, receipt: DirectiveReceipt, now: datetime) -> bool:
     """Worth a reminder: active, before the deadline, delivered, not done yet."""
-    done = receipt.completed_at if directive.require == "completion" else receipt.acknowledged_at
+    done = done_at(directive, receipt)
     return (directive.status == "active" and directive.escalated_at is None and directive.deadline > now
             and receipt.status in ("delivered", "acknowledged") and receipt.version == directive.version
             and done is None)

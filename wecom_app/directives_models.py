@@ -109,6 +109,16 @@ class DirectiveReceipt(Base):
     overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+def done_column(directive: Directive):
+    """The receipt column that says the person did what the directive requires."""
+    return DirectiveReceipt.completed_at if directive.require == "completion" else DirectiveReceipt.acknowledged_at
+
+
+def done_at(directive: Directive, receipt: DirectiveReceipt) -> datetime | None:
+    """When the person did what the directive requires (None: not yet)."""
+    return receipt.completed_at if directive.require == "completion" else receipt.acknowledged_at
+
+
 class DirectiveBatch(Base):
     """One message/send (or appchat/send) of a directive: its task_id, the outbox row
     that carries it, and what WeCom answered (msgid, response_code for one update of

@@ -68,8 +68,8 @@ def append(session: Session, event: str, *, at: datetime, directive_id: int | No
     if event not in EVENTS:
         raise ValueError(f"unknown ledger event {event!r}")
     lock(session)
-    last = session.execute(select(LedgerEntry.seq, LedgerEntry.hash).order_by(LedgerEntry.seq.desc()).limit(1)).first()
-    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    seq, prev = head(session)
+    seq += 1
     data = json.loads(json.dumps(data, ensure_ascii=False))  # exactly what the JSON column gives back
     row = LedgerEntry(seq=seq, directive_id=directive_id, event=event, actor=actor, userid=userid, data=data, at=at,
                       prev_hash=prev)

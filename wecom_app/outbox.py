@@ -114,23 +114,23 @@ def _normalised(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         raise ValueError('webhook/send payload is {"key": robot key, "body": message}')
     if kind != "message/send":
         return payload
-    users = _split_ids(payload.get("touser", ""))
+    users = split_ids(payload.get("touser", ""))
     if len(users) > MAX_TOUSER:
         raise ValueError(f"message/send to {len(users)} members: at most {MAX_TOUSER} per call, batch them")
     for field, limit in (("toparty", MAX_TOPARTY), ("totag", MAX_TOTAG)):
-        if len(_split_ids(payload.get(field, ""))) > limit:
+        if len(split_ids(payload.get(field, ""))) > limit:
             raise ValueError(f"message/send {field}: at most {limit} per call")
     # userids are case-insensitive and come back lower-cased in invaliduser (pitfall 25)
     payload["touser"] = "@all" if users == ["@all"] else "|".join(u.lower() for u in users)
     for field in ("toparty", "totag"):
         if field in payload:
-            payload[field] = "|".join(str(i) for i in _split_ids(payload[field]))
+            payload[field] = "|".join(str(i) for i in split_ids(payload[field]))
     payload.setdefault("enable_duplicate_check", 1)
     payload.setdefault("duplicate_check_interval", DUPLICATE_CHECK_INTERVAL)
     return payload
 
 
-def _split_ids(value) -> list[str]:
+def split_ids(value) -> list[str]:
     items = value if isinstance(value, (list, tuple)) else str(value or "").split("|")
     return [str(item).strip() for item in items if str(item).strip()]
 
@@ -192,7 +192,7 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
     query = select(t).where(due).order_by(t.urgent.desc(), t.not_before, t.id).limit(limit)
     jobs, tally = [], quota.Tally(session, now)
     rows = session.scalars(query.with_for_update(skip_locked=True)).all()
-    member_scopes = {quota.member_scope(u) for r in rows if r.kind == "message/send" for u in _split_ids(r.payload.get("touser"))}
+    member_scopes = {quota.member_scope(u) for r in rows if r.kind == "message/send" for u in split_ids(r.payload.get("touser"))}
     tally.load(member_scopes - {quota.member_scope("@all")}, quota.MEMBER_LIMITS)  # one read for the batch
     for row in rows:
         if row.status == "sending" and row.attempts >= settings.outbox_max_attempts:
@@ -234,7 +234,7 @@ def _take_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats) -> date
 
 
 def _take_member_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats) -> datetime | None:
-    users = _split_ids(row.payload.get("touser", ""))
+    users = split_ids(row.payload.get("touser", ""))
     if not users or users == ["@all"]:
         return None  # departments and tags: WeCom does not tell us who is in them
     scopes = {quota.member_scope(u): u for u in users}
@@ -302,10 +302,6 @@ def _call(client, job: _Job) -> dict | Exception:
     except Exception as exc:  # a bug or an unexpected library error: retried, and loud
         log.exception(kv("wecom.outbox.error", id=job.id, kind=job.kind))
         return exc
-
-
-_outcome = outcome_values
-_record = record
 
 
 def _fail_row(row: OutboxAction, errcode: int | None, errmsg: str, stats: SendStats) -> None:

@@ -35,7 +35,7 @@ from .assessments import _cell  # the formula-injection guard of every spreadshe
 from .db import utcnow
 from .directives import get as get_directive
 from .directives import receipt_status
-from .directives_models import Directive, DirectiveReceipt, DirectiveVersion, LedgerEntry
+from .directives_models import Directive, DirectiveReceipt, DirectiveVersion, LedgerEntry, done_at
 from .directory import Department, User
 
 FONT = "STSong-Light"
@@ -90,8 +90,7 @@ def load(session, settings, directive_id: int, *, now: datetime | None = None) -
 
 def _totals(directive: Directive, people: list[Person]) -> list[tuple[str, int]]:
     counts = Counter(p.status for p in people)
-    done_at = "completed_at" if directive.require == "completion" else "acknowledged_at"
-    return ([("应签收人数", len(people)), ("已按要求处理", sum(getattr(p.receipt, done_at) is not None for p in people))]
+    return ([("应签收人数", len(people)), ("已按要求处理", sum(done_at(directive, p.receipt) is not None for p in people))]
             + [(STATUSES[s], counts.get(s, 0)) for s in STATUSES]
             + [("曾逾期", sum(p.receipt.overdue_at is not None for p in people)),
                ("提醒合计", sum(p.receipt.reminders or 0 for p in people))])

@@ -26,7 +26,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from .. import directives, directives_followup, receipt_sheet
 from ..api.directives import SHEET_TYPES, counts
-from ..directives_models import Directive, DirectiveReceipt, DirectiveVersion
+from ..directives_models import Directive, DirectiveReceipt, DirectiveVersion, done_column
 from ..directory import STATUS_ACTIVE, Department, User, UserDepartment
 from ..groups import Group
 from ..scope import subtree
@@ -222,13 +222,9 @@ def _refuse():
     return forbidden("admin", "issuer", reason="只有办公室管理员和这条指令的发布人可以查看签收情况和导出签收单。")
 
 
-def _done_column(directive: Directive):
-    return DirectiveReceipt.completed_at if directive.require == "completion" else DirectiveReceipt.acknowledged_at
-
-
 def _matrix_query(db, directive: Directive, status: str | None, department: int | None):
     r = DirectiveReceipt
-    overdue = r.overdue_at.is_not(None) & _done_column(directive).is_(None)
+    overdue = r.overdue_at.is_not(None) & done_column(directive).is_(None)
     query = (select(r, User.name, Department.name)
              .outerjoin(User, User.userid == r.userid)
              .outerjoin(Department, Department.id == User.main_department)
