@@ -23,6 +23,7 @@ JOIN_POLICIES = ("auto", "approval")
 # creating (managed, appchat/create queued) → active; discovered (customer group seen
 # but not registered yet: queued for the office) → active; dismissed
 STATUSES = ("creating", "discovered", "active", "dismissed")
+GOVERNED = ("creating", "active")  # the statuses whose members the rules judge
 
 
 class Group(Base):

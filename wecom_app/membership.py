@@ -21,18 +21,18 @@ from sqlalchemy import select
 from . import rules, scope
 from .audit import audit
 from .directory import User
-from .groups import Group, GroupMember
-
-GOVERNED = ("creating", "active")
+from .groups import GOVERNED, Group, GroupMember
 
 
 def review_user(session, settings, userid: str, now: datetime, *, gone: bool = False) -> None:
     """Judge one person wherever it matters, after the directory mirror has been updated.
     `gone`: a delete_user event: departed, whatever the mirror says (R1)."""
     userid = userid.lower()
+    # the person's rows in every group, read once (not one query per managed group per callback)
+    rows_of = {m.group_id: m for m in session.scalars(select(GroupMember).where(GroupMember.member_id == userid))}
     for group in session.scalars(select(Group).where(Group.kind == "managed", Group.status.in_(GOVERNED))
-                                 .order_by(Group.id)):
-        member = rules.member_row(session, group, userid)
+                                 .order_by(Group.id)).all():
+        member = rows_of.get(group.id)
         if member is not None and member.state in rules.HERE:
             review_member(session, settings, group, member, now, gone=gone)
         elif not gone and _belongs(session, group, userid):

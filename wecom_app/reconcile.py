@@ -267,7 +267,7 @@ def _restore_name_and_owner(session, group, info, listed, now, counts) -> None:
     from . import outbox
 
     outbox.enqueue(session, "appchat/update", {"chatid": group.chat_id, **body}, now=now,
-                   key=f"appchat.restore:{group.chat_id}:{now:%Y%m%dT%H%M%S.%f}")
+                   key=f"appchat.restore:{group.chat_id}:{rules.stamp(now)}")
     counts.restored += 1
     audit(session, "system", "group.restore", f"group:{group.id}", now=now, found_name=info.get("name"),
           found_owner=owner, **body)

@@ -124,13 +124,9 @@ def new_chatid() -> str:
     return "wa" + secrets.token_hex(14)
 
 
-def create_key(chat_id: str) -> str:
-    return f"appchat.create:{chat_id}"
-
-
 def _enqueue_create(session, group: Group, userlist: list[str], now: datetime) -> None:
     outbox.enqueue(session, "appchat/create", {"chatid": group.chat_id, "name": group.name, "owner": group.owner,
-                                               "userlist": userlist}, key=create_key(group.chat_id), now=now)
+                                               "userlist": userlist}, key=rules.create_key(group.chat_id), now=now)
     # Pitfall 23: a new appchat may not show in members' chat lists until a message is
     # sent. A minute later than the create, so the sender tries the create first; it
     # waits for working time like any message to people (R4).
@@ -143,7 +139,7 @@ def _enqueue_create(session, group: Group, userlist: list[str], now: datetime) -
 def settle_created_groups(session, now: datetime) -> list[Group]:
     """`creating` → `active` for every managed group whose appchat/create the outbox has sent."""
     rows = session.execute(
-        select(Group, OutboxAction).join(OutboxAction, OutboxAction.idempotency_key == "appchat.create:" + Group.chat_id)
+        select(Group, OutboxAction).join(OutboxAction, OutboxAction.idempotency_key == rules.CREATE_KEY + Group.chat_id)
         .where(Group.status == "creating", OutboxAction.status == "sent")
     ).all()
     for group, _action in rows:
@@ -214,7 +210,7 @@ def group_view(session, group: Group) -> dict:
         "enforced": ENFORCED[group.kind],
     }
     if group.status == "creating":
-        action = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == create_key(group.chat_id)))
+        action = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == rules.create_key(group.chat_id)))
         view["creation"] = {"outbox": action.status if action else "missing", "errcode": action and action.errcode}
     return view
 

@@ -223,7 +223,7 @@ def appchat_change(session, group: Group, now: datetime, reason: str, *, add=(),
     from .models import OutboxAction
 
     create = session.scalar(select(OutboxAction).where(
-        OutboxAction.idempotency_key == f"appchat.create:{group.chat_id}",
+        OutboxAction.idempotency_key == create_key(group.chat_id),
         OutboxAction.status.in_(("pending", "failed"))).with_for_update())
     if create is not None:
         payload = dict(create.payload)
@@ -267,6 +267,13 @@ def _display(session, member: GroupMember) -> str:
 
 def kind_word(group: Group) -> str:
     return {"managed": "群", "customer": "客户群", "internal": "内部群"}[group.kind]
+
+
+CREATE_KEY = "appchat.create:"  # + chat_id: the outbox key of a managed group's appchat/create
+
+
+def create_key(chat_id: str) -> str:
+    return CREATE_KEY + chat_id
 
 
 def stamp(now: datetime) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from . import rules, violations_sanctions
 from .directory import User
-from .groups import Group, GroupMember
+from .groups import GOVERNED, Group, GroupMember
 from .violations import Violation, open_violation
 
 REPORT = "举报"
@@ -64,7 +64,7 @@ def parse(session, reporter: str, content: str) -> tuple[str | None, Group | Non
 
 def _group_named(session, text: str) -> Group | None:
     """The governed group whose name appears in the text (the longest such name)."""
-    groups = session.scalars(select(Group).where(Group.status.in_(("creating", "active")))).all()
+    groups = session.scalars(select(Group).where(Group.status.in_(GOVERNED))).all()
     named = [g for g in groups if g.name and g.name in text]
     return max(named, key=lambda g: len(g.name)) if named else None
 
@@ -83,7 +83,7 @@ def _shared_group(session, reporter: str, userid: str) -> Group | None:
     mine = select(GroupMember.group_id).where(GroupMember.member_id == reporter, GroupMember.state == "present")
     groups = session.scalars(select(Group).join(GroupMember, GroupMember.group_id == Group.id).where(
         GroupMember.member_id == userid, GroupMember.state == "present", Group.id.in_(mine),
-        Group.status.in_(("creating", "active")))).all()
+        Group.status.in_(GOVERNED))).all()
     return groups[0] if len(groups) == 1 else None
 
 

@@ -28,12 +28,11 @@ from . import rules
 from .audit import audit
 from .db import Base, UTCDateTime, utcnow
 from .directory import User
-from .groups import Group, GroupMember
+from .groups import GOVERNED, Group, GroupMember
 
 DEFAULT_LADDER = "warning,temporary_removal:7,removal"
 STEPS = ("warning", "temporary_removal", "removal")
 SUSPENSION = "suspension"  # R14, not a ladder step
-GOVERNED = ("creating", "active")
 NO_MUTE = "（企业微信没有禁言接口，无法禁言，只能警告或移出）"
 
 

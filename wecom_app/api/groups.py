@@ -16,22 +16,21 @@ registry's writes share the request's one transaction.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qs, urlsplit
 
 from flask import request, url_for
 from sqlalchemy import select
 
 from ..groups import KINDS, STATUSES, Group
+from ..naming import GROUP_NAME_MAX
+from ..registry import ROBOT_KEY
 from . import bp, json_body, paginate
 from .auth import caller, require, runtime
 from .errors import ApiError
 from .validate import Boolean, Integer, Invalid, ListOf, Object, OneOf, String, optional, validate
 
 READERS = ("admin", "readonly", "issuer", "custodian")
-GROUP_NAME_MAX = 50  # WeCom keeps 50 characters of an appchat name (appchat/create, 90245)
 WEBHOOK_HOST, WEBHOOK_PATH = "qyapi.weixin.qq.com", "/cgi-bin/webhook/send"
-_WEBHOOK_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
 
 USERID = String(64, lower=True, pattern=r"[a-z0-9_.@-]+",
                 pattern_message="must be a WeCom userid (letters, digits, _ . @ -)")
@@ -50,7 +49,7 @@ def _webhook_problem(url: str) -> str | None:
     query = parse_qs(parts.query, keep_blank_values=True)
     if (parts.scheme == "https" and parts.netloc == WEBHOOK_HOST and parts.path == WEBHOOK_PATH
             and not parts.fragment and list(query) == ["key"] and len(query["key"]) == 1
-            and _WEBHOOK_KEY.fullmatch(query["key"][0])):
+            and ROBOT_KEY.fullmatch(query["key"][0])):
         return None
     return f"must be a group robot URL: https://{WEBHOOK_HOST}{WEBHOOK_PATH}?key=..."
 
@@ -157,16 +156,7 @@ def _create(make):
         with rt.sessions.begin() as session:
             group = make(registry, session, rt)
             session.flush()
-            body = dict(registry.group_view(session, group))
+            body = registry.group_view(session, group)
     except registry.RegistryError as exc:
-        field, message = _registry_problem(exc)
-        raise Invalid.at(field, message) from None
-    body.setdefault("id", group.id)
-    body.setdefault("chatid", group.chat_id)
+        raise Invalid.at(exc.field, exc.message) from None
     return body, 201, {"Location": url_for("api.get_group", group_id=group.id)}
-
-
-def _registry_problem(exc: Exception) -> tuple[str, str]:
-    field = getattr(exc, "field", None) or (exc.args[0] if exc.args else None)
-    message = getattr(exc, "message", None) or (exc.args[1] if len(exc.args) > 1 else str(exc))
-    return str(field or "body"), str(message)

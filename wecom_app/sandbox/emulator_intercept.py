@@ -28,8 +28,6 @@ NAME_MAX, WORDS_MAX, WORD_MAX, RANGE_MAX, RULES_MAX = 20, 300, 32, 1000, 100
 
 
 def register(app: Flask, state) -> None:
-    if not hasattr(state, "intercept_rules"):
-        state.intercept_rules = {}
     for api, view, method in (("add_intercept_rule", add_rule, "POST"), ("update_intercept_rule", update_rule, "POST"),
                               ("del_intercept_rule", del_rule, "POST"), ("get_intercept_rule", get_rule, "POST"),
                               ("get_intercept_rule_list", list_rules, "GET")):

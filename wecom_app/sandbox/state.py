@@ -109,6 +109,7 @@ class SandboxState(CallbackEventsMixin):
         self.appchat_member_windows = [SlidingWindow(60, 200), SlidingWindow(86400, 10000)]
         self.appchat_create_window = SlidingWindow(86400, 1000)
         self.appchat_update_window = SlidingWindow(3600, 1000)
+        self.intercept_rules: dict[str, dict] = {}  # 敏感词 intercept rules by rule_id (95130)
         self.robots: dict[str, str] = {}  # group robot webhook key → the chatid it posts into (99398)
         self.robot_window = SlidingWindow(60, 20)  # per robot key: 20 messages a minute (99398)
         self._ids = itertools.count(1)
