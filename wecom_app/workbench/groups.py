@@ -26,7 +26,8 @@ from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, Select
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from .. import membership, registry, rules
-from ..directives_models import Directive, DirectiveReceipt
+from ..api.directives import counts
+from ..directives_models import Directive
 from ..directory import Department, Tag, User
 from ..groups import KINDS, STATUSES, Group, GroupMember
 from . import bp, runtime
@@ -343,21 +344,11 @@ def directive_followup(db, group_id: int, limit: int = 50) -> list[dict]:
     ids = [d_id for d_id, assignees in db.execute(select(Directive.id, Directive.assignees)
                                                   .order_by(Directive.id.desc()))
            if group_id in ((assignees or {}).get("groups") or [])][:limit]
-    if not ids:
-        return []
-    counts: dict[int, dict[str, int]] = {}
-    for directive_id, status, n in db.execute(
-            select(DirectiveReceipt.directive_id, DirectiveReceipt.status, func.count())
-            .where(DirectiveReceipt.directive_id.in_(ids))
-            .group_by(DirectiveReceipt.directive_id, DirectiveReceipt.status)):
-        counts.setdefault(directive_id, {})[status] = n
+    found = db.scalars(select(Directive).where(Directive.id.in_(ids)).order_by(Directive.id.desc())).all()
     rows = []
-    for d in db.scalars(select(Directive).where(Directive.id.in_(ids)).order_by(Directive.id.desc())):
-        by_status = counts.get(d.id, {})
-        total = sum(by_status.values())
-        acked = by_status.get("acknowledged", 0) + by_status.get("completed", 0)
-        rows.append(dict(directive=d, total=total, acked=acked, completed=by_status.get("completed", 0),
-                         rate=round(100 * acked / total) if total else 0))
+    for d, c in zip(found, map(counts(db, found).get, (d.id for d in found))):
+        rows.append(dict(directive=d, total=c["total"], acked=c["acknowledged"], completed=c["completed"],
+                         rate=round(100 * c["acknowledged"] / c["total"]) if c["total"] else 0))
     return rows
 
 

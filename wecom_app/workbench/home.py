@@ -7,7 +7,8 @@ from __future__ import annotations
 from flask import redirect, render_template, url_for
 from sqlalchemy import func, select
 
-from ..directives_models import Directive, DirectiveReceipt
+from ..api.directives import counts
+from ..directives_models import Directive
 from ..groups import Group, GroupMember
 from ..models import OutboxAction
 from ..violations import Violation
@@ -15,7 +16,6 @@ from . import bp, runtime
 from .auth import current_user, login_required
 
 KIND_NAMES = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群（备案）"}
-DONE = ("acknowledged", "completed")
 
 
 @bp.get("/")
@@ -66,20 +66,11 @@ def _directive_rates(db, mine, limit: int = 10):
                             .order_by(Directive.id.desc()).limit(limit if mine is None else 200)).all()
     if mine is not None:
         directives = [d for d in directives if mine.intersection((d.assignees or {}).get("groups") or [])][:limit]
-    if not directives:
-        return []
-    counts = {}
-    for directive_id, status, n in db.execute(
-            select(DirectiveReceipt.directive_id, DirectiveReceipt.status, func.count())
-            .where(DirectiveReceipt.directive_id.in_([d.id for d in directives]))
-            .group_by(DirectiveReceipt.directive_id, DirectiveReceipt.status)):
-        counts.setdefault(directive_id, {})[status] = n
     rows = []
-    for d in directives:
-        by_status = counts.get(d.id, {})
-        total = sum(by_status.values())
-        done = sum(by_status.get(s, 0) for s in DONE)
-        rows.append(dict(directive=d, total=total, done=done, rate=round(100 * done / total) if total else 0))
+    for d, c in zip(directives, map(counts(db, directives).get, (d.id for d in directives))):
+        done = c["acknowledged"]  # acknowledged or completed (完成 acknowledges too)
+        rate = round(100 * done / c["total"]) if c["total"] else 0
+        rows.append(dict(directive=d, total=c["total"], done=done, rate=rate))
     return rows
 
 
