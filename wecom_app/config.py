@@ -67,6 +67,14 @@ class Settings:
     wecom_timeout: float = 10.0
     inbox_max_attempts: int = 8
     outbox_max_attempts: int = 10
+    # a transient failure (network, 5xx, -1, 45009, 45033) keeps an outbox row trying this long
+    outbox_give_up_after: int = 3 * 86400
+    # the receiver's local spool while the database is unavailable (document/path/90930 §3.2)
+    spool_dir: str = "instance/spool"
+    # the company's admin-set group size: appchat/create and update answer 86006 above it (90245, 90244)
+    group_size_limit: int = 200
+    # the company's seats, for message/send's daily quota of seats × 200 person-times (90312); None: unknown
+    seat_limit: int | None = None
     # Set only in code by `wecom-app sandbox` and the tests; no variable turns it on.
     sandbox: bool = False
 
@@ -110,6 +118,18 @@ def _int(env, name, default, problems, minimum=1):
     if value < minimum:
         problems.append(f"{name}: must be at least {minimum}")
     return value
+
+
+_DURATION = re.compile(r"(\d+)\s*([smhd]?)")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """`3d`, `72h`, `90m`, `600s` or `600` → seconds; ValueError otherwise."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text.strip()!r} is not a duration such as 3d, 72h, 90m or 600")
+    return int(match.group(1)) * _UNIT[match.group(2)]
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
@@ -215,8 +235,30 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         if not re.fullmatch(r"warning|removal|temporary_removal:[1-9]\d{0,2}", step.strip()):
             problems.append(f"SANCTION_LADDER: {step.strip()!r} is not warning, temporary_removal:<days> or removal")
 
+    give_up_after = Settings.outbox_give_up_after
+    give_up_raw = env.get("OUTBOX_GIVE_UP_AFTER", "").strip()
+    if give_up_raw:
+        try:
+            give_up_after = parse_duration(give_up_raw)
+        except ValueError as exc:
+            problems.append(f"OUTBOX_GIVE_UP_AFTER: {exc}")
+        else:
+            if give_up_after < 3600:
+                problems.append("OUTBOX_GIVE_UP_AFTER: must be at least 1h (a WeCom outage often lasts longer)")
+
+    group_size_limit = _int(env, "WECOM_GROUP_SIZE_LIMIT", Settings.group_size_limit, problems, 5)
+    if group_size_limit > 2000:
+        problems.append("WECOM_GROUP_SIZE_LIMIT: WeCom's group size setting is at most 2000")
+    seat_limit = None
+    if env.get("WECOM_SEAT_LIMIT", "").strip():
+        seat_limit = _int(env, "WECOM_SEAT_LIMIT", None, problems, 1)
+
+    spool_dir = env.get("SPOOL_DIR", "").strip() or Settings.spool_dir
+
     settings = dict(
         **patterns,
+        outbox_give_up_after=give_up_after, spool_dir=spool_dir,
+        group_size_limit=group_size_limit, seat_limit=seat_limit,
         real_name_grace_days=_int(env, "REAL_NAME_GRACE_DAYS", Settings.real_name_grace_days, problems, 0),
         sanction_ladder=",".join(step.strip() for step in ladder.split(",")),
         callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", Settings.callback_max_bytes, problems, 1024),

@@ -166,7 +166,15 @@ def _environment(db, settings) -> list[tuple[str, str, str]]:
         ("对外地址", settings.public_url, "PUBLIC_URL"),
         ("数据库", _database(settings.database_url), "DATABASE_URL"),
         ("登录有效期", f"{settings.session_hours} 小时", "SESSION_HOURS"),
+        ("群人数上限（管理后台设置）", f"{settings.group_size_limit} 人", "WECOM_GROUP_SIZE_LIMIT"),
+        ("企业人数上限（应用消息每日额度 = 人数 × 200）",
+         f"{settings.seat_limit} 人" if settings.seat_limit else "未设置（不限制）", "WECOM_SEAT_LIMIT"),
+        ("企业微信不可用时持续重试", _hours(settings.outbox_give_up_after), "OUTBOX_GIVE_UP_AFTER"),
     ]
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds // 86400} 天" if seconds % 86400 == 0 else f"{seconds / 3600:g} 小时"
 
 
 def _database(url: str) -> str:
