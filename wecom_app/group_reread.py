@@ -74,42 +74,49 @@ def reread_due(session_factory, client, settings, now: datetime, *, limit: int =
     claims = _claim(session_factory, now, limit)
     for i, claim in enumerate(claims):
         try:
-            chat = client.groupchat_get(claim.chat_id, need_name=True)["group_chat"]
-        except WeComRateLimited as exc:
+            _reread_one(session_factory, client, settings, claim, now, counts)
+        except WeComRateLimited as exc:  # 45009/45033: the rest waits, nothing counted against it
             counts.rate_limited = True
             log.warning(kv("wecom.group_reread.rate_limited", errcode=exc.errcode, left=len(claims) - i))
             for rest in claims[i:]:
                 _later(session_factory, rest, now + timedelta(seconds=exc.retry_after), error=str(exc), count=False)
             break
-        except WeComError as exc:
-            if exc.errcode == CUSTOMER_GONE:  # dismissed, or its owner left the app's range
-                with session_factory.begin() as session:
-                    registry.dismiss_group(session, claim.chat_id, now)
-                    _finish(session, claim)
-                counts.dismissed += 1
-                continue
-            counts.errors += 1
-            delay = min(timedelta(seconds=5 * 2 ** claim.attempts), ERROR_BACKOFF_CAP)
-            _later(session_factory, claim, now + delay, error=str(exc))
-            log.warning(kv("wecom.group_reread.failed", chat_id=claim.chat_id, errcode=exc.errcode,
-                           attempts=claim.attempts + 1))
-            continue
-        counts.read += 1
-        version = chat.get("member_version")
-        if claim.want_version and version != claim.want_version and claim.attempts + 1 < WAIT_ATTEMPTS:
-            counts.waiting += 1  # groupchat/get behind the push (pitfall 9): not applied, read again soon
-            _later(session_factory, claim, now + WAIT_BACKOFF[min(claim.attempts, len(WAIT_BACKOFF) - 1)],
-                   error=f"member_version {version} is not the pushed {claim.want_version}")
-            continue
-        with session_factory.begin() as session:
-            group = session.get(Group, claim.group_id)
-            if group is not None and group.kind == "customer" and group.status != "dismissed":
-                applied = apply_customer_group(session, settings, group, chat, now)
-                counts.applied, counts.judged = counts.applied + 1, counts.judged + applied.applied
-            _finish(session, claim)
     if claims:
         log.info(kv("wecom.group_reread.pass", **dataclasses.asdict(counts)))
     return counts
+
+
+def _reread_one(session_factory, client, settings, claim: _Claim, now: datetime, counts: RereadCounts) -> None:
+    try:
+        chat = client.groupchat_get(claim.chat_id, need_name=True)["group_chat"]
+    except WeComRateLimited:
+        raise
+    except WeComError as exc:
+        if exc.errcode == CUSTOMER_GONE:  # dismissed, or its owner left the app's range
+            with session_factory.begin() as session:
+                registry.dismiss_group(session, claim.chat_id, now)
+                _finish(session, claim)
+            counts.dismissed += 1
+            return
+        counts.errors += 1
+        _later(session_factory, claim, now + min(timedelta(seconds=5 * 2 ** claim.attempts), ERROR_BACKOFF_CAP),
+               error=str(exc))
+        log.warning(kv("wecom.group_reread.failed", chat_id=claim.chat_id, errcode=exc.errcode,
+                       attempts=claim.attempts + 1))
+        return
+    counts.read += 1
+    version = chat.get("member_version")
+    if claim.want_version and version != claim.want_version and claim.attempts + 1 < WAIT_ATTEMPTS:
+        counts.waiting += 1  # groupchat/get behind the push (pitfall 9): not applied, read again soon
+        _later(session_factory, claim, now + WAIT_BACKOFF[min(claim.attempts, len(WAIT_BACKOFF) - 1)],
+               error=f"member_version {version} is not the pushed {claim.want_version}")
+        return
+    with session_factory.begin() as session:
+        group = session.get(Group, claim.group_id)
+        if group is not None and group.kind == "customer" and group.status != "dismissed":
+            applied = apply_customer_group(session, settings, group, chat, now)
+            counts.applied, counts.judged = counts.applied + 1, counts.judged + applied.applied
+        _finish(session, claim)
 
 
 def _claim(session_factory, now: datetime, limit: int) -> list[_Claim]:

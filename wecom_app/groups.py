@@ -86,7 +86,7 @@ class GroupReread(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("chat_group.id", ondelete="CASCADE"), unique=True)
-    reason: Mapped[str] = mapped_column(String(32))  # no_list | partial_list | no_versions | missed_event | version_moved
+    reason: Mapped[str] = mapped_column(String(32))  # no_list, partial_list, no_versions, missed_event, version_moved
     want_version: Mapped[str | None] = mapped_column(String(64))  # the latest CurMemVer pushed: the read should show it
     generation: Mapped[int] = mapped_column(Integer, default=1)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
