@@ -60,6 +60,8 @@ def test_add_member_judges_each_member_in_either_list_form(hub, name):
     if name.endswith("legacy"):  # <MemChangeList><![CDATA[Jack,Rose]]>, and no versions: re-read the group
         assert members == {"jack": (1, "not_active"), "rose": (1, "not_active")}
         assert group.member_version is None and group.reconciled_at is None
+        with hub.sessions() as session:
+            assert session.scalar(select(GroupReread.reason)) == "no_versions"  # re-read at once
     else:
         assert members == {"jack": (1, "not_active"), EXTERNAL: (2, "external_not_allowed")}
         assert group.member_version == "71217227bbd112ecfe3a49c482195cb4"
@@ -72,6 +74,7 @@ def test_add_member_after_a_missed_event_marks_the_group_for_reconciliation(hub)
     push(hub, fixture("change_external_chat__update__add_member"))
     with hub.sessions() as session:
         assert group_by_chat(session, CHAT).member_version is None  # LastMemVer ≠ ours (pitfall 8)
+        assert session.scalar(select(GroupReread.reason)) == "missed_event"  # what we missed is read at once
 
 
 def test_add_member_to_an_unregistered_group_records_without_judging(hub):
