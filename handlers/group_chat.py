@@ -2,9 +2,12 @@
 
 create → the group is discovered and queued for registration (R7); add_member →
 each member in MemChangeList (both WeCom forms) is recorded and, in a registered
-group, judged (R1, R11, R13, R2); del_member → recorded; change_owner,
-change_name and pushes without a member list → reconciliation reads groupchat/get
-(the event carries no new value, and never the inviter: pitfalls 8-10); dismiss.
+group, judged (R1, R11, R13, R2); del_member → recorded. A push that does not name
+every changed member (no MemChangeList, fewer items than MemChangeCnt, no versions,
+a missed push) gets the group re-read within seconds (group_reread.py) and does not
+advance its member version. change_owner, change_name, change_notice → the regular
+reconciliation reads groupchat/get (the push carries no new value, and never the
+inviter: pitfalls 8-10), at once when their member versions moved; dismiss.
 """
 
 from wecom_app import membership, registry
@@ -24,23 +27,34 @@ def judge_joined_members(event, ctx):
     group = registry.discover_customer_group(ctx.session, event.get("ChatId"), ctx.now)
     if event.get("JoinScene") not in JOIN_SCENES:
         ctx.log.info("wecom.group_chat.join_scene unknown=%r chat_id=%s", event.get("JoinScene"), group.chat_id)
-    membership.note_member_version(group, event.get("LastMemVer"), event.get("CurMemVer"))
-    for member_id in event.items("MemChangeList"):
+    listed = event.items("MemChangeList")
+    for member_id in listed:
         membership.member_joined(ctx.session, ctx.settings, group, member_id, ctx.now, join_time=event.create_time)
+    _note_member_change(event, ctx, group, listed)
 
 
 @router.register("change_external_chat", ChangeType="update", UpdateDetail="del_member")
 def record_departed_members(event, ctx):
     group = registry.discover_customer_group(ctx.session, event.get("ChatId"), ctx.now)
-    membership.note_member_version(group, event.get("LastMemVer"), event.get("CurMemVer"))
-    for member_id in event.items("MemChangeList"):
+    listed = event.items("MemChangeList")
+    for member_id in listed:
         membership.member_left(ctx.session, group, member_id, ctx.now, quit_scene=event.get("QuitScene"))
+    _note_member_change(event, ctx, group, listed)
+
+
+def _note_member_change(event, ctx, group, listed) -> None:
+    """A push without MemChangeList, or with fewer items than MemChangeCnt, gets the group re-read at once."""
+    membership.note_member_change(ctx.session, group, ctx.now, listed=len(listed), count=event.get("MemChangeCnt"),
+                                  last=event.get("LastMemVer"), current=event.get("CurMemVer"))
 
 
 @router.register("change_external_chat", ChangeType="update", UpdateDetail="change_owner")
 @router.register("change_external_chat", ChangeType="update", UpdateDetail="change_name")
+@router.register("change_external_chat", ChangeType="update", UpdateDetail="change_notice")
 def reread_group(event, ctx):
-    membership.mark_for_reconciliation(registry.discover_customer_group(ctx.session, event.get("ChatId"), ctx.now))
+    group = registry.discover_customer_group(ctx.session, event.get("ChatId"), ctx.now)
+    membership.note_group_change(ctx.session, group, ctx.now, last=event.get("LastMemVer"),
+                                 current=event.get("CurMemVer"))
 
 
 @router.register("change_external_chat", ChangeType="dismiss")

@@ -300,3 +300,19 @@ def test_groupchat_get_need_name_and_member_version(api, sandbox_state):
     assert f"<LastMemVer><![CDATA[{plain['member_version']}]]></LastMemVer>" in xml
     assert f"<CurMemVer><![CDATA[{after['member_version']}]]></CurMemVer>" in xml
     assert api.post("externalcontact/groupchat/get", dict(chat_id="wrNOPE"))["errcode"] == 40050
+
+
+def test_groupchat_get_names_an_inviter_only_when_a_member_invited(api, sandbox_state):
+    """92122: `invitor` "目前仅当是由本企业内部成员邀请入群时会返回该值" (none for a QR-code join or
+    an external inviter); an employee's `name` is the name they show outsiders (their alias)."""
+    chat_id = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
+    sandbox_state.users["linfeng"]["alias"] = "Lucky"
+    sandbox_state.groupchat_add_member(chat_id, "linfeng", JoinScene=0, invitor="zhuxia")
+    sandbox_state.groupchat_add_member(chat_id, "guojuan", JoinScene=3)
+    sandbox_state.groupchat_add_member(chat_id, "wmOgQhDgAAfriend", invitor="wmOgQhDgAAuXFJGwbve4g4iXknfOAAAA")
+    chat = api.post("externalcontact/groupchat/get", dict(chat_id=chat_id, need_name=1))["group_chat"]
+    members = {m["userid"]: m for m in chat["member_list"]}
+    assert (members["linfeng"]["join_scene"], members["linfeng"]["invitor"]) == (1, {"userid": "zhuxia"})
+    assert members["guojuan"]["join_scene"] == 3 and "invitor" not in members["guojuan"]
+    assert "invitor" not in members["wmOgQhDgAAfriend"] and "invitor" not in members["tony"]  # tony: seeded QR join
+    assert (members["linfeng"]["name"], members["gaoping"]["name"]) == ("Lucky", "高平")

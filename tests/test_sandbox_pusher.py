@@ -107,6 +107,24 @@ def test_groupchat_changes(sandbox_state):
     assert fromstring(sandbox_state.groupchat_dismiss(chat_id)).findtext("ChangeType") == "dismiss"
 
 
+def test_groupchat_add_members_in_each_push_form(sandbox_state):
+    """92130: MemChangeCnt with the full MemChangeList, without it, with fewer items, without versions."""
+    chat_id = "wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAAA"
+    full = fromstring(sandbox_state.groupchat_add_members(chat_id, ["hanmei", "tangyu"]))
+    assert [i.text for i in full.find("MemChangeList")] == ["hanmei", "tangyu"] and full.findtext("MemChangeCnt") == "2"
+    bare = fromstring(sandbox_state.groupchat_add_members(chat_id, ["fengli", "dongbin", "wmOgQhDgAAnew"], listed=0))
+    assert bare.findtext("MemChangeCnt") == "3" and bare.find("MemChangeList") is None
+    assert bare.findtext("LastMemVer") == full.findtext("CurMemVer") != bare.findtext("CurMemVer")
+    short = fromstring(sandbox_state.groupchat_add_members(chat_id, ["songgang", "xiehui"], JoinScene=3, listed=1))
+    assert [i.text for i in short.find("MemChangeList")] == ["songgang"] and short.findtext("MemChangeCnt") == "2"
+    old = fromstring(sandbox_state.groupchat_add_members(chat_id, ["wmOgQhDgAAold"], versions=False))
+    assert old.find("LastMemVer") is None and old.find("CurMemVer") is None and old.findtext("MemChangeCnt") == "1"
+    renamed = fromstring(sandbox_state.groupchat_update(chat_id, name="华南客户群", versions=True))
+    version = sandbox_state.groupchats[chat_id]["member_version"]
+    assert renamed.findtext("LastMemVer") == renamed.findtext("CurMemVer") == version
+    assert renamed.find("MemChangeList") is None and renamed.find("MemChangeCnt") is None
+
+
 def test_member_text_to_app(sandbox_state):
     first, second = (fromstring(sandbox_state.member_sends_text("lina", "查询")) for _ in range(2))
     assert first.findtext("MsgType") == "text" and first.findtext("MsgId") != second.findtext("MsgId")

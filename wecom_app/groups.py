@@ -74,3 +74,22 @@ class GroupMember(Base):
     compliance: Mapped[str] = mapped_column(String(32), default="unknown")
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class GroupReread(Base):
+    """A customer group to read again at once (groupchat/get 92122): a change_external_chat
+    push (92130) that did not name every changed member, or whose member version we cannot
+    follow. One row per group; `generation` counts requests, so a re-read that finishes after
+    a newer request leaves the row for another read (group_reread.py)."""
+
+    __tablename__ = "group_reread"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("chat_group.id", ondelete="CASCADE"), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))  # no_list, partial_list, no_versions, missed_event, version_moved
+    want_version: Mapped[str | None] = mapped_column(String(64))  # the latest CurMemVer pushed: the read should show it
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

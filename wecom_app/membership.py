@@ -6,22 +6,25 @@ points the handlers call, with the rules themselves in rules.py.
   when they came into scope) and in every registered group they are recorded in;
 - a customer-group join or leave (change_external_chat add_member/del_member,
   92130) → `member_joined` / `member_left`;
-- what an event cannot tell us (the inviter, a new name or owner, members of a
-  push without MemChangeList, a missed event) → `mark_for_reconciliation`: the
-  reconciliation job reads groupchat/get (92122) for groups with `reconciled_at`
-  unset, and a `member_version` of None means "diff in full".
+- what an event cannot tell us (the inviter, a new name or owner) →
+  `mark_for_reconciliation`: the reconciliation job reads groupchat/get (92122) for
+  groups with `reconciled_at` unset, and a `member_version` of None means "diff in full";
+- members a push does not name (no MemChangeList, a short one, a missed push, a
+  change_name whose member versions moved) → `request_reread`: a prompt re-read
+  (group_reread.py, seconds later) judges them; the version advances only on a
+  complete push (`note_member_change`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from . import rules, scope
 from .audit import audit
 from .directory import User
-from .groups import GOVERNED, Group, GroupMember
+from .groups import GOVERNED, Group, GroupMember, GroupReread
 
 
 def review_user(session, settings, userid: str, now: datetime, *, gone: bool = False) -> None:
@@ -75,7 +78,10 @@ def member_joined(session, settings, group: Group, member_id: str, now: datetime
         member = GroupMember(group_id=group.id, member_id=member_id, member_type=2 if external else 1)
         session.add(member)
     elif member.state not in rules.HERE:  # back after leaving: a fresh judgement
-        member.compliance, member.invitor = "unknown", None
+        member.compliance = "unknown"
+    # a join is a new membership: an inviter recorded for an earlier one is not this join's
+    # (a leave we missed, then a QR-code join); groupchat/get tells the inviter, if any
+    member.invitor, member.join_scene = None, None
     member.state, member.join_time = "present", join_time
     session.flush()
     if group.status == "active":
@@ -92,8 +98,21 @@ def apply_member_info(session, settings, group: Group, member: GroupMember, info
     if group.status != "active":
         return member.compliance
     finding = review_member(session, settings, group, member, now)
-    rules.record_invitor(session, settings, group, member, (info.get("invitor") or {}).get("userid"), now)
+    rules.record_invitor(session, settings, group, member, invitor_of(info), now)
     return finding
+
+
+INVITED = ("1", "2")  # groupchat/get join_scene: 1 invited directly, 2 by an invite link; 3 scanned the QR code
+
+
+def invitor_of(info: dict) -> str | None:
+    """Who invited this member, per groupchat/get (92122): `invitor` is returned only when a
+    member of the company invited ("目前仅当是由本企业内部成员邀请入群时会返回该值"), never for a
+    QR-code join. Whatever WeCom sends, nobody is taken for the inviter of a join_scene 3 join:
+    no one is told they invited a stranger they never invited (R11)."""
+    if str(info.get("join_scene")) not in INVITED:
+        return None
+    return (info.get("invitor") or {}).get("userid") or None
 
 
 def member_left(session, group: Group, member_id: str, now: datetime, *, quit_scene: str = "") -> None:
@@ -107,13 +126,55 @@ def member_left(session, group: Group, member_id: str, now: datetime, *, quit_sc
               compliance=member.compliance, QuitScene=quit_scene)
 
 
-def note_member_version(group: Group, last: str, current: str) -> None:
-    """CurMemVer pairs with groupchat/get's member_version. A push without versions, or whose
-    LastMemVer is not the version we hold, means an event was missed (pitfall 8)."""
-    if current and (group.member_version is None or last == group.member_version):
+def note_member_change(session, group: Group, now: datetime, *, listed: int, count: str, last: str,
+                       current: str) -> None:
+    """After an add_member or del_member push (92130): its CurMemVer pairs with groupchat/get's
+    member_version, but only a push whose MemChangeList names all MemChangeCnt changed members
+    told us the whole change (older pushes have no list, or a short one: the Corrections table
+    of wecom-api-notes). Then, and only when its LastMemVer is the version we hold, the group
+    takes its CurMemVer. Anything else (no list, a short list, no versions, a missed push:
+    pitfall 8) asks for a prompt re-read, so every member is judged within seconds."""
+    complete = listed > 0 and count.isdigit() and listed >= int(count)
+    if complete and current and (group.member_version is None or last == group.member_version):
         group.member_version = current
+        expect_version(session, group, current)
+        return
+    reason = ("no_list" if not listed else "partial_list" if not complete else "no_versions" if not current
+              else "missed_event")
+    request_reread(session, group, now, reason=reason, version=current)
+
+
+def note_group_change(session, group: Group, now: datetime, *, last: str, current: str) -> None:
+    """change_name / change_owner / change_notice (92130): no new value in the push. A push that
+    carries member versions which moved (LastMemVer ≠ CurMemVer, or not the version we hold)
+    says the member list changed too: re-read at once. Otherwise the regular reconciliation
+    reads the new name and owner (a push without versions: in full, as before)."""
+    if current and (current != group.member_version or (last and last != current)):
+        request_reread(session, group, now, reason="version_moved", version=current)
+    elif current:
+        group.reconciled_at = None  # members unchanged: the version we hold stays
     else:
         mark_for_reconciliation(group)
+
+
+def request_reread(session, group: Group, now: datetime, *, reason: str, version: str = "") -> GroupReread:
+    """A group_reread row due now (group_reread.py reads it within seconds); the member version
+    is not advanced, and the regular reconciliation reads the group too, in case this fails."""
+    mark_for_reconciliation(group)
+    row = session.scalar(select(GroupReread).where(GroupReread.group_id == group.id))
+    if row is None:
+        row = GroupReread(group_id=group.id, generation=0)
+        session.add(row)
+    row.reason, row.requested_at, row.due_at, row.attempts = reason, now, now, 0
+    row.generation = (row.generation or 0) + 1
+    row.want_version = version or row.want_version
+    session.flush()
+    return row
+
+
+def expect_version(session, group: Group, version: str) -> None:
+    """A later push moved the group on: a re-read still queued should see this version."""
+    session.execute(update(GroupReread).where(GroupReread.group_id == group.id).values(want_version=version))
 
 
 def mark_for_reconciliation(group: Group) -> None:

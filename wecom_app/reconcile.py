@@ -276,6 +276,15 @@ def _restore_name_and_owner(session, group, info, listed, now, counts) -> None:
 # -- customer groups (客户群) -------------------------------------------------------------------
 
 
+def apply_customer_group(session, settings, group: Group, chat: dict, now: datetime) -> ReconcileCounts:
+    """A groupchat/get answer applied to a customer group, as a full pass does (also the
+    prompt re-read, group_reread.py)."""
+    counts = ReconcileCounts()
+    _customer(session, settings, group, chat, now, counts)
+    group.reconciled_at = now
+    return counts
+
+
 def _customer(session, settings, group: Group, chat: dict, now: datetime, counts) -> None:
     version = chat.get("member_version")
     _name_and_owner(session, group, chat, now)

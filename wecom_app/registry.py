@@ -57,7 +57,10 @@ ENFORCED = {
         "automatic": [
             "every join is judged (change_external_chat): not an active employee (R1), out of scope (R11), an external "
             "contact where none are allowed (R13), real name and group nickname (R2); each finding is recorded",
-            "the inviter of an out-of-scope member is recorded and told (R11), once reconciliation reads the inviter",
+            "a push that does not name every joiner (no member list, a short one, a missed push) gets the group "
+            "re-read (groupchat/get) within seconds, and those joiners are judged then",
+            "the inviter of an out-of-scope member is recorded and told (R11), once reconciliation reads the inviter; "
+            "WeCom names an inviter only when a member invited, so a QR-code join tells no one",
         ],
         "custodian_tasks": [
             "remove non-compliant members in the WeCom client: WeCom has no API to remove anyone from a customer group, "

@@ -142,9 +142,10 @@ def _remind_real_name(session, settings, group, member, now) -> None:
 
 def record_invitor(session, settings, group: Group, member: GroupMember, invitor: str | None, now: datetime) -> None:
     """The inviter, as groupchat/get reports it (reconciliation): recorded, and told when the
-    member should not be there (R11)."""
+    member should not be there (R11). None (a QR-code join, or an external inviter: 92122)
+    clears what an earlier membership left."""
     invitor = (invitor or "").lower() or None
-    if invitor and member.invitor != invitor:
+    if member.invitor != invitor:
         member.invitor = invitor
         _tell_invitor(session, settings, group, member, now)
 

@@ -55,15 +55,18 @@ def change_contact(ChangeType: str, *, ToUserName: str = "", CreateTime=None, **
 
 def change_external_chat(chat_id: str, ChangeType: str, UpdateDetail: str | None = None, JoinScene=None,
                          QuitScene=None, MemChangeList=(), LastMemVer: str | None = None,
-                         CurMemVer: str | None = None, *, ToUserName: str = "", CreateTime=None) -> str:
-    """create / update (add_member, del_member, change_owner, change_name, change_notice) / dismiss — 92130."""
+                         CurMemVer: str | None = None, *, MemChangeCnt: int | None = None, ToUserName: str = "",
+                         CreateTime=None) -> str:
+    """create / update (add_member, del_member, change_owner, change_name, change_notice) / dismiss — 92130.
+    MemChangeCnt defaults to the list's length; an older push counts members it does not list."""
     header = _header(ToUserName, "sys", CreateTime) | dict(Event="change_external_chat", ChatId=chat_id,
                                                           ChangeType=ChangeType)
     fields = dict(UpdateDetail=UpdateDetail, JoinScene=JoinScene, QuitScene=QuitScene)
     members = list(MemChangeList or ())
     extra = ""
+    if MemChangeCnt is not None or members:
+        fields["MemChangeCnt"] = len(members) if MemChangeCnt is None else MemChangeCnt
     if members:
-        fields["MemChangeCnt"] = len(members)
         extra = "<MemChangeList>" + "".join(f"<Item>{_cdata(m)}</Item>" for m in members) + "</MemChangeList>"
     tail = _xml({}, dict(LastMemVer=LastMemVer, CurMemVer=CurMemVer))[5:-6]
     return _xml(header, fields, extra + tail)

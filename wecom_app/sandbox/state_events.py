@@ -134,16 +134,21 @@ class CallbackEventsMixin:
             return pusher.change_external_chat(chat_id, "create", **self._created())
 
     def _member(self, entry: dict, now: int, invitor: str | None) -> dict:
+        """One member_list entry of groupchat/get (92122). join_scene: 1 invited directly, 2 by an
+        invite link, 3 scanned the group QR code. `invitor` is there only when a member of the
+        company invited ("目前仅当是由本企业内部成员邀请入群时会返回该值"): never for a QR-code join
+        or an external inviter. `name` (need_name=1) of an employee is the name they show to
+        outsiders, their alias when they set one, not necessarily the directory name."""
         userid = entry["userid"]
         external = userid.startswith(("wm", "wo"))
         user = None if external else self.user(userid)
+        shown = (user.get("alias") or user["name"]) if user else ""
         member = dict(userid=userid if external else userid.lower(), type=2 if external else 1,
                       join_time=entry.get("join_time", now), join_scene=entry.get("join_scene", 1),
-                      group_nickname=entry.get("group_nickname", ""),
-                      name=entry.get("name", user["name"] if user else ""))
-        invitor = entry.get("invitor") or invitor
-        if invitor and invitor.lower() != member["userid"]:
-            member["invitor"] = {"userid": invitor.lower()}
+                      group_nickname=entry.get("group_nickname", ""), name=entry.get("name", shown))
+        invitor = (entry.get("invitor") or invitor or "").lower()
+        if member["join_scene"] in (1, 2) and invitor and invitor != member["userid"] and self.user(invitor):
+            member["invitor"] = {"userid": invitor}
         for key in ("unionid", "state"):
             if key in entry:
                 member[key] = entry[key]
@@ -152,15 +157,31 @@ class CallbackEventsMixin:
     def groupchat_add_member(self, chat_id: str, userid: str, *, JoinScene: int = 0, invitor: str | None = None,
                              **member_fields) -> str:
         """A member joins (invited: JoinScene 0, QR: 3); member_fields: group_nickname, name, join_scene..."""
+        return self.groupchat_add_members(chat_id, [dict(userid=userid, **member_fields)], JoinScene=JoinScene,
+                                          invitor=invitor)
+
+    def groupchat_add_members(self, chat_id: str, members, *, JoinScene: int = 0, invitor: str | None = None,
+                              listed: int | None = None, versions: bool = True) -> str:
+        """Members join together, in one add_member push (92130: MemChangeCnt, MemChangeList).
+        `members`: userids or dicts of member fields. The push's JoinScene is 0 (invited; join_scene
+        1 in groupchat/get, the invite goes to `invitor`, else the owner) or 3 (the QR code).
+        Older pushes: `listed` — how many of them MemChangeList names (None: all; 0: no list, only
+        MemChangeCnt); `versions=False` — no LastMemVer/CurMemVer."""
         with self.lock:
             chat = self.groupchats[chat_id]
             last = chat["member_version"]
-            member = self._member(dict(userid=userid, **member_fields), int(self.now()), invitor or chat["owner"])
-            chat["member_list"].append(member)
+            scene = 3 if int(JoinScene) == 3 else 1
+            added = []
+            for entry in members:
+                entry = entry if isinstance(entry, dict) else dict(userid=entry)
+                member = self._member({"join_scene": scene, **entry}, int(self.now()), invitor or chat["owner"])
+                chat["member_list"].append(member)
+                added.append(member["userid"])
             current = self.refresh_member_version(chat)
-            return pusher.change_external_chat(chat_id, "update", "add_member", JoinScene=JoinScene,
-                                               MemChangeList=[member["userid"]], LastMemVer=last,
-                                               CurMemVer=current, **self._created())
+            return pusher.change_external_chat(
+                chat_id, "update", "add_member", JoinScene=JoinScene, MemChangeCnt=len(added),
+                MemChangeList=added[:listed] if listed is not None else added,
+                LastMemVer=last if versions else None, CurMemVer=current if versions else None, **self._created())
 
     def groupchat_remove_member(self, chat_id: str, userid: str, *, QuitScene: int = 0) -> str:
         """A member leaves (QuitScene 0) or is removed by the owner/admin (1)."""
@@ -177,15 +198,21 @@ class CallbackEventsMixin:
                                                **self._created())
 
     def groupchat_update(self, chat_id: str, *, name: str | None = None, notice: str | None = None,
-                         owner: str | None = None) -> str:
-        """change_name / change_notice / change_owner: one change per event; the new value is not in the XML."""
+                         owner: str | None = None, versions: bool = False) -> str:
+        """change_name / change_notice / change_owner: one change per event; the new value is not in the XML.
+        `versions=True`: the push also carries LastMemVer/CurMemVer and no member list, as change_name
+        pushes have been seen to (92130 documents versions for add/del only). UNCONFIRMED what WeCom
+        puts in them: here both are the current member_version (a rename changes no member)."""
         given = [(k, v) for k, v in (("name", name), ("notice", notice), ("owner", owner)) if v is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of name, notice, owner")
         field, value = given[0]
         with self.lock:
-            self.groupchats[chat_id][field] = value.lower() if field == "owner" else value
-            return pusher.change_external_chat(chat_id, "update", f"change_{field}", **self._created())
+            chat = self.groupchats[chat_id]
+            chat[field] = value.lower() if field == "owner" else value
+            version = chat["member_version"] if versions else None
+            return pusher.change_external_chat(chat_id, "update", f"change_{field}", LastMemVer=version,
+                                               CurMemVer=version, **self._created())
 
     def groupchat_dismiss(self, chat_id: str) -> str:
         with self.lock:
