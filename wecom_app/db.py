@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT = 30  # seconds a SQLite writer waits for another's lock (the receiver waits less)
 
 
 class Base(DeclarativeBase):
@@ -51,7 +52,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -69,8 +70,8 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     # No pre-ping: it costs a round trip per checkout on the callback path. After a
-    # PostgreSQL restart the first use of a dead connection fails (a callback gets
-    # 503 and WeCom retries it) and SQLAlchemy then replaces the whole pool.
+    # PostgreSQL restart the first use of a dead connection fails (that callback is
+    # spooled and answered 200, receiver.py) and SQLAlchemy then replaces the whole pool.
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
