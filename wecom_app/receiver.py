@@ -30,6 +30,7 @@ import errno
 import logging
 import socket
 import time
+from datetime import datetime
 from urllib.parse import unquote
 from xml.etree.ElementTree import ParseError
 
@@ -167,7 +168,7 @@ class CallbackReceiver:
             return self._reject(environ, Rejected(403, exc.reason), source)
         except Rejected as exc:
             return self._reject(environ, exc, source)
-        values = self._values(source, event, payload)
+        values = inbox_values(source, event, payload, self.runtime.clock())
         try:
             new = self._store(values)
         except SQLAlchemyError as exc:
@@ -183,14 +184,6 @@ class CallbackReceiver:
             metrics.DUPLICATES.inc()
             log.info(kv("wecom.callback.duplicate", source=source, event=event.name))
         return 200
-
-    def _values(self, source: str, event: CallbackEvent, payload: str) -> dict:
-        now = self.runtime.clock()
-        return dict(
-            dedupe_key=event.dedupe_key(), source=source, msg_type=event.msg_type[:32], event=event.event[:64],
-            change_type=event.change_type[:64], from_user=event.from_user[:128], create_time=event.create_time,
-            payload=payload, status="pending", attempts=0, received_at=now, next_attempt_at=now,
-        )
 
     def _store(self, values: dict) -> bool:
         """Insert the event unless its dedupe key is known; True if it is new."""
@@ -217,6 +210,15 @@ class CallbackReceiver:
         metrics.SPOOLED.labels(source).inc()
         log.warning(kv("wecom.callback.spooled", source=source))
         return 200
+
+
+def inbox_values(source: str, event: CallbackEvent, payload: str, now: datetime) -> dict:
+    """The inbox row of a verified callback (and what its spool record keeps)."""
+    return dict(
+        dedupe_key=event.dedupe_key(), source=source, msg_type=event.msg_type[:32], event=event.event[:64],
+        change_type=event.change_type[:64], from_user=event.from_user[:128], create_time=event.create_time,
+        payload=payload, status="pending", attempts=0, received_at=now, next_attempt_at=now,
+    )
 
 
 def _query(query_string: str) -> dict[str, str]:
