@@ -137,7 +137,7 @@ def test_database_down_answers_200_and_spools_the_event_never_a_status(client, s
         assert response.status_code == 200 and response.data == b""
         ready = down.get("/readyz")
         assert ready.status_code == 503 and ready.json["spool"]["status"] == "not_empty"
-        process.spool.seal()  # that process exits: its spool file is free to replay
+        process.spool.close()  # that process exits
         engine.dispose()
     assert stored(sessions) == []
     assert run_job("spool", runtime).stored == 1  # the same event spooled twice is one inbox row

@@ -214,7 +214,7 @@ def test_sqlite_locked_by_another_process_loses_no_callback_and_handles_each_onc
             answers = list(pool.map(lambda n: pusher.push(message(n)).status_code, numbers))
     assert answers == [200] * len(numbers)
     spooled = sum(1 for _ in Path(settings.spool_dir).glob("*.jsonl"))
-    assert spooled >= 1  # callbacks that waited out the lock are in the spool; sealed once inserts worked again
+    assert spooled >= 1  # callbacks that waited out the lock are in the spool
     restarted = Runtime(settings)
     create_app(settings, runtime=restarted)  # a process starting replays the spool
     assert inbox_msg_ids(restarted) == ids(numbers) and list(Path(settings.spool_dir).glob("*.jsonl")) == []

@@ -173,8 +173,6 @@ class CallbackReceiver:
             new = self._store(values)
         except SQLAlchemyError as exc:
             return self._spool(environ, source, values, exc)
-        if self.runtime.spool.is_open:  # the database answers again: let the spool job replay our file
-            self.runtime.spool.seal()
         if new:
             metrics.CALLBACKS.labels(source).inc()
             if log.isEnabledFor(logging.DEBUG):

@@ -11,15 +11,16 @@ row's values), appended by one process, flushed and fsynced before the receiver
 answers. A line is therefore on disk before WeCom hears 200, and a line a crash cut
 short (no newline at its end) was never answered.
 
-Who may replay a file (flock, not pids): the writing process holds an exclusive
-`flock` on its file for as long as it may append to it; a replayer takes the same
-lock without waiting and skips a file it cannot lock. The lock goes with the
-process when it exits or is killed (even SIGKILL), so a dead process's file is
-replayable at once and a reused pid changes nothing. A live process gives up its
-file (`seal`) when its own replay job finds the database answering, and when its
-receiver stores a callback again, so its spooled events do not wait for it to exit.
-A new file is created under a hidden name, locked, and only then renamed into
-view, so no replayer can take a file a writer is about to append to.
+Who may replay a file (flock, not pids): a writer holds an exclusive `flock` on its
+file only while it appends one record (write + fsync); a replayer takes the same
+lock without waiting, skips a file that is mid-append this round, and holds the lock
+until the file's rows are committed and the file is deleted. A writer never waits
+for a replayer: when it cannot lock its own file at once, or finds it already
+replayed and deleted, it starts a new file. So any process's `spool` job (or the
+start-up replay of any process) may replay any file, a live writer's included, and
+a writer killed mid-write releases its lock as it dies (even SIGKILL): its torn
+last line is all it leaves. A new file is created under a hidden name and renamed
+into view, so a replayer never sees a half-created one.
 
 Replay inserts a file's records into the inbox in one transaction with the
 receiver's ON CONFLICT DO NOTHING on the dedupe key (a replay run twice, or a
@@ -68,47 +69,60 @@ class Spool:
         self._fd: int | None = None
         self._pid = 0
 
-    @property
-    def is_open(self) -> bool:
-        return self._fd is not None
-
     def append(self, values: dict) -> None:
         """Write one record and fsync it; OSError if it is not durably on disk."""
         record = {name: values[name] for name in FIELDS}
         record["received_at"] = values["received_at"].isoformat()
         line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            if self._pid != os.getpid():  # a forked child never appends to its parent's file
-                self._fd = None
-            fd = self._fd if self._fd is not None else self._open()
-            start = os.lseek(fd, 0, os.SEEK_END)
+            fd = self._locked_file()
             try:
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            except OSError:
-                # a half-written line would corrupt the next record: cut it off, and start a
-                # new file next time (if the cut fails too, the line is this file's torn last line)
+                start = os.lseek(fd, 0, os.SEEK_END)
                 try:
-                    os.ftruncate(fd, start)
+                    view = memoryview(line)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
                 except OSError:
-                    pass
-                self._close()
-                raise
+                    # a half-written line would corrupt the next record: cut it off, and start a
+                    # new file next time (if the cut fails too, the line is this file's torn last line)
+                    try:
+                        os.ftruncate(fd, start)
+                    except OSError:
+                        pass
+                    self._close()
+                    raise
+            finally:
+                if self._fd == fd:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def seal(self) -> None:
-        """Stop appending to the current file and release its lock: it may now be replayed."""
+    def close(self) -> None:
         with self._lock:
             self._close()
 
-    def _open(self) -> int:
+    def _locked_file(self) -> int:
+        """This process's file, locked, still in the spool (not taken by a replay meanwhile)."""
+        if self._pid != os.getpid():  # a forked child never appends to its parent's file
+            self._fd = None
+        for _ in range(3):
+            if self._fd is None:
+                self._open()
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # a replay holds it: leave it that file, write a new one
+                self._close()
+                continue
+            if os.fstat(self._fd).st_nlink:
+                return self._fd
+            self._close()  # replayed and deleted since our last append
+        raise OSError("the spool file was taken by a replay three times running")
+
+    def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"spool-{os.getpid()}-{secrets.token_hex(6)}.jsonl"
         hidden = self.directory / f".{name}.new"
         fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             os.rename(hidden, self.directory / name)
             _fsync_directory(self.directory)  # the file's name survives a power cut too
         except OSError:
@@ -116,7 +130,6 @@ class Spool:
             raise
         self._fd, self._pid = fd, os.getpid()
         log.warning(kv("wecom.spool.opened", file=name))
-        return fd
 
     def _close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
@@ -127,7 +140,7 @@ class Spool:
     def depth(self) -> tuple[int, datetime | None]:
         """(events waiting, received_at of the oldest): every file, this process's own included."""
         events, oldest = 0, None
-        for path in self._files():
+        for path in self.files():
             try:
                 data = path.read_bytes()
             except OSError:
@@ -138,7 +151,7 @@ class Spool:
                 oldest = first
         return events, oldest
 
-    def _files(self) -> list[Path]:
+    def files(self) -> list[Path]:
         try:
             return sorted(self.directory.glob(PATTERN))
         except OSError:
@@ -152,7 +165,7 @@ class ReplayStats:
     duplicates: int = 0
     torn: int = 0
     corrupt: int = 0
-    busy: int = 0  # files a live process still holds
+    busy: int = 0  # files a writer was appending to (replayed next time)
 
     @property
     def total(self) -> int:
@@ -163,7 +176,7 @@ def replay(runtime) -> ReplayStats | None:
     """Move every replayable spool file into the inbox (the `spool` job, and every process at
     start). None when there is nothing to do or the database does not answer yet."""
     spool = runtime.spool
-    if not spool.is_open and not spool._files():
+    if not spool.files():
         return None
     try:
         with runtime.engine.connect() as conn:
@@ -171,9 +184,8 @@ def replay(runtime) -> ReplayStats | None:
     except SQLAlchemyError as exc:
         log.warning(kv("wecom.spool.waiting", error=type(exc).__name__))
         return None
-    spool.seal()
     stats = ReplayStats()
-    for path in spool._files():
+    for path in spool.files():
         try:
             _replay_file(runtime, path, stats)
         except SQLAlchemyError as exc:  # the database went away again: the file stays
@@ -204,7 +216,7 @@ def _replay_file(runtime, path: Path, stats: ReplayStats) -> None:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            stats.busy += 1  # a live process may still append to it
+            stats.busy += 1  # a writer is appending to it right now
             return
         if os.fstat(handle.fileno()).st_nlink == 0:  # replayed and removed while we waited to open it
             return
