@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from wecom_app.app import Runtime, create_app
 from wecom_app.crypto import WeComCrypto
+from wecom_app.db import make_engine
 from wecom_app.dispatcher import dispatch_pending
 from wecom_app.events import parse_event
 from wecom_app.models import InboxEvent
@@ -145,6 +147,20 @@ def test_a_writer_never_waits_for_a_replay_and_loses_nothing_to_one(settings, ru
     assert run_job("spool", runtime).stored == 1
     spool.close()
     assert len(inbox(runtime)) == 3 and spool_files(settings) == []
+
+
+def test_on_sqlite_a_callback_waits_for_a_lock_less_than_wecom_waits_for_an_answer(sqlite_template, tmp_path):
+    """The insert gives up after 2 s and the event is spooled: WeCom stops waiting at 5 s (90930).
+    Transactions (jobs, API) still wait 30 s, and the pooled connection goes back to 2 s after them."""
+    shutil.copy(sqlite_template, tmp_path / "app.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    for _ in range(2):
+        with autocommit.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2000
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    engine.dispose()
 
 
 WRITER = """

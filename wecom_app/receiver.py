@@ -17,7 +17,8 @@ puts in the environ (`gunicorn.socket` under gunicorn, `werkzeug.socket` under
 werkzeug's server) is shut down, then an EPIPE error is raised, which both servers
 treat as a dropped connection and answer nothing (gunicorn's gthread worker logs
 it at debug and closes; werkzeug calls `connection_dropped`). Under any other
-server the error still propagates, and tests/test_receiver.py checks both servers.
+server the error still propagates; tests/test_spool_outage.py checks both servers
+with a real HTTP client, which sees "connection closed without response", no status.
 
 It is a bare WSGI layer in front of the Flask app, not a Flask view: this is the
 one path WeCom hammers, and Flask's request machinery and the ORM were most of
@@ -42,7 +43,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import metrics
 from .crypto import CryptoError
-from .db import SQLITE_BUSY_TIMEOUT
 from .events import BadPayload, CallbackEvent, parse_event
 from .logs import kv
 from .models import InboxEvent
@@ -52,9 +52,6 @@ log = logging.getLogger("wecom.callback")
 PATHS = {"/wecom/callback": "app", "/wecom/contacts/callback": "contacts"}
 _STATUS = {200: "200 OK", 400: "400 Bad Request", 403: "403 Forbidden", 404: "404 Not Found",
            405: "405 Method Not Allowed", 413: "413 Request Entity Too Large"}
-# SQLite: how long the insert waits for another writer's lock before the event is spooled
-# instead (the connection's default is 30 s; WeCom stops waiting after 5 s, 90930)
-SQLITE_STORE_WAIT_MS = 2000
 
 
 class Rejected(Exception):
@@ -86,7 +83,6 @@ class CallbackReceiver:
         self.settings = runtime.settings
         table = InboxEvent.__table__
         insert = pg_insert if runtime.engine.dialect.name == "postgresql" else sqlite_insert
-        self._sqlite = runtime.engine.dialect.name == "sqlite"
         self._insert = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
 
     def __call__(self, environ, start_response):
@@ -187,26 +183,21 @@ class CallbackReceiver:
         """Insert the event unless its dedupe key is known; True if it is new."""
         # one autocommitted statement: no ORM session, no BEGIN/COMMIT round trips
         with self.runtime.autocommit_engine.connect() as conn:
-            if not self._sqlite:
-                return conn.execute(self._insert, values).first() is not None
-            conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_STORE_WAIT_MS}")
-            try:
-                return conn.execute(self._insert, values).first() is not None
-            finally:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT * 1000}")  # the pool's default
+            # (SQLite waits SQLITE_AUTOCOMMIT_TIMEOUT for a lock, db.py, then the event is spooled)
+            return conn.execute(self._insert, values).first() is not None
 
     def _spool(self, environ, source: str, values: dict, exc: Exception) -> int:
         """The database did not take the event: the spool does, or nobody answers."""
-        log.error(kv("wecom.callback.store_failed", source=source, error=type(exc).__name__))
         try:
             self.runtime.spool.append(values)
         except OSError as spool_exc:
             metrics.REJECTED.labels("spool_unavailable").inc()
             log.critical(kv("wecom.callback.unanswered", source=source, reason="spool_unavailable",
-                            error=type(spool_exc).__name__, remote=environ.get("REMOTE_ADDR", "")))
+                            error=type(exc).__name__, spool_error=type(spool_exc).__name__,
+                            remote=environ.get("REMOTE_ADDR", "")))
             raise NoAnswer() from spool_exc
         metrics.SPOOLED.labels(source).inc()
-        log.warning(kv("wecom.callback.spooled", source=source))
+        log.warning(kv("wecom.callback.spooled", source=source, error=type(exc).__name__))
         return 200
 
 
