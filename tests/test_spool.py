@@ -5,7 +5,6 @@ HTTP status, document/path/90930 §3.2). Real-server outages: tests/test_spool_o
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -36,7 +35,8 @@ T0 = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
 
 
 def message(n: int) -> str:
-    return text_message("lina", f"第{n}条", 7_000_000 + n, ToUserName=CORP_ID, AgentID=AGENT_ID, CreateTime=1_796_000_000)
+    return text_message("lina", f"第{n}条", 7_000_000 + n, ToUserName=CORP_ID, AgentID=AGENT_ID,
+                        CreateTime=1_796_000_000)
 
 
 def values(n: int, now: datetime = T0) -> dict:
@@ -181,7 +181,7 @@ for n in range(1_000_000):
 
 def test_a_process_killed_while_writing_loses_nothing_it_answered(settings, runtime):
     writer = subprocess.Popen([sys.executable, "-c", WRITER, settings.spool_dir], stdout=subprocess.PIPE,
-                              env=dict(os.environ, PYTHONPATH=os.getcwd()))
+                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
     answered = [int(writer.stdout.readline()) for _ in range(50)]
     during = run_job("spool", runtime)  # replays what the live writer has written so far; it goes on in a new file
     answered += [int(writer.stdout.readline()) for _ in range(50)]
