@@ -20,6 +20,7 @@ OUTBOX_SENT = Counter("wecom_outbox_sent_total", "Outbox actions sent", ["kind"]
 OUTBOX_FAILED = Counter("wecom_outbox_failed_total", "Outbox actions failed for good", ["kind", "errcode"])
 SPOOLED = Counter("wecom_callbacks_spooled_total", "Callbacks spooled to disk while the database was unavailable",
                   ["source"])
+# outcome: stored, duplicate (already in the inbox), kept_aside (unreadable line moved to SPOOL_DIR/corrupt)
 SPOOL_REPLAYED = Counter("wecom_spool_replayed_total", "Spooled callbacks replayed into the inbox", ["outcome"])
 
 _QUEUE_GAUGES = (

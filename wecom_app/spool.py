@@ -232,6 +232,7 @@ def _replay_file(runtime, path: Path, stats: ReplayStats) -> None:
     stats.duplicates += len(records) - stored
     metrics.SPOOL_REPLAYED.labels("stored").inc(stored)
     metrics.SPOOL_REPLAYED.labels("duplicate").inc(len(records) - stored)
+    metrics.SPOOL_REPLAYED.labels("kept_aside").inc(len(bad))
     log.info(kv("wecom.spool.file_replayed", file=path.name, stored=stored, duplicates=len(records) - stored,
                 corrupt=len(bad)))
 
