@@ -27,6 +27,8 @@ JOBS: dict[str, JobSpec] = {
     for spec in (
         JobSpec("inbox", "jobs.inbox", 10, "dispatch stored callbacks (also woken by each new callback)",
                 exclusive=False),
+        JobSpec("spool", "jobs.spool", 10, "replay callbacks spooled while the database was unavailable",
+                exclusive=False),
         JobSpec("outbox", "jobs.outbox", 5, "send due WeCom calls: rate-limited, quiet-hours aware",
                 exclusive=False),
         JobSpec("directory_sync", "jobs.directory_sync", 60, "re-read users and tags change_contact left stale"),

@@ -6,7 +6,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from sqlalchemy import create_engine
+
 from wecom_app.crypto import WeComCrypto, signature
+from wecom_app.db import make_engine
 
 FIXTURES = Path(__file__).parent / "fixtures" / "callbacks"
 
@@ -32,3 +35,9 @@ def envelope(crypto: WeComCrypto, plaintext: str | bytes, *, timestamp=None, non
 def post(client, crypto: WeComCrypto, plaintext, *, path="/wecom/callback", **kwargs):
     query, body = envelope(crypto, plaintext, **kwargs)
     return client.post(f"{path}?{query}", data=body.encode(), content_type="text/xml")
+
+
+def down_engines(tmp_path) -> list:
+    """Databases that do not answer: a PostgreSQL refusing connections, a SQLite file in a missing directory."""
+    return [make_engine("postgresql+psycopg://nobody@127.0.0.1:9/down?connect_timeout=2"),
+            create_engine(f"sqlite:///{tmp_path}/missing/dir/down.db")]

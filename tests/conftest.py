@@ -41,8 +41,8 @@ def make_settings(**overrides) -> Settings:
 
 
 @pytest.fixture
-def settings(db_url):
-    return make_settings(database_url=db_url)
+def settings(db_url, tmp_path):
+    return make_settings(database_url=db_url, spool_dir=str(tmp_path / "spool"))
 
 
 @pytest.fixture

@@ -7,11 +7,14 @@ import pytest
 from sqlalchemy import func, select
 
 from wecom_app import metrics
+from wecom_app.app import Runtime, create_app
 from wecom_app.crypto import WeComCrypto, signature
 from wecom_app.models import InboxEvent
+from wecom_app.receiver import NoAnswer
+from wecom_app.scheduler import run_job
 
-from .callbacks import envelope, fixture, post
-from .conftest import AES_KEY, CORP_ID, TOKEN
+from .callbacks import down_engines, envelope, fixture, post
+from .conftest import AES_KEY, CORP_ID, TOKEN, replace
 
 CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
 
@@ -125,27 +128,39 @@ def test_oversized_body_is_413_and_stores_nothing(client, sessions, settings):
     assert stored(sessions) == []
 
 
-def test_database_down_answers_503_so_wecom_retries(client, sessions, settings, tmp_path):
-    from wecom_app.app import Runtime, create_app
-    from wecom_app.db import make_engine
-
-    import sqlalchemy
-
-    # a PostgreSQL that refuses connections; a SQLite file in a directory that does not exist
-    for engine in (make_engine("postgresql+psycopg://nobody@127.0.0.1:9/down?connect_timeout=2"),
-                   sqlalchemy.create_engine(f"sqlite:///{tmp_path}/missing/dir/down.db")):
-        down = create_app(settings, runtime=Runtime(settings, engine=engine), check_schema=False).test_client()
-        assert post(down, CRYPTO, fixture("text")).status_code == 503
-        assert down.get("/readyz").status_code == 503
+def test_database_down_answers_200_and_spools_the_event_never_a_status(client, sessions, settings, runtime, tmp_path):
+    """WeCom never retries an HTTP status (document/path/90930 §3.2): a 503 would lose the event."""
+    for engine in down_engines(tmp_path):  # a PostgreSQL that refuses connections; a SQLite file it cannot open
+        process = Runtime(settings, engine=engine)
+        down = create_app(settings, runtime=process, check_schema=False).test_client()
+        response = post(down, CRYPTO, fixture("text"))
+        assert response.status_code == 200 and response.data == b""
+        ready = down.get("/readyz")
+        assert ready.status_code == 503 and ready.json["spool"]["status"] == "not_empty"
+        process.spool.close()  # that process exits
         engine.dispose()
     assert stored(sessions) == []
-    assert post(client, CRYPTO, fixture("text")).status_code == 200  # WeCom's retry lands once the database is back
+    assert run_job("spool", runtime).stored == 1  # the same event spooled twice is one inbox row
+    assert post(client, CRYPTO, fixture("text")).status_code == 200  # and a live duplicate adds none
     assert len(stored(sessions)) == 1
+    assert client.get("/readyz").json["spool"] == dict(status="empty", events=0, oldest_age_seconds=0)
+
+
+def test_database_and_spool_both_down_sends_no_answer(settings, tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("the spool directory cannot be made under a file")
+    settings = replace(settings, spool_dir=str(blocked / "spool"))
+    [engine, *_] = down_engines(tmp_path)
+    down = create_app(settings, runtime=Runtime(settings, engine=engine), check_schema=False).test_client()
+    before = metrics.REJECTED.labels("spool_unavailable")._value.get()
+    with pytest.raises(NoAnswer):  # over HTTP the connection closes unanswered: tests/test_spool_outage.py
+        post(down, CRYPTO, fixture("text"))
+    assert not blocked.is_dir()
+    assert metrics.REJECTED.labels("spool_unavailable")._value.get() == before + 1
+    engine.dispose()
 
 
 def test_contacts_endpoint_uses_its_own_token_and_key(db_url, engine, sessions):
-    from wecom_app.app import Runtime, create_app
-
     from .conftest import make_settings
 
     contact_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"

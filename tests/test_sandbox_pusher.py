@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from xml.etree.ElementTree import fromstring
 
 import pytest
+import requests
 from flask import Flask, request
 from werkzeug.serving import make_server
 
@@ -16,14 +19,20 @@ from wecom_app.sandbox import change_contact, change_external_chat, template_car
 
 @pytest.fixture
 def recorder():
-    """A stand-in app callback URL on loopback that records what it receives."""
-    received = []
+    """A stand-in app callback URL on loopback that records what it receives. `received.script`
+    holds what to do with the next requests: a status to answer, or seconds to stay silent."""
+    received = Received()
+    received.script = []
     app = Flask("recorder")
 
     @app.route("/wecom/callback", methods=["GET", "POST"])
     def callback():
         received.append(dict(method=request.method, args=dict(request.args), body=request.get_data(as_text=True)))
-        return ""
+        action = received.script.pop(0) if received.script else 200
+        if isinstance(action, float):
+            time.sleep(action)  # no answer within the pusher's timeout
+            return ""
+        return "", action
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
@@ -31,6 +40,10 @@ def recorder():
     yield f"http://127.0.0.1:{server.server_port}/wecom/callback", received
     server.shutdown()
     server.server_close()
+
+
+class Received(list):
+    script: list
 
 
 def open_envelope(call) -> str:
@@ -51,6 +64,35 @@ def test_push_encrypts_and_signs_like_wecom(recorder, pusher_for):
     assert received[0]["args"]["timestamp"] == "1476422779" and open_envelope(received[0]) == xml
     parsed = fromstring(xml)
     assert parsed.findtext("Content") == "你好 <&>" and parsed.findtext("MsgId") == "1234567890123456"
+
+
+def test_push_never_retries_an_http_status_90930(recorder, pusher_for):
+    url, received = recorder
+    received.script = [503]
+    pusher = pusher_for(url, retry_wait=0)
+    assert pusher.push(text_message("lina", "hi", 1)).status_code == 503  # WeCom treats it as answered
+    assert pusher.attempts == 1 and len(received) == 1
+
+
+def test_push_retries_when_no_answer_comes_in_time_90930(recorder, pusher_for):
+    url, received = recorder
+    received.script = [0.5, 0.5]
+    waits = []
+    pusher = pusher_for(url, timeout=0.2, retry_wait=1.0, sleep=waits.append)
+    assert pusher.push(text_message("lina", "hi", 1)).status_code == 200
+    assert pusher.attempts == 3 and waits == [1.0, 1.0]
+    assert {open_envelope(call) for call in received} == {text_message("lina", "hi", 1)}  # the same event each time
+
+
+def test_push_retries_a_failed_connection_three_times_then_gives_up_90930(pusher_for):
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}/wecom/callback"
+    waits = []
+    pusher = pusher_for(url, sleep=waits.append)
+    with pytest.raises(requests.ConnectionError):
+        pusher.push(text_message("lina", "hi", 1))
+    assert pusher.attempts == 4 and len(waits) == 3
 
 
 def test_verify_url_sends_an_encrypted_echostr(recorder, pusher_for):

@@ -24,6 +24,7 @@ from .crypto import WeComCrypto
 from .db import check_migrated, make_engine, make_sessionmaker, utcnow
 from .logs import kv
 from .models import InboxEvent, OutboxAction
+from .spool import Spool, replay_at_start
 
 log = logging.getLogger("wecom.app")
 
@@ -43,6 +44,7 @@ class Runtime:
             self.cryptos["contacts"] = WeComCrypto(
                 settings.contact_token, settings.contact_aes_key, settings.corp_id
             )
+        self.spool = Spool(settings.spool_dir)  # where callbacks go while the database is unavailable
         self.dispatch_wanted = threading.Event()
         self._client = None
         self._client_lock = threading.Lock()
@@ -78,11 +80,19 @@ class Runtime:
             "wecom_outbox_failed": out_failed,
         }
 
+    def spool_values(self) -> dict[str, float]:
+        events, oldest = self.spool.depth()
+        return {
+            "wecom_spool_events": events,
+            "wecom_spool_oldest_age_seconds": max(0.0, (self.clock() - oldest).total_seconds()) if oldest else 0,
+        }
+
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None, check_schema: bool = True) -> Flask:
     runtime = runtime or Runtime(settings)
     if check_schema:
         check_migrated(runtime.engine)
+    replay_at_start(runtime)  # callbacks an earlier process spooled and did not replay
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -119,13 +129,17 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
 
     @app.get("/readyz")
     def readyz():
+        # the spool: callbacks answered 200 but not in the inbox yet (replayed by the `spool` job)
+        values = runtime.spool_values()
+        spool = dict(events=values["wecom_spool_events"], oldest_age_seconds=values["wecom_spool_oldest_age_seconds"])
+        spool["status"] = "empty" if not spool["events"] else "not_empty"
         try:
             with runtime.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
             log.error(kv("wecom.readyz.failed", error=type(exc).__name__))
-            return jsonify(status="unavailable", database="unreachable"), 503
-        return jsonify(status="ok", database="ok")
+            return jsonify(status="unavailable", database="unreachable", spool=spool), 503
+        return jsonify(status="ok", database="ok", spool=spool)
 
     @app.get("/metrics")
     def metrics_endpoint():
@@ -133,6 +147,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
             values = runtime.queue_values()
         except SQLAlchemyError:
             values = {}
+        values.update(runtime.spool_values())
         return Response(metrics.render(values), mimetype="text/plain; version=0.0.4")
 
     return app

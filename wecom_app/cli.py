@@ -86,8 +86,11 @@ def scheduler():
     import threading
 
     from .scheduler import Worker
+    from .spool import replay_at_start
 
-    worker = Worker(_runtime())
+    runtime = _runtime()
+    replay_at_start(runtime)  # callbacks an earlier process spooled (the web processes do this in create_app)
+    worker = Worker(runtime)
     worker.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -19,6 +19,12 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# SQLite: how long a writer waits for another's lock. A transaction waits 30 s; an autocommitted
+# statement (the callback insert) 2 s, then the receiver spools the event: WeCom stops waiting for
+# the answer after 5 s (document/path/90930). The 2 s is the connection's own timeout, so the hot
+# path pays no statement for it; a transaction raises it at BEGIN and the pool lowers it at check-in.
+SQLITE_BUSY_TIMEOUT = 30
+SQLITE_AUTOCOMMIT_TIMEOUT = 2
 
 
 class Base(DeclarativeBase):
@@ -51,7 +57,8 @@ def make_engine(url: str, **kwargs) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_AUTOCOMMIT_TIMEOUT, "check_same_thread": False},
+                               **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection, _record):
@@ -65,12 +72,19 @@ def make_engine(url: str, **kwargs) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                conn.connection.info["long_wait"] = True
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT * 1000}")
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @event.listens_for(engine, "checkin")
+        def _sqlite_checkin(dbapi_connection, record):
+            if record.info.pop("long_wait", False) and dbapi_connection is not None:
+                dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_AUTOCOMMIT_TIMEOUT * 1000}")
 
         return engine
     # No pre-ping: it costs a round trip per checkout on the callback path. After a
-    # PostgreSQL restart the first use of a dead connection fails (a callback gets
-    # 503 and WeCom retries it) and SQLAlchemy then replaces the whole pool.
+    # PostgreSQL restart the first use of a dead connection fails (that callback is
+    # spooled and answered 200, receiver.py) and SQLAlchemy then replaces the whole pool.
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)

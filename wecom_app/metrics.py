@@ -1,6 +1,6 @@
 """Prometheus metrics. Counters live in each process (or in PROMETHEUS_MULTIPROC_DIR
 under gunicorn); queue gauges are read from the database at scrape time, so they
-are right whichever process answers."""
+are right whichever process answers, and the spool gauges from SPOOL_DIR."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ WECOM_CALLS = Counter("wecom_api_calls_total", "WeCom API calls", ["api"])
 TOKEN_REFRESHES = Counter("wecom_token_refreshes_total", "Access token refreshes")
 OUTBOX_SENT = Counter("wecom_outbox_sent_total", "Outbox actions sent", ["kind"])
 OUTBOX_FAILED = Counter("wecom_outbox_failed_total", "Outbox actions failed for good", ["kind", "errcode"])
+SPOOLED = Counter("wecom_callbacks_spooled_total", "Callbacks spooled to disk while the database was unavailable",
+                  ["source"])
+# outcome: stored, duplicate (already in the inbox), kept_aside (unreadable line moved to SPOOL_DIR/corrupt)
+SPOOL_REPLAYED = Counter("wecom_spool_replayed_total", "Spooled callbacks replayed into the inbox", ["outcome"])
 
 _QUEUE_GAUGES = (
     ("wecom_inbox_pending", "Inbox events waiting to be processed"),
@@ -25,6 +29,9 @@ _QUEUE_GAUGES = (
     ("wecom_inbox_lag_seconds", "Age of the oldest pending inbox event"),
     ("wecom_outbox_pending", "Outbox actions waiting to be sent"),
     ("wecom_outbox_failed", "Outbox actions that failed for good"),
+    # read from this host's SPOOL_DIR, so they are there while the database is not
+    ("wecom_spool_events", "Callbacks spooled on this host, waiting to be replayed into the inbox"),
+    ("wecom_spool_oldest_age_seconds", "Age of the oldest spooled callback on this host"),
 )
 
 

@@ -4,7 +4,21 @@
 通讯录同步 assistant's (its own Token and key; document/path/90930, 90968).
 It imports nothing from `handlers/`: processing happens in the dispatcher.
 Nothing is stored for a rejected request; a duplicate is answered 200 and not
-stored twice; a database failure answers 503 so that WeCom retries.
+stored twice.
+
+The database being unavailable is not an error status: WeCom retries a callback
+only when the connection fails or no answer comes within 5 s, never on an HTTP
+status (developer.work.weixin.qq.com/document/path/90930 §3.2), so a 503 would
+lose the event. When the insert fails the event goes to the local spool
+(`spool.py`, fsynced) and is answered 200; when the spool cannot be written either,
+the receiver sends no answer at all and closes the connection (`NoAnswer`), so
+that WeCom retries. How the connection is dropped: the client socket the server
+puts in the environ (`gunicorn.socket` under gunicorn, `werkzeug.socket` under
+werkzeug's server) is shut down, then an EPIPE error is raised, which both servers
+treat as a dropped connection and answer nothing (gunicorn's gthread worker logs
+it at debug and closes; werkzeug calls `connection_dropped`). Under any other
+server the error still propagates; tests/test_spool_outage.py checks both servers
+with a real HTTP client, which sees "connection closed without response", no status.
 
 It is a bare WSGI layer in front of the Flask app, not a Flask view: this is the
 one path WeCom hammers, and Flask's request machinery and the ORM were most of
@@ -13,8 +27,11 @@ its CPU (bench/callback_ingest.py). The insert is one autocommitted statement.
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import time
+from datetime import datetime
 from urllib.parse import unquote
 from xml.etree.ElementTree import ParseError
 
@@ -34,12 +51,28 @@ log = logging.getLogger("wecom.callback")
 
 PATHS = {"/wecom/callback": "app", "/wecom/contacts/callback": "contacts"}
 _STATUS = {200: "200 OK", 400: "400 Bad Request", 403: "403 Forbidden", 404: "404 Not Found",
-           405: "405 Method Not Allowed", 413: "413 Request Entity Too Large", 503: "503 Service Unavailable"}
+           405: "405 Method Not Allowed", 413: "413 Request Entity Too Large"}
 
 
 class Rejected(Exception):
     def __init__(self, status: int, reason: str):
         self.status, self.reason = status, reason
+
+
+class NoAnswer(BrokenPipeError):
+    """Neither the inbox nor the spool took the event: drop the connection unanswered."""
+
+    def __init__(self):
+        super().__init__(errno.EPIPE, "callback not stored: closing the connection without an answer")
+
+
+def _drop_connection(environ) -> None:
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class CallbackReceiver:
@@ -63,7 +96,11 @@ class CallbackReceiver:
         elif method == "GET":
             status, body = self._verify(environ, source, crypto)
         elif method == "POST":
-            status, body = self._receive(environ, source, crypto), b""
+            try:
+                status, body = self._receive(environ, source, crypto), b""
+            except NoAnswer:
+                _drop_connection(environ)
+                raise
         else:
             status, body = 405, b""
         start_response(_STATUS[status], [("Content-Type", "text/plain; charset=utf-8"),
@@ -127,12 +164,11 @@ class CallbackReceiver:
             return self._reject(environ, Rejected(403, exc.reason), source)
         except Rejected as exc:
             return self._reject(environ, exc, source)
+        values = inbox_values(source, event, payload, self.runtime.clock())
         try:
-            new = self._store(source, event, payload)
+            new = self._store(values)
         except SQLAlchemyError as exc:
-            metrics.REJECTED.labels("database_unavailable").inc()
-            log.error(kv("wecom.callback.store_failed", source=source, error=type(exc).__name__))
-            return 503
+            return self._spool(environ, source, values, exc)
         if new:
             metrics.CALLBACKS.labels(source).inc()
             if log.isEnabledFor(logging.DEBUG):
@@ -143,17 +179,35 @@ class CallbackReceiver:
             log.info(kv("wecom.callback.duplicate", source=source, event=event.name))
         return 200
 
-    def _store(self, source: str, event: CallbackEvent, payload: str) -> bool:
+    def _store(self, values: dict) -> bool:
         """Insert the event unless its dedupe key is known; True if it is new."""
-        now = self.runtime.clock()
-        values = dict(
-            dedupe_key=event.dedupe_key(), source=source, msg_type=event.msg_type[:32], event=event.event[:64],
-            change_type=event.change_type[:64], from_user=event.from_user[:128], create_time=event.create_time,
-            payload=payload, status="pending", attempts=0, received_at=now, next_attempt_at=now,
-        )
         # one autocommitted statement: no ORM session, no BEGIN/COMMIT round trips
         with self.runtime.autocommit_engine.connect() as conn:
+            # (SQLite waits SQLITE_AUTOCOMMIT_TIMEOUT for a lock, db.py, then the event is spooled)
             return conn.execute(self._insert, values).first() is not None
+
+    def _spool(self, environ, source: str, values: dict, exc: Exception) -> int:
+        """The database did not take the event: the spool does, or nobody answers."""
+        try:
+            self.runtime.spool.append(values)
+        except OSError as spool_exc:
+            metrics.REJECTED.labels("spool_unavailable").inc()
+            log.critical(kv("wecom.callback.unanswered", source=source, reason="spool_unavailable",
+                            error=type(exc).__name__, spool_error=type(spool_exc).__name__,
+                            remote=environ.get("REMOTE_ADDR", "")))
+            raise NoAnswer() from spool_exc
+        metrics.SPOOLED.labels(source).inc()
+        log.warning(kv("wecom.callback.spooled", source=source, error=type(exc).__name__))
+        return 200
+
+
+def inbox_values(source: str, event: CallbackEvent, payload: str, now: datetime) -> dict:
+    """The inbox row of a verified callback (and what its spool record keeps)."""
+    return dict(
+        dedupe_key=event.dedupe_key(), source=source, msg_type=event.msg_type[:32], event=event.event[:64],
+        change_type=event.change_type[:64], from_user=event.from_user[:128], create_time=event.create_time,
+        payload=payload, status="pending", attempts=0, received_at=now, next_attempt_at=now,
+    )
 
 
 def _query(query_string: str) -> dict[str, str]:

@@ -5,7 +5,8 @@
   (`CONTACT_SECRET` for 通讯录同步).
 - `emulator_url`: the emulator on a real loopback HTTP server, base URL ending in /cgi-bin/.
 - `emulator_token`: a valid app access_token from that server.
-- `pusher_for(app_url, token=..., aes_key=...)`: a CallbackPusher to an app's callback URL.
+- `pusher_for(app_url, token=..., aes_key=..., timeout=, retries=, retry_wait=, sleep=)`: a CallbackPusher
+  to an app's callback URL.
 """
 
 from __future__ import annotations
@@ -84,11 +85,11 @@ def pusher_for():
     sessions = []
 
     def make(app_url: str, *, token: str = TOKEN, aes_key: str = AES_KEY, corp_id: str = CORP_ID,
-             agent_id=AGENT_ID, session=None) -> CallbackPusher:
+             agent_id=AGENT_ID, session=None, **retry) -> CallbackPusher:
         if session is None:
             session = requests.Session()
             sessions.append(session)
-        return CallbackPusher(app_url, token, aes_key, corp_id, session, agent_id=agent_id)
+        return CallbackPusher(app_url, token, aes_key, corp_id, session, agent_id=agent_id, **retry)
 
     yield make
     for session in sessions:
