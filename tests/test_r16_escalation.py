@@ -205,7 +205,7 @@ def test_r4_an_urgent_directives_escalation_goes_at_night(world):
 
 
 def test_r16_a_long_list_is_cut_to_wecoms_2048_bytes_and_says_how_many_more():
-    from wecom_app.directives_escalation import _fit
+    from wecom_app.textlimits import fit as _fit
 
     names = [f"员工{i}（user{i}，华东销售组）" for i in range(500)]
     text = _fit(["【指令逾期名单】《季度报表》"], [("逾期未确认 500 人：", names), ("未送达 3 人：", ["甲", "乙", "丙"])],
