@@ -141,7 +141,8 @@ def announcements_new():
                     db.commit()
                     flash("公告已提交发送。", "ok")
                     return redirect(url_for("workbench.announcement_detail", announcement_id=announcement.id))
-    page = render_template("workbench/announcements_new.html", form=form, notes=notes, kind_names=KIND_NAMES)
+        # in the session: a refusal's rollback expired the groups, which the page reloads
+        page = render_template("workbench/announcements_new.html", form=form, notes=notes, kind_names=KIND_NAMES)
     return page, 422 if request.method == "POST" else 200
 
 
