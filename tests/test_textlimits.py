@@ -74,3 +74,25 @@ def test_check_refuses_what_wecom_would_cut(kind, payload):
 ])
 def test_check_lets_through_what_fits(kind, payload):
     check(kind, payload)
+
+
+def test_a_long_text_to_members_is_queued_as_several_messages_never_cut(sessions):
+    """rules.tell (violations, sanctions, reports, custodian tasks): a 3,000-byte text is
+    two message/send rows, the first with the caller's key (idempotence unchanged)."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from tests.conftest import make_settings
+    from wecom_app import rules
+    from wecom_app.models import OutboxAction
+
+    text = "【群规处理】" + "汉" * 994  # 3,000 bytes
+    with sessions.begin() as session:
+        rules.tell(session, make_settings(), ["lina"], text, key="sanction:1", now=datetime.now(timezone.utc))
+    with sessions() as session:
+        rows = session.scalars(select(OutboxAction).order_by(OutboxAction.id)).all()
+        assert [r.idempotency_key for r in rows] == ["sanction:1", "sanction:1:2"]
+        contents = [r.payload["text"]["content"] for r in rows]
+    assert all(size(c) <= 2048 for c in contents)
+    assert "".join(c.split("\n", 1)[1] for c in contents) == text
