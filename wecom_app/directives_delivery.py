@@ -28,16 +28,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from . import ledger, outbox
-from .textlimits import CARD_CHARS, clip, split
 from .directives_models import Directive, DirectiveBatch, DirectiveReceipt
 from .directory import User
 from .groups import Group
 from .models import OutboxAction
+from .textlimits import CARD_CHARS, clip, split
 
 BATCH_SIZE = 1000  # message/send touser limit (40032)
 KIND_LETTER = {"card": "c", "reminder": "r", "summary": "s", "notice": "n"}
 RESPONSE_CODE_TTL = timedelta(hours=72)  # 94888 (older docs: 24 h); a refused update is recorded, not retried
-TITLE_MAX, DESC_MAX, SUB_TITLE_MAX = (CARD_CHARS[f] for f in ("main_title.title", "main_title.desc", "sub_title_text"))
+# WeCom's recommended card lengths in characters (90236, 101032)
+TITLE_MAX, DESC_MAX = CARD_CHARS["main_title.title"], CARD_CHARS["main_title.desc"]
+SUB_TITLE_MAX = CARD_CHARS["sub_title_text"]
 REQUIRE_WORDS = {"ack": "确认收到", "completion": "办结并确认"}
 
 

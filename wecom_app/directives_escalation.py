@@ -25,12 +25,12 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from . import assessments, ledger
-from .textlimits import fit
 from .directives_models import Directive, DirectiveReceipt, done_column
 from .directives_delivery import card_subjects
 from .directory import Department, User, UserDepartment
 from .groups import Group
 from .models import InboxEvent, OutboxAction
+from .textlimits import fit
 
 ESCALATE_LIMIT = 20  # directives per run; the next run takes the rest
 STATUS_ACTIVE = 1
