@@ -121,6 +121,9 @@ BAD = [
     ({"title": ""}, "title"),
     ({"title": 42}, "title"),
     ({"title": "报" * 129}, "title"),
+    ({"title": "报" * 43}, "title"),  # 129 bytes
+    ({"body": "报" * 1000}, "body"),  # 3,000 bytes
+    ({"body": "a" * 2049}, "body"),
     ({"body": None}, "body"),
     ({"deadline": None}, "deadline"),
     ({"deadline": "2026-03-05T17:00:00"}, "deadline"),  # naive: which 17:00?
@@ -158,6 +161,20 @@ def test_r16_an_invalid_directive_is_422_naming_the_field_and_writes_nothing(cli
     assert response.status_code == 422, response.get_json()
     assert error(response)["field"] == field
     assert counts(runtime) == before
+
+
+@pytest.mark.parametrize("change, field, limit, size", [
+    ({"body": "报" * 1000}, "body", 2048, 3000),
+    ({"body": "a" * 3000}, "body", 2048, 3000),
+    ({"title": "报" * 43}, "title", 128, 129),
+])
+def test_r16_a_text_over_wecoms_limit_is_422_naming_the_byte_limit(client, runtime, admin, change, field, limit,
+                                                                    size):
+    """A body is at most one WeCom text (2,048 bytes, 90236), a title what WeCom takes whole
+    as a title (128 bytes): the refusal says so in bytes, whatever the characters."""
+    response = client.post("/api/v1/directives", headers=bearer(admin), json=dict(DIRECTIVE, **change))
+    assert response.status_code == 422 and error(response)["field"] == field
+    assert error(response)["message"] == f"must be at most {limit} bytes in UTF-8 (WeCom's limit); this is {size}"
 
 
 def test_r16_a_summary_goes_only_to_an_active_managed_group(client, runtime, admin):

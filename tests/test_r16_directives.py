@@ -338,3 +338,28 @@ def test_r16_a_resend_answered_42014_is_recorded_as_delivered_unconfirmed(world)
         delivered = session.scalar(select(LedgerEntry.data).where(LedgerEntry.event == "delivered"))
     assert "42014" in delivered["unconfirmed"] and delivered["msgid"] is None
     assert {r.status for r in receipts(world, directive_id).values()} == {"delivered"}
+
+
+def test_r16_a_summary_with_a_full_body_goes_in_two_messages_nothing_cut(world):
+    """A body may be a whole WeCom text (2,048 bytes); with its title, deadline and link
+    the group summary (appchat/send, 90248) needs two messages: split between lines,
+    numbered, the body whole, nothing cut by WeCom (the suite-wide guard checks the emulator)."""
+    from wecom_app.groups import Group
+    from wecom_app.sandbox.seed import MANAGED_CHAT
+
+    with world.sessions.begin() as session:
+        group = Group(kind="managed", chat_id=MANAGED_CHAT[0], name=MANAGED_CHAT[1], status="active",
+                      custodian="wangfang", owner="wangfang", scope={"departments": [1]})
+        session.add(group)
+        session.flush()
+        group_id = group.id
+    body = "各位同事：" + "请在周五前提交季度报表。" * 52  # 1,887 bytes
+    with world.sessions.begin() as session:
+        directive_id = directives.issue(session, world.settings, title="季度报表", body=body, assignees={"users": ["lina"]},
+                         deadline=world.now() + timedelta(days=3), issuer="wangfang", now=world.now(), urgent=True,
+                         summary_group_id=group_id).id
+    send_and_settle(world)
+    posts = [m["body"]["text"]["content"] for m in world.state.messages if m["api"] == "appchat/send"]
+    assert len(posts) == 2 and all(len(p.encode()) <= 2048 for p in posts) and world.state.truncated == []
+    assert posts[0].startswith("（1/2）\n【紧急指令】季度报表") and posts[1].startswith("（2/2）\n")
+    assert body in "\n".join(posts) and posts[1].endswith(f"{world.settings.public_url}/directives/{directive_id}")

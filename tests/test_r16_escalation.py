@@ -205,7 +205,7 @@ def test_r4_an_urgent_directives_escalation_goes_at_night(world):
 
 
 def test_r16_a_long_list_is_cut_to_wecoms_2048_bytes_and_says_how_many_more():
-    from wecom_app.directives_escalation import _fit
+    from wecom_app.textlimits import fit as _fit
 
     names = [f"员工{i}（user{i}，华东销售组）" for i in range(500)]
     text = _fit(["【指令逾期名单】《季度报表》"], [("逾期未确认 500 人：", names), ("未送达 3 人：", ["甲", "乙", "丙"])],
@@ -258,3 +258,33 @@ def test_r16_a_click_after_the_deadline_counts_but_is_still_overdue(world):
     with world.sessions() as session:
         receipt = session.scalar(select(DirectiveReceipt))
     assert receipt.acknowledged_at is not None and receipt.overdue_at is not None
+
+
+def test_r16_a_leader_with_300_overdue_people_gets_a_text_wecom_takes_whole_with_the_link(world):
+    """300 people under one leader overdue: the list is far over WeCom's 2,048 bytes
+    (90236, where message/send would cut it silently). The leader gets a text within
+    it that names as many as fit, says how many more, and ends with the link to the
+    directive's page that lists everyone; the suite-wide guard checks that the emulator
+    cut nothing (textlimits.py)."""
+    from sqlalchemy import insert
+
+    people = [f"staff{i:03d}" for i in range(300)]
+    world.state.add_department(91, "华东销售大区第一分部", 1)
+    for userid in people:
+        world.state.add_user(userid, f"员工{userid[-3:]}", [91], direct_leader=["liuqiang"])
+    with world.sessions.begin() as session:
+        session.add(Department(id=91, name="华东销售大区第一分部", parentid=1))
+        session.flush()
+        session.execute(insert(User), [dict(userid=u, name=f"员工{u[-3:]}", status=1, main_department=91,
+                                            direct_leader=["liuqiang"], extra={}) for u in people])
+    directive_id = issue(world, users=people)
+    tick(world)
+    set_clock(world, local(2026, 3, 3, 10, 0))
+    assert escalate(world).overdue == 300
+    deliver(world)
+    (text,) = texts_to(world, "liuqiang")
+    assert len(text.encode()) <= 2048 and world.state.truncated == []
+    assert "员工000（staff000，华东销售大区第一分部）" in text and "……另有" in text
+    shown = text.count("（staff")
+    assert f"……另有 {300 - shown} 人" in text
+    assert text.endswith(f"详情：{world.settings.public_url}/directives/{directive_id}")

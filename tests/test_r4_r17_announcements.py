@@ -287,6 +287,29 @@ def test_r17_content_of_exactly_2048_bytes_is_accepted(client, admin, groups):
     announce(client, admin, [groups["robot"]], content="汉" * 682 + "ab")
 
 
+def test_r17_a_markdown_takes_the_smallest_limit_of_its_groups_channels(client, runtime, admin, groups):
+    """A robot takes 4,096 bytes of markdown (99398), appchat/send 2,048 (90248): 3,000
+    bytes go to the robot's group alone, and are refused, naming the limit and the
+    channel, when a managed group is among the groups. Nothing WeCom would cut is sent."""
+    markdown = {"msgtype": "markdown", "content": "**演练**ab" + "汉" * 996}  # 3,000 bytes
+    before = counts(runtime)
+    refused = client.post("/api/v1/announcements", headers=bearer(admin),
+                          json=dict(markdown, groups=[groups["robot"], groups["managed"]]))
+    assert refused.status_code == 422 and error(refused)["field"] == "content"
+    assert "2048 bytes" in error(refused)["message"] and "appchat/send" in error(refused)["message"]
+    assert counts(runtime) == before
+    body = announce(client, admin, [groups["robot"]], **markdown)
+    assert deliver(runtime).sent == 1
+    assert shown(client, admin, body["id"])["deliveries"][0]["status"] == "sent"
+
+
+def test_r17_content_over_every_channels_limit_is_refused_naming_the_bytes(client, runtime, admin, groups):
+    refused = client.post("/api/v1/announcements", headers=bearer(admin),
+                          json=dict(TEXT, msgtype="markdown", content="a" * 4097, groups=[groups["robot"]]))
+    assert refused.status_code == 422 and error(refused)["field"] == "content"
+    assert error(refused)["message"].startswith("must be at most 4096 bytes in UTF-8")
+
+
 @pytest.mark.parametrize("raw", [b"{groups: [1]}", b"[1, 2]", b"\xff\xfe"])
 def test_r17_malformed_json_is_400_and_stores_nothing(client, runtime, admin, groups, raw):
     before = counts(runtime)
@@ -350,8 +373,6 @@ def test_r17_sandbox_robot_unknown_key_is_93000(emulator_url, sandbox_state, key
 
 
 @pytest.mark.parametrize("body, errcode", [
-    ({"msgtype": "text", "text": {"content": "a" * 2049}}, 45002),
-    ({"msgtype": "markdown", "markdown": {"content": "a" * 4097}}, 45002),
     ({"msgtype": "text", "text": {"content": ""}}, 44004),
     ({"msgtype": "template_card", "template_card": {}}, 40008),
 ])
@@ -359,6 +380,20 @@ def test_r17_sandbox_robot_refuses_what_wecom_refuses(emulator_url, sandbox_stat
     key = sandbox_state.add_robot("wrSomeChat")
     assert robot_post(emulator_url, key, body)["errcode"] == errcode
     assert posts(sandbox_state) == []
+
+
+@pytest.mark.wecom_truncates
+def test_r17_sandbox_robot_cuts_a_long_text_and_refuses_a_long_markdown(emulator_url, sandbox_state):
+    """99398: text at most 2048 bytes (beyond: cut, UNCONFIRMED), markdown at most 4096
+    (beyond: 40058 "markdown.content exceed max length 4096", as WeCom answers); both recorded."""
+    key = sandbox_state.add_robot("wrSomeChat")
+    assert robot_post(emulator_url, key, {"msgtype": "text", "text": {"content": "a" * 2049}})["errcode"] == 0
+    answer = robot_post(emulator_url, key, {"msgtype": "markdown", "markdown": {"content": "a" * 4097}})
+    assert answer["errcode"] == 40058 and "exceed max length 4096" in answer["errmsg"]
+    (post,) = posts(sandbox_state)
+    assert post["body"]["text"]["content"] == "a" * 2048
+    assert [(c["msgtype"], c["action"]) for c in sandbox_state.truncated] == [("text", "truncated"),
+                                                                             ("markdown", "refused")]
 
 
 def test_r17_sandbox_robot_limits(emulator_url, sandbox_state, sandbox_clock):

@@ -80,6 +80,9 @@ def test_r16_admin_composes_a_directive(wb, sandbox_state):
     ({"deadline_date": "2020-01-01"}, "deadline_date", "截止时间须晚于现在 5 分钟以上"),
     ({"deadline_date": "明天"}, "deadline_date", "不是有效的日期值"),
     ({"departments": ["999"]}, "departments", "部门不存在：999"),
+    # WeCom counts UTF-8 bytes (textlimits.py): 1,000 characters are 3,000 bytes
+    ({"body": "报" * 1000}, "body", "正文最多 2048 字节（UTF-8，一个汉字 3 字节），当前 3000 字节"),
+    ({"title": "报" * 43}, "title", "标题最多 128 字节（UTF-8，一个汉字 3 字节），当前 129 字节"),
 ])
 def test_r16_a_refused_directive_shows_the_error_next_to_its_field_and_writes_nothing(
         wb, sandbox_state, fields, field, words):

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import outbox
+from . import outbox, textlimits
 from .audit import audit
 from .directives_models import Announcement, AnnouncementDelivery
 from .groups import Group
@@ -41,9 +41,11 @@ from .workcal import load_calendar
 log = logging.getLogger("wecom.announcements")
 
 MSGTYPES = ("text", "markdown")
-# bytes: appchat/send (90248) and the robot's text (99398) both stop at 2048; the
-# robot's markdown allows 4096, but one limit for every channel keeps it simple
-CONTENT_LIMIT = 2048
+# bytes in UTF-8 (textlimits.py): text 2048 everywhere; markdown 4096 by a group robot
+# (99398) but 2048 by appchat/send (90248), so the limit is the smallest among the
+# channels of the chosen groups
+CONTENT_LIMIT = textlimits.LARGEST
+CHANNEL_WORDS = {"appchat/send": "应用管理群（appchat/send）", "webhook/send": "群机器人"}
 SUBJECT = "announcement_delivery"
 DELIVERY_STATUSES = ("queued", "sent", "failed", "unreachable")
 
@@ -51,16 +53,19 @@ DELIVERY_STATUSES = ("queued", "sent", "failed", "unreachable")
 class AnnouncementError(ValueError):
     """An invalid field: the API answers 422 with `field` and `message`."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, *, limit: int | None = None, size: int | None = None,
+                 channel: str | None = None):
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message
+        self.limit, self.size, self.channel = limit, size, channel  # content over WeCom's limit
 
 
-def content_problem(content: str) -> str | None:
-    size = len(content.encode("utf-8"))
-    if size > CONTENT_LIMIT:
-        return f"must be at most {CONTENT_LIMIT} bytes in UTF-8 (WeCom's limit, 45002); this is {size}"
-    return None
+def limit_for(settings, groups: list[Group], msgtype: str) -> tuple[int, str | None]:
+    """(bytes, the outbox kind that sets it): the smallest limit among the channels the
+    reachable groups are posted through; unreachable groups send nothing."""
+    kinds = {kind for kind, _key, _why in (route(settings, g) for g in groups) if kind}
+    found = sorted((textlimits.limit(kind, msgtype), kind) for kind in kinds)
+    return found[0] if found else (textlimits.TEXT_BYTES, None)
 
 
 def create(session: Session, settings, *, groups: list[int], msgtype: str, content: str,
@@ -69,12 +74,13 @@ def create(session: Session, settings, *, groups: list[int], msgtype: str, conte
     reachable group. A send_at in the past means now."""
     if msgtype not in MSGTYPES:
         raise AnnouncementError("msgtype", "must be text or markdown")
-    if problem := content_problem(content):
-        raise AnnouncementError("content", problem)
     found = {g.id: g for g in session.scalars(select(Group).where(Group.id.in_(groups)))}
     unknown = [str(i) for i in groups if i not in found]
     if unknown:
         raise AnnouncementError("groups", f"no group {', '.join(unknown)}")
+    most, kind = limit_for(settings, list(found.values()), msgtype)
+    if problem := textlimits.problem(content, most, f"for {msgtype} through {kind}" if kind else ""):
+        raise AnnouncementError("content", problem, limit=most, size=textlimits.size(content), channel=kind)
     send_at = max(send_at or now, now)
     announcement = Announcement(msgtype=msgtype, content=content, urgent=urgent, send_at=send_at,
                                 created_by=actor, created_at=now)

@@ -26,13 +26,20 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from . import ledger, scope
+from . import ledger, scope, textlimits
 from .audit import audit
 from .directives_models import REQUIRES, Directive, DirectiveReceipt, DirectiveVersion, done_at
 from .directory import Department, User
 from .groups import Group, GroupMember
 
-TITLE_MAX, BODY_MAX = 128, 20000
+# In UTF-8 bytes, as WeCom counts (textlimits.py). The title is at most what WeCom takes
+# whole as a message title (textcard/news title: 128 bytes, "超过会自动截断", 90236); the
+# card's main_title shows it clipped to 36 characters with "…" and links to the whole.
+# The body is at most one WeCom text (2,048 bytes, 90236/90248), so a group summary
+# (appchat/send) can carry it whole; the card shows its first 160 characters (sub_title_text)
+# and links to the workbench page, a confidential one none of it (R12).
+TITLE_BYTES, BODY_BYTES = 128, textlimits.TEXT_BYTES
+TITLE_MAX, BODY_MAX = TITLE_BYTES, BODY_BYTES  # characters: never more than the bytes
 MAX_ASSIGNEES = 200_000
 IN_CHUNK = 10_000
 STATUS_ACTIVE = 1
@@ -113,12 +120,12 @@ def _check_content(title: str, body: str) -> tuple[str, str]:
     title, body = (title or "").strip(), (body or "").strip()
     if not title:
         raise DirectiveError("title", "required")
-    if len(title) > TITLE_MAX:
-        raise DirectiveError("title", f"at most {TITLE_MAX} characters")
+    if problem := textlimits.problem(title, TITLE_BYTES):
+        raise DirectiveError("title", problem)
     if not body:
         raise DirectiveError("body", "required")
-    if len(body) > BODY_MAX:
-        raise DirectiveError("body", f"at most {BODY_MAX} characters")
+    if problem := textlimits.problem(body, BODY_BYTES):
+        raise DirectiveError("body", problem)
     return title, body
 
 

@@ -32,11 +32,14 @@ from .directives_models import Directive, DirectiveBatch, DirectiveReceipt
 from .directory import User
 from .groups import Group
 from .models import OutboxAction
+from .textlimits import CARD_CHARS, clip, split
 
 BATCH_SIZE = 1000  # message/send touser limit (40032)
 KIND_LETTER = {"card": "c", "reminder": "r", "summary": "s", "notice": "n"}
 RESPONSE_CODE_TTL = timedelta(hours=72)  # 94888 (older docs: 24 h); a refused update is recorded, not retried
-TITLE_MAX, DESC_MAX, SUB_TITLE_MAX = 36, 44, 160  # WeCom's recommended card lengths (101032)
+# WeCom's recommended card lengths in characters (90236, 101032)
+TITLE_MAX, DESC_MAX = CARD_CHARS["main_title.title"], CARD_CHARS["main_title.desc"]
+SUB_TITLE_MAX = CARD_CHARS["sub_title_text"]
 REQUIRE_WORDS = {"ack": "确认收到", "completion": "办结并确认"}
 
 
@@ -49,22 +52,23 @@ def local(settings, moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def card(settings, directive: Directive, task_id: str, *, issuer_name: str, reminder: int = 0) -> dict:
-    """The template card of one batch."""
-    title = directive.title if len(directive.title) <= TITLE_MAX else directive.title[: TITLE_MAX - 1] + "…"
+    """The template card of one batch. Its text fields keep to WeCom's recommended lengths
+    (textlimits.CARD_CHARS), clipped with "…": the card opens the whole on the workbench."""
+    title = clip(directive.title, TITLE_MAX)
     if reminder:
         prefix = "【提醒】"
-        title = prefix + title[: TITLE_MAX - len(prefix)]
+        title = prefix + clip(directive.title, TITLE_MAX - len(prefix))
     if directive.confidential:  # R12: nothing of the content in the chat
         sub_title = "机密指令：内容只在工作台中查看，请点击卡片打开。"
     else:
-        sub_title = directive.body if len(directive.body) <= SUB_TITLE_MAX else directive.body[: SUB_TITLE_MAX - 1] + "…"
+        sub_title = clip(directive.body, SUB_TITLE_MAX)
     buttons = [{"type": 0, "text": "收到", "style": 1, "key": "ack"}]
     if directive.require == "completion":
         buttons.append({"type": 0, "text": "已办结", "style": 2, "key": "done"})
     return {
         "card_type": "button_interaction",
         "source": {"desc": "紧急指令" if directive.urgent else "工作指令", "desc_color": 2 if directive.urgent else 1},
-        "main_title": {"title": title, "desc": f"发布人：{issuer_name}"[:DESC_MAX]},
+        "main_title": {"title": title, "desc": clip(f"发布人：{issuer_name}", DESC_MAX)},
         "sub_title_text": sub_title,
         "horizontal_content_list": [
             {"keyname": "截止", "value": local(settings, directive.deadline)},
@@ -109,8 +113,9 @@ def send_cards(session, settings, directive: Directive, userids: list[str], *, n
 
 
 def send_summary(session, settings, directive: Directive, group: Group, *, now: datetime) -> DirectiveBatch:
-    """A short note in a managed group (appchat/send): the title, the deadline and the
-    link; never the body of a confidential directive (R12)."""
+    """A note in a managed group (appchat/send): the title, the deadline, the body and the
+    link; never the body of a confidential directive (R12). The body is at most one
+    text's 2,048 bytes, so with the rest it may take two messages: split, not cut."""
     batch = DirectiveBatch(directive_id=directive.id, version=directive.version, kind="summary", userids=[],
                            created_at=now)
     session.add(batch)
@@ -118,20 +123,22 @@ def send_summary(session, settings, directive: Directive, group: Group, *, now: 
     lines = [f"【{'紧急' if directive.urgent else ''}指令】{directive.title}",
              f"截止：{local(settings, directive.deadline)}；要求：{REQUIRE_WORDS[directive.require]}"]
     if not directive.confidential:
-        lines.append(directive.body[:600])
+        lines.append(directive.body)
     lines.append(f"各位请在应用消息中点击「收到」确认，或打开：{directive_url(settings, directive)}")
-    row = outbox.enqueue(session, "appchat/send", {"chatid": group.chat_id, "msgtype": "text",
-                                                   "text": {"content": "\n".join(lines)}},
-                         key=f"directive:{directive.id}:summary:{batch.id}", urgent=directive.urgent, now=now,
-                         subject=f"directive_batch:{batch.id}")
-    batch.outbox_id = row.id
+    for i, text in enumerate(split("\n".join(lines))):
+        row = outbox.enqueue(session, "appchat/send", {"chatid": group.chat_id, "msgtype": "text",
+                                                       "text": {"content": text}},
+                             key=f"directive:{directive.id}:summary:{batch.id}" + (f":{i + 1}" if i else ""),
+                             urgent=directive.urgent, now=now, subject=f"directive_batch:{batch.id}")
+        batch.outbox_id = batch.outbox_id or row.id
     return batch
 
 
 def tell(session, directive: Directive, userids: list[str], text: str, *, key: str, now: datetime,
          urgent: bool = False) -> DirectiveBatch | None:
     """A plain text about a directive (a revocation notice, an escalation summary),
-    recorded as a `notice` batch so that its delivery reaches the ledger too."""
+    recorded as a `notice` batch so that its delivery reaches the ledger too. A text
+    over WeCom's 2,048 bytes goes as several messages (textlimits.split), never cut."""
     userids = [u for u in dict.fromkeys(userids) if u]
     if not userids:
         return None
@@ -140,10 +147,12 @@ def tell(session, directive: Directive, userids: list[str], text: str, *, key: s
     session.add(batch)
     session.flush()
     for start in range(0, len(userids), BATCH_SIZE):
-        row = outbox.enqueue(session, "message/send", {"touser": "|".join(userids[start:start + BATCH_SIZE]),
-                                                       "msgtype": "text", "text": {"content": text}},
-                             key=f"{key}:{start}", urgent=urgent, now=now, subject=f"directive_batch:{batch.id}")
-        batch.outbox_id = batch.outbox_id or row.id
+        for i, part in enumerate(split(text)):
+            row = outbox.enqueue(session, "message/send", {"touser": "|".join(userids[start:start + BATCH_SIZE]),
+                                                           "msgtype": "text", "text": {"content": part}},
+                                 key=f"{key}:{start}" + (f":{i + 1}" if i else ""), urgent=urgent, now=now,
+                                 subject=f"directive_batch:{batch.id}")
+            batch.outbox_id = batch.outbox_id or row.id
     return batch
 
 

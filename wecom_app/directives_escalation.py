@@ -7,7 +7,9 @@ and each becomes an assessment record (R15, R16); those WeCom never reached
 overdue person's leader (`direct_leader`, else the leaders of their main
 department, else of the departments above it) gets one text listing their own
 people; the issuer and the custodians of the directive's groups (else the office
-admins) get the full list. Texts wait for working time unless the directive is
+admins) get the full list. A list too long for one WeCom text (2,048 bytes, 90236)
+is shortened to what fits, says how many more, and ends with the link to the
+directive's workbench page that has everyone (textlimits.fit). Texts wait for working time unless the directive is
 urgent; outbox keys make a second run send nothing twice.
 
 Cards still queued at the deadline (a non-urgent directive held over a weekend,
@@ -28,9 +30,9 @@ from .directives_delivery import card_subjects
 from .directory import Department, User, UserDepartment
 from .groups import Group
 from .models import InboxEvent, OutboxAction
+from .textlimits import fit
 
 ESCALATE_LIMIT = 20  # directives per run; the next run takes the rest
-TEXT_MAX_BYTES = 2000  # a text message holds at most 2048 bytes (90236)
 STATUS_ACTIVE = 1
 UNDONE_WORDS = {"ack": "未确认", "completion": "未办结"}
 
@@ -215,7 +217,7 @@ def _leader_text(settings, directive: Directive, people, theirs: list[str]) -> s
     deadline, required = local(settings, directive.deadline), REQUIRE_WORDS[directive.require]
     head = [f"【指令逾期】《{directive.title}》已于 {deadline} 截止（要求{required}）。",
             f"您负责的人员中 {len(theirs)} 人逾期{UNDONE_WORDS[directive.require]}，已记入考核："]
-    return _fit(head, [("", [_who(people, u) for u in theirs])], [f"详情：{directive_url(settings, directive)}"])
+    return fit(head, [("", [_who(people, u) for u in theirs])], [f"详情：{directive_url(settings, directive)}"])
 
 
 def _full_text(settings, directive: Directive, people, overdue: list[str], missed: list[str]) -> str:
@@ -226,29 +228,4 @@ def _full_text(settings, directive: Directive, people, overdue: list[str], misse
     head = [f"【指令逾期名单】《{directive.title}》已于 {deadline} 截止（要求{required}）。"]
     sections = [(f"已送达、逾期{word} {len(overdue)} 人（已记入考核）：", [_who(people, u) for u in overdue]),
                 (f"未送达 {len(missed)} 人（未收到指令，不记入考核）：", [_who(people, u) for u in missed])]
-    return _fit(head, sections, [f"完整名单：{directive_url(settings, directive)}"])
-
-
-def _fit(head: list[str], sections: list[tuple[str, list[str]]], tail: list[str]) -> str:
-    """The lines within WeCom's 2,048 bytes: each list gets an equal share of the room
-    (what one leaves over goes to the next), and one that does not fit says how many more."""
-    sections = [(heading, names) for heading, names in sections if names]
-    lines = list(head)
-    budget = TEXT_MAX_BYTES - _size(head + tail) - 30 * len(sections)
-    for left, (heading, names) in zip(range(len(sections), 0, -1), sections):
-        if heading:
-            lines.append(heading)
-            budget -= _size([heading]) + 1
-        share, used = budget // left, 0
-        for i, name in enumerate(names):
-            if used + _size([name]) + 1 > share:
-                lines.append(f"……另有 {len(names) - i} 人")
-                break
-            lines.append(name)
-            used += _size([name]) + 1
-        budget -= used
-    return "\n".join(lines + tail)
-
-
-def _size(lines: list[str]) -> int:
-    return len("\n".join(lines).encode())
+    return fit(head, sections, [f"完整名单：{directive_url(settings, directive)}"])

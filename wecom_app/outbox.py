@@ -37,7 +37,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import quota
+from . import quota, textlimits
 from .client_errors import WeComAuthError, WeComError, WeComRateLimited
 from .config import Settings
 from .db import utcnow
@@ -86,7 +86,8 @@ def enqueue(
     subject: str | None = None,
 ) -> OutboxAction:
     """Store one WeCom call in the caller's transaction. Idempotent on `key`: an
-    existing row with that key is returned unchanged. `subject` ("<name>:<id>") names
+    existing row with that key is returned unchanged. A text, markdown or card that
+    WeCom would cut raises `textlimits.TooLong` (make it fit first: textlimits.py). `subject` ("<name>:<id>") names
     the feature object whose state follows the answer: see `settle`."""
     existing = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == key))
     if existing is not None:
@@ -110,6 +111,7 @@ def enqueue(
 
 def _normalised(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     payload = dict(payload)
+    textlimits.check(kind, payload)  # nothing WeCom would cut (90236, 90248, 99398)
     if kind == "webhook/send" and not (payload.get("key") and isinstance(payload.get("body"), dict)):
         raise ValueError('webhook/send payload is {"key": robot key, "body": message}')
     if kind != "message/send":

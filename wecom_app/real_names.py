@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
-from . import naming
+from . import naming, textlimits
 from .audit import AuditEntry, audit
 from .directory import User
 from .groups import Group, GroupMember
@@ -145,6 +145,7 @@ def _remind(session, settings, userid: str, items, now: datetime) -> int:
                      f"期限 {deadline}")
     text = ("【实名提醒】按群规（R2）群成员须使用真实姓名：\n" + "\n".join(lines)
             + "\n逾期未改将记为违规，交由群专管人员处理。")
-    enqueue(session, "message/send", {"touser": userid, "msgtype": "text", "text": {"content": text}},
-            key=key, now=now)
+    for i, part in enumerate(textlimits.split(text)):  # someone in many groups: several messages, never cut
+        enqueue(session, "message/send", {"touser": userid, "msgtype": "text", "text": {"content": part}},
+                key=key + (f":{i + 1}" if i else ""), now=now)
     return 1

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from . import naming, outbox, scope
+from . import naming, outbox, scope, textlimits
 from .audit import audit
 from .directory import User
 from .groups import Group, GroupMember
@@ -241,11 +241,14 @@ def appchat_change(session, group: Group, now: datetime, reason: str, *, add=(),
 
 
 def tell(session, settings, userids, text: str, *, key: str, now: datetime) -> None:
-    """A text from the app (message/send 90236); it waits for working time (R4)."""
+    """A text from the app (message/send 90236); it waits for working time (R4). Over
+    WeCom's 2,048 bytes it goes as several messages (textlimits.split), never cut."""
     userids = [u for u in dict.fromkeys(userids) if u]
     if userids:
-        outbox.enqueue(session, "message/send", {"touser": "|".join(userids), "msgtype": "text",
-                                                 "text": {"content": text}}, key=key, now=now)
+        for i, part in enumerate(textlimits.split(text)):
+            outbox.enqueue(session, "message/send", {"touser": "|".join(userids), "msgtype": "text",
+                                                     "text": {"content": part}},
+                           key=key + (f":{i + 1}" if i else ""), now=now)
 
 
 def custodians(session, settings, group: Group) -> list[str]:

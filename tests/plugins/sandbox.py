@@ -7,6 +7,11 @@
 - `emulator_token`: a valid app access_token from that server.
 - `pusher_for(app_url, token=..., aes_key=..., timeout=, retries=, retry_wait=, sleep=)`: a CallbackPusher
   to an app's callback URL.
+
+And a guard on every test: if any emulator cut or refused a text as too long
+(wecom_app/sandbox/truncation.py), the test fails, wherever the text came from — the
+app must never send what WeCom would cut. A test about the emulator's own cutting
+says so with `@pytest.mark.wecom_truncates`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import pytest
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from wecom_app.sandbox import CallbackPusher, ManualClock, create_emulator, make_sandbox
+from wecom_app.sandbox import CallbackPusher, ManualClock, create_emulator, make_sandbox, truncation
 
 CORP_ID = "ww1436e0e65a779aee"  # the same test corp as tests/conftest.py
 AGENT_ID = 1000002
@@ -25,6 +30,17 @@ SECRET = "test-app-secret-0123456789"
 CONTACT_SECRET = "test-contact-secret-0123456789"
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
 AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
+
+
+@pytest.fixture(autouse=True)
+def _nothing_sent_is_cut(request):
+    start = len(truncation.SEEN)
+    yield
+    cut = truncation.SEEN[start:]
+    if cut and request.node.get_closest_marker("wecom_truncates") is None:
+        pytest.fail("WeCom would have cut or refused a text the app sent (textlimits.py): "
+                    + "; ".join(f"{c['api']} {c['msgtype']} {c['bytes']} bytes > {c['limit']}, {c['action']}"
+                                for c in cut), pytrace=False)
 
 
 @pytest.fixture

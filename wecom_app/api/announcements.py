@@ -32,8 +32,9 @@ MAX_GROUPS = 500
 CREATE = Object(
     groups=ListOf(Integer(minimum=1), min_items=1, max_items=MAX_GROUPS),
     msgtype=OneOf(*announcements.MSGTYPES),
-    # characters first (cheap), then WeCom's real limit in bytes
-    content=String(announcements.CONTENT_LIMIT, multiline=True, check=announcements.content_problem),
+    # WeCom counts bytes: the largest any channel takes here; the domain then judges the
+    # smallest among the chosen groups' channels (appchat/send 2048, a robot's markdown 4096)
+    content=String(announcements.CONTENT_LIMIT, multiline=True, max_bytes=announcements.CONTENT_LIMIT),
     send_at=optional(DateTime()),
     urgent=optional(Boolean(), default=False),
 )

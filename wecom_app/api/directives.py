@@ -19,6 +19,8 @@
   receipt_sheet.py) as a download, for whoever may read the directive.
 
 An issuer token sees and acts on its own directives only; another one is a 404.
+`title` is at most 128 and `body` at most 2,048 bytes in UTF-8 (what WeCom takes whole,
+textlimits.py): over it is a 422 naming the field and the limit.
 Times are ISO-8601 in UTC (`+00:00`), as everywhere in the API; the workbench and
 the cards show them in the company time zone.
 `directives.*` judges meaning and raises DirectiveError (422 on its field, 404
@@ -54,8 +56,8 @@ ASSIGNEES = Object(
     groups=optional(ListOf(Integer(minimum=1)), default=list),  # the groups' employee members
 )
 CREATE = Object(
-    title=String(directives.TITLE_MAX),
-    body=String(directives.BODY_MAX, multiline=True),
+    title=String(directives.TITLE_MAX, max_bytes=directives.TITLE_BYTES),
+    body=String(directives.BODY_MAX, multiline=True, max_bytes=directives.BODY_BYTES),
     assignees=ASSIGNEES,
     deadline=DateTime(),
     require=optional(OneOf(*REQUIRES), default="ack"),
@@ -66,8 +68,8 @@ CREATE = Object(
 )
 REVOKE = Object(reason=String(500, multiline=True))
 CORRECT = Object(
-    title=optional(String(directives.TITLE_MAX)),
-    body=optional(String(directives.BODY_MAX, multiline=True)),
+    title=optional(String(directives.TITLE_MAX, max_bytes=directives.TITLE_BYTES)),
+    body=optional(String(directives.BODY_MAX, multiline=True, max_bytes=directives.BODY_BYTES)),
     note=optional(String(500, multiline=True), default=""),
 )
 ISSUER_FILTER = String(80, lower=True, pattern=r"[a-z0-9_.@:-]+",

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from .. import textlimits
+
 MISSING: Any = object()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # \t and \n are allowed only where multiline=True
 INT32_MAX = 2**31 - 1
@@ -58,8 +60,10 @@ def optional(kind: Kind, default: Any = None) -> Field:
 class String(Kind):
     def __init__(self, max_length: int, *, min_length: int = 1, pattern: str | None = None,
                  pattern_message: str | None = None, strip: bool = True, lower: bool = False,
-                 multiline: bool = False, check: Callable[[str], str | None] | None = None):
+                 multiline: bool = False, check: Callable[[str], str | None] | None = None,
+                 max_bytes: int | None = None):
         self.max_length, self.min_length, self.strip, self.lower = max_length, min_length, strip, lower
+        self.max_bytes = max_bytes  # WeCom counts UTF-8 bytes (textlimits.py): the error names them
         self.pattern = re.compile(pattern) if pattern else None
         self.pattern_message = pattern_message or "has the wrong format"
         self.multiline, self.check = multiline, check
@@ -73,6 +77,8 @@ class String(Kind):
         if len(text) < self.min_length:
             raise Invalid.at(path, "must not be empty" if self.min_length == 1 else
                              f"must be at least {self.min_length} characters")
+        if self.max_bytes is not None and (problem := textlimits.problem(text, self.max_bytes)):
+            raise Invalid.at(path, problem)
         if len(text) > self.max_length:
             raise Invalid.at(path, f"must be at most {self.max_length} characters")
         if self.lower:

@@ -4,7 +4,8 @@
 Every send is recorded in `state.messages` with its body and, per recipient,
 what really happened: "delivered", "rate_limited" (per-member quota, silently
 discarded while the API answers errcode 0 — 90312) or "duplicate"
-(enable_duplicate_check). Discards are also listed in `state.drops`.
+(enable_duplicate_check). Discards are also listed in `state.drops`. A text over
+WeCom's limit is cut as WeCom cuts it and listed in `state.truncated` (truncation.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import secrets
 
 from flask import Flask
 
+from . import truncation
 from .api import ApiError, agentid_matches, body, ids, ok
 from .state import STATUS_ACTIVE
 
-TEXT_LIMIT = 2048  # bytes, text and markdown
 SEND_TYPES = {"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown",
               "miniprogram_notice", "template_card"}
 APPCHAT_TYPES = SEND_TYPES - {"miniprogram_notice", "template_card"}
@@ -50,6 +51,7 @@ def message_send(state):
     if msgtype not in SEND_TYPES:
         raise ApiError(40008)
     card = check_content(msgtype, data)
+    truncation.apply(state, "message/send", data)
     with state.lock:
         if card is not None and card.get("task_id") in state.task_ids:
             raise ApiError(42014, "task_id already exists")
@@ -81,9 +83,7 @@ def check_content(msgtype: str, data: dict) -> dict | None:
     if msgtype in ("text", "markdown"):
         text = content.get("content")
         if not isinstance(text, str) or not text:
-            raise ApiError(44004)
-        if len(text.encode()) > TEXT_LIMIT:
-            raise ApiError(45002)
+            raise ApiError(44004)  # over the limit: cut, not refused (90236; truncation.py)
     elif msgtype == "textcard":
         if not all(content.get(k) for k in ("title", "description", "url")):
             raise ApiError(40058, "textcard needs title, description and url")
@@ -222,6 +222,7 @@ def appchat_send(state):
     if msgtype not in APPCHAT_TYPES:
         raise ApiError(40008)
     check_content(msgtype, data)
+    truncation.apply(state, "appchat/send", data)
     with state.lock:
         record = _record(state, "appchat/send", data, chat["userlist"])
         record["chatid"] = chat["chatid"]

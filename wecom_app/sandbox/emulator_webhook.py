@@ -7,7 +7,8 @@ every accepted post is recorded in `state.messages` (api "webhook/send", with th
 
 - a missing or unknown key (the robot was removed, or never existed): 93000;
 - a msgtype other than text or markdown: 40008 (only these two are emulated);
-- empty content: 44004; text over 2048 bytes or markdown over 4096 bytes: 45002;
+- empty content: 44004; text over 2048 bytes is cut (UNCONFIRMED), markdown over
+  4096 bytes refused with 40058 (truncation.py), both listed in `state.truncated`;
 - more than 20 messages a minute to one robot: 45009 (the code is UNCONFIRMED;
   WeCom documents the limit, not the answer).
 """
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 from flask import Flask, request
 
+from . import truncation
 from .api import ApiError, body, ok, reply
 from .emulator_messages import _record
 
 INVALID_URL = 93000
-LIMITS = {"text": 2048, "markdown": 4096}  # bytes (99398)
+LIMITS = {"text": 2048, "markdown": 4096}  # bytes (99398); what happens beyond: truncation.py
 
 
 def register(app: Flask, state) -> None:
@@ -41,8 +43,7 @@ def webhook_send(state):
     text = content.get("content") if isinstance(content, dict) else None
     if not isinstance(text, str) or not text:
         raise ApiError(44004)
-    if len(text.encode()) > LIMITS[msgtype]:
-        raise ApiError(45002)
+    truncation.apply(state, "webhook/send", data)  # text cut at 2048 bytes, markdown over 4096: 40058
     with state.lock:
         now = state.now()
         if not state.robot_window.allowed(key, now):

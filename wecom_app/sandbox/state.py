@@ -92,6 +92,7 @@ class SandboxState(CallbackEventsMixin):
         self.groupchats: dict[str, dict] = {}
         self.messages: list[dict] = []  # one record per message/send, appchat/send, update_template_card, webhook/send
         self.drops: list[dict] = []  # deliveries silently discarded by per-member limits or duplicate check
+        self.truncated: list[dict] = []  # texts over WeCom's limit, cut or refused (truncation.py)
         self.duplicate_seen: dict[tuple[str, str], float] = {}  # (userid, content hash) → last delivery
         self.tokens: dict[str, dict] = {}
         self.oauth_codes: dict[str, dict] = {}

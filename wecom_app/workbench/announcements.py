@@ -21,7 +21,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Optional, ValidationError
+from wtforms.validators import DataRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .. import announcements
@@ -30,6 +30,7 @@ from ..groups import Group
 from . import bp, runtime
 from .auth import audit_action, current_user, forbidden, roles_required
 from .directives_admin import KIND_NAMES, ZhForm
+from .forms import bytes_words, utf8_bytes
 from .paging import paginate
 
 CHANNEL_NOTES = {"appchat/send": "应用管理群：由应用直接发送（appchat/send）",
@@ -52,18 +53,14 @@ def unreachable_words(reason: str) -> str:
     return reason
 
 
-def content_bytes(_form, field) -> None:
-    size = len((field.data or "").encode("utf-8"))
-    if size > announcements.CONTENT_LIMIT:
-        raise ValidationError(f"内容最多 {announcements.CONTENT_LIMIT} 字节（UTF-8，一个汉字 3 字节），当前 {size} 字节")
-
-
 class AnnouncementForm(ZhForm):
     groups = SelectMultipleField("发送到群", coerce=int, validate_choice=False, widget=ListWidget(prefix_label=False),
                                  option_widget=CheckboxInput())
     msgtype = SelectField("格式", choices=[SelectChoice("text", "纯文本"), SelectChoice("markdown", "Markdown")],
                           default="text")
-    content = TextAreaField("内容", validators=[DataRequired("请填写公告内容"), content_bytes])
+    # the largest limit of any channel here; the domain judges the chosen groups' (textlimits.py)
+    content = TextAreaField("内容", validators=[DataRequired("请填写公告内容"),
+                                              utf8_bytes(announcements.CONTENT_LIMIT, "内容")])
     when = SelectField("发送", choices=[SelectChoice("now", "立即发送"), SelectChoice("at", "定时发送")], default="now")
     send_date = DateField("日期", validators=[Optional()])
     send_time = TimeField("时间", validators=[Optional()])
@@ -137,16 +134,23 @@ def announcements_new():
                 except announcements.AnnouncementError as exc:
                     db.rollback()
                     field = form._fields.get(exc.field, form.content)
-                    field.errors = [*field.errors, exc.message]
+                    field.errors = [*field.errors, _words(exc, form.msgtype.data)]
                 else:
                     audit_action(db, "workbench.announcement.create", f"announcement:{announcement.id}",
                                  groups=form.groups.data)
                     db.commit()
                     flash("公告已提交发送。", "ok")
                     return redirect(url_for("workbench.announcement_detail", announcement_id=announcement.id))
-    page = render_template("workbench/announcements_new.html", form=form, notes=notes, kind_names=KIND_NAMES,
-                           limit=announcements.CONTENT_LIMIT)
+        # in the session: a refusal's rollback expired the groups, which the page reloads
+        page = render_template("workbench/announcements_new.html", form=form, notes=notes, kind_names=KIND_NAMES)
     return page, 422 if request.method == "POST" else 200
+
+
+def _words(exc: announcements.AnnouncementError, msgtype: str) -> str:
+    if exc.limit is None:
+        return exc.message
+    where = announcements.CHANNEL_WORDS.get(exc.channel, "")
+    return bytes_words("内容", exc.limit, exc.size) + (f"（{where}的 {msgtype} 上限）" if where else "")
 
 
 def _when(value: str | None) -> datetime | None:

@@ -32,7 +32,7 @@ from ..groups import Group
 from ..scope import subtree
 from . import bp, runtime
 from .auth import audit_action, current_user, forbidden, login_required, roles_required
-from .forms import EmptyForm
+from .forms import EmptyForm, bytes_words, utf8_bytes
 from .paging import paginate
 
 MATRIX_PER_PAGE = 50
@@ -64,12 +64,16 @@ MESSAGES = (
 
 
 LATE = re.compile(r"the cards would go out only at (\d{4}-\d\d-\d\d \d\d:\d\d)")
+TOO_LONG = re.compile(r"must be at most (\d+) bytes in UTF-8 .*; this is (\d+)")
+FIELD_WORDS = {"title": "标题", "body": "正文"}
 
 
 def zh(exc: directives.DirectiveError) -> str:
     """The refusal in Chinese, keeping what it names (userids, ids) after the colon."""
     if exc.field == "status":
         return "指令已撤回，不能再操作"
+    if too_long := TOO_LONG.match(exc.message):
+        return bytes_words(FIELD_WORDS.get(exc.field, ""), int(too_long.group(1)), int(too_long.group(2)))
     late = LATE.match(exc.message)
     if late:
         return f"非紧急指令要到 {late.group(1)}（下一个工作时段，R4）才会发出，已晚于截止时间：请推后截止时间或勾选「紧急」"
@@ -100,10 +104,9 @@ class ZhForm(FlaskForm):
 
 
 class ComposeForm(ZhForm):
-    title = StringField("标题", validators=[DataRequired("请填写标题"), Length(max=directives.TITLE_MAX,
-                                                                           message="标题最多 128 个字")])
-    body = TextAreaField("正文", validators=[DataRequired("请填写正文"), Length(max=directives.BODY_MAX,
-                                                                          message="正文最多 20000 个字")])
+    # bytes, as WeCom counts them (directives.TITLE_BYTES / BODY_BYTES, textlimits.py)
+    title = StringField("标题", validators=[DataRequired("请填写标题"), utf8_bytes(directives.TITLE_BYTES, "标题")])
+    body = TextAreaField("正文", validators=[DataRequired("请填写正文"), utf8_bytes(directives.BODY_BYTES, "正文")])
     # the domain judges the choices (the directory may change between the page and the POST)
     users = SelectMultipleField("人员", coerce=str, validate_choice=False)
     departments = SelectMultipleField("部门（含下级部门）", coerce=int, validate_choice=False)
@@ -123,8 +126,8 @@ class RevokeForm(ZhForm):
 
 
 class CorrectForm(ZhForm):
-    title = StringField("标题", validators=[DataRequired("请填写标题"), Length(max=directives.TITLE_MAX)])
-    body = TextAreaField("正文", validators=[DataRequired("请填写正文"), Length(max=directives.BODY_MAX)])
+    title = StringField("标题", validators=[DataRequired("请填写标题"), utf8_bytes(directives.TITLE_BYTES, "标题")])
+    body = TextAreaField("正文", validators=[DataRequired("请填写正文"), utf8_bytes(directives.BODY_BYTES, "正文")])
     note = TextAreaField("更正说明", validators=[Optional(), Length(max=500, message="最多 500 个字")])
 
 
