@@ -195,6 +195,18 @@ def test_r9_a_86006_from_wecom_is_recorded_on_the_group_and_not_queued_again(wor
         assert len(actions(session, "appchat/update")) == 1  # newbie2: nothing queued that WeCom would refuse
         assert sum("86006" in t for t in told(session)) == 2  # one per group
     assert "newbie" not in world.state.appchats[chat]["userlist"]
+    world.state.group_size_limit = 200  # the console's size is raised; an operator retries what failed
+    with world.sessions.begin() as session:
+        for row in actions(session, "appchat/create", "failed") + actions(session, "appchat/update", "failed"):
+            outbox.retry_failed(session, row.id, now=world.now())
+    deliver(world)
+    with world.sessions.begin() as session:
+        outbox.settle(session, world.now())
+    with world.sessions() as session:
+        assert problem_of(session, too_big) is None
+        after = problem_of(session, full)  # WeCom took 101: the refusal is gone, newbie2 waits for reconciliation
+        assert (after["errcode"], after["limit"], [p["userid"] for p in after["left_out"]]) == (None, 200, ["newbie2"])
+    assert "newbie" in world.state.appchats[chat]["userlist"]
 
 
 # -- shown in the workbench -------------------------------------------------------------------------------

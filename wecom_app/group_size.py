@@ -184,9 +184,35 @@ def settle_appchat_answers(session, rows: list[OutboxAction], now: datetime) -> 
         if group is None:
             continue
         if row.status == "sent":
+            _accepted(session, group, row, now)
             close_if_done(session, group, now, create_sent=row.kind == "appchat/create")
         elif row.errcode == TOO_MANY:
             _refused(session, group, row, now)
+
+
+def _accepted(session, group: Group, row: OutboxAction, now: datetime) -> None:
+    """A sent appchat/update's people are in the group, also those an earlier 86006 left out
+    (an operator retried the row after the console's size was raised); and once WeCom took a
+    group at least as large as one it refused, the refusal no longer limits the group."""
+    if row.kind == "appchat/update":
+        adding = [str(u).lower() for u in (row.payload or {}).get("add_user_list") or ()]
+        for member in session.scalars(select(GroupMember).where(
+                GroupMember.group_id == group.id, GroupMember.member_id.in_(adding or [""]),
+                GroupMember.state == LEFT_OUT)):
+            member.state, member.checked_at = "present", now
+            audit(session, "system", "member.add", f"group:{group.id}", now=now, userid=member.member_id,
+                  reason="retried", outbox=row.id)
+        session.flush()
+    detail = dict(group.problem_detail or {})
+    if group.problem != SIZE_LIMIT or not detail.get("refused_size"):
+        return
+    size = len((row.payload or {}).get("userlist") or ()) if row.kind == "appchat/create" else present(session, group)
+    if size >= int(detail["refused_size"]):
+        audit(session, "system", "group.size_accepted", f"group:{group.id}", now=now, size=size,
+              refused_size=detail["refused_size"], outbox=row.id)
+        for key in ("errcode", "errmsg", "refused_size", "api", "outbox"):
+            detail.pop(key, None)
+        group.problem_detail = detail
 
 
 def _refused(session, group: Group, row: OutboxAction, now: datetime) -> None:

@@ -12,12 +12,13 @@ The group size: "群成员人数不可超过管理端配置的“群成员人数
 sets it between 5 and 2000, commonly 200). Above it WeCom answers 86006 "invalid chat
 member list size" (errmsg as reported on developers.weixin.qq.com for appchat/create).
 UNCONFIRMED: the update page (98913) names only the 2000 ceiling, not the admin-set
-size; the emulator applies the company's size to the members after an update too
-(an update cannot make a group larger than the console allows a group to be), and
-the app never relies on either answer: it keeps groups within WECOM_GROUP_SIZE_LIMIT
-and records an 86006 when it gets one. UNCONFIRMED too: 90245 says the 2000 ceiling
-includes the app ("含应用"); whether the app also counts against the admin-set size
-is not said, and the emulator counts members only.
+size; the emulator applies the company's size to an update that makes the group
+larger (an update cannot grow a group beyond what the console allows), while a group
+already above it (the size lowered in the console later) may still be renamed or
+shrink. The app relies on neither answer: it keeps groups within
+WECOM_GROUP_SIZE_LIMIT and records an 86006 when it gets one. UNCONFIRMED too: 90245
+says the 2000 ceiling includes the app ("含应用"); whether the app also counts against
+the admin-set size is not said, and the emulator counts members only.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def appchat_update(state):
         if any(u not in chat["userlist"] for u in removing):
             raise ApiError(86216, "del_user_list has a non-member")
         userlist = [u for u in chat["userlist"] if u not in removing] + [u for u in adding if u not in chat["userlist"]]
-        if len(userlist) > _size_limit(state):  # UNCONFIRMED for update: see the module docstring
+        if len(userlist) > max(len(chat["userlist"]), _size_limit(state)):  # UNCONFIRMED: see the docstring
             raise ApiError(TOO_MANY, f"invalid chat member list size: at most {_size_limit(state)} members")
         owner = str(data.get("owner") or chat["owner"]).lower()
         if owner not in userlist:
