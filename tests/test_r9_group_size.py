@@ -143,31 +143,34 @@ def problem_of(session, group_id: int) -> dict | None:
 
 
 def test_r9_new_hire_into_a_full_group_is_left_out_shown_and_the_custodian_told_once(world):
-    department_of(world, 10, "客服部", 198, "kf")  # + zhangwei + wangfang = 200
+    department_of(world, 10, "客服部", 197, "kf")  # + zhangwei + wangfang = 199
     group_id, chat = create(world, "客服部-全员", 10)
     deliver(world)
     with world.sessions.begin() as session:
         registry.settle_created_groups(session, world.now())  # the outbox job's step: the group is active
-    assert len(world.state.appchats[chat]["userlist"]) == 200
-    push(world, world.state.user_create("newbie", "牛犇", [10]))
-    push(world, world.state.user_create("newbie2", "马超", [10]))
+    push(world, world.state.user_create("newbie", "牛犇", [10]))  # the 200th: there is room
+    push(world, world.state.user_create("newbie2", "马超", [10]), world.state.user_create("newbie3", "关羽", [10]))
     with world.sessions() as session:
-        assert actions(session, "appchat/update") == []  # nothing WeCom would answer 86006
-        assert member(session, group_id, "newbie").state == "over_limit"
+        assert [a.payload["add_user_list"] for a in actions(session, "appchat/update")] == [["newbie"]]
+        assert member(session, group_id, "newbie2").state == "over_limit"  # nothing WeCom would answer 86006
         problem = problem_of(session, group_id)
         assert (problem["code"], problem["members"], problem["limit"], problem["errcode"]) == ("size_limit", 200, 200, None)
-        assert [p["userid"] for p in problem["left_out"]] == ["newbie", "newbie2"]
+        assert [p["userid"] for p in problem["left_out"]] == ["newbie2", "newbie3"]
         assert len(told(session)) == 1 and "200" in told(session)[0]  # once, not once per event
     deliver(world)
+    assert len(world.state.appchats[chat]["userlist"]) == 200
     # a place frees up: someone leaves; reconciliation gives it to the first one left out
     push(world, world.state.user_delete("kf000"))
     deliver(world)
     reconcile.reconcile(world.sessions, world.client, world.settings, world.now())
     deliver(world)
-    assert "newbie" in world.state.appchats[chat]["userlist"] and "kf000" not in world.state.appchats[chat]["userlist"]
+    assert "newbie2" in world.state.appchats[chat]["userlist"] and "kf000" not in world.state.appchats[chat]["userlist"]
     with world.sessions() as session:
-        assert [p["userid"] for p in problem_of(session, group_id)["left_out"]] == ["newbie2"]
+        assert [p["userid"] for p in problem_of(session, group_id)["left_out"]] == ["newbie3"]
         assert len(told(session)) == 1
+    push(world, world.state.user_update("newbie3", department=[9]))  # leaves the scope: no longer waiting
+    with world.sessions() as session:
+        assert problem_of(session, group_id) is None
 
 
 def test_r9_a_86006_from_wecom_is_recorded_on_the_group_and_not_queued_again(world):

@@ -54,9 +54,12 @@ def subject(group: Group) -> str:
 
 def limit(settings, group: Group) -> int:
     """The most members this group may have: our setting, or less once WeCom refused a smaller size."""
-    cap = creation_limit(settings)
-    refused = (group.problem_detail or {}).get("refused_size") if group.problem == SIZE_LIMIT else None
-    return min(cap, int(refused) - 1) if refused else cap
+    return _cap(creation_limit(settings), group.problem_detail if group.problem == SIZE_LIMIT else None)
+
+
+def _cap(setting: int, detail: dict | None) -> int:
+    refused = (detail or {}).get("refused_size")
+    return min(setting, int(refused) - 1) if refused else setting
 
 
 def creation_limit(settings) -> int:
@@ -75,16 +78,20 @@ def creation_problem(settings, count: int) -> str | None:
     return None
 
 
-def present(session, group: Group) -> int:
-    return session.scalar(select(func.count()).select_from(GroupMember).where(
-        GroupMember.group_id == group.id, GroupMember.state == "present")) or 0
+def present(session, group: Group, *, other_than: str | None = None) -> int:
+    query = select(func.count()).select_from(GroupMember).where(
+        GroupMember.group_id == group.id, GroupMember.state == "present")
+    if other_than is not None:
+        query = query.where(GroupMember.member_id != other_than)
+    return session.scalar(query) or 0
 
 
-def room(session, settings, group: Group, adding: int = 1) -> bool:
-    """Whether `adding` more people fit. The group row is locked first, so two
+def room(session, settings, group: Group, member: GroupMember) -> bool:
+    """Whether the group can hold `member` as well as everyone else present (the member's
+    own row, new or re-added, is not counted twice). The group row is locked first, so two
     transactions adding to the same group cannot both take its last place."""
     session.execute(select(Group.id).where(Group.id == group.id).with_for_update())
-    return present(session, group) + adding <= limit(settings, group)
+    return present(session, group, other_than=member.member_id) + 1 <= limit(settings, group)
 
 
 def left_out(session, group: Group) -> list[str]:
@@ -146,8 +153,7 @@ def view(session, group: Group) -> dict | None:
     detail = group.problem_detail or {}
     people = left_out(session, group)
     names = dict(session.execute(select(User.userid, User.name).where(User.userid.in_(people or [""]))).all())
-    cap = min(int(detail.get("limit") or MAX_MEMBERS), int(detail["refused_size"]) - 1 if detail.get("refused_size")
-              else MAX_MEMBERS)
+    cap = _cap(int(detail.get("limit") or MAX_MEMBERS), detail)
     return {
         "code": SIZE_LIMIT, "since": group.problem_since.isoformat() if group.problem_since else None,
         "limit": cap, "setting": detail.get("limit"), "members": present(session, group),

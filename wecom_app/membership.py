@@ -70,7 +70,7 @@ def fill_group(session, settings, group: Group, now: datetime) -> int:
             GroupMember.group_id == group.id, GroupMember.state == group_size.LEFT_OUT).order_by(GroupMember.id)).all():
         if not _belongs(session, group, member.member_id):
             _not_waiting(session, group, member, now)
-        elif group_size.room(session, settings, group):
+        elif group_size.room(session, settings, group, member):
             rules.admit(session, settings, group, member.member_id, now, reason="room")
             added += member.state != group_size.LEFT_OUT
     session.flush()

@@ -245,7 +245,7 @@ def _present_not_listed(session, settings, group, member: GroupMember, now, coun
         counts.removed += 1
         return
     finding = rules.judge(session, group, member, settings)
-    if finding in ("ok", "bad_name") and not group_size.room(session, settings, group, adding=0):
+    if finding in ("ok", "bad_name") and not group_size.room(session, settings, group, member):
         rules.leave_out(session, settings, group, member, now, "reconcile.readd")  # WeCom would answer 86006
     elif finding in ("ok", "bad_name"):  # belongs here: left or was removed in the client (R9)
         rules.appchat_change(session, group, now, "reconcile.readd", add=[member.member_id])

@@ -178,7 +178,7 @@ def admit(session, settings, group: Group, userid: str, now: datetime, reason: s
         session.add(member)
     member.compliance = verdict(session, group, member, settings, in_scope=True)
     if group.join_policy == "approval" and userid not in (group.owner, group.custodian):
-        if not group_size.room(session, settings, group):  # no point asking: the group is full
+        if not group_size.room(session, settings, group, member):  # no point asking: the group is full
             leave_out(session, settings, group, member, now, reason)
             return member
         member.state, member.checked_at = "pending_approval", now
@@ -194,7 +194,7 @@ def admit(session, settings, group: Group, userid: str, now: datetime, reason: s
 
 def _add(session, settings, group, member, now, actor, reason) -> bool:
     """appchat/update add_user_list, if the group has room (else the member is left out)."""
-    if not group_size.room(session, settings, group):
+    if not group_size.room(session, settings, group, member):
         leave_out(session, settings, group, member, now, reason)
         return False
     appchat_change(session, group, now, reason, add=[member.member_id])

@@ -140,7 +140,7 @@ def put_back(session, settings, group: Group, userid: str, now: datetime, reason
     member = rules.member_row(session, group, userid)
     if member is None or member.state != "suspended":
         return False
-    if not group_size.room(session, settings, group):  # full meanwhile: waits for a place (86006, 90245)
+    if not group_size.room(session, settings, group, member):  # full meanwhile: waits for a place (86006, 90245)
         rules.leave_out(session, settings, group, member, now, reason)
         return False
     rules.appchat_change(session, group, now, reason, add=[userid])
