@@ -66,6 +66,7 @@ def emulator_main(conn, groups: int, members: int) -> None:
             pass
 
     state = make_sandbox(CORP_ID, AGENT_ID, SECRET, seed=False)
+    state.group_size_limit = 2000  # groups of --members (500): the console set to WeCom's ceiling
     for dept in range(DEPARTMENTS):
         state.add_department(10 + dept, f"部门{dept}", 1)
     for userid, name, dept in people(members):
@@ -214,7 +215,7 @@ def main(argv=None) -> None:
               f"(database {url.split('@')[-1]}, emulator 127.0.0.1:{port} in pid {process.pid})")
         settings = Settings(corp_id=CORP_ID, agent_id=AGENT_ID, secret=SECRET, token="b" * 32, aes_key="a" * 43,
                             secret_key="bench-only", api_base=f"http://127.0.0.1:{port}/cgi-bin/",
-                            database_url=url, sandbox=True, wecom_timeout=10)
+                            database_url=url, sandbox=True, wecom_timeout=10, group_size_limit=2000)
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
         client = WeComClient(settings, sessions)

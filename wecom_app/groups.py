@@ -47,6 +47,11 @@ class Group(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # something the office and the custodian must act on: "size_limit" (group_size.py: people in
+    # scope left out of a full group, or WeCom's 86006), its details and since when
+    problem: Mapped[str | None] = mapped_column(String(32))
+    problem_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    problem_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -69,6 +74,7 @@ class GroupMember(Base):
     join_scene: Mapped[int | None] = mapped_column(Integer)
     invitor: Mapped[str | None] = mapped_column(String(64))
     # present | removing (a removal is queued) | removed | suspended (R14) | pending_approval (R6)
+    # | rejected (R6) | over_limit (in scope, but the group is full: group_size.py)
     state: Mapped[str] = mapped_column(String(24), default="present")
     # ok | not_active | out_of_scope | external_not_allowed | bad_name | unknown
     compliance: Mapped[str] = mapped_column(String(32), default="unknown")

@@ -13,6 +13,8 @@ points the handlers call, with the rules themselves in rules.py.
   change_name whose member versions moved) → `request_reread`: a prompt re-read
   (group_reread.py, seconds later) judges them; the version advances only on a
   complete push (`note_member_change`).
+- a managed group with room again (a member left, the limit was raised) → `fill_group`:
+  the people its size kept out (group_size.py) are added, oldest first (reconciliation).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from . import rules, scope
+from . import group_size, rules, scope
 from .audit import audit
 from .directory import User
 from .groups import GOVERNED, Group, GroupMember, GroupReread
@@ -40,6 +42,8 @@ def review_user(session, settings, userid: str, now: datetime, *, gone: bool = F
             review_member(session, settings, group, member, now, gone=gone)
         elif not gone and _belongs(session, group, userid):
             rules.admit(session, settings, group, userid, now)
+        elif member is not None and member.state == group_size.LEFT_OUT:  # no longer waiting for a place
+            _not_waiting(session, group, member, now)
     rows = session.execute(select(Group, GroupMember).join(GroupMember, GroupMember.group_id == Group.id).where(
         GroupMember.member_id == userid, GroupMember.state == "present", Group.kind != "managed",
         Group.status == "active").order_by(Group.id)).all()
@@ -59,6 +63,28 @@ def review_group(session, settings, group: Group, now: datetime) -> None:
     for member in session.scalars(select(GroupMember).where(
             GroupMember.group_id == group.id, GroupMember.state.in_(rules.HERE)).order_by(GroupMember.id)):
         review_member(session, settings, group, member, now)
+
+
+def fill_group(session, settings, group: Group, now: datetime) -> int:
+    """Add the people a full group left out, oldest first, while it has room (R9); those who
+    no longer belong stop waiting. The number added (or proposed, under approval)."""
+    added = 0
+    for member in session.scalars(select(GroupMember).where(
+            GroupMember.group_id == group.id, GroupMember.state == group_size.LEFT_OUT).order_by(GroupMember.id)).all():
+        if not _belongs(session, group, member.member_id):
+            _not_waiting(session, group, member, now)
+        elif group_size.room(session, settings, group, member):
+            rules.admit(session, settings, group, member.member_id, now, reason="room")
+            added += member.state != group_size.LEFT_OUT
+    session.flush()
+    group_size.close_if_done(session, group, now)
+    return added
+
+
+def _not_waiting(session, group: Group, member: GroupMember, now: datetime) -> None:
+    member.state, member.checked_at = "removed", now
+    session.flush()
+    group_size.close_if_done(session, group, now)
 
 
 def _belongs(session, group: Group, userid: str) -> bool:

@@ -99,7 +99,7 @@ def enqueue(
         idempotency_key=key, kind=kind, payload=_normalised(kind, payload), urgent=urgent,
         hold=KINDS[kind] if hold is None else hold, not_before=not_before or now, created_at=now, subject=subject,
     )
-    if subject is not None and subject.partition(":")[0] not in SETTLERS:
+    if subject is not None and subject.partition(":")[0] not in _settlers():
         raise ValueError(f"no settler registered for outbox subject {subject!r}")
     try:
         with session.begin_nested():
@@ -320,7 +320,7 @@ def _jitter(low: float, high: float) -> timedelta:
 SETTLERS: dict[str, Callable[[Session, list[OutboxAction], datetime], None]] = {}
 # the modules that register settlers (imported by `settle`, so that a process that
 # only sends, like the scheduler, has them all)
-SETTLER_MODULES = ("wecom_app.directives_delivery", "wecom_app.announcements")
+SETTLER_MODULES = ("wecom_app.directives_delivery", "wecom_app.announcements", "wecom_app.group_size_settler")
 
 
 def settler(name: str):
@@ -333,11 +333,18 @@ def settler(name: str):
     return register
 
 
+def _settlers() -> dict:
+    """SETTLERS, with every module in SETTLER_MODULES imported (a module the models import,
+    such as group_size, cannot register while outbox itself is still being imported)."""
+    for module in SETTLER_MODULES:
+        importlib.import_module(module)
+    return SETTLERS
+
+
 def settle(session: Session, now: datetime, *, limit: int = 2000) -> int:
     """Hand finished rows with a subject to their feature's settler, once each (a
     failed row an operator retries is handed over again when it finishes)."""
-    for module in SETTLER_MODULES:
-        importlib.import_module(module)
+    _settlers()
     t = OutboxAction
     rows = session.scalars(
         select(t).where(t.subject.is_not(None), t.settled_at.is_(None), t.status.in_(("sent", "failed")))

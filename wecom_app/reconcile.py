@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, case, func, select, update
 
-from . import membership, registry, rules
+from . import group_size, membership, registry, rules
 from .audit import audit
 from .client_errors import WeComError, WeComRateLimited
 from .groups import Group, GroupMember
@@ -191,8 +191,8 @@ def _managed_unchanged(session_factory, row, info: dict) -> bool:
     if info.get("name") != row.name or str(info.get("owner", "")).lower() != row.owner:
         return False
     with session_factory() as session:
-        present, removing = session.connection().execute(_MEMBER_STATES, {"group_id": row.id}).one()
-    if removing:  # a removal WeCom has carried out is still to be recorded
+        present, removing, waiting = session.connection().execute(_MEMBER_STATES, {"group_id": row.id}).one()
+    if removing or waiting:  # a removal WeCom has carried out is still to be recorded; people wait for room
         return False
     here = set(present.split(",")) if present else set()
     userlist = info.get("userlist") or ()
@@ -202,6 +202,7 @@ def _managed_unchanged(session_factory, row, info: dict) -> bool:
 _MEMBER_STATES = select(
     func.aggregate_strings(case((GroupMember.state == "present", GroupMember.member_id)), ","),
     func.count(case((GroupMember.state == "removing", 1))),
+    func.count(case((GroupMember.state == group_size.LEFT_OUT, 1))),
 ).where(GroupMember.group_id == bindparam("group_id"))
 
 
@@ -215,6 +216,8 @@ def _managed(session, settings, group: Group, info: dict, now: datetime, counts)
     for member_id in sorted(m for m, state in ours.items() if m not in listed and state in ("present", "removing")):
         _present_not_listed(session, settings, group, rules.member_row(session, group, member_id), now, counts)
     _restore_name_and_owner(session, group, info, listed, now, counts)
+    if group.problem:  # people its size kept out get the places that are free now (group_size.py)
+        membership.fill_group(session, settings, group, now)
 
 
 def _listed_not_present(session, settings, group, member_id, state, now, counts) -> None:
@@ -242,7 +245,9 @@ def _present_not_listed(session, settings, group, member: GroupMember, now, coun
         counts.removed += 1
         return
     finding = rules.judge(session, group, member, settings)
-    if finding in ("ok", "bad_name"):  # belongs here: left or was removed in the client (R9)
+    if finding in ("ok", "bad_name") and not group_size.room(session, settings, group, member):
+        rules.leave_out(session, settings, group, member, now, "reconcile.readd")  # WeCom would answer 86006
+    elif finding in ("ok", "bad_name"):  # belongs here: left or was removed in the client (R9)
         rules.appchat_change(session, group, now, "reconcile.readd", add=[member.member_id])
         member.checked_at = now
         counts.readded += 1

@@ -26,14 +26,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 
-from . import membership, naming, outbox, rules
+from . import group_size, membership, naming, outbox, rules
 from .audit import audit
 from .directory import Department, Tag, User
 from .groups import JOIN_POLICIES, Group, GroupMember
 from .models import OutboxAction
 from .scope import active_in_scope
 
-MAX_MEMBERS = 2000  # appchat: 2-2000 members (86006)
 SCOPE_KEYS = {"departments": int, "tags": int, "users": str, "exclude": str}
 ROBOT_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
 WELCOME = "欢迎加入「{name}」。本群由{custodian}负责管理，请使用实名并遵守《公司微信群管理细则》。"
@@ -105,8 +104,9 @@ def create_managed_group(session, settings, *, name, owner, custodian, scope, al
     if join_policy not in JOIN_POLICIES:
         raise RegistryError("join_policy", f"one of {', '.join(JOIN_POLICIES)}")
     userlist = list(dict.fromkeys([owner, custodian, *sorted(active_in_scope(session, scope))]))
-    if not 2 <= len(userlist) <= MAX_MEMBERS:
-        raise RegistryError("scope", f"a managed group has 2-{MAX_MEMBERS} members; this one would have {len(userlist)}")
+    too_big = group_size.creation_problem(settings, len(userlist))  # 86006 above the company's size (90245)
+    if too_big:
+        raise RegistryError("scope", too_big)
     group = Group(kind="managed", chat_id=new_chatid(), name=name, owner=owner, custodian=custodian, scope=scope,
                   allow_external=False, join_policy=join_policy, status="creating", created_by=actor,
                   created_at=now, registered_at=now)
@@ -129,7 +129,8 @@ def new_chatid() -> str:
 
 def _enqueue_create(session, group: Group, userlist: list[str], now: datetime) -> None:
     outbox.enqueue(session, "appchat/create", {"chatid": group.chat_id, "name": group.name, "owner": group.owner,
-                                               "userlist": userlist}, key=rules.create_key(group.chat_id), now=now)
+                                               "userlist": userlist}, key=rules.create_key(group.chat_id), now=now,
+                   subject=group_size.subject(group))  # an 86006 answer is recorded on the group
     # Pitfall 23: a new appchat may not show in members' chat lists until a message is
     # sent. A minute later than the create, so the sender tries the create first; it
     # waits for working time like any message to people (R4).
@@ -210,7 +211,7 @@ def group_view(session, group: Group) -> dict:
         "custodian": group.custodian, "scope": group.scope or {}, "allow_external": group.allow_external,
         "join_policy": group.join_policy, "name_pattern": group.name_pattern, "status": group.status,
         "robot_webhook": {"configured": bool(group.robot_webhook)}, "members": _member_views(session, group),
-        "enforced": ENFORCED[group.kind],
+        "enforced": ENFORCED[group.kind], "problem": group_size.view(session, group),
     }
     if group.status == "creating":
         action = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == rules.create_key(group.chat_id)))

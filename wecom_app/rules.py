@@ -12,7 +12,10 @@ owner and custodian get a task message and the finding is recorded
 (`record_violation`). A bad name is never a reason to remove anyone: the member
 gets a grace period with reminders, then an R2 violation (real_names.py).
 `admit` adds people who come into a managed group's scope, or asks the custodian
-first when the group's join policy is `approval` (R6).
+first when the group's join policy is `approval` (R6) — as long as the group has
+room under the company's group size (group_size.py); someone it cannot take is left
+out (`over_limit`) and listed on the group's problem instead of queuing an
+appchat/update that WeCom would answer 86006.
 
 Messages to people are `message/send` rows that wait for working time (R4);
 membership changes are not held.
@@ -25,7 +28,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from . import naming, outbox, scope, textlimits
+from . import group_size, naming, outbox, scope, textlimits
 from .audit import audit
 from .directory import User
 from .groups import Group, GroupMember
@@ -176,26 +179,53 @@ def admit(session, settings, group: Group, userid: str, now: datetime, reason: s
         session.add(member)
     member.compliance = verdict(session, group, member, settings, in_scope=True)
     if group.join_policy == "approval" and userid not in (group.owner, group.custodian):
+        if not group_size.room(session, settings, group, member):  # no point asking: the group is full
+            leave_out(session, settings, group, member, now, reason)
+            return member
         member.state, member.checked_at = "pending_approval", now
         tell(session, settings, custodians(session, settings, group),
              f"【入群审批】{_display(session, member)} 符合「{group.name}」的成员范围，请在工作台批准或拒绝其入群。",
              key=f"join.request:{group.id}:{userid}:{stamp(now)}", now=now)
         audit(session, "system", "member.join_requested", f"group:{group.id}", now=now, userid=userid, reason=reason)
+        _left_out_no_more(session, group, now)
         return member
-    _add(session, group, member, now, "system", reason)
+    _add(session, settings, group, member, now, "system", reason)
     return member
 
 
-def _add(session, group, member, now, actor, reason) -> None:
+def _add(session, settings, group, member, now, actor, reason) -> bool:
+    """appchat/update add_user_list, if the group has room (else the member is left out)."""
+    if not group_size.room(session, settings, group, member):
+        leave_out(session, settings, group, member, now, reason)
+        return False
     appchat_change(session, group, now, reason, add=[member.member_id])
     member.state, member.checked_at = "present", now
     audit(session, actor, "member.add", f"group:{group.id}", now=now, userid=member.member_id, reason=reason)
+    _left_out_no_more(session, group, now)
+    return True
+
+
+def leave_out(session, settings, group: Group, member: GroupMember, now: datetime, reason: str) -> None:
+    """Someone who belongs in a managed group that is full: WeCom would answer 86006 above the
+    company's group size (90245), so nothing is queued; they are listed on the group's
+    problem (its owner and custodian are told once) and added when room appears."""
+    if member.state != group_size.LEFT_OUT:
+        member.state, member.checked_at = group_size.LEFT_OUT, now
+        audit(session, "system", "member.left_out", f"group:{group.id}", now=now, userid=member.member_id,
+              reason=reason, limit=group_size.limit(settings, group))
+    group_size.open_problem(session, group, now, setting=settings.group_size_limit)
+
+
+def _left_out_no_more(session, group: Group, now: datetime) -> None:
+    if group.problem:
+        session.flush()
+        group_size.close_if_done(session, group, now)
 
 
 def approve_join(session, settings, group: Group, userid: str, *, actor: str, now: datetime) -> GroupMember:
     """R6: the custodian lets a pending member in (appchat/update add_user_list)."""
     member = _pending(session, group, userid)
-    _add(session, group, member, now, actor, "approved")
+    _add(session, settings, group, member, now, actor, "approved")  # a full group: left out instead
     return member
 
 
@@ -237,7 +267,8 @@ def appchat_change(session, group: Group, now: datetime, reason: str, *, add=(),
             **({"del_user_list": list(remove)} if remove else {}), **({"owner": owner} if owner else {})}
     ids = hashlib.sha1(",".join([*add, "/", *remove]).encode()).hexdigest()[:12]
     return outbox.enqueue(session, "appchat/update", body, now=now,
-                          key=f"appchat.update:{group.chat_id}:{ids}:{reason}:{stamp(now)}")
+                          key=f"appchat.update:{group.chat_id}:{ids}:{reason}:{stamp(now)}",
+                          subject=group_size.subject(group) if add else None)  # 86006 → the group's problem
 
 
 def tell(session, settings, userids, text: str, *, key: str, now: datetime) -> None:

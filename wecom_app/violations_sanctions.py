@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from . import rules
+from . import group_size, rules
 from .audit import audit
 from .db import Base, UTCDateTime, utcnow
 from .directory import User
@@ -139,6 +139,9 @@ def put_back(session, settings, group: Group, userid: str, now: datetime, reason
         return False
     member = rules.member_row(session, group, userid)
     if member is None or member.state != "suspended":
+        return False
+    if not group_size.room(session, settings, group, member):  # full meanwhile: waits for a place (86006, 90245)
+        rules.leave_out(session, settings, group, member, now, reason)
         return False
     rules.appchat_change(session, group, now, reason, add=[userid])
     member.state, member.checked_at = "present", now

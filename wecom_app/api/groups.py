@@ -3,9 +3,12 @@
 - `GET /groups` (admin, readonly, issuer: all groups; custodian: their own),
   filters `kind`, `status`, `custodian`, paginated.
 - `GET /groups/{id}`: the group, its members and their compliance, and what the
-  app can and cannot enforce for its kind (`registry.group_view`). Another
+  app can and cannot enforce for its kind (`registry.group_view`), with its
+  `problem` (the company's group size: who is left out, WeCom's 86006) or null. Another
   custodian's group is a 404, exactly like a group that does not exist.
-- `POST /groups` (admin): create a managed group (appchat/create is queued).
+- `POST /groups` (admin): create a managed group (appchat/create is queued); one
+  whose members would exceed WECOM_GROUP_SIZE_LIMIT is a 422 on `scope` giving the
+  count and the limit (WeCom answers 86006 above the company's group size, 90245).
 - `POST /groups/register` (admin): register (备案) a customer or internal group.
 
 The bodies are checked here for shape; `wecom_app.registry` judges meaning (an
@@ -89,6 +92,7 @@ def summary(group: Group) -> dict:
         "robot_webhook": {"configured": bool(group.robot_webhook)},  # the key is a secret
         "created_at": group.created_at.isoformat() if group.created_at else None,
         "registered_at": group.registered_at.isoformat() if group.registered_at else None,
+        "problem": group.problem,  # "size_limit": see GET /groups/{id} for who is left out (group_size.py)
     }
 
 

@@ -3,8 +3,22 @@ get 98914; send is in emulator_messages.py) and customer groups (客户群:
 externalcontact/groupchat/list 92120, groupchat/get 92122).
 
 appchat needs an app visible to the whole corp (48002 otherwise), members who are
-active internal members, 2–2000 of them, and counts against the corp's quotas of
+active internal members, 2–2000 of them and no more than the company's own group
+size (`state.group_size_limit`, below), and counts against the corp's quotas of
 1000 creates per day and 1000 updates per hour (45009).
+
+The group size: "群成员人数不可超过管理端配置的“群成员人数上限”，且最大不可超过2000人"
+(appchat/create, developer.work.weixin.qq.com/document/path/90245; the admin console
+sets it between 5 and 2000, commonly 200). Above it WeCom answers 86006 "invalid chat
+member list size" (errmsg as reported on developers.weixin.qq.com for appchat/create).
+UNCONFIRMED: the update page (98913) names only the 2000 ceiling, not the admin-set
+size; the emulator applies the company's size to an update that makes the group
+larger (an update cannot grow a group beyond what the console allows), while a group
+already above it (the size lowered in the console later) may still be renamed or
+shrink. The app relies on neither answer: it keeps groups within
+WECOM_GROUP_SIZE_LIMIT and records an 86006 when it gets one. UNCONFIRMED too: 90245
+says the 2000 ceiling includes the app ("含应用"); whether the app also counts against
+the admin-set size is not said, and the emulator counts members only.
 """
 
 from __future__ import annotations
@@ -20,6 +34,8 @@ from .state import STATUS_ACTIVE
 
 CHATID = re.compile(r"[0-9A-Za-z]{1,32}")
 NAME_LIMIT = 50  # characters; longer names are cut, not refused
+MAX_MEMBERS = 2000  # 90245 / 98913: the ceiling whatever the console says
+TOO_MANY = 86006  # "invalid chat member list size"
 
 
 def register(app: Flask, state) -> None:
@@ -33,6 +49,11 @@ def register(app: Flask, state) -> None:
 def _whole_corp(state) -> None:
     if not state.is_whole_corp_visible():
         raise ApiError(48002, "appchat needs the app visible to the root department")
+
+
+def _size_limit(state) -> int:
+    """The company's 群成员人数上限 (admin console, 5-2000; 90245), never above 2000."""
+    return min(MAX_MEMBERS, int(state.group_size_limit))
 
 
 def _members(state, userids, errcode=86216) -> list[str]:
@@ -57,8 +78,8 @@ def appchat_create(state):
         raise ApiError(86001)
     with state.lock:
         members = _members(state, userlist)
-        if not 2 <= len(members) <= 2000:
-            raise ApiError(86006, "a group has 2-2000 members")
+        if not 2 <= len(members) <= _size_limit(state):
+            raise ApiError(TOO_MANY, f"invalid chat member list size: 2-{_size_limit(state)} members")
         owner = (data.get("owner") or members[0]).lower()
         if owner not in members:
             raise ApiError(86207)
@@ -89,8 +110,8 @@ def appchat_update(state):
         if any(u not in chat["userlist"] for u in removing):
             raise ApiError(86216, "del_user_list has a non-member")
         userlist = [u for u in chat["userlist"] if u not in removing] + [u for u in adding if u not in chat["userlist"]]
-        if len(userlist) > 2000:
-            raise ApiError(86006)
+        if len(userlist) > max(len(chat["userlist"]), _size_limit(state)):  # UNCONFIRMED: see the docstring
+            raise ApiError(TOO_MANY, f"invalid chat member list size: at most {_size_limit(state)} members")
         owner = str(data.get("owner") or chat["owner"]).lower()
         if owner not in userlist:
             raise ApiError(86207, "removing the owner needs a new owner who is a member")

@@ -89,6 +89,9 @@ class SandboxState(CallbackEventsMixin):
                           report_location_flag=0, isreportenter=0, home_url="", customized_publish_status=1)
         self.external_contact_enabled = True  # listed in 客户联系「可调用接口的应用」; False → 48002
         self.appchats: dict[str, dict] = {}
+        # the admin console's 群成员人数上限 (5-2000, commonly 200): appchat/create and update
+        # answer 86006 above it (90245); tests lower it below the app's WECOM_GROUP_SIZE_LIMIT
+        self.group_size_limit = 200
         self.groupchats: dict[str, dict] = {}
         self.messages: list[dict] = []  # one record per message/send, appchat/send, update_template_card, webhook/send
         self.drops: list[dict] = []  # deliveries silently discarded by per-member limits or duplicate check

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from .. import membership, registry, rules
+from .. import group_size, membership, registry, rules
 from ..api.directives import counts
 from ..directives_models import Directive
 from ..directory import Department, Tag, User
@@ -37,9 +37,10 @@ from .home import KIND_NAMES
 from .paging import paginate
 
 BAD = GroupMember.compliance.notin_(("ok", "unknown"))
-SHOWN = ("present", "pending_approval", "removing", "suspended")  # the members a custodian cares about
+SHOWN = ("present", "pending_approval", "removing", "suspended", group_size.LEFT_OUT)  # what a custodian cares about
 USERID = re.compile(r"[a-z0-9_.@-]{1,64}")
-STATE_NAMES = {"present": "在群", "pending_approval": "待审批", "removing": "移出中", "suspended": "已暂停"}
+STATE_NAMES = {"present": "在群", "pending_approval": "待审批", "removing": "移出中", "suspended": "已暂停",
+               group_size.LEFT_OUT: "未能入群（群已满）"}
 STATUS_NAMES = {"creating": "创建中", "discovered": "待备案", "active": "正常", "dismissed": "已解散"}
 # what the app does for each kind, said plainly (DESIGN §1; registry.ENFORCED is the API's English)
 ENFORCED = {
@@ -129,8 +130,11 @@ MESSAGES = [  # registry's English → what the person at the form reads
     (r"does not follow the company's group naming convention \((.*)\)", lambda m: f"不符合公司的群命名规范（{m[1]}）"),
     (r"a managed group \(appchat\) can have internal members only",
      lambda m: "应用管理群只能有企业内部成员：企业微信不允许外部联系人加入应用创建的群"),
-    (r"a managed group has 2-(\d+) members; this one would have (\d+)",
-     lambda m: f"应用管理群须有 2–{m[1]} 名成员，按此范围将有 {m[2]} 人"),
+    (r"a managed group has at least 2 members; this one would have (\d+)",
+     lambda m: f"应用管理群至少要有 2 名成员，按此范围将有 {m[1]} 人"),
+    (r"this group would have (\d+) members .*? group size of (\d+)",
+     lambda m: f"按此范围（含群主和专管人员）将有 {m[1]} 人，超过企业的群人数上限 {m[2]} 人"
+               "（管理后台「群成员人数上限」，WECOM_GROUP_SIZE_LIMIT）：企业微信会拒绝建群。请缩小范围或拆分成几个群。"),
     (r"unknown department (.*)", lambda m: f"通讯录中没有部门 {m[1]}"),
     (r"unknown tag (.*)", lambda m: f"通讯录中没有标签 {m[1]}"),
     (r"a customer group is registered by its chat_id", lambda m: "客户群须填写群 ID（chat_id，见客户群列表）"),
@@ -235,7 +239,8 @@ def group_new():
         else:
             flash(f"已提交创建「{name}」：企业微信建群后状态会变为「正常」。", "ok")
             return redirect(url_for("workbench.group_detail", group_id=group_id))
-    return render_template("workbench/groups_new.html", form=form), 422 if form.errors else 200
+    return render_template("workbench/groups_new.html", form=form, size_limit=group_size.creation_limit(rt.settings)), \
+        422 if form.errors else 200
 
 
 @bp.route("/groups/register", methods=["GET", "POST"])
@@ -312,10 +317,11 @@ def group_detail(group_id: int):
                              .where(GroupMember.group_id == group.id, GroupMember.state == "pending_approval")
                              .order_by(GroupMember.id)).all()
         creation = _creation(db, group)
+        problem = group_size.view(db, group)
         directives = directive_followup(db, group.id)
         labels = _scope_labels(db, group)
     return render_template("workbench/groups_detail.html", group=group, members=members, compliance=compliance,
-                           pending=pending, creation=creation, **labels, directives=directives, only_bad=only_bad,
+                           pending=pending, creation=creation, problem=problem, **labels, directives=directives, only_bad=only_bad,
                            enforced=ENFORCED[group.kind],
                            kind_names=KIND_NAMES, state_names=STATE_NAMES, why=rules.WHY, rule_of=rules.RULE,
                            form=MemberForm(), recheck_form=EmptyForm())
@@ -371,11 +377,14 @@ def group_join(group_id: int, action: str):
             return redirect(url_for("workbench.group_detail", group_id=group_id))
         decide = rules.approve_join if action == "approve" else rules.reject_join
         try:
-            decide(db, rt.settings, group, form.userid.data, actor=viewer.userid, now=rt.clock())
+            member = decide(db, rt.settings, group, form.userid.data, actor=viewer.userid, now=rt.clock())
         except LookupError:
             flash(f"{form.userid.data} 没有待审批的入群申请（可能已被处理）。", "error")
             return redirect(url_for("workbench.group_detail", group_id=group_id))
         audit_action(db, f"workbench.join.{action}", f"group:{group_id}", userid=form.userid.data)
+    if member.state == group_size.LEFT_OUT:
+        flash(f"群已达到人数上限，{form.userid.data} 暂未能入群：群有空位时应用会自动补加。", "error")
+        return redirect(url_for("workbench.group_detail", group_id=group_id))
     flash(f"已{'批准' if action == 'approve' else '拒绝'} {form.userid.data} 入群。", "ok")
     return redirect(url_for("workbench.group_detail", group_id=group_id))
 

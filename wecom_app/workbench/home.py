@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import redirect, render_template, url_for
 from sqlalchemy import func, select
 
+from .. import group_size
 from ..api.directives import counts
 from ..directives_models import Directive
 from ..groups import Group, GroupMember
@@ -30,6 +31,7 @@ def home():
         data = dict(
             group_counts=_group_counts(db, mine),
             noncompliant=_noncompliant_groups(db, mine),
+            problems=_group_problems(db, mine),
             open_violations=_open_violations(db, mine),
             directives=_directive_rates(db, mine),
             outbox=_outbox_health(db) if viewer.is_admin else None,
@@ -52,6 +54,15 @@ def _noncompliant_groups(db, mine, limit: int = 20):
             .join(GroupMember, GroupMember.group_id == Group.id).where(bad)
             .group_by(Group.id, Group.name, Group.kind).order_by(func.count(GroupMember.id).desc(), Group.id))
     return db.execute(_scoped(stmt, Group.id, mine).limit(limit)).all()
+
+
+def _group_problems(db, mine, limit: int = 20):
+    """Groups with an open problem (group_size.py: people left out of a full group, or 86006)."""
+    waiting = (select(func.count()).where(GroupMember.group_id == Group.id, GroupMember.state == group_size.LEFT_OUT)
+               .scalar_subquery())
+    stmt = select(Group.id, Group.name, Group.problem_detail, waiting).where(Group.problem.is_not(None)).order_by(Group.id)
+    rows = db.execute(_scoped(stmt, Group.id, mine).limit(limit)).all()
+    return [dict(id=i, name=name, errcode=(detail or {}).get("errcode"), left_out=n) for i, name, detail, n in rows]
 
 
 def _open_violations(db, mine) -> int:

@@ -1,7 +1,7 @@
 """group re-read queue (issue 9 item 3)
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-05 14:20:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import wecom_app.db
 
 
 revision = '0010'
-down_revision = '0006'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
