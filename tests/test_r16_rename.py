@@ -48,6 +48,8 @@ def records_for(world, userid: str, directive_id: int) -> None:
         session.add(Sanction(userid=userid, violation_id=violation.id, kind="warning", actor="wangfang",
                              started_at=now))
         record(session, world.settings, userid, source="directive", source_id=directive_id, rule="R16", at=now)
+        open_violation(session, "R3", "chenjing", None, evidence={"reason": "辱骂"}, detected_by=f"report:{userid}",
+                       now=now)  # what they reported: their list of reports reads detected_by
 
 
 def rename(world, old: str, new: str) -> None:
@@ -63,8 +65,10 @@ def test_r16_rename_after_issue_moves_receipt_violation_sanction_and_assessment(
             DirectiveReceipt.directive_id == directive_id)))
         assert receipts == {"lina.wang", "chenjing"}
         assert session.get(Directive, directive_id).assignees["users"] == ["lina.wang", "chenjing"]
-        violation = session.scalars(select(Violation)).one()
+        violation = session.scalars(select(Violation).where(Violation.rule == "R2")).one()
         assert (violation.userid, violation.open_key) == ("lina.wang", "R2:lina.wang:")
+        reported = session.scalars(select(Violation).where(Violation.rule == "R3")).one()
+        assert (reported.userid, reported.detected_by) == ("chenjing", "report:lina.wang")
         assert session.scalars(select(Sanction.userid)).one() == "lina.wang"
         assert session.scalars(select(Assessment.userid)).one() == "lina.wang"
         assert "lina.wang" in session.scalar(select(DirectiveBatch.userids).where(
@@ -101,15 +105,19 @@ def test_r16_click_still_carrying_the_old_userid_counts_for_the_renamed_person(w
         assert session.scalars(select(DirectiveClick.outcome)).one() == "counted"
 
 
+def chain(world) -> list[tuple]:
+    with world.sessions() as session:
+        return [(row.seq, row.userid, row.hash) for row in session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
+
+
 def test_r16_rename_keeps_the_ledger_verifiable(world, db_url, tmp_path, monkeypatch):
     directive_id, task_id = issue_and_deliver(world)
     push(world, world.state.click("chenjing", task_id, "ack"))
-    with world.sessions() as session:
-        before = [(row.seq, row.userid, row.hash) for row in session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
+    before = chain(world)
     rename(world, "lina", "lina.wang")
     rename(world, "chenjing", "chenjing.li")
+    after = chain(world)
     with world.sessions() as session:
-        after = [(row.seq, row.userid, row.hash) for row in session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
         _, head = ledger.head(session)
     assert after[:len(before)] == before  # history untouched: the old userids stay in the old rows
     assert [userid for _, userid, _ in after[len(before):]] == ["lina.wang", "chenjing.li"]

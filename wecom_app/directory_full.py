@@ -10,12 +10,13 @@ make: the corp's userids, user/list_id (96067, "仅支持通过通讯录同步se
 each then read with user/get on the app's token. Without it, or when list_id is
 refused (an IP not trusted, a wrong secret), users come from user/list per
 visible department (90201). Departments: department/list (90208); tags:
-tag/list 90216 + tag/get 90213, all on the app's token. Calls are sequential (one at a time, pitfall 26) and each
-department's or batch's writes commit on their own, so an interrupted sync keeps
-its progress and a second run is harmless (every write is idempotent and keyed by
-event_time). Users that WeCom no longer returns are marked left only after every
-department and user read succeeded; a suspiciously large number of them is
-marked stale instead, for the directory_sync job to confirm one by one (60111).
+tag/list 90216 + tag/get 90213, all on the app's token. Calls are sequential
+(one at a time, pitfall 26) and each department's or batch's writes commit on
+their own, so an interrupted sync keeps its progress and a second run is
+harmless (every write is idempotent and keyed by event_time). Users that WeCom
+no longer returns are marked left only after every department and user read
+succeeded; a suspiciously large number of them is marked stale instead, for the
+directory_sync job to confirm one by one (60111).
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def full_sync(session_factory, client, now: datetime, progress: Progress | None 
     departments = client.department_list().get("department", [])
     _sync_departments(session_factory, departments, at, counts)
     report("departments", len(departments), len(departments))
-    seen = _users_by_list_id(session_factory, client, at, now, counts, report) if client.settings.contact_secret else None
+    seen = None
+    if client.settings.contact_secret:
+        seen = _users_by_list_id(session_factory, client, at, now, counts, report)
     if seen is None:
         seen = _users_by_department(session_factory, client, departments, at, now, counts, report)
     _sync_tags(session_factory, client, counts, report)
