@@ -15,6 +15,7 @@ from wecom_app import directives, ledger
 from wecom_app.assessments import Assessment, record
 from wecom_app.cli import main
 from wecom_app.directives_models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, LedgerEntry
+from wecom_app.models import OutboxAction
 from wecom_app.violations import Violation, open_violation
 from wecom_app.violations_sanctions import Sanction
 
@@ -89,6 +90,21 @@ def test_r16_click_by_the_new_userid_on_a_card_sent_before_the_rename_acknowledg
         assert (click.userid, click.outcome) == ("lina.wang", "counted")
     deliver(world)  # the card is greyed for the person who clicked it
     assert world.state.cards[("lina.wang", task_id)]["replace_name"].startswith("已确认")
+
+
+def test_r16_card_still_waiting_in_the_outbox_goes_to_the_new_userid(world):
+    now = world.now()
+    with world.sessions.begin() as session:
+        directive_id = directives.issue(session, world.settings, title="核对消防通道", body="请今天核对本层消防通道。",
+                                        assignees={"users": PEOPLE}, deadline=now + timedelta(hours=8),
+                                        issuer="zhangwei", now=now).id
+    rename(world, "lina", "lina.wang")  # before the outbox's turn
+    deliver(world)
+    with world.sessions() as session:
+        task_id = session.scalar(select(DirectiveBatch.task_id).where(DirectiveBatch.directive_id == directive_id))
+        answer = session.scalar(select(OutboxAction.result).where(OutboxAction.kind == "message/send"))
+    assert world.state.cards.get(("lina.wang", task_id)) and ("lina", task_id) not in world.state.cards
+    assert answer["invaliduser"] == ""  # nobody refused: the old id was not sent to
 
 
 def test_r16_click_still_carrying_the_old_userid_counts_for_the_renamed_person(world):

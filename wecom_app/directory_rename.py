@@ -5,7 +5,8 @@ WeCom lets an admin change a system-generated userid once and then knows the mem
 only by the new one ("switch your primary key to NewUserID"): cards already sent stay
 in the member's client, and their clicks come back from the new userid. So every
 column that holds a person's userid is listed below, by how it holds it, and moved
-in the dispatcher's transaction. The list is explicit on purpose: a table that keeps
+in the dispatcher's transaction, with messages still waiting in the outbox. The
+list is explicit on purpose: a table that keeps
 userids and is not here keeps the old id, and grep finds this file from the column.
 
 What is never rewritten is history: the evidence ledger's rows (their hashes cover
@@ -32,6 +33,7 @@ from .directives_models import (
 from .directory import Department, TagMember, User, UserDepartment
 from .groups import Group, GroupMember
 from .logs import kv
+from .models import OutboxAction
 from .violations import Violation, open_key
 from .violations_sanctions import Sanction
 
@@ -60,6 +62,8 @@ PREFIXED = (Violation.detected_by,)
 LISTS = (
     Group.scope, User.direct_leader, Department.department_leader, Directive.assignees, DirectiveBatch.userids,
 )
+# messages not sent yet: addressed to the new id (WeCom would answer invaliduser for the old one)
+PENDING_SENDS = {"message/send": "touser", "message/update_template_card": "userids"}
 
 
 def rename_user(session, old: str, new: str, now: datetime) -> bool:
@@ -83,6 +87,7 @@ def rename_user(session, old: str, new: str, now: datetime) -> bool:
         _rewrite_prefixed(session, column, old, new)
     for column in LISTS:
         _rewrite_lists(session, column, old, new)
+    _move_pending_sends(session, old, new)
     for directive_id in directives:  # appended, never rewritten: the chain still verifies
         ledger.append(session, "renamed", at=now, directive_id=directive_id, userid=new, old_userid=old,
                       new_userid=new)
@@ -126,6 +131,22 @@ def _move_open_keys(session, old: str, new: str) -> None:
 def _rewrite_prefixed(session, column, old: str, new: str) -> None:
     for prefix in ("report:", "custodian:"):
         session.execute(update(column.class_).where(column == prefix + old).values({column.key: prefix + new}))
+
+
+def _move_pending_sends(session, old: str, new: str) -> None:
+    """Outbox rows still pending (not leased, not sent): touser is "a|b|c", userids a list."""
+    rows = session.scalars(select(OutboxAction).where(
+        OutboxAction.status == "pending", OutboxAction.kind.in_(PENDING_SENDS),
+        cast(OutboxAction.payload, String).contains(old, autoescape=True))).all()
+    for row in rows:
+        field, payload = PENDING_SENDS[row.kind], dict(row.payload)
+        value = payload.get(field)
+        if isinstance(value, str):
+            payload[field] = "|".join(new if part.lower() == old else part for part in value.split("|"))
+        elif isinstance(value, list):
+            payload[field] = _replaced(value, old, new)
+        row.payload = payload
+    session.flush()
 
 
 def _rewrite_lists(session, column, old: str, new: str) -> None:
