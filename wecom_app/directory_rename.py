@@ -25,8 +25,8 @@ from sqlalchemy import String, cast, delete, func, select, update
 
 from . import ledger, scope
 from .api_tokens import ApiToken
-from .audit import audit
 from .assessments import Assessment
+from .audit import audit
 from .directives_models import (
     Announcement, Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, DirectiveVersion,
 )
@@ -72,6 +72,7 @@ def rename_user(session, old: str, new: str, now: datetime) -> bool:
     if old == new or session.get(User, old) is None:
         return False
     session.flush()
+    ledger.lock(session)  # receipts change: a concurrent click must not interleave (directives_acks.py)
     directives = _directives_of(session, old)
     if session.get(User, new) is not None:  # the new id was created first: the old row goes
         session.execute(delete(User).where(User.userid == old))
