@@ -10,6 +10,7 @@ stale on update_tag (tag and member events arrive in any order, pitfall 11).
 
 from __future__ import annotations
 
+from wecom_app import directory_rename
 from wecom_app import directory_sync as mirror
 from wecom_app.logs import kv
 
@@ -24,11 +25,12 @@ def create_user(event, ctx):
 
 @router.register("change_contact", ChangeType="update_user")
 def update_user(event, ctx):
-    """Only the changed fields come; NewUserID renames the user everywhere first."""
+    """Only the changed fields come; NewUserID renames the user everywhere first
+    (directives, violations, sanctions, assessments too: directory_rename.py)."""
     data = mirror.user_data_from_event(event)
     new_userid = event.get("NewUserID").strip().lower()
     if new_userid:
-        mirror.rename_user(ctx.session, data["userid"], new_userid)
+        directory_rename.rename_user(ctx.session, data["userid"], new_userid, ctx.now)
         data["userid"] = new_userid
     # a minimal callback (or a rename alone) says nothing about the rest: re-read it
     stale = True if mirror.is_minimal(data) else None

@@ -22,7 +22,7 @@ def admit_new_member(event, ctx):
 
 @router.register("change_contact", ChangeType="update_user")
 def review_changed_member(event, ctx):
-    """A rename (NewUserID) has already moved the group rows (directory_sync.rename_user)."""
+    """A rename (NewUserID) has already moved the group rows (directory_rename.rename_user)."""
     if any(event.get(field) for field in RELEVANT):
         userid = event.get("NewUserID") or event.get("UserID")
         membership.review_user(ctx.session, ctx.settings, userid, ctx.now)

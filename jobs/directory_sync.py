@@ -1,8 +1,13 @@
 """Job: re-read what change_contact events left stale (`wecom-app jobs run directory_sync`),
 and the nightly full sync (`directory_full`, jobs/directory_full.py).
 
-A stale user is read with user/get (90196); 60111 means WeCom no longer knows
-the userid, so the user has left. A stale tag is read with tag/get (90213);
+A stale user is read with user/get (90196) on the app's own token: a 通讯录同步
+callback configured after 2022-08-15 carries only UserID and Department (90970),
+and the 通讯录同步 secret may no longer call user/get from a new IP (48009), so the
+re-read is the app's. 60111 means WeCom no longer knows the userid, so the user
+has left. What the re-read changed (status, departments, name) is judged in the
+same transaction, as the callback would have been had it carried the fields (R1,
+R2, R9: membership.review_user). A stale tag is read with tag/get (90213);
 40068 means the tag is gone. At most `LIMIT` reads per run, one at a time, each
 applied in its own short transaction; a rate limit or an outage ends the run
 and the rest waits for the next one (the rows stay stale).
@@ -15,9 +20,10 @@ import logging
 
 from sqlalchemy import select
 
+from wecom_app import membership
 from wecom_app.client_errors import WeComError
-from wecom_app.directory import Tag, User
-from wecom_app.directory_full import directory_reader, full_sync
+from wecom_app.directory import Tag, User, UserDepartment
+from wecom_app.directory_full import full_sync
 from wecom_app.directory_sync import apply_tag, apply_user, delete_tag, delete_user, stamp
 from wecom_app.logs import kv
 
@@ -50,43 +56,55 @@ def run_full(runtime):
 
 
 def refresh_stale(sessions, client, now, *, limit: int = LIMIT) -> RefreshCounts:
-    reader, counts = directory_reader(client), RefreshCounts()
+    counts = RefreshCounts()
     with sessions() as session:
         userids = session.scalars(select(User.userid).where(User.stale.is_(True)).order_by(User.userid).limit(limit)).all()
         tagids = session.scalars(select(Tag.id).where(Tag.stale.is_(True)).order_by(Tag.id).limit(limit)).all()
     try:
         for userid in userids:
-            _refresh_user(sessions, reader, userid, now, counts)
+            _refresh_user(sessions, client, userid, now, counts)
         for tagid in tagids:
-            _refresh_tag(sessions, reader, tagid, counts)
+            _refresh_tag(sessions, client, tagid, counts)
     except WeComError as exc:  # rate limit, outage: the rest stays stale for the next run
         counts.errors += 1
         log.warning(kv("wecom.directory.refresh_stopped", errcode=exc.errcode, api=exc.api))
     return counts
 
 
-def _refresh_user(sessions, reader, userid: str, now, counts: RefreshCounts) -> None:
+def _judged(session, userid: str) -> tuple:
+    """What membership rules read about a person: status, name, departments."""
+    user = session.get(User, userid)
+    departments = session.scalars(select(UserDepartment.department_id).where(UserDepartment.userid == userid))
+    return (user.status, user.name, user.main_department, frozenset(departments)) if user else None
+
+
+def _refresh_user(sessions, client, userid: str, now, counts: RefreshCounts) -> None:
     at = stamp(now)  # taken before the read: an event newer than this still wins
     try:
-        data = reader.user_get(userid)
+        data = client.user_get(userid)  # the app's token (90196), never the 通讯录同步 one
     except WeComError as exc:
         if exc.errcode not in (USER_NOT_FOUND, NO_PRIVILEGE):
             raise
         with sessions.begin() as session:
             if exc.errcode == USER_NOT_FOUND and delete_user(session, userid, at, now) is not None:
+                membership.review_user(session, client.settings, userid, now, gone=True)
                 counts.left += 1
             else:  # not visible to this app (60011), or our clock is behind the row: stop asking
                 session.get(User, userid).stale = False
                 log.info(kv("wecom.directory.refresh_skipped", userid=userid, errcode=exc.errcode))
         return
     with sessions.begin() as session:
+        before = _judged(session, userid)
         apply_user(session, data, at, now=now, stale=False)
+        session.flush()
+        if _judged(session, userid) != before:
+            membership.review_user(session, client.settings, userid, now)
     counts.users += 1
 
 
-def _refresh_tag(sessions, reader, tagid: int, counts: RefreshCounts) -> None:
+def _refresh_tag(sessions, client, tagid: int, counts: RefreshCounts) -> None:
     try:
-        data = reader.get("tag/get", {"tagid": tagid})
+        data = client.get("tag/get", {"tagid": tagid})
     except WeComError as exc:
         if exc.errcode != TAG_NOT_FOUND:
             raise

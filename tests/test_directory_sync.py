@@ -70,6 +70,42 @@ def test_r1_full_sync_marks_users_no_longer_returned_as_left(sessions, wecom, sa
         assert session.get(User, "tony").status == STATUS_LEFT and session.get(User, "tony").left_at is not None
 
 
+def test_r1_full_sync_completes_when_the_contact_token_is_refused_details(sessions, wecom, sandbox_state):
+    """A server set up today: the 通讯录同步 token gets 48009 on user/get and department/list
+    (90196, 90208). The sync reads userids with it (list_id, 96067) and every detail with
+    the app's token, so it completes; without a contact secret it reads the visible range."""
+    assert not sandbox_state.contact_ip_grandfathered
+    counts = full_sync(sessions, wecom, NOW)
+    assert counts.complete and counts.users == len(sandbox_state.users) and counts.invisible == 0
+    assert count(sessions, User, User.stale.is_(True)) == 0
+    used = {(c["path"], c["token"]) for c in sandbox_state.calls() if c["path"] != "gettoken"}
+    assert all(token == "app" for path, token in used if path != "user/list_id")
+    assert (("user/list_id", "contact") in used) == bool(wecom.settings.contact_secret)
+
+
+def test_full_sync_keeps_listed_users_outside_the_visible_range(sessions, sandbox_state, emulator_url, db_url):
+    """list_id names everyone; user/get on the app's token answers 60011 outside its range: kept, not read."""
+    client = WeComClient(make_settings(api_base=emulator_url, database_url=db_url, contact_secret=CONTACT_SECRET),
+                         sessions, sleep=lambda s: None)
+    full_sync(sessions, client, NOW)
+    sandbox_state.agent["allow_partys"]["partyid"] = [2]  # the visible range shrank to one department
+    counts = full_sync(sessions, client, NOW.replace(hour=3))
+    client.close()
+    outside = set(sandbox_state.users) - sandbox_state.visible_users()
+    assert counts.complete and counts.invisible == len(outside) > 10 and counts.left == counts.unconfirmed == 0
+
+
+def test_full_sync_falls_back_to_the_visible_range_when_list_id_is_refused(sessions, sandbox_state, emulator_url,
+                                                                          db_url):
+    sandbox_state.faults.add("user/list_id", "errcode", errcode=60020, count=1)  # the contact secret's IP untrusted
+    client = WeComClient(make_settings(api_base=emulator_url, database_url=db_url, contact_secret=CONTACT_SECRET),
+                         sessions, sleep=lambda s: None)
+    counts = full_sync(sessions, client, NOW)
+    client.close()
+    assert counts.complete and counts.users == len(sandbox_state.users)
+    assert sandbox_state.calls("user/list")
+
+
 def test_full_sync_twice_changes_nothing(sessions, wecom):
     first = full_sync(sessions, wecom, NOW)
     second = full_sync(sessions, wecom, NOW.replace(hour=3))
@@ -103,10 +139,12 @@ def test_many_missing_users_are_confirmed_one_by_one_not_marked_left(sessions, a
     assert count(sessions, User, User.stale.is_(True)) == counts.unconfirmed
 
 
-def test_r1_minimal_callback_marks_stale_then_the_job_reads_the_user(sessions, app_client, sandbox_state):
-    full_sync(sessions, app_client, datetime.fromtimestamp(sandbox_state.now() - 60, timezone.utc))
-    sandbox_state.contact_callback_minimal = True
+def test_r1_minimal_callback_marks_stale_then_the_job_reads_the_user(sessions, wecom, sandbox_state):
+    """The emulator's default 通讯录同步 callback is the minimal form (UserID, Department: 90970):
+    the job re-reads the user with user/get on the app's token, never the contact one."""
+    full_sync(sessions, wecom, datetime.fromtimestamp(sandbox_state.now() - 60, timezone.utc))
     xml = sandbox_state.user_update("tony", department=[8], status=2, position="工程师")
+    assert "<Status>" not in xml and "<Position>" not in xml
     event = parse_event(xml)
     later = datetime.fromtimestamp(event.create_time + 5, timezone.utc)
     with sessions.begin() as session:
@@ -117,11 +155,12 @@ def test_r1_minimal_callback_marks_stale_then_the_job_reads_the_user(sessions, a
     with sessions() as session:
         tony = session.get(User, "tony")
         assert tony.stale and tony.status == STATUS_ACTIVE and tony.main_department == 8
-    counts = refresh_stale(sessions, app_client, later)
+    counts = refresh_stale(sessions, wecom, later)
     assert counts.users == 1
     with sessions() as session:
         tony = session.get(User, "tony")
         assert (tony.stale, tony.status, tony.position) == (False, 2, "工程师")
+    assert {c["token"] for c in sandbox_state.calls("user/get")} == {"app"}
 
 
 def test_r1_stale_user_unknown_to_wecom_is_marked_left(sessions, app_client):

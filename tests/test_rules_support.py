@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 import handlers
+from jobs.directory_sync import refresh_stale
 from tests.conftest import make_settings
 from wecom_app import outbox
 from wecom_app.dispatcher import dispatch_pending
@@ -63,6 +64,10 @@ def push(world, *xmls: str):
                                    next_attempt_at=world.now()))
     stats = dispatch_pending(world.sessions, handlers.router, world.settings, world.now())
     assert stats.parked == stats.retried == 0, _errors(world)
+    if any(parse_event(xml).event == "change_contact" for xml in xmls):
+        # the directory_sync job's turn: the emulator's 通讯录同步 callbacks are the minimal form
+        # (UserID and Department, 90970), so what they leave stale is re-read with user/get
+        refresh_stale(world.sessions, world.client, world.now())
     return stats
 
 

@@ -81,6 +81,29 @@ def test_contact_secret_alone_reads_list_id_and_cannot_send(emulator_url, api):
         if not cursor:
             break
     assert len(rows) > 40 and {"userid": "xuchao", "department": 7} in rows
+    assert [d["id"] for d in contact.get("department/simplelist")["department_id"]] == list(range(1, 10))
+
+
+def contact_api(emulator_url):
+    token = requests.get(emulator_url + "gettoken", params=dict(corpid=CORP_ID, corpsecret=CONTACT_SECRET),
+                         timeout=5).json()["access_token"]
+    return Api(emulator_url, token)
+
+
+def test_contact_secret_from_a_new_ip_is_refused_details(emulator_url, sandbox_state):
+    """Since 2022-08-15 the 通讯录同步 secret may not read details from a new IP (90196, 90208): 48009."""
+    contact = contact_api(emulator_url)
+    for api, params in (("user/get", dict(userid="hujie")), ("department/list", {}),
+                        ("user/list", dict(department_id=1)), ("user/simplelist", dict(department_id=1))):
+        assert contact.get(api, **params)["errcode"] == 48009, api
+    assert contact.post("user/list_id", dict(limit=10))["errcode"] == 0
+    assert [c["token"] for c in sandbox_state.calls("user/get")] == ["contact"]  # the call log names the secret
+
+
+def test_contact_secret_of_a_grandfathered_ip_still_reads_everything(emulator_url, sandbox_state):
+    sandbox_state.contact_ip_grandfathered = True
+    contact = contact_api(emulator_url)
+    assert contact.get("user/get", userid="hujie")["mobile"] is not None  # private fields too (90196)
     assert [d["id"] for d in contact.get("department/list")["department"]] == list(range(1, 10))
 
 

@@ -127,6 +127,7 @@ def test_template_card_event_builder():
 
 
 def test_state_changes_return_their_events(sandbox_state):
+    sandbox_state.contact_callback_minimal = False  # a receiver configured before 2022-08-15 (90970)
     created = fromstring(sandbox_state.user_create("XiaoMing", "小明", [6], position="销售代表"))
     assert created.findtext("ChangeType") == "create_user" and created.findtext("UserID") == "xiaoming"
     assert created.findtext("ToUserName") == CORP_ID and created.findtext("Department") == "6"
@@ -137,6 +138,16 @@ def test_state_changes_return_their_events(sandbox_state):
     assert sandbox_state.user("xiaoming2") is None
     party = fromstring(sandbox_state.party_create(10, "西南销售组", parentid=5))
     assert party.findtext("ParentId") == "5" and party.findtext("Name") == "西南销售组"
+
+
+def test_contact_callbacks_default_to_the_minimal_form(sandbox_state):
+    """A 通讯录同步 receiver configured today gets only UserID and Department (90970)."""
+    created = fromstring(sandbox_state.user_create("XiaoMing", "小明", [6], position="销售代表"))
+    assert sorted(e.tag for e in created) == sorted(
+        ["ToUserName", "FromUserName", "CreateTime", "MsgType", "Event", "ChangeType", "UserID", "Department"])
+    updated = fromstring(sandbox_state.user_update("xiaoming", new_userid="xiaoming2", status=2, department=[5]))
+    assert (updated.findtext("NewUserID"), updated.findtext("Department")) == ("xiaoming2", "5")
+    assert updated.find("Status") is None and sandbox_state.user("xiaoming2")["status"] == 2
 
 
 def test_groupchat_changes(sandbox_state):

@@ -5,7 +5,8 @@ HTTP core (`wechatpy.work.WeChatClient`, auto_retry off) that adds what it lacks
 - the API base from settings (the sandbox emulator in tests), gettoken included;
 - the access token shared through the database, refreshed early and single-flight
   (client_token.py), one token per secret (app secret; 通讯录同步 secret via
-  `for_contacts()`);
+  `for_contacts()`, used only for user/list_id: since 2022-08-15 that secret may
+  not read user/get, user/list or department/list from a new IP, 90196/90208);
 - 40014/42001 → refresh once and retry the call once, never recursively; a
   40001 from gettoken is a configuration error and is never retried (91039);
 - a (connect, read) timeout on every request and a total time budget per call;
@@ -149,7 +150,11 @@ class WeComClient:
         return f"<WeComClient corp_id={self.settings.corp_id} key={self.tokens.key[:8]}>"
 
     def for_contacts(self) -> WeComClient:
-        """The client of the 通讯录同步 secret (full directory reads), sharing this one's pool."""
+        """The client of the 通讯录同步 secret, sharing this one's pool. Only user/list_id
+        goes through it (96067: that secret alone may call it); every detail read
+        (user/get, user/list, department/list, tag/get) stays on the app's own token,
+        because the 通讯录同步 secret is refused them from an IP added after
+        2022-08-15 (48009; 90196, 90201, 90208)."""
         if self._secret == self.settings.contact_secret:
             return self
         if not self.settings.contact_secret:

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from . import ledger, outbox
 from .audit import audit
 from .directives_delivery import batch_for_task, card, issuer_name, local
-from .directives_models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, done_at
+from .directives_models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, LedgerEntry, done_at
 
 KEYS = {"ack": "acknowledged", "done": "completed"}
 REFUSAL_WORDS = {
@@ -90,13 +90,31 @@ def _receipt_for(session, directive: Directive, userid: str, key: str, *,
         raise ActError("revoked", f"directive {directive.id} was revoked")
     if batch is not None and batch.version != directive.version:
         raise ActError("superseded", f"version {batch.version} was replaced by version {directive.version}")
-    receipt = session.scalar(select(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive.id,
-                                                            DirectiveReceipt.userid == userid))
+    receipt = _receipt(session, directive.id, userid)
+    if receipt is None and (renamed := _renamed_to(session, directive.id, userid)):
+        receipt = _receipt(session, directive.id, renamed)
     if receipt is None:
         raise ActError("not_assignee", f"{userid} is not an assignee of directive {directive.id}")
     if key == "done" and directive.require != "completion":
         raise ActError("not_required", "this directive asks for acknowledgment only")
     return receipt
+
+
+def _receipt(session, directive_id: int, userid: str) -> DirectiveReceipt | None:
+    return session.scalar(select(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive_id,
+                                                         DirectiveReceipt.userid == userid))
+
+
+def _renamed_to(session, directive_id: int, userid: str) -> str | None:
+    """The userid a person was renamed to after this directive was issued (its `renamed`
+    ledger entries, directory_rename.py): a click still carrying the old id is theirs."""
+    renamed = None
+    for data in session.scalars(select(LedgerEntry.data).where(LedgerEntry.directive_id == directive_id,
+                                                               LedgerEntry.event == "renamed")
+                                .order_by(LedgerEntry.seq)):
+        if data.get("old_userid") == (renamed or userid):
+            renamed = data.get("new_userid")
+    return renamed
 
 
 def _count(session, directive: Directive, receipt: DirectiveReceipt, key: str, channel: str, now: datetime,

@@ -1,15 +1,22 @@
 """The full directory sync (`wecom-app sync`, the nightly `directory_full` job): read
 departments, users and tags from WeCom and apply them to the mirror.
 
-Reads use the 通讯录同步 secret when configured (`client.for_contacts()`: the whole
-tree, user/list_id 96067 + user/get 90196), else the app's own (its visible
-range: department/list 90208, user/list 90201 per department). Tags: tag/list
-90216 + tag/get 90213. Calls are sequential (one at a time, pitfall 26) and each
-department's or batch's writes commit on their own, so an interrupted sync keeps
-its progress and a second run is harmless (every write is idempotent and keyed by
-event_time). Users that WeCom no longer returns are marked left only after every
-department and user read succeeded; a suspiciously large number of them is
-marked stale instead, for the directory_sync job to confirm one by one (60111).
+Every detail is read with the app's own secret: since 2022-08-15 the 通讯录同步
+secret may not call user/get, user/list, user/simplelist or department/list from
+a newly added IP (48009 "api forbidden for contact assistant"; documents 90196,
+90200, 90201, 90208), and the app is visible at the root anyway (appchat needs
+it). The 通讯录同步 secret, when configured, is used for the one read it alone may
+make: the corp's userids, user/list_id (96067, "仅支持通过通讯录同步secret调用"),
+each then read with user/get on the app's token. Without it, or when list_id is
+refused (an IP not trusted, a wrong secret), users come from user/list per
+visible department (90201). Departments: department/list (90208); tags:
+tag/list 90216 + tag/get 90213, all on the app's token. Calls are sequential
+(one at a time, pitfall 26) and each department's or batch's writes commit on
+their own, so an interrupted sync keeps its progress and a second run is
+harmless (every write is idempotent and keyed by event_time). Users that WeCom
+no longer returns are marked left only after every department and user read
+succeeded; a suspiciously large number of them is marked stale instead, for the
+directory_sync job to confirm one by one (60111).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ BATCH = 100  # users applied per transaction
 MAX_LEFT_SHARE = 0.2
 MIN_LEFT_GUARD = 10
 ERROR_NOT_FOUND = 60111  # userid not found
+ERROR_NOT_VISIBLE = 60011  # outside the app's visible range (90196)
 
 
 @dataclasses.dataclass
@@ -44,6 +52,7 @@ class SyncCounts:
     users: int = 0
     left: int = 0
     unconfirmed: int = 0  # missing users marked stale for the job to confirm
+    invisible: int = 0  # listed by user/list_id but outside the app's visible range (60011): not read
     tags: int = 0
     tags_deleted: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
@@ -55,12 +64,7 @@ class SyncCounts:
     def summary(self) -> str:
         return (f"departments={self.departments} users={self.users} left={self.left} tags={self.tags}"
                 f" departments_deleted={self.departments_deleted} tags_deleted={self.tags_deleted}"
-                f" unconfirmed={self.unconfirmed} errors={len(self.errors)}")
-
-
-def directory_reader(client):
-    """The client to read the directory with: the 通讯录同步 secret's when configured."""
-    return client.for_contacts() if client.settings.contact_secret else client
+                f" unconfirmed={self.unconfirmed} invisible={self.invisible} errors={len(self.errors)}")
 
 
 def full_sync(session_factory, client, now: datetime, progress: Progress | None = None) -> SyncCounts:
@@ -68,15 +72,16 @@ def full_sync(session_factory, client, now: datetime, progress: Progress | None 
     (nothing is changed); a failed user or tag read is recorded in `errors` and skips the
     departure step."""
     report = progress or (lambda stage, done, total: None)
-    reader, at, counts = directory_reader(client), stamp(now), SyncCounts()
-    departments = reader.department_list().get("department", [])
+    at, counts = stamp(now), SyncCounts()
+    departments = client.department_list().get("department", [])
     _sync_departments(session_factory, departments, at, counts)
     report("departments", len(departments), len(departments))
-    if reader is client:
-        seen = _users_by_department(session_factory, reader, departments, at, now, counts, report)
-    else:
-        seen = _users_by_list_id(session_factory, reader, at, now, counts, report)
-    _sync_tags(session_factory, reader, counts, report)
+    seen = None
+    if client.settings.contact_secret:
+        seen = _users_by_list_id(session_factory, client, at, now, counts, report)
+    if seen is None:
+        seen = _users_by_department(session_factory, client, departments, at, now, counts, report)
+    _sync_tags(session_factory, client, counts, report)
     if not any(e.startswith("users") for e in counts.errors):
         _mark_missing_left(session_factory, seen, at, now, counts)
     log.info(kv("wecom.directory.synced", **{k: v for k, v in dataclasses.asdict(counts).items() if k != "errors"},
@@ -104,12 +109,13 @@ def _apply_batch(session_factory, batch: list[dict], at: int, now: datetime, cou
     counts.users += len(batch)
 
 
-def _users_by_department(session_factory, reader, departments, at, now, counts, report) -> set[str]:
-    """user/list for each visible department (not recursive); a user in several is applied once."""
+def _users_by_department(session_factory, client, departments, at, now, counts, report) -> set[str]:
+    """user/list on the app's token for each visible department (not recursive); a user in
+    several is applied once."""
     seen: set[str] = set()
     for done, department in enumerate(departments, 1):
         try:
-            users = reader.user_list(int(department["id"])).get("userlist", [])
+            users = client.user_list(int(department["id"])).get("userlist", [])
         except WeComError as exc:
             counts.errors.append(f"users of department {department['id']}: {exc}")
             if isinstance(exc, WeComRateLimited):
@@ -122,26 +128,34 @@ def _users_by_department(session_factory, reader, departments, at, now, counts, 
     return seen
 
 
-def _users_by_list_id(session_factory, reader, at, now, counts, report) -> set[str]:
-    """user/list_id pages (通讯录同步 secret only), then user/get for each userid."""
+def _users_by_list_id(session_factory, client, at, now, counts, report) -> set[str] | None:
+    """user/list_id pages on the 通讯录同步 secret (the only secret that may call it, 96067),
+    then user/get on the app's token for each userid. None when list_id is refused or
+    fails (the caller reads the visible departments instead); a rate limit is an error."""
     userids: list[str] = []
     cursor = ""
     try:
         while True:
-            page = reader.user_list_id(cursor=cursor)
+            page = client.user_list_id(cursor=cursor)  # routed to the 通讯录同步 secret
             userids.extend(dict.fromkeys(row["userid"].lower() for row in page.get("dept_user", [])))
             cursor = page.get("next_cursor") or ""
             if not cursor:
                 break
     except WeComError as exc:
-        counts.errors.append(f"users (list_id): {exc}")
-        return set()
+        if isinstance(exc, WeComRateLimited):
+            counts.errors.append(f"users (list_id): {exc}")
+            return set()
+        log.warning(kv("wecom.directory.list_id_refused", errcode=exc.errcode, fallback="user/list"))
+        return None
     userids = list(dict.fromkeys(userids))
     seen, batch = set(userids), []
     for done, userid in enumerate(userids, 1):
         try:
-            batch.append(reader.user_get(userid))
+            batch.append(client.user_get(userid))  # the app's token: never the 通讯录同步 one (90196)
         except WeComError as exc:
+            if exc.errcode == ERROR_NOT_VISIBLE:
+                counts.invisible += 1  # in the corp, not in the app's range: kept, not read
+                continue
             if exc.errcode != ERROR_NOT_FOUND:
                 counts.errors.append(f"users ({userid}): {exc}")
                 break
@@ -154,15 +168,15 @@ def _users_by_list_id(session_factory, reader, at, now, counts, report) -> set[s
     return seen
 
 
-def _sync_tags(session_factory, reader, counts: SyncCounts, report) -> None:
+def _sync_tags(session_factory, client, counts: SyncCounts, report) -> None:
     try:
-        tags = reader.get("tag/list").get("taglist", [])
+        tags = client.get("tag/list").get("taglist", [])
     except WeComError as exc:
         counts.errors.append(f"tags: {exc}")
         return
     for done, entry in enumerate(tags, 1):
         try:
-            data = reader.get("tag/get", {"tagid": entry["tagid"]})
+            data = client.get("tag/get", {"tagid": entry["tagid"]})
         except WeComError as exc:
             counts.errors.append(f"tags ({entry['tagid']}): {exc}")
             return

@@ -12,11 +12,9 @@ Userids are lower-cased (pitfall 25). The full sync lives in directory_full.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
 
-from sqlalchemy import String, cast, delete, select, update
+from sqlalchemy import delete, select
 
 from .directory import (
     STATUS_LEFT, STATUS_NOT_ACTIVATED, Department, Tag, TagMember, User, UserDepartment,
@@ -30,10 +28,6 @@ EVENT_USER_FIELDS = dict(Name="name", Department="department", MainDepartment="m
                          IsLeaderInDept="is_leader_in_dept", DirectLeader="direct_leader", Position="position",
                          Status="status", Alias="alias")
 EVENT_DEPARTMENT_FIELDS = dict(Id="id", Name="name", ParentId="parentid", Order="order")
-
-# Other modules' tables that hold userids register a `(session, old, new)` function
-# here (e.g. directives, receipts): a NewUserID rename calls each of them.
-RENAME_HOOKS: list[Callable[[Any, str, str], None]] = []
 
 
 def stamp(now: datetime) -> int:
@@ -162,67 +156,7 @@ def mark_user_stale(session, userid: str, event_time: int = 0) -> User:
     return user
 
 
-# -- userid rename (update_user with NewUserID) ----------------------------------------------------
-
-def rename_user(session, old: str, new: str) -> bool:
-    """Move every reference from `old` to `new`: the user row, its departments and tags, group
-    members, owners and custodians, group scopes, API tokens, leaders. False if nothing to do."""
-    old, new = old.strip().lower(), new.strip().lower()
-    if old == new or session.get(User, old) is None:
-        return False
-    session.flush()
-    from .api_tokens import ApiToken
-    from .groups import Group, GroupMember
-
-    if session.get(User, new) is not None:  # the new id was created first: the old row goes
-        session.execute(delete(User).where(User.userid == old))
-    else:
-        session.execute(update(User).where(User.userid == old).values(userid=new))
-    _move(session, UserDepartment, UserDepartment.userid, old, new, UserDepartment.department_id)
-    _move(session, TagMember, TagMember.userid, old, new, TagMember.tag_id)
-    _move(session, GroupMember, GroupMember.member_id, old, new, GroupMember.group_id)
-    for column in (Group.owner, Group.custodian, ApiToken.userid, GroupMember.invitor):
-        session.execute(update(column.class_).where(column == old).values({column.key: new}))
-    _rewrite_lists(session, Group.scope, old, new)
-    _rewrite_lists(session, User.direct_leader, old, new)
-    _rewrite_lists(session, Department.department_leader, old, new)
-    for hook in RENAME_HOOKS:
-        hook(session, old, new)
-    session.expire_all()
-    from .scope import invalidate
-
-    invalidate(session)
-    log.info(kv("wecom.directory.renamed", old=old, new=new))
-    return True
-
-
-def _move(session, model, column, old: str, new: str, key) -> None:
-    """Rename in a table with a unique key over `column` + `keys`: a row the new id already has wins."""
-    session.execute(delete(model).where(column == old, key.in_(select(key).where(column == new))))
-    session.execute(update(model).where(column == old).values({column.key: new}))
-
-
-def _rewrite_lists(session, column, old: str, new: str) -> None:
-    """Replace `old` in JSON lists of userids (a scope's users/exclude, leader lists)."""
-    model = column.class_
-    rows = session.scalars(select(model).where(cast(column, String).contains(f'"{old}"', autoescape=True))).all()
-    for row in rows:
-        value = getattr(row, column.key)
-        setattr(row, column.key, _replaced(value, old, new))
-    session.flush()
-
-
-def _replaced(value, old: str, new: str):
-    if isinstance(value, list):
-        out = []
-        for item in value:
-            item = new if isinstance(item, str) and item.lower() == old else _replaced(item, old, new)
-            if item not in out:
-                out.append(item)
-        return out
-    if isinstance(value, dict):
-        return {key: _replaced(item, old, new) for key, item in value.items()}
-    return value
+# A userid rename (update_user with NewUserID) moves far more than the mirror: directory_rename.py.
 
 
 # -- departments ---------------------------------------------------------------------------------------

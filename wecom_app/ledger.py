@@ -30,7 +30,8 @@ from .directives_models import LedgerEntry
 GENESIS = "0" * 64
 LEDGER_LOCK = 0x6C656467  # "ledg"
 EVENTS = ("issued", "delivered", "undeliverable", "acknowledged", "completed", "reminded", "escalated",
-          "overdue", "corrected", "revoked", "click_refused")
+          "overdue", "corrected", "revoked", "click_refused",
+          "renamed")  # the person's userid changed (NewUserID, 90970): the rows before keep the old one
 
 
 def canonical(*, seq: int, directive_id: int | None, event: str, actor: str, userid: str | None,

@@ -31,6 +31,7 @@ ERRMSG = {
     45033: "api concurrent out of limit",
     47001: "data format error",
     48002: "api forbidden",
+    48009: "api forbidden for contact assistant",  # the 通讯录同步 secret from a new IP (90196, 90208)
     60011: "no privilege to access/modify contact/party/agent",
     60020: "not allow to access from your ip",
     60111: "userid not found",

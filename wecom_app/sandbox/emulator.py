@@ -24,6 +24,17 @@ from .state import SandboxState
 # APIs only the app's own secret may call, and those only the 通讯录同步 secret may call
 APP_ONLY = ("message/", "appchat/", "agent/", "auth/", "externalcontact/")
 CONTACT_ONLY = ("user/list_id",)
+# Since 2022-08-15 10:00 the 通讯录同步 secret may not call these from an IP added after that
+# date: "从2022年8月15日10点开始，'企业管理后台 - 管理工具 - 通讯录同步'的新增IP将不能再调用此接口"
+# (developer.work.weixin.qq.com/document/path/90196 user/get, /90201 user/list, /90208
+# department/list; user/simplelist 90200 per the notes). WeCom answers 48009 "api forbidden for
+# contact assistant" (the errcode and text as real corps report them: openscrm/api-server#26,
+# opsre/go-ldap-admin#197; the error-code page 90313 does not spell out this case: UNCONFIRMED
+# wording). user/list_id (96067) and department/simplelist (95350) remain. Whether tag/get and
+# tag/list are refused as well is UNCONFIRMED: allowed here (the app reads tags with its own
+# secret either way). `state.contact_ip_grandfathered = True`: a server whose IP was trusted before.
+CONTACT_REFUSED_FROM_NEW_IP = ("user/get", "user/list", "user/simplelist", "department/list")
+CONTACT_REFUSED = 48009
 NO_TOKEN = ("gettoken", "webhook/send")  # a group robot's key is its credential (99398)
 PRIVATE_FIELDS = ("avatar", "thumb_avatar", "gender", "mobile", "email", "biz_mail", "qr_code", "address")
 REDACTED = ("access_token", "corpsecret", "key")  # key: a group robot's, a bearer secret
@@ -73,9 +84,11 @@ def _authenticate(state: SandboxState, api: str) -> str:
             raise ApiError(40014)
         if state.now() >= issued["expires_at"]:
             raise ApiError(42001)
-    kind = issued["kind"]
+    kind = g.token_kind = issued["kind"]  # logged even when refused below
     if (kind == "contact" and api.startswith(APP_ONLY)) or (kind == "app" and api.startswith(CONTACT_ONLY)):
         raise ApiError(48002)
+    if kind == "contact" and api in CONTACT_REFUSED_FROM_NEW_IP and not state.contact_ip_grandfathered:
+        raise ApiError(CONTACT_REFUSED)
     return kind
 
 
@@ -86,7 +99,7 @@ def _log(state: SandboxState, response):
         except ApiError:
             sent = request.get_data(as_text=True)
         params = {k: ("***" if k in REDACTED else v) for k, v in request.args.items()}
-        state.faults.log(dict(path=g.api, method=request.method, params=params, body=sent,
+        state.faults.log(dict(path=g.api, method=request.method, params=params, body=sent, token=g.get("token_kind"),
                               errcode=g.get("errcode"), status=response.status_code, at=state.now(),
                               reset=bool(request.environ.get("wecom_sandbox.reset"))))
     return response

@@ -88,6 +88,9 @@ class SandboxState(CallbackEventsMixin):
                           allow_tags={"tagid": []}, close=0, redirect_domain="127.0.0.1",
                           report_location_flag=0, isreportenter=0, home_url="", customized_publish_status=1)
         self.external_contact_enabled = True  # listed in 客户联系「可调用接口的应用」; False → 48002
+        # the 通讯录同步 secret's IP was trusted before 2022-08-15: user/get, department/list still
+        # answer it (90196, 90208); False (a server set up today) → 48009 (emulator.py)
+        self.contact_ip_grandfathered = False
         self.appchats: dict[str, dict] = {}
         # the admin console's 群成员人数上限 (5-2000, commonly 200): appchat/create and update
         # answer 86006 above it (90245); tests lower it below the app's WECOM_GROUP_SIZE_LIMIT

@@ -24,8 +24,12 @@ CONTACT_FIELDS = dict(name="Name", department="Department", main_department="Mai
 class CallbackEventsMixin:
     """Mixed into SandboxState; uses its lock, clock, users, departments, groupchats and cards."""
 
-    # set True for a 通讯录同步 callback configured after 2022-08-15: member events carry only UserID, Department
-    contact_callback_minimal = False
+    # A 通讯录同步 callback URL configured or changed after 2022-08-15 gets member events with
+    # only UserID and Department (developer.work.weixin.qq.com/document/path/90970): the default,
+    # as for any server set up today. False: a receiver configured before then (every field).
+    # A rename keeps NewUserID in the minimal form: it names the member as UserID does
+    # (UNCONFIRMED: 90970 does not say whether the minimal form carries it).
+    contact_callback_minimal = True
 
     def _created(self) -> dict:
         return dict(ToUserName=self.corp_id, CreateTime=int(self.now()))
@@ -79,10 +83,14 @@ class CallbackEventsMixin:
             user.update(changes)
             extra = {}
             if new_userid and new_userid.lower() != user["userid"]:
-                del self.users[user["userid"]]
+                old = user["userid"]
+                del self.users[old]
                 user["userid"] = new_userid.lower()
                 self.users[user["userid"]] = user
                 extra["NewUserID"] = user["userid"]
+                # the cards they received stay in their client under the new id
+                for (owner, task_id) in [k for k in self.cards if k[0] == old]:
+                    self.cards[(user["userid"], task_id)] = self.cards.pop((owner, task_id))
             return pusher.change_contact("update_user", UserID=userid.lower(), **extra,
                                          **self._contact_fields(user, changed), **self._created())
 
