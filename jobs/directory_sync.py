@@ -4,8 +4,12 @@ and the nightly full sync (`directory_full`, jobs/directory_full.py).
 A stale user is read with user/get (90196) on the app's own token: a 通讯录同步
 callback configured after 2022-08-15 carries only UserID and Department (90970),
 and the 通讯录同步 secret may no longer call user/get from a new IP (48009), so the
-re-read is the app's. 60111 means WeCom no longer knows the userid, so the user
-has left. What the re-read changed (status, departments, name) is judged in the
+re-read is the app's. 60111 means WeCom no longer knows the userid: the user has
+left, or was renamed by a callback that did not say so (whether a minimal callback
+carries NewUserID is UNCONFIRMED, 90970). So before treating them as gone, their
+departments are listed (user/list, the app's token) for exactly one member the mirror
+does not know under the same name: that is the rename, and their records follow
+(directory_rename.py) instead of a removal from every group. What the re-read changed (status, departments, name) is judged in the
 same transaction, as the callback would have been had it carried the fields (R1,
 R2, R9: membership.review_user). A stale tag is read with tag/get (90213);
 40068 means the tag is gone. At most `LIMIT` reads per run, one at a time, each
@@ -20,7 +24,7 @@ import logging
 
 from sqlalchemy import select
 
-from wecom_app import membership
+from wecom_app import directory_rename, membership
 from wecom_app.client_errors import WeComError
 from wecom_app.directory import Tag, User, UserDepartment
 from wecom_app.directory_full import full_sync
@@ -85,6 +89,15 @@ def _refresh_user(sessions, client, userid: str, now, counts: RefreshCounts) -> 
     except WeComError as exc:
         if exc.errcode not in (USER_NOT_FOUND, NO_PRIVILEGE):
             raise
+        renamed = _renamed_to(sessions, client, userid) if exc.errcode == USER_NOT_FOUND else None
+        if renamed is not None:
+            with sessions.begin() as session:
+                directory_rename.rename_user(session, userid, renamed["userid"], now)
+                apply_user(session, renamed, at, now=now, stale=False)
+                session.flush()
+                membership.review_user(session, client.settings, renamed["userid"].lower(), now)
+            counts.users += 1
+            return
         with sessions.begin() as session:
             if exc.errcode == USER_NOT_FOUND and delete_user(session, userid, at, now) is not None:
                 membership.review_user(session, client.settings, userid, now, gone=True)
@@ -100,6 +113,31 @@ def _refresh_user(sessions, client, userid: str, now, counts: RefreshCounts) -> 
         if _judged(session, userid) != before:
             membership.review_user(session, client.settings, userid, now)
     counts.users += 1
+
+
+def _renamed_to(sessions, client, userid: str) -> dict | None:
+    """The user/list entry of the one member, in the departments `userid` was in, whom the
+    mirror does not know and who has the same name; None when there is not exactly one."""
+    with sessions() as session:
+        user = session.get(User, userid)
+        if user is None or not user.name:
+            return None
+        departments = set(session.scalars(select(UserDepartment.department_id)
+                                          .where(UserDepartment.userid == userid)))
+        if user.main_department:
+            departments.add(user.main_department)
+        name = user.name
+    candidates: dict[str, dict] = {}
+    for department in sorted(departments):
+        for data in client.user_list(department).get("userlist", []):
+            if data.get("name") == name:
+                candidates[data["userid"].lower()] = data
+    with sessions() as session:
+        unknown = [data for key, data in candidates.items() if session.get(User, key) is None]
+    if len(unknown) != 1:
+        return None
+    log.info(kv("wecom.directory.rename_inferred", old=userid, new=unknown[0]["userid"].lower()))
+    return unknown[0]
 
 
 def _refresh_tag(sessions, client, tagid: int, counts: RefreshCounts) -> None:

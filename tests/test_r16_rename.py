@@ -15,6 +15,7 @@ from wecom_app import directives, ledger
 from wecom_app.assessments import Assessment, record
 from wecom_app.cli import main
 from wecom_app.directives_models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, LedgerEntry
+from wecom_app.directory import User
 from wecom_app.models import OutboxAction
 from wecom_app.violations import Violation, open_violation
 from wecom_app.violations_sanctions import Sanction
@@ -142,3 +143,21 @@ def test_r16_rename_keeps_the_ledger_verifiable(world, db_url, tmp_path, monkeyp
            "WECOM_AES_KEY": AES_KEY, "SECRET_KEY": "cli-test-secret-key-123", "DATABASE_URL": db_url}
     result = CliRunner().invoke(main, ["ledger", "verify", "--head", head], env=env, catch_exceptions=False)
     assert result.exit_code == 0 and f"head {head}" in result.stdout
+
+
+def test_r16_rename_without_new_userid_is_found_not_taken_for_a_departure(world):
+    """UNCONFIRMED (90970): a minimal callback may not carry NewUserID. The re-read of the old
+    userid answers 60111; the one unknown member of the same name in their departments is
+    the renamed person, so their records follow and they stay in their groups."""
+    directive_id, _ = issue_and_deliver(world)
+    records_for(world, "lina", directive_id)
+    world.state.contact_callback_new_userid = False
+    rename(world, "lina", "lina.wang")
+    with world.sessions() as session:
+        assert session.get(User, "lina") is None
+        assert session.get(User, "lina.wang").left_at is None
+        assert set(session.scalars(select(DirectiveReceipt.userid).where(
+            DirectiveReceipt.directive_id == directive_id))) == {"lina.wang", "chenjing"}
+        assert session.scalars(select(Violation.userid).where(Violation.rule == "R2")).one() == "lina.wang"
+        assert session.scalars(select(LedgerEntry.data).where(LedgerEntry.event == "renamed")).one() == {
+            "old_userid": "lina", "new_userid": "lina.wang"}

@@ -28,8 +28,10 @@ class CallbackEventsMixin:
     # only UserID and Department (developer.work.weixin.qq.com/document/path/90970): the default,
     # as for any server set up today. False: a receiver configured before then (every field).
     # A rename keeps NewUserID in the minimal form: it names the member as UserID does
-    # (UNCONFIRMED: 90970 does not say whether the minimal form carries it).
+    # (UNCONFIRMED: 90970 does not say whether the minimal form carries it). False: the
+    # rename comes as a bare update_user for the old userid, and the app must find the new one.
     contact_callback_minimal = True
+    contact_callback_new_userid = True
 
     def _created(self) -> dict:
         return dict(ToUserName=self.corp_id, CreateTime=int(self.now()))
@@ -87,7 +89,8 @@ class CallbackEventsMixin:
                 del self.users[old]
                 user["userid"] = new_userid.lower()
                 self.users[user["userid"]] = user
-                extra["NewUserID"] = user["userid"]
+                if self.contact_callback_new_userid or not self.contact_callback_minimal:
+                    extra["NewUserID"] = user["userid"]
                 # the cards they received stay in their client under the new id
                 for (owner, task_id) in [k for k in self.cards if k[0] == old]:
                     self.cards[(user["userid"], task_id)] = self.cards.pop((owner, task_id))
