@@ -136,7 +136,7 @@ def test_wecom_down_stops_the_batch_without_using_attempts(sessions, settings, c
     stats = send(sessions, client, settings, calendar, TUESDAY_10)
     assert len(client.calls) == 1 and (stats.retried, stats.released) == (1, 5)
     first = row(sessions, ids[0])
-    assert first.status == "pending" and first.attempts == 1
+    assert first.status == "pending" and first.attempts == 0 and first.result["transient"] == 1
     for i in ids[1:]:
         rest = row(sessions, i)
         assert rest.status == "pending" and rest.attempts == 0 and rest.not_before >= first.not_before

@@ -8,6 +8,16 @@ A row's own bookkeeping lives in `result` while it is not sent:
   task_id may have gone out before answers 42014 on a later call: that is "sent".
 - `rate_limited`: how many 45009s in a row it met; the back-off escalates with it
   (60 s, 2 min, 5 min... capped at 1 h) without using up attempts.
+- `transient`: how many network errors, timeouts, HTTP 5xx and -1s in a row it met;
+  the back-off doubles from 30 s to 1 h (with jitter), without using up attempts.
+- `requeued_at`: when an operator last put it back after it failed (`outbox retry`).
+
+A transient failure (WeCom unreachable, 5xx, -1, 45009/45011/45033) never fails a
+row while it is younger than `OUTBOX_GIVE_UP_AFTER` (default 3 days, counted from
+its creation or its last requeue): a long WeCom outage delays directives, it does
+not lose them. Only then is the row failed, with the reason. `OUTBOX_MAX_ATTEMPTS`
+bounds the other retryable answers only (6000 data conflict, an unexpected error
+in the client, a sender that died mid-call).
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import update
@@ -60,6 +70,16 @@ class _Job:
     payload: dict[str, Any]
     attempt: int
     state: dict[str, Any] = dataclasses.field(default_factory=dict)  # `result` before this claim
+    created_at: datetime | None = None
+
+    @property
+    def waiting_since(self) -> datetime | None:
+        """Since when transient failures count towards OUTBOX_GIVE_UP_AFTER: its creation,
+        or the operator's last requeue."""
+        requeued = self.state.get("requeued_at")
+        if requeued:
+            return datetime.fromisoformat(requeued).astimezone(timezone.utc)
+        return self.created_at
 
     @property
     def calls(self) -> int:
@@ -93,6 +113,12 @@ def api_forbidden(job: _Job, outcome) -> bool:
     return job.kind.startswith("externalcontact/") and getattr(outcome, "errcode", None) == API_FORBIDDEN
 
 
+def is_transient(outcome) -> bool:
+    """WeCom could not be reached or could not take the call now (network, timeout,
+    HTTP 5xx, -1, 45009/45011/45033): the same call will go through once it recovers."""
+    return isinstance(outcome, (WeComUnavailable, WeComBusy, WeComRateLimited))
+
+
 def is_card(job: _Job) -> bool:
     return job.kind == "message/send" and job.payload.get("msgtype") == "template_card"
 
@@ -113,30 +139,60 @@ def outcome_values(job: _Job, outcome: dict | Exception, settings, now: datetime
         return _sent(job, {"task_id_used": True, "why": why}, now, stats)
     errmsg = getattr(outcome, "errmsg", None) or type(outcome).__name__
     called = {**job.state, "calls": job.calls + 1, "errcode": errcode, "errmsg": errmsg}
-    if isinstance(outcome, WeComRateLimited):
-        # a quota clears with time: wait as WeCom says (longer each time) and do not
-        # count it as a failure
-        n = int(job.state.get("rate_limited", 0))
-        step = RATE_LIMIT_STEPS[min(n, len(RATE_LIMIT_STEPS) - 1)]
-        delay = min(RATE_LIMIT_STEPS[-1], max(outcome.retry_after or 0.0, step) * random.uniform(1.0, 1.5))
-        stats.retried += 1
-        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, {**called, "rate_limited": n + 1})
+    if is_transient(outcome):
+        return _transient(job, outcome, settings, now, stats, called)
     if isinstance(outcome, WeComAuthError) and needs_token(job) and not api_forbidden(job, outcome):
         # the app's credentials, not this row: back off, without using up attempts
         delay = AUTH_BACKOFF * random.uniform(1.0, 1.2)
         stats.retried += 1
         log.warning(kv("wecom.outbox.auth_error", id=job.id, kind=job.kind, errcode=errcode, delay=f"{delay:.0f}"))
         return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, called)
+    # not WeCom's state but this call's (6000 data conflict, a bug in the client): OUTBOX_MAX_ATTEMPTS bounds it
     retryable = not api_forbidden(job, outcome) and (
         not isinstance(outcome, WeComError) or outcome.transient or isinstance(outcome, WeComAuthError))
     if retryable and job.attempt < settings.outbox_max_attempts:
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job.attempt - 1)) * random.uniform(0.8, 1.2)
+        delay = backoff(job.attempt - 1)
         stats.retried += 1
         log.info(kv("wecom.outbox.retry", id=job.id, kind=job.kind, errcode=errcode, attempt=job.attempt, delay=f"{delay:.0f}"))
-        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt, {**called, "rate_limited": 0})
+        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt,
+                             {**called, "rate_limited": 0, "transient": 0})
     log_failed(job.id, job.kind, errcode, errmsg, job.attempt)
     stats.failed += 1
     return dict(status="failed", lease_until=None, errcode=errcode, errmsg=errmsg, result=called)
+
+
+def backoff(n: int) -> float:
+    """Seconds to wait after the n-th failure in a row (0-based): 30 s doubling, jittered ±20 %,
+    never over BACKOFF_CAP (1 h)."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(n, 16) * random.uniform(0.8, 1.2))
+
+
+def _transient(job: _Job, outcome: WeComError, settings, now: datetime, stats: SendStats, called: dict) -> dict:
+    """WeCom down, busy or rate-limiting: back off without using up attempts, until the
+    row has waited OUTBOX_GIVE_UP_AFTER; only then is it failed, with the reason."""
+    errcode, errmsg = called["errcode"], called["errmsg"]
+    since = job.waiting_since
+    if since is not None and now - since >= timedelta(seconds=settings.outbox_give_up_after):
+        waited = (now - since).total_seconds() / 3600
+        reason = (f"gave up after {waited:.1f} h of transient failures (OUTBOX_GIVE_UP_AFTER="
+                  f"{settings.outbox_give_up_after}s); the last: {errmsg}")
+        log_failed(job.id, job.kind, errcode, reason, job.attempt)
+        stats.failed += 1
+        return dict(status="failed", lease_until=None, errcode=errcode, errmsg=reason, result=called)
+    stats.retried += 1
+    if isinstance(outcome, WeComRateLimited):
+        # a quota clears with time: wait as WeCom says (longer each time)
+        n = int(job.state.get("rate_limited", 0))
+        step = RATE_LIMIT_STEPS[min(n, len(RATE_LIMIT_STEPS) - 1)]
+        delay = min(RATE_LIMIT_STEPS[-1], max(outcome.retry_after or 0.0, step) * random.uniform(1.0, 1.5))
+        state = {**called, "rate_limited": n + 1}
+    else:
+        n = int(job.state.get("transient", 0))
+        delay = backoff(n)
+        state = {**called, "transient": n + 1}
+        log.info(kv("wecom.outbox.retry", id=job.id, kind=job.kind, errcode=errcode, transient=n + 1,
+                    delay=f"{delay:.0f}"))
+    return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, state)
 
 
 def stops_batch(job: _Job, outcome: dict | Exception) -> bool:
