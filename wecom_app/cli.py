@@ -57,6 +57,8 @@ def _queue_again(requeue, what: str, refusal: str) -> None:
                 raise LookupError(refusal)
     except (LookupError, ValueError):
         raise click.ClickException(f"{what} {refusal}") from None
+    finally:
+        runtime.engine.dispose()
     click.echo(f"{what} queued again")
 
 
@@ -215,10 +217,12 @@ def outbox_retry(action_id, all_failed, since):
     from .audit import audit
     from .outbox import retry_all_failed, retry_failed
 
-    if all_failed == (action_id is not None):
-        raise click.UsageError("give an action ID or --all-failed, not both")
     if since is not None and not all_failed:
         raise click.UsageError("--since goes with --all-failed")
+    if all_failed and action_id is not None:
+        raise click.UsageError("give an action ID or --all-failed, not both")
+    if not all_failed and action_id is None:
+        raise click.UsageError("give an action ID or --all-failed")
     if action_id is not None:
         if not action_id.isdigit():
             raise click.UsageError(f"action ID must be a number, not {action_id!r}")
@@ -232,14 +236,18 @@ def outbox_retry(action_id, all_failed, since):
 
         _queue_again(requeue, f"outbox action {action}", "does not exist or has not failed")
         return
+    settings = _settings()
+    start = _since(since, settings.tz) if since else None
     runtime = _runtime()
-    start = _since(since, runtime.settings.tz) if since else None
     now = runtime.clock()
-    with runtime.sessions.begin() as session:
-        ids = retry_all_failed(session, since=start, now=now)
-        if ids:
-            audit(session, "cli", "outbox.retry_all_failed", "outbox", now=now, count=len(ids), ids=ids[:1000],
-                  since=start.isoformat() if start else None)
+    try:
+        with runtime.sessions.begin() as session:
+            ids = retry_all_failed(session, since=start, now=now)
+            if ids:
+                audit(session, "cli", "outbox.retry_all_failed", "outbox", now=now, count=len(ids), ids=ids[:1000],
+                      since=start.isoformat() if start else None)
+    finally:
+        runtime.engine.dispose()
     scope = f" created since {start.astimezone(runtime.settings.tz):%Y-%m-%d %H:%M}" if start else ""
     if not ids:
         click.echo(f"no failed actions{scope}")
