@@ -126,6 +126,23 @@ def db_upgrade():
     click.echo("database is at the head revision")
 
 
+@db.command("new-task-prefix")
+def db_new_task_prefix():
+    """Give this installation a new template card task_id prefix: run it after restoring a
+    backup, so that new cards never repeat a task_id WeCom has seen (42014, document 90236)."""
+    from .audit import audit
+    from .task_ids import rotate
+
+    runtime = _runtime()
+    try:
+        with runtime.sessions.begin() as session:
+            old, new = rotate(session)
+            audit(session, "cli", "task_prefix.rotate", "app_instance:1", now=runtime.clock(), old=old, new=new)
+    finally:
+        runtime.engine.dispose()
+    click.echo(f"task_id prefix {old or '(none yet)'} → {new}")
+
+
 @main.group()
 def jobs():
     """Scheduled jobs."""

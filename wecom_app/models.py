@@ -137,6 +137,19 @@ class JobLease(Base):
     holder: Mapped[str] = mapped_column(String(128), default="")
 
 
+class AppInstance(Base):
+    """This installation (this database), one row (`id` 1), made on first use
+    (task_ids.prefix): a random `task_prefix` that starts every template card task_id,
+    because WeCom refuses a task_id its app has ever used (42014, 90236) and a second,
+    fresh or restored database would otherwise repeat the ids of the first."""
+
+    __tablename__ = "app_instance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # The feature tables, so that importing `models` registers every table.
 from . import api_tokens, assessments, audit, directory, groups, violations, violations_sanctions  # noqa: E402,F401
 from . import directives_models, sensitive_words  # noqa: E402,F401
