@@ -214,7 +214,8 @@ def test_transient_failures_back_off_to_an_hour_and_never_fail_before_give_up_af
         now = row(sessions, id).not_before
     send(sessions, client, settings, calendar, now)
     gave_up = row(sessions, id)
-    assert gave_up.status == "failed" and "gave up after 72" in gave_up.errmsg and "HTTP 503" in gave_up.errmsg
+    assert gave_up.status == "failed" and gave_up.errmsg.startswith("gave up after ") and "HTTP 503" in gave_up.errmsg
+    assert 72.0 <= float(gave_up.errmsg.split()[3]) <= 73.0  # the first try after 3 days, at most 1 h late
 
 
 @pytest.mark.parametrize("error", [WeComBusy("message/send", -1, "busy"), WeComRateLimited("message/send", 45009, "freq"),
@@ -222,13 +223,22 @@ def test_transient_failures_back_off_to_an_hour_and_never_fail_before_give_up_af
 def test_a_row_transiently_failing_past_give_up_after_fails_with_its_reason(sessions, db_url, calendar, error):
     settings = make_settings(database_url=db_url, outbox_give_up_after=7200)
     id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10, urgent=True)
-    client = FakeClient(error, error)
+    client = FakeClient(error, error, error)
+    send(sessions, client, settings, calendar, TUESDAY_10)
     send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(minutes=119))
-    assert row(sessions, id).status == "pending"
-    send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(hours=3))
+    assert row(sessions, id).status == "pending" and row(sessions, id).failing_since == TUESDAY_10
+    send(sessions, client, settings, calendar, max(TUESDAY_10 + timedelta(hours=2), row(sessions, id).not_before))
     gave_up = row(sessions, id)
     assert gave_up.status == "failed" and gave_up.errcode == error.errcode
-    assert gave_up.errmsg.startswith("gave up after 3.0 h of transient failures") and error.errmsg in gave_up.errmsg
+    assert gave_up.errmsg.startswith("gave up after 2.0 h of transient failures") and error.errmsg in gave_up.errmsg
+
+
+def test_a_message_held_over_a_holiday_is_not_given_up_at_wecoms_first_hiccup(sessions, db_url, calendar):
+    """The give-up clock starts at the first failure, not when the row was queued."""
+    settings = make_settings(database_url=db_url, outbox_give_up_after=3600)
+    id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10 - timedelta(days=8))
+    send(sessions, FakeClient(WeComUnavailable("message/send", "timeout")), settings, calendar, TUESDAY_10)
+    assert row(sessions, id).status == "pending"
 
 
 def test_other_retryable_errors_still_fail_after_max_attempts(sessions, db_url, calendar):
@@ -249,15 +259,16 @@ def test_retry_all_failed_since_requeues_and_restarts_the_give_up_clock(sessions
     settings = make_settings(database_url=db_url, outbox_give_up_after=3600)
     old = add(sessions, "message/send", text(["a"]), "old", TUESDAY_10 - timedelta(days=5), urgent=True)
     new = add(sessions, "message/send", text(["b"]), "new", TUESDAY_10, urgent=True)
-    client = FakeClient(*[WeComUnavailable("message/send", "timeout") for _ in range(3)])
-    later = TUESDAY_10 + timedelta(hours=2)
-    send(sessions, client, settings, calendar, later)  # WeCom down stops the batch: one row called per pass
-    send(sessions, client, settings, calendar, later + timedelta(minutes=1))
+    client = FakeClient(*[WeComUnavailable("message/send", "timeout") for _ in range(4)])
+    for minutes in (0, 61, 62):  # WeCom down stops each pass after its first call
+        send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(minutes=minutes))
     assert {row(sessions, i).status for i in (old, new)} == {"failed"}
+    later = TUESDAY_10 + timedelta(minutes=63)
     with sessions.begin() as session:
         assert outbox.retry_all_failed(session, since=TUESDAY_10 - timedelta(days=1), now=later) == [new]
     assert (row(sessions, new).status, row(sessions, old).status) == ("pending", "failed")
-    send(sessions, client, settings, calendar, later + timedelta(minutes=2))  # still down: a fresh hour to go
+    assert row(sessions, new).failing_since is None
+    send(sessions, client, settings, calendar, later)  # still down: a fresh hour to go
     assert row(sessions, new).status == "pending"
     assert send(sessions, client, settings, calendar, row(sessions, new).not_before).sent == 1
 

@@ -72,7 +72,7 @@ def test_r16_a_card_still_failing_after_give_up_after_fails_with_the_reason_and_
         outbox_pass(world)
         world.clock.advance(300)
     assert {r.status for r in receipts(world, directive_id).values()} == {"queued"}
-    for _ in range(14):
+    for _ in range(16):  # the first try after 3 h comes at most 1 h after the one before
         outbox_pass(world)
         world.clock.advance(300)
     with world.sessions() as session:
@@ -83,9 +83,10 @@ def test_r16_a_card_still_failing_after_give_up_after_fails_with_the_reason_and_
 
 
 def _waiting_row(session, now, minutes: int, key: str = "k") -> OutboxAction:
+    """A message queued a day ago (held over the night, say) that WeCom has failed for `minutes`."""
     row = outbox.enqueue(session, "message/send", {"touser": "lina", "msgtype": "text", "text": {"content": "x"}},
-                         key=key, urgent=True, now=now - timedelta(minutes=minutes))
-    row.errmsg = "HTTP 503"  # what a transient failure leaves behind
+                         key=key, now=now - timedelta(days=1))
+    row.errmsg, row.failing_since = "HTTP 503", now - timedelta(minutes=minutes)  # what an outage leaves behind
     return row
 
 
@@ -98,7 +99,7 @@ def test_dashboard_and_metrics_warn_once_a_message_has_waited_over_fifteen_minut
     assert 'data-test="outbox-waiting"' not in client.get("/").text  # a short hiccup is no news
     assert "wecom_outbox_waiting 0.0" in client.get("/metrics").text
     with runtime.sessions.begin() as session:
-        oldest = _waiting_row(session, runtime.clock(), 40, key="k2").created_at
+        oldest = _waiting_row(session, runtime.clock(), 40, key="k2").failing_since
     html = client.get("/").text
     local = oldest.astimezone(runtime.settings.tz).strftime("%Y-%m-%d %H:%M")
     assert f"企业微信暂时无法送达，1 条消息等待重试，最早 {local}" in html

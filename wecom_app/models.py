@@ -74,6 +74,8 @@ class OutboxAction(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     errcode: Mapped[int | None] = mapped_column(Integer)
     errmsg: Mapped[str | None] = mapped_column(Text)
+    # since when WeCom has kept failing it (cleared once sent or requeued): the "waiting" warning
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     parent_id: Mapped[int | None] = mapped_column(Integer)  # a split-off remainder of a throttled send
     # the feature object whose state follows this call's answer ("directive_batch:12"), inherited by split

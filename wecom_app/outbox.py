@@ -212,7 +212,7 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
         state = dict(row.result or {})
         row.status, row.attempts, row.lease_until = "sending", row.attempts + 1, now + lease
         row.result = {**state, "calls": int(state.get("calls", 0)) + 1}  # it may go out from now on
-        jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts, state, row.created_at))
+        jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts, state, row.failing_since))
         stats.claimed += 1
     tally.flush()
     return jobs
@@ -370,7 +370,8 @@ def retry_failed(session: Session, id: int, *, now: datetime | None = None) -> O
 
 
 def retry_all_failed(session: Session, *, since: datetime | None = None, now: datetime | None = None) -> list[int]:
-    """Put every failed row (created at or after `since`, when given) back in the queue; their ids."""
+    """Put every failed row (created at or after `since`, when given) back in the queue; their ids.
+    Each gets OUTBOX_GIVE_UP_AFTER afresh."""
     now = now or utcnow()
     query = select(OutboxAction).where(OutboxAction.status == "failed").order_by(OutboxAction.id)
     if since is not None:
@@ -382,20 +383,19 @@ def retry_all_failed(session: Session, *, since: datetime | None = None, now: da
 
 
 def _requeue(row: OutboxAction, now: datetime) -> None:
-    row.status, row.attempts, row.not_before, row.lease_until = "pending", 0, now, None
-    # the give-up clock starts again (outbox_outcome._Job.waiting_since), and so does the back-off
-    row.result = {**(row.result or {}), "requeued_at": now.isoformat(), "transient": 0, "rate_limited": 0}
+    row.status, row.attempts, row.not_before, row.lease_until, row.failing_since = "pending", 0, now, None, None
+    # the give-up clock (failing_since) starts again, and so does the back-off
+    row.result = {**(row.result or {}), "transient": 0, "rate_limited": 0}
     row.settled_at = None  # its feature takes the new answer too
 
 
 def waiting(session: Session, now: datetime, *, over: timedelta = timedelta(minutes=15)) -> dict[str, Any]:
-    """Rows WeCom has not taken yet although they were due more than `over` ago (an
-    outage, a rate limit): how many, and since when the oldest has been due. A row
-    held for working time or waiting for a quota is not late until its new time."""
+    """Rows that WeCom has kept failing (unreachable, busy, rate-limiting, refusing the app)
+    for more than `over`, and still being retried: how many, and since when the oldest
+    has been failing. Rows held for working time or waiting for a quota are not late."""
     t = OutboxAction
-    late = and_(t.status.in_(("pending", "sending")), t.errcode.is_not(None) | t.errmsg.is_not(None),
-                t.created_at <= now - over)
-    count, oldest = session.execute(select(func.count(), func.min(t.created_at)).where(late)).one()
+    late = and_(t.status.in_(("pending", "sending")), t.failing_since <= now - over)
+    count, oldest = session.execute(select(func.count(), func.min(t.failing_since)).where(late)).one()
     return {"count": count or 0, "oldest": oldest,
             "oldest_age_seconds": (now - oldest).total_seconds() if oldest else 0.0}
 

@@ -10,14 +10,16 @@ A row's own bookkeeping lives in `result` while it is not sent:
   (60 s, 2 min, 5 min... capped at 1 h) without using up attempts.
 - `transient`: how many network errors, timeouts, HTTP 5xx and -1s in a row it met;
   the back-off doubles from 30 s to 1 h (with jitter), without using up attempts.
-- `requeued_at`: when an operator last put it back after it failed (`outbox retry`).
 
-A transient failure (WeCom unreachable, 5xx, -1, 45009/45011/45033) never fails a
-row while it is younger than `OUTBOX_GIVE_UP_AFTER` (default 3 days, counted from
-its creation or its last requeue): a long WeCom outage delays directives, it does
-not lose them. Only then is the row failed, with the reason. `OUTBOX_MAX_ATTEMPTS`
-bounds the other retryable answers only (6000 data conflict, an unexpected error
-in the client, a sender that died mid-call).
+The column `failing_since` holds the first failure of the current run of them
+(cleared when the row is sent or an operator requeues it). A transient failure
+(WeCom unreachable, 5xx, -1, 45009/45011/45033) never fails a row until WeCom has
+kept failing it for `OUTBOX_GIVE_UP_AFTER` (default 3 days): a long WeCom outage
+delays directives, it does not lose them. Counting from the first failure, not from
+the row's creation, keeps a message held over a week's holiday (R4) from being given
+up at WeCom's first hiccup. Only then is the row failed, with the reason.
+`OUTBOX_MAX_ATTEMPTS` bounds the other retryable answers only (6000 data conflict, an
+unexpected error in the client, a sender that died mid-call).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -70,16 +72,7 @@ class _Job:
     payload: dict[str, Any]
     attempt: int
     state: dict[str, Any] = dataclasses.field(default_factory=dict)  # `result` before this claim
-    created_at: datetime | None = None
-
-    @property
-    def waiting_since(self) -> datetime | None:
-        """Since when transient failures count towards OUTBOX_GIVE_UP_AFTER: its creation,
-        or the operator's last requeue."""
-        requeued = self.state.get("requeued_at")
-        if requeued:
-            return datetime.fromisoformat(requeued).astimezone(timezone.utc)
-        return self.created_at
+    failing_since: datetime | None = None  # the first failure of the current run of them
 
     @property
     def calls(self) -> int:
@@ -146,7 +139,8 @@ def outcome_values(job: _Job, outcome: dict | Exception, settings, now: datetime
         delay = AUTH_BACKOFF * random.uniform(1.0, 1.2)
         stats.retried += 1
         log.warning(kv("wecom.outbox.auth_error", id=job.id, kind=job.kind, errcode=errcode, delay=f"{delay:.0f}"))
-        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, called)
+        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, called,
+                             failing_since=job.failing_since or now)
     # not WeCom's state but this call's (6000 data conflict, a bug in the client): OUTBOX_MAX_ATTEMPTS bounds it
     retryable = not api_forbidden(job, outcome) and (
         not isinstance(outcome, WeComError) or outcome.transient or isinstance(outcome, WeComAuthError))
@@ -155,7 +149,7 @@ def outcome_values(job: _Job, outcome: dict | Exception, settings, now: datetime
         stats.retried += 1
         log.info(kv("wecom.outbox.retry", id=job.id, kind=job.kind, errcode=errcode, attempt=job.attempt, delay=f"{delay:.0f}"))
         return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt,
-                             {**called, "rate_limited": 0, "transient": 0})
+                             {**called, "rate_limited": 0, "transient": 0}, failing_since=job.failing_since or now)
     log_failed(job.id, job.kind, errcode, errmsg, job.attempt)
     stats.failed += 1
     return dict(status="failed", lease_until=None, errcode=errcode, errmsg=errmsg, result=called)
@@ -168,11 +162,11 @@ def backoff(n: int) -> float:
 
 
 def _transient(job: _Job, outcome: WeComError, settings, now: datetime, stats: SendStats, called: dict) -> dict:
-    """WeCom down, busy or rate-limiting: back off without using up attempts, until the
-    row has waited OUTBOX_GIVE_UP_AFTER; only then is it failed, with the reason."""
+    """WeCom down, busy or rate-limiting: back off without using up attempts, until WeCom
+    has kept failing the row for OUTBOX_GIVE_UP_AFTER; only then is it failed, with the reason."""
     errcode, errmsg = called["errcode"], called["errmsg"]
-    since = job.waiting_since
-    if since is not None and now - since >= timedelta(seconds=settings.outbox_give_up_after):
+    since = job.failing_since or now
+    if now - since >= timedelta(seconds=settings.outbox_give_up_after):
         waited = (now - since).total_seconds() / 3600
         reason = (f"gave up after {waited:.1f} h of transient failures (OUTBOX_GIVE_UP_AFTER="
                   f"{settings.outbox_give_up_after}s); the last: {errmsg}")
@@ -192,7 +186,8 @@ def _transient(job: _Job, outcome: WeComError, settings, now: datetime, stats: S
         state = {**called, "transient": n + 1}
         log.info(kv("wecom.outbox.retry", id=job.id, kind=job.kind, errcode=errcode, transient=n + 1,
                     delay=f"{delay:.0f}"))
-    return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, state)
+    return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, state,
+                         failing_since=job.failing_since or now)
 
 
 def stops_batch(job: _Job, outcome: dict | Exception) -> bool:
@@ -210,10 +205,13 @@ def released_values(job: _Job, stop: Stop, now: datetime, stats: SendStats, *, r
     else:
         stats.released += 1
     when = stop.when + timedelta(seconds=random.uniform(0, 10)) if stop.when > now else stop.when
-    values = _retry_values(stop.errcode, stop.errmsg, when, job.attempt - 1, job.state or None)
-    if stop.errcode is None:  # a lease running out says nothing about WeCom: keep the last answer
-        values.pop("errcode"), values.pop("errmsg")
-    return values
+    if stop.errcode is None and not stop.errmsg:  # a lease running out says nothing about WeCom: keep the last answer
+        values = _retry_values(None, "", when, job.attempt - 1, job.state or None)
+        values.pop("errcode"), values.pop("errmsg"), values.pop("failing_since")
+        return values
+    # WeCom down, busy or refusing the app: this row waits on it as much as the one that was called
+    return _retry_values(stop.errcode, stop.errmsg, when, job.attempt - 1, job.state or None,
+                         failing_since=job.failing_since or now)
 
 
 def _sent(job: _Job, result: dict, now: datetime, stats: SendStats) -> dict:
@@ -223,11 +221,14 @@ def _sent(job: _Job, result: dict, now: datetime, stats: SendStats) -> dict:
     metrics.OUTBOX_SENT.labels(job.kind).inc()
     stats.sent += 1
     result = {k: v for k, v in result.items() if k not in ("errcode", "errmsg")}
-    return dict(status="sent", sent_at=now, lease_until=None, result=result, errcode=None, errmsg=None)
+    return dict(status="sent", sent_at=now, lease_until=None, result=result, errcode=None, errmsg=None,
+                failing_since=None)
 
 
-def _retry_values(errcode, errmsg: str, when: datetime, attempts: int, result: dict | None) -> dict:
-    return dict(status="pending", lease_until=None, not_before=when, attempts=attempts, errcode=errcode, errmsg=errmsg, result=result)
+def _retry_values(errcode, errmsg: str, when: datetime, attempts: int, result: dict | None, *,
+                  failing_since: datetime | None = None) -> dict:
+    return dict(status="pending", lease_until=None, not_before=when, attempts=attempts, errcode=errcode, errmsg=errmsg,
+                result=result, failing_since=failing_since)
 
 
 def log_failed(id: int, kind: str, errcode, errmsg: str, attempts: int) -> None:  # noqa: A002

@@ -1,4 +1,5 @@
-"""app instance: the random task_id prefix of this installation (issue 9, item 10)
+"""app instance: the random task_id prefix of this installation (issue 9, item 10);
+outbox_action.failing_since: since when WeCom has kept failing a row (item 9)
 
 The row is not made here but on first use (wecom_app/task_ids.py): a database copied
 from a migrated template, or restored and then given a new row, must not share a prefix.
@@ -26,7 +27,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('task_prefix')
     )
+    with op.batch_alter_table('outbox_action', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('failing_since', wecom_app.db.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox_action', schema=None) as batch_op:
+        batch_op.drop_column('failing_since')
     op.drop_table('app_instance')
