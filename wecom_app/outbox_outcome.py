@@ -4,7 +4,8 @@ column values and writes them, fenced by the attempt number).
 A row's own bookkeeping lives in `result` while it is not sent:
 
 - `calls`: how many times it was handed to WeCom (counted at claim, so a sender that
-  died mid-call still counts; never reset, unlike `attempts`). A template card whose
+  died mid-call still counts; never reset, unlike `attempts`; kept beside the answer
+  once sent). A template card whose
   task_id may have gone out before answers 42014 on a later call: that is "sent".
 - `rate_limited`: how many 45009s in a row it met; the back-off escalates with it
   (60 s, 2 min, 5 min... capped at 1 h) without using up attempts.
@@ -220,7 +221,8 @@ def _sent(job: _Job, result: dict, now: datetime, stats: SendStats) -> dict:
         log.warning(kv("wecom.outbox.partial", id=job.id, kind=job.kind, **invalid))
     metrics.OUTBOX_SENT.labels(job.kind).inc()
     stats.sent += 1
-    result = {k: v for k, v in result.items() if k not in ("errcode", "errmsg")}
+    # WeCom's answer, and how many calls it took (outages use up no attempt, so `attempts` does not say)
+    result = {**{k: v for k, v in result.items() if k not in ("errcode", "errmsg")}, "calls": job.calls + 1}
     return dict(status="sent", sent_at=now, lease_until=None, result=result, errcode=None, errmsg=None,
                 failing_since=None)
 
