@@ -168,10 +168,12 @@ def test_busy_and_unavailable_are_retried_later(sessions, settings, calendar, er
     client = FakeClient(error)
     assert send(sessions, client, settings, calendar, TUESDAY_10).retried == 1
     waiting = row(sessions, id)
-    assert waiting.status == "pending" and waiting.attempts == 1 and waiting.errcode == error.errcode
+    # an outage uses up no attempt (OUTBOX_MAX_ATTEMPTS): it counts towards OUTBOX_GIVE_UP_AFTER instead
+    assert waiting.status == "pending" and waiting.attempts == 0 and waiting.errcode == error.errcode
+    assert waiting.result["transient"] == 1
     assert waiting.not_before > TUESDAY_10 + timedelta(seconds=20)
     assert send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(minutes=1)).sent == 1
-    assert row(sessions, id).attempts == 2 and len(client.calls) == 2
+    assert row(sessions, id).attempts == 1 and len(client.calls) == 2
 
 
 @pytest.mark.parametrize("errcode", [86216, 40003])
@@ -191,16 +193,84 @@ def test_permanent_error_fails_with_errcode_visibly(sessions, settings, calendar
     assert send(sessions, client, settings, calendar, TUESDAY_10).sent == 1
 
 
-def test_transient_failures_fail_after_max_attempts(sessions, db_url, calendar):
+def test_transient_failures_back_off_to_an_hour_and_never_fail_before_give_up_after(sessions, db_url, calendar):
+    """Issue 9 item 9: 40 failures in a row (more than OUTBOX_MAX_ATTEMPTS) over two days: the row
+    is still pending, each wait doubling with jitter up to 1 h; it fails only after 3 days, with why."""
+    settings = make_settings(database_url=db_url, outbox_max_attempts=3)
+    id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10, urgent=True)  # not held at night
+    client = FakeClient(*[WeComUnavailable("message/send", "HTTP 503") for _ in range(200)])
+    now, waits = TUESDAY_10, []
+    for _ in range(40):
+        send(sessions, client, settings, calendar, now)
+        waiting = row(sessions, id)
+        assert waiting.status == "pending" and waiting.attempts == 0
+        waits.append((waiting.not_before - now).total_seconds())
+        now = waiting.not_before
+    assert 24 <= waits[0] <= 36 and 48 <= waits[1] <= 72  # 30 s, 60 s, ... ±20 %
+    assert max(waits) <= 3600 and min(waits[10:]) >= 3600 * 0.8  # the ceiling: 1 h
+    assert now - TUESDAY_10 < timedelta(days=3)
+    while now - TUESDAY_10 < timedelta(seconds=settings.outbox_give_up_after):
+        send(sessions, client, settings, calendar, now)
+        now = row(sessions, id).not_before
+    send(sessions, client, settings, calendar, now)
+    gave_up = row(sessions, id)
+    assert gave_up.status == "failed" and gave_up.errmsg.startswith("gave up after ") and "HTTP 503" in gave_up.errmsg
+    assert 72.0 <= float(gave_up.errmsg.split()[3]) <= 73.0  # the first try after 3 days, at most 1 h late
+
+
+@pytest.mark.parametrize("error", [WeComBusy("message/send", -1, "busy"), WeComRateLimited("message/send", 45009, "freq"),
+                                   WeComRateLimited("message/send", 45033, "concurrency")])
+def test_a_row_transiently_failing_past_give_up_after_fails_with_its_reason(sessions, db_url, calendar, error):
+    settings = make_settings(database_url=db_url, outbox_give_up_after=7200)
+    id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10, urgent=True)
+    client = FakeClient(error, error, error)
+    send(sessions, client, settings, calendar, TUESDAY_10)
+    send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(minutes=119))
+    assert row(sessions, id).status == "pending" and row(sessions, id).failing_since == TUESDAY_10
+    send(sessions, client, settings, calendar, max(TUESDAY_10 + timedelta(hours=2), row(sessions, id).not_before))
+    gave_up = row(sessions, id)
+    assert gave_up.status == "failed" and gave_up.errcode == error.errcode
+    assert gave_up.errmsg.startswith("gave up after 2.0 h of transient failures") and error.errmsg in gave_up.errmsg
+
+
+def test_a_message_held_over_a_holiday_is_not_given_up_at_wecoms_first_hiccup(sessions, db_url, calendar):
+    """The give-up clock starts at the first failure, not when the row was queued."""
+    settings = make_settings(database_url=db_url, outbox_give_up_after=3600)
+    id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10 - timedelta(days=8))
+    send(sessions, FakeClient(WeComUnavailable("message/send", "timeout")), settings, calendar, TUESDAY_10)
+    assert row(sessions, id).status == "pending"
+
+
+def test_other_retryable_errors_still_fail_after_max_attempts(sessions, db_url, calendar):
+    """OUTBOX_MAX_ATTEMPTS bounds what is not an outage: 6000 (data conflict), a bug in the client."""
     settings = make_settings(database_url=db_url, outbox_max_attempts=3)
     id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10)
-    client = FakeClient(*[WeComUnavailable("message/send", "timeout") for _ in range(3)])
+    client = FakeClient(WeComError("message/send", 6000, "data version conflict"), RuntimeError("bug"),
+                        WeComError("message/send", 6000, "data version conflict"))
     now = TUESDAY_10
     for _ in range(3):
         send(sessions, client, settings, calendar, now)
         now += timedelta(minutes=30)
     gave_up = row(sessions, id)
-    assert gave_up.status == "failed" and gave_up.attempts == 3 and gave_up.errmsg == "timeout"
+    assert gave_up.status == "failed" and gave_up.attempts == 3 and gave_up.errcode == 6000
+
+
+def test_retry_all_failed_since_requeues_and_restarts_the_give_up_clock(sessions, db_url, calendar):
+    settings = make_settings(database_url=db_url, outbox_give_up_after=3600)
+    old = add(sessions, "message/send", text(["a"]), "old", TUESDAY_10 - timedelta(days=5), urgent=True)
+    new = add(sessions, "message/send", text(["b"]), "new", TUESDAY_10, urgent=True)
+    client = FakeClient(*[WeComUnavailable("message/send", "timeout") for _ in range(4)])
+    for minutes in (0, 61, 62):  # WeCom down stops each pass after its first call
+        send(sessions, client, settings, calendar, TUESDAY_10 + timedelta(minutes=minutes))
+    assert {row(sessions, i).status for i in (old, new)} == {"failed"}
+    later = TUESDAY_10 + timedelta(minutes=63)
+    with sessions.begin() as session:
+        assert outbox.retry_all_failed(session, since=TUESDAY_10 - timedelta(days=1), now=later) == [new]
+    assert (row(sessions, new).status, row(sessions, old).status) == ("pending", "failed")
+    assert row(sessions, new).failing_since is None
+    send(sessions, client, settings, calendar, later)  # still down: a fresh hour to go
+    assert row(sessions, new).status == "pending"
+    assert send(sessions, client, settings, calendar, row(sessions, new).not_before).sent == 1
 
 
 def test_appchat_create_answered_chatid_exists_counts_as_sent(sessions, settings, calendar):

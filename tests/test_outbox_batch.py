@@ -136,13 +136,15 @@ def test_wecom_down_stops_the_batch_without_using_attempts(sessions, settings, c
     stats = send(sessions, client, settings, calendar, TUESDAY_10)
     assert len(client.calls) == 1 and (stats.retried, stats.released) == (1, 5)
     first = row(sessions, ids[0])
-    assert first.status == "pending" and first.attempts == 1
+    assert first.status == "pending" and first.attempts == 0 and first.result["transient"] == 1
     for i in ids[1:]:
         rest = row(sessions, i)
         assert rest.status == "pending" and rest.attempts == 0 and rest.not_before >= first.not_before
         assert rest.errcode == error.errcode
+        assert rest.failing_since == first.failing_since == TUESDAY_10  # waiting on WeCom too (the dashboard's warning)
     later = TUESDAY_10 + timedelta(minutes=2)
     assert send(sessions, client, settings, calendar, later).sent == 6
+    assert {row(sessions, i).failing_since for i in ids} == {None}
 
 
 # -- 3. wrong secret / untrusted IP: one gettoken per run -------------------------------------

@@ -201,7 +201,7 @@ def _delivery_view(delivery: AnnouncementDelivery, group: Group, row: OutboxActi
         "group": group.id, "name": group.name, "kind": group.kind, "chatid": group.chat_id,
         "channel": delivery.channel, "status": status, "reason": delivery.reason, "errcode": delivery.errcode,
         "sent_at": delivery.sent_at.isoformat() if delivery.sent_at else None,
-        "attempts": row.attempts if row else 0,
+        "attempts": int((row.result or {}).get("calls", row.attempts)) if row else 0,  # calls to WeCom
     }
     if status == "queued" and row is not None:
         # the outbox's own view while it is not finished: when it is due, and the last

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import metrics
+from . import metrics, outbox
 from .config import Settings
 from .crypto import WeComCrypto
 from .db import check_migrated, make_engine, make_sessionmaker, utcnow
@@ -72,12 +72,15 @@ class Runtime:
                 select(func.count()).where(OutboxAction.status.in_(("pending", "sending")))
             )
             out_failed = session.scalar(select(func.count()).where(OutboxAction.status == "failed"))
+            out_waiting = outbox.waiting(session, now)
         return {
             "wecom_inbox_pending": pending,
             "wecom_inbox_parked": parked,
             "wecom_inbox_lag_seconds": (now - oldest).total_seconds() if oldest else 0,
             "wecom_outbox_pending": out_pending,
             "wecom_outbox_failed": out_failed,
+            "wecom_outbox_waiting": out_waiting["count"],
+            "wecom_outbox_oldest_waiting_seconds": out_waiting["oldest_age_seconds"],
         }
 
     def spool_values(self) -> dict[str, float]:

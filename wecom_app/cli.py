@@ -7,7 +7,7 @@ and stops with one line per bad variable. Secrets are never printed.
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, datetime
 
 import click
 from sqlalchemy import select
@@ -57,6 +57,8 @@ def _queue_again(requeue, what: str, refusal: str) -> None:
                 raise LookupError(refusal)
     except (LookupError, ValueError):
         raise click.ClickException(f"{what} {refusal}") from None
+    finally:
+        runtime.engine.dispose()
     click.echo(f"{what} queued again")
 
 
@@ -125,6 +127,23 @@ def db_upgrade():
     settings = _settings()
     upgrade(settings.database_url)
     click.echo("database is at the head revision")
+
+
+@db.command("new-task-prefix")
+def db_new_task_prefix():
+    """Give this installation a new template card task_id prefix: run it after restoring a
+    backup, so that new cards never repeat a task_id WeCom has seen (42014, document 90236)."""
+    from .audit import audit
+    from .task_ids import rotate
+
+    runtime = _runtime()
+    try:
+        with runtime.sessions.begin() as session:
+            old, new = rotate(session)
+            audit(session, "cli", "task_prefix.rotate", "app_instance:1", now=runtime.clock(), old=old, new=new)
+    finally:
+        runtime.engine.dispose()
+    click.echo(f"task_id prefix {old or '(none yet)'} → {new}")
 
 
 @main.group()
@@ -208,13 +227,64 @@ def outbox_list(status, limit):
 
 
 @outbox.command("retry")
-@click.argument("action_id", type=int)
-def outbox_retry(action_id):
-    """Send a failed action again."""
-    from .outbox import retry_failed
+@click.argument("action_id", required=False)
+@click.option("--all-failed", is_flag=True, help="every failed action (with --since: created since then)")
+@click.option("--since", metavar="DATE", help="with --all-failed: only actions created on or after DATE "
+              "(YYYY-MM-DD or YYYY-MM-DDTHH:MM, in TIMEZONE)")
+def outbox_retry(action_id, all_failed, since):
+    """Send a failed action again (ID), or every failed one (--all-failed [--since DATE]),
+    e.g. after WeCom came back from an outage longer than OUTBOX_GIVE_UP_AFTER."""
+    from .audit import audit
+    from .outbox import retry_all_failed, retry_failed
 
-    _queue_again(lambda session, now: retry_failed(session, action_id, now=now),
-                 f"outbox action {action_id}", "does not exist or has not failed")
+    if since is not None and not all_failed:
+        raise click.UsageError("--since goes with --all-failed")
+    if all_failed and action_id is not None:
+        raise click.UsageError("give an action ID or --all-failed, not both")
+    if not all_failed and action_id is None:
+        raise click.UsageError("give an action ID or --all-failed")
+    if action_id is not None:
+        if not action_id.isdigit():
+            raise click.UsageError(f"action ID must be a number, not {action_id!r}")
+        action = int(action_id)
+
+        def requeue(session, now):
+            row = retry_failed(session, action, now=now)
+            audit(session, "cli", "outbox.retry", f"outbox_action:{row.id}", now=now, kind=row.kind,
+                  errcode=row.errcode, errmsg=row.errmsg)
+            return row
+
+        _queue_again(requeue, f"outbox action {action}", "does not exist or has not failed")
+        return
+    settings = _settings()
+    start = _since(since, settings.tz) if since else None
+    runtime = _runtime()
+    now = runtime.clock()
+    try:
+        with runtime.sessions.begin() as session:
+            ids = retry_all_failed(session, since=start, now=now)
+            if ids:
+                audit(session, "cli", "outbox.retry_all_failed", "outbox", now=now, count=len(ids), ids=ids[:1000],
+                      since=start.isoformat() if start else None)
+    finally:
+        runtime.engine.dispose()
+    scope = f" created since {start.astimezone(runtime.settings.tz):%Y-%m-%d %H:%M}" if start else ""
+    if not ids:
+        click.echo(f"no failed actions{scope}")
+        return
+    shown = ", ".join(map(str, ids[:20])) + (f" … (+{len(ids) - 20})" if len(ids) > 20 else "")
+    click.echo(f"{len(ids)} failed action(s){scope} queued again: {shown}")
+
+
+def _since(value: str, tz):
+    """--since: a date or a local date and time, in the company's time zone."""
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+    raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM)",
+                             param_hint="--since")
 
 
 @main.group()

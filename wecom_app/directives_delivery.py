@@ -2,10 +2,10 @@
 
 A directive goes to its people in batches of at most 1,000 userids per
 message/send (40032 beyond), each batch a `DirectiveBatch` with its own task_id
-(unique per app forever, 42014): `d<directive>v<version><kind letter><batch id>`.
-A batch the outbox splits because some members are over their quota goes out as
-rows whose task_id is the batch's plus `@<row>-<tag>`; a click is mapped back by
-cutting at the last `@` (`batch_for_task`).
+(unique per app forever, 42014): `<installation prefix>_d<directive>v<version><kind
+letter><batch id>` (task_ids.py). A batch the outbox splits because some members are
+over their quota goes out as rows whose task_id is the batch's plus `@<row>-<tag>`;
+a click is mapped back by cutting at the first `@` (`batch_for_task`).
 
 The card shows the title, the issuer, the deadline, what is required and the
 buttons 收到 (`ack`) and, when completion is required, 已办结 (`done`), with a link
@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from . import ledger, outbox
+from . import ledger, outbox, task_ids
 from .directives_models import Directive, DirectiveBatch, DirectiveReceipt
 from .directory import User
 from .groups import Group
@@ -35,7 +35,6 @@ from .models import OutboxAction
 from .textlimits import CARD_CHARS, clip, split
 
 BATCH_SIZE = 1000  # message/send touser limit (40032)
-KIND_LETTER = {"card": "c", "reminder": "r", "summary": "s", "notice": "n"}
 RESPONSE_CODE_TTL = timedelta(hours=72)  # 94888 (older docs: 24 h); a refused update is recorded, not retried
 # WeCom's recommended card lengths in characters (90236, 101032)
 TITLE_MAX, DESC_MAX = CARD_CHARS["main_title.title"], CARD_CHARS["main_title.desc"]
@@ -90,14 +89,14 @@ def send_cards(session, settings, directive: Directive, userids: list[str], *, n
     """Queue the cards for `userids` (a card, or a reminder card: a new card with a new
     task_id, since an old card cannot be edited for ever) in batches of 1,000."""
     urgent = directive.urgent if urgent is None else urgent
-    name, batches = issuer_name(session, directive), []
+    name, batches, prefix = issuer_name(session, directive), [], task_ids.prefix(session)
     for start in range(0, len(userids), BATCH_SIZE):
         people = list(userids[start:start + BATCH_SIZE])
         batch = DirectiveBatch(directive_id=directive.id, version=directive.version, kind=kind, userids=people,
                                created_at=now)
         session.add(batch)
         session.flush()
-        batch.task_id = f"d{directive.id}v{directive.version}{KIND_LETTER[kind]}{batch.id}"
+        batch.task_id = task_ids.make(prefix, directive.id, directive.version, kind, batch.id)
         row = outbox.enqueue(
             session, "message/send",
             {"touser": "|".join(people), "msgtype": "template_card",
@@ -208,8 +207,7 @@ def _touser(row: OutboxAction) -> list[str]:
 def batch_for_task(session, task_id: str) -> DirectiveBatch | None:
     """The batch a clicked card belongs to. Split rows' task_ids add `@<row>-<tag>`, once
     per split (a split row can be split again); a batch's own never holds an `@`."""
-    base = task_id.split("@", 1)[0]
-    return session.scalar(select(DirectiveBatch).where(DirectiveBatch.task_id == base))
+    return session.scalar(select(DirectiveBatch).where(DirectiveBatch.task_id == task_ids.base(task_id)))
 
 
 @outbox.settler("directive_batch")

@@ -29,6 +29,8 @@ _QUEUE_GAUGES = (
     ("wecom_inbox_lag_seconds", "Age of the oldest pending inbox event"),
     ("wecom_outbox_pending", "Outbox actions waiting to be sent"),
     ("wecom_outbox_failed", "Outbox actions that failed for good"),
+    ("wecom_outbox_waiting", "Outbox actions WeCom has not taken for over 15 minutes (being retried)"),
+    ("wecom_outbox_oldest_waiting_seconds", "Age of the oldest outbox action being retried for over 15 minutes"),
     # read from this host's SPOOL_DIR, so they are there while the database is not
     ("wecom_spool_events", "Callbacks spooled on this host, waiting to be replayed into the inbox"),
     ("wecom_spool_oldest_age_seconds", "Age of the oldest spooled callback on this host"),

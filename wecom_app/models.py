@@ -74,6 +74,8 @@ class OutboxAction(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     errcode: Mapped[int | None] = mapped_column(Integer)
     errmsg: Mapped[str | None] = mapped_column(Text)
+    # since when WeCom has kept failing it (cleared once sent or requeued): the "waiting" warning
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     parent_id: Mapped[int | None] = mapped_column(Integer)  # a split-off remainder of a throttled send
     # the feature object whose state follows this call's answer ("directive_batch:12"), inherited by split
@@ -135,6 +137,19 @@ class JobLease(Base):
     last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     holder: Mapped[str] = mapped_column(String(128), default="")
+
+
+class AppInstance(Base):
+    """This installation (this database), one row (`id` 1), made on first use
+    (task_ids.prefix): a random `task_prefix` that starts every template card task_id,
+    because WeCom refuses a task_id its app has ever used (42014, 90236) and a second,
+    fresh or restored database would otherwise repeat the ids of the first."""
+
+    __tablename__ = "app_instance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # The feature tables, so that importing `models` registers every table.

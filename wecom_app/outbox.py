@@ -18,8 +18,9 @@ lease expires. While claiming:
 
 The call happens outside any transaction. Then the result is recorded: WeCom's
 answer (`msgid`, `invaliduser`...) on success; rate limits, busy and unreachable
-WeCom back off with jitter; a permanent error fails the row with its errcode,
-logged `wecom.outbox.failed` and counted, never dropped silently.
+WeCom back off with jitter (up to 1 h) and keep trying for OUTBOX_GIVE_UP_AFTER
+(outbox_outcome.py); a permanent error fails the row with its errcode, logged
+`wecom.outbox.failed` and counted, never dropped silently.
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ def send_due(
         outcome = _call(client, job)
         values = outcome_values(job, outcome, settings, now, stats)
         if isinstance(outcome, WeComRateLimited):
-            blocked[job.block_key] = Stop(values["errcode"], values["errmsg"], values["not_before"])
+            blocked[job.block_key] = Stop(values["errcode"], values["errmsg"],
+                                          values.get("not_before") or now + timedelta(seconds=BACKOFF_BASE))
         elif stops_batch(job, outcome):
             when = values.get("not_before") or now + timedelta(seconds=BACKOFF_BASE)
             if isinstance(outcome, WeComAuthError):
@@ -212,7 +214,7 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
         state = dict(row.result or {})
         row.status, row.attempts, row.lease_until = "sending", row.attempts + 1, now + lease
         row.result = {**state, "calls": int(state.get("calls", 0)) + 1}  # it may go out from now on
-        jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts, state))
+        jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts, state, row.failing_since))
         stats.claimed += 1
     tally.flush()
     return jobs
@@ -365,15 +367,46 @@ def settle(session: Session, now: datetime, *, limit: int = 2000) -> int:
 
 
 def retry_failed(session: Session, id: int, *, now: datetime | None = None) -> OutboxAction:  # noqa: A002
-    """Put a failed row back in the queue (an operator's decision, e.g. after fixing a userid)."""
+    """Put a failed row back in the queue (an operator's decision, e.g. after fixing a userid
+    or after WeCom came back from an outage longer than OUTBOX_GIVE_UP_AFTER)."""
     row = session.get(OutboxAction, id)
     if row is None:
         raise LookupError(f"no outbox action {id}")
     if row.status != "failed":
         raise ValueError(f"outbox action {id} is {row.status}, not failed")
-    row.status, row.attempts, row.not_before, row.lease_until = "pending", 0, now or utcnow(), None
-    row.settled_at = None  # its feature takes the new answer too
+    _requeue(row, now or utcnow())
     return row
+
+
+def retry_all_failed(session: Session, *, since: datetime | None = None, now: datetime | None = None) -> list[int]:
+    """Put every failed row (created at or after `since`, when given) back in the queue; their ids.
+    Each gets OUTBOX_GIVE_UP_AFTER afresh."""
+    now = now or utcnow()
+    query = select(OutboxAction).where(OutboxAction.status == "failed").order_by(OutboxAction.id)
+    if since is not None:
+        query = query.where(OutboxAction.created_at >= since)
+    rows = session.scalars(query.with_for_update(skip_locked=True)).all()
+    for row in rows:
+        _requeue(row, now)
+    return [row.id for row in rows]
+
+
+def _requeue(row: OutboxAction, now: datetime) -> None:
+    row.status, row.attempts, row.not_before, row.lease_until, row.failing_since = "pending", 0, now, None, None
+    # the give-up clock (failing_since) starts again, and so does the back-off
+    row.result = {**(row.result or {}), "transient": 0, "rate_limited": 0}
+    row.settled_at = None  # its feature takes the new answer too
+
+
+def waiting(session: Session, now: datetime, *, over: timedelta = timedelta(minutes=15)) -> dict[str, Any]:
+    """Rows that WeCom has kept failing (unreachable, busy, rate-limiting, refusing the app)
+    for more than `over`, and still being retried: how many, and since when the oldest
+    has been failing. Rows held for working time or waiting for a quota are not late."""
+    t = OutboxAction
+    late = and_(t.status.in_(("pending", "sending")), t.failing_since <= now - over)
+    count, oldest = session.execute(select(func.count(), func.min(t.failing_since)).where(late)).one()
+    return {"count": count or 0, "oldest": oldest,
+            "oldest_age_seconds": (now - oldest).total_seconds() if oldest else 0.0}
 
 
 def summary(session: Session, now: datetime) -> dict[str, Any]:

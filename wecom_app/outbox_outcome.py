@@ -4,10 +4,23 @@ column values and writes them, fenced by the attempt number).
 A row's own bookkeeping lives in `result` while it is not sent:
 
 - `calls`: how many times it was handed to WeCom (counted at claim, so a sender that
-  died mid-call still counts; never reset, unlike `attempts`). A template card whose
+  died mid-call still counts; never reset, unlike `attempts`; kept beside the answer
+  once sent). A template card whose
   task_id may have gone out before answers 42014 on a later call: that is "sent".
 - `rate_limited`: how many 45009s in a row it met; the back-off escalates with it
   (60 s, 2 min, 5 min... capped at 1 h) without using up attempts.
+- `transient`: how many network errors, timeouts, HTTP 5xx and -1s in a row it met;
+  the back-off doubles from 30 s to 1 h (with jitter), without using up attempts.
+
+The column `failing_since` holds the first failure of the current run of them
+(cleared when the row is sent or an operator requeues it). A transient failure
+(WeCom unreachable, 5xx, -1, 45009/45011/45033) never fails a row until WeCom has
+kept failing it for `OUTBOX_GIVE_UP_AFTER` (default 3 days): a long WeCom outage
+delays directives, it does not lose them. Counting from the first failure, not from
+the row's creation, keeps a message held over a week's holiday (R4) from being given
+up at WeCom's first hiccup. Only then is the row failed, with the reason.
+`OUTBOX_MAX_ATTEMPTS` bounds the other retryable answers only (6000 data conflict, an
+unexpected error in the client, a sender that died mid-call).
 """
 
 from __future__ import annotations
@@ -60,6 +73,7 @@ class _Job:
     payload: dict[str, Any]
     attempt: int
     state: dict[str, Any] = dataclasses.field(default_factory=dict)  # `result` before this claim
+    failing_since: datetime | None = None  # the first failure of the current run of them
 
     @property
     def calls(self) -> int:
@@ -93,6 +107,12 @@ def api_forbidden(job: _Job, outcome) -> bool:
     return job.kind.startswith("externalcontact/") and getattr(outcome, "errcode", None) == API_FORBIDDEN
 
 
+def is_transient(outcome) -> bool:
+    """WeCom could not be reached or could not take the call now (network, timeout,
+    HTTP 5xx, -1, 45009/45011/45033): the same call will go through once it recovers."""
+    return isinstance(outcome, (WeComUnavailable, WeComBusy, WeComRateLimited))
+
+
 def is_card(job: _Job) -> bool:
     return job.kind == "message/send" and job.payload.get("msgtype") == "template_card"
 
@@ -113,30 +133,62 @@ def outcome_values(job: _Job, outcome: dict | Exception, settings, now: datetime
         return _sent(job, {"task_id_used": True, "why": why}, now, stats)
     errmsg = getattr(outcome, "errmsg", None) or type(outcome).__name__
     called = {**job.state, "calls": job.calls + 1, "errcode": errcode, "errmsg": errmsg}
-    if isinstance(outcome, WeComRateLimited):
-        # a quota clears with time: wait as WeCom says (longer each time) and do not
-        # count it as a failure
-        n = int(job.state.get("rate_limited", 0))
-        step = RATE_LIMIT_STEPS[min(n, len(RATE_LIMIT_STEPS) - 1)]
-        delay = min(RATE_LIMIT_STEPS[-1], max(outcome.retry_after or 0.0, step) * random.uniform(1.0, 1.5))
-        stats.retried += 1
-        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, {**called, "rate_limited": n + 1})
+    if is_transient(outcome):
+        return _transient(job, outcome, settings, now, stats, called)
     if isinstance(outcome, WeComAuthError) and needs_token(job) and not api_forbidden(job, outcome):
         # the app's credentials, not this row: back off, without using up attempts
         delay = AUTH_BACKOFF * random.uniform(1.0, 1.2)
         stats.retried += 1
         log.warning(kv("wecom.outbox.auth_error", id=job.id, kind=job.kind, errcode=errcode, delay=f"{delay:.0f}"))
-        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, called)
+        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, called,
+                             failing_since=job.failing_since or now)
+    # not WeCom's state but this call's (6000 data conflict, a bug in the client): OUTBOX_MAX_ATTEMPTS bounds it
     retryable = not api_forbidden(job, outcome) and (
         not isinstance(outcome, WeComError) or outcome.transient or isinstance(outcome, WeComAuthError))
     if retryable and job.attempt < settings.outbox_max_attempts:
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (job.attempt - 1)) * random.uniform(0.8, 1.2)
+        delay = backoff(job.attempt - 1)
         stats.retried += 1
         log.info(kv("wecom.outbox.retry", id=job.id, kind=job.kind, errcode=errcode, attempt=job.attempt, delay=f"{delay:.0f}"))
-        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt, {**called, "rate_limited": 0})
+        return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt,
+                             {**called, "rate_limited": 0, "transient": 0}, failing_since=job.failing_since or now)
     log_failed(job.id, job.kind, errcode, errmsg, job.attempt)
     stats.failed += 1
     return dict(status="failed", lease_until=None, errcode=errcode, errmsg=errmsg, result=called)
+
+
+def backoff(n: int) -> float:
+    """Seconds to wait after the n-th failure in a row (0-based): 30 s doubling, jittered ±20 %,
+    never over BACKOFF_CAP (1 h)."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(n, 16) * random.uniform(0.8, 1.2))
+
+
+def _transient(job: _Job, outcome: WeComError, settings, now: datetime, stats: SendStats, called: dict) -> dict:
+    """WeCom down, busy or rate-limiting: back off without using up attempts, until WeCom
+    has kept failing the row for OUTBOX_GIVE_UP_AFTER; only then is it failed, with the reason."""
+    errcode, errmsg = called["errcode"], called["errmsg"]
+    since = job.failing_since or now
+    if now - since >= timedelta(seconds=settings.outbox_give_up_after):
+        waited = (now - since).total_seconds() / 3600
+        reason = (f"gave up after {waited:.1f} h of transient failures (OUTBOX_GIVE_UP_AFTER="
+                  f"{settings.outbox_give_up_after}s); the last: {errmsg}")
+        log_failed(job.id, job.kind, errcode, reason, job.attempt)
+        stats.failed += 1
+        return dict(status="failed", lease_until=None, errcode=errcode, errmsg=reason, result=called)
+    stats.retried += 1
+    if isinstance(outcome, WeComRateLimited):
+        # a quota clears with time: wait as WeCom says (longer each time)
+        n = int(job.state.get("rate_limited", 0))
+        step = RATE_LIMIT_STEPS[min(n, len(RATE_LIMIT_STEPS) - 1)]
+        delay = min(RATE_LIMIT_STEPS[-1], max(outcome.retry_after or 0.0, step) * random.uniform(1.0, 1.5))
+        state = {**called, "rate_limited": n + 1}
+    else:
+        n = int(job.state.get("transient", 0))
+        delay = backoff(n)
+        state = {**called, "transient": n + 1}
+        log.info(kv("wecom.outbox.retry", id=job.id, kind=job.kind, errcode=errcode, transient=n + 1,
+                    delay=f"{delay:.0f}"))
+    return _retry_values(errcode, errmsg, now + timedelta(seconds=delay), job.attempt - 1, state,
+                         failing_since=job.failing_since or now)
 
 
 def stops_batch(job: _Job, outcome: dict | Exception) -> bool:
@@ -154,10 +206,13 @@ def released_values(job: _Job, stop: Stop, now: datetime, stats: SendStats, *, r
     else:
         stats.released += 1
     when = stop.when + timedelta(seconds=random.uniform(0, 10)) if stop.when > now else stop.when
-    values = _retry_values(stop.errcode, stop.errmsg, when, job.attempt - 1, job.state or None)
-    if stop.errcode is None:  # a lease running out says nothing about WeCom: keep the last answer
-        values.pop("errcode"), values.pop("errmsg")
-    return values
+    if stop.errcode is None and not stop.errmsg:  # a lease running out says nothing about WeCom: keep the last answer
+        values = _retry_values(None, "", when, job.attempt - 1, job.state or None)
+        values.pop("errcode"), values.pop("errmsg"), values.pop("failing_since")
+        return values
+    # WeCom down, busy or refusing the app: this row waits on it as much as the one that was called
+    return _retry_values(stop.errcode, stop.errmsg, when, job.attempt - 1, job.state or None,
+                         failing_since=job.failing_since or now)
 
 
 def _sent(job: _Job, result: dict, now: datetime, stats: SendStats) -> dict:
@@ -166,12 +221,16 @@ def _sent(job: _Job, result: dict, now: datetime, stats: SendStats) -> dict:
         log.warning(kv("wecom.outbox.partial", id=job.id, kind=job.kind, **invalid))
     metrics.OUTBOX_SENT.labels(job.kind).inc()
     stats.sent += 1
-    result = {k: v for k, v in result.items() if k not in ("errcode", "errmsg")}
-    return dict(status="sent", sent_at=now, lease_until=None, result=result, errcode=None, errmsg=None)
+    # WeCom's answer, and how many calls it took (outages use up no attempt, so `attempts` does not say)
+    result = {**{k: v for k, v in result.items() if k not in ("errcode", "errmsg")}, "calls": job.calls + 1}
+    return dict(status="sent", sent_at=now, lease_until=None, result=result, errcode=None, errmsg=None,
+                failing_since=None)
 
 
-def _retry_values(errcode, errmsg: str, when: datetime, attempts: int, result: dict | None) -> dict:
-    return dict(status="pending", lease_until=None, not_before=when, attempts=attempts, errcode=errcode, errmsg=errmsg, result=result)
+def _retry_values(errcode, errmsg: str, when: datetime, attempts: int, result: dict | None, *,
+                  failing_since: datetime | None = None) -> dict:
+    return dict(status="pending", lease_until=None, not_before=when, attempts=attempts, errcode=errcode, errmsg=errmsg,
+                result=result, failing_since=failing_since)
 
 
 def log_failed(id: int, kind: str, errcode, errmsg: str, attempts: int) -> None:  # noqa: A002

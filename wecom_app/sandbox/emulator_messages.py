@@ -53,6 +53,8 @@ def message_send(state):
     card = check_content(msgtype, data)
     truncation.apply(state, "message/send", data)
     with state.lock:
+        # "同一个应用任务id不能重复" (developer.work.weixin.qq.com/document/path/90236): remembered for the
+        # state's whole life, across restarts of the app and whichever database the app runs on
         if card is not None and card.get("task_id") in state.task_ids:
             raise ApiError(42014, "task_id already exists")
         recipients, invalid = _resolve(state, touser, toparty, totag)

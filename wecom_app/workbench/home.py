@@ -1,6 +1,7 @@
 """首页: the dashboard for admins and custodians (custodians see their own groups
 only); employees go to 我的待办. Groups by compliance, open violations,
-directives with their acknowledgment rate, outbox health (admins)."""
+directives with their acknowledgment rate, outbox health (admins), and a warning
+when WeCom has not taken messages for over 15 minutes (an outage: they are retried)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..api.directives import counts
 from ..directives_models import Directive
 from ..groups import Group, GroupMember
 from ..models import OutboxAction
+from ..outbox import waiting
 from ..violations import Violation
 from . import bp, runtime
 from .auth import current_user, login_required
@@ -35,6 +37,7 @@ def home():
             open_violations=_open_violations(db, mine),
             directives=_directive_rates(db, mine),
             outbox=_outbox_health(db) if viewer.is_admin else None,
+            outbox_waiting=waiting(db, rt.clock()),  # WeCom unreachable for 15 min: everyone who sends should know
         )
     return render_template("workbench/home.html", kind_names=KIND_NAMES, **data)
 

@@ -1,7 +1,7 @@
 """group problem: the company's group size (people left out of a full group, 86006)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-05 14:30:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import wecom_app.db
 
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
