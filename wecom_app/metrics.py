@@ -18,6 +18,8 @@ WECOM_CALLS = Counter("wecom_api_calls_total", "WeCom API calls", ["api"])
 TOKEN_REFRESHES = Counter("wecom_token_refreshes_total", "Access token refreshes")
 OUTBOX_SENT = Counter("wecom_outbox_sent_total", "Outbox actions sent", ["kind"])
 OUTBOX_FAILED = Counter("wecom_outbox_failed_total", "Outbox actions failed for good", ["kind", "errcode"])
+# recipients moved to a later time by one of WeCom's quotas (today: message/send's seats × 200 a day)
+OUTBOX_QUOTA_WAIT = Counter("wecom_outbox_quota_wait_total", "Recipients deferred by a WeCom quota", ["kind", "quota"])
 
 _QUEUE_GAUGES = (
     ("wecom_inbox_pending", "Inbox events waiting to be processed"),

@@ -1,17 +1,31 @@
 """WeCom's sending quotas, counted in the database so every process shares them
 (`quota_counter`; document/path/90312, shared/wecom-api-notes.md §4).
 
-The per-member quota matters most: WeCom *silently drops* a message above 30 per
-minute or 1000 per hour from one app to one member while still answering
-errcode 0 (pitfall 15), so these counters are the only protection a reminder
-burst has. The corp-wide quotas (appchat/create per day, appchat/update per
-hour, 20 messages per minute per group robot) are consulted before a call so
-that work is deferred instead of failed.
+Each API has its own limits (document/path/90312; the third-party twin 90454 has the
+same text):
+
+- every API, per company: 10,000 calls a minute and 150,000 an hour (基础频率; 45009
+  beyond). The page also says "发消息频率不计入基础频率": whether message/send calls count
+  against it is UNCONFIRMED, so they are counted anyway (100 calls for a 100,000-person
+  directive are far below it either way);
+- message/send, per app and member: 30 a minute and 1000 an hour, the excess *silently
+  dropped* while WeCom answers errcode 0 (pitfall 15), so these counters are the only
+  protection a reminder burst has; and per app, seats × 200 person-times a natural day
+  (`settings.seat_limit`; unknown = not enforced). message/send has **no** corp-wide
+  person-times a minute: the 20,000 figure is appchat/send's;
+- appchat/send, per company: 20,000 person-times a minute (members of the group × sends,
+  90248/90454) and an hourly figure by tier (150,000 at the lowest: the one kept here);
+- appchat/create 1000 a natural day, appchat/update 1000 an hour; a group robot 20 a
+  minute (99398).
+
+They are consulted before a call so that work is deferred instead of failed.
 
 WeCom does not say whether its windows are fixed or sliding, so a rolling limit
 is checked conservatively: counts live in short buckets (`step` seconds) and a
 check sums enough buckets to cover the whole window whatever the phase. A daily
-quota is a fixed natural day in Beijing time.
+quota is a fixed natural day ("自然天", 90454) in Beijing time: WeCom's servers count in
+China Standard Time whatever the company's TIMEZONE (UNCONFIRMED, but the only reading
+that fits a Chinese service; for a company elsewhere it is still one day's quota).
 
 `reserve` is the atomic form used by the sender: it increments first (an upsert,
 `INSERT ... ON CONFLICT DO UPDATE SET count = count + n`, which locks the current
@@ -53,18 +67,33 @@ def rolling(limit: int, seconds: int, step: int) -> Limit:
     return Limit(limit, step, seconds // step + 1)
 
 
+BEIJING = 8 * 3600  # offset of a natural day in China Standard Time
+
+
+def natural_day(limit: int) -> Limit:
+    return Limit(limit, 86400, 1, offset=BEIJING)
+
+
 # message/send, per app and member: 30/min and 1000/h, excess silently dropped (90312)
 MEMBER_LIMITS = (rolling(30, 60, 10), rolling(1000, 3600, 300))
-# per corp; exceeding these is answered with 45009, but failing is worse than waiting
+# every API, per corp (90312 基础频率): 10,000 calls/min and 150,000/h; 45009 beyond. Counted
+# for message/send too although the page says message sends are not (UNCONFIRMED): harmless
+CALL_LIMITS = (rolling(10000, 60, 10), rolling(150000, 3600, 300))
+# per corp, each API's own call limits on top of CALL_LIMITS; failing is worse than waiting
 API_LIMITS = {
-    "appchat/create": (Limit(1000, 86400, 1, offset=8 * 3600),),  # a natural day in Beijing
-    "appchat/update": (rolling(1000, 3600, 300),),
+    "message/send": CALL_LIMITS,
+    "message/update_template_card": CALL_LIMITS,
+    "appchat/send": CALL_LIMITS,
+    "appchat/create": (*CALL_LIMITS, natural_day(1000)),  # a natural day in Beijing
+    # 1000/h is inside 150,000/h: one hourly limit (two of one step on a scope would count twice)
+    "appchat/update": (CALL_LIMITS[0], rolling(1000, 3600, 300)),
 }
-# message/send person-times per corp per minute (the documented corp-wide figure for
-# app messages, §4.3); the daily quota (seats × 200) depends on the corp's licence
-PERSON_TIMES_LIMITS = (rolling(20000, 60, 10),)
+# appchat/send person-times per corp (a send to a group of 100 is 100): 20,000 a minute and,
+# per hour, 150,000–700,000 by the company's tier — the lowest kept (90248, 90454)
+APPCHAT_PERSON_TIMES_LIMITS = (rolling(20000, 60, 10), rolling(150000, 3600, 300))
 # a group robot takes 20 messages per minute (99398)
 WEBHOOK_LIMITS = (rolling(20, 60, 10),)
+SEAT_PERSON_TIMES = 200  # message/send per app per natural day: seats × 200 person-times (90312)
 # counters older than this are never read again
 KEEP = timedelta(days=2)
 
@@ -77,8 +106,15 @@ def api_scope(api: str) -> str:
     return f"api:{api}"
 
 
-def person_times_scope() -> str:
-    return "corp:message/send"
+def person_times_scope(api: str) -> str:
+    """Person-times of `api` (message/send per app per day; appchat/send per corp)."""
+    return f"persons:{api}"
+
+
+def seat_limits(seat_limit: int | None) -> tuple[Limit, ...]:
+    """message/send's daily quota for this app: seats × 200 person-times a natural day
+    (90312); none while the company's seat cap is unknown (WECOM_SEAT_LIMIT unset)."""
+    return (natural_day(seat_limit * SEAT_PERSON_TIMES),) if seat_limit else ()
 
 
 def webhook_scope(key: str) -> str:
@@ -189,6 +225,16 @@ class Tally:
             self._add(scope, limits, n)
         return result
 
+    def room(self, scope: str, limits: Sequence[Limit]) -> int:
+        """How many units `scope` can still take now under every limit."""
+        self.load([scope], limits)
+        return max(0, min((_room(self._counts[(scope, lim.step)], lim, self.now) for lim in limits), default=0))
+
+    def free_at(self, scope: str, limits: Sequence[Limit], n: int = 1) -> datetime:
+        """When `scope` can take `n` more under every limit (now if it can already)."""
+        self.load([scope], limits)
+        return max(_free_at(self._counts[(scope, lim.step)], lim, self.now, n) for lim in limits)
+
     def give_back(self, scopes: Iterable[str], limits: Sequence[Limit], n: int = 1) -> None:
         for scope in scopes:
             self._add(scope, limits, -n)
@@ -250,6 +296,11 @@ def _counts(session: Session, scopes: list[str], limits: Sequence[Limit], now: d
             for scope, bucket, count in session.execute(query):
                 counts[(scope, lim.step)][bucket] += count
     return counts
+
+
+def _room(counts: dict[int, int], lim: Limit, now: datetime) -> int:
+    current = lim.bucket(now)
+    return lim.limit - sum(count for bucket, count in counts.items() if bucket > current - lim.buckets)
 
 
 def _free_at(counts: dict[int, int], lim: Limit, now: datetime, n: int) -> datetime:
