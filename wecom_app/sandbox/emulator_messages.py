@@ -56,6 +56,10 @@ def message_send(state):
         recipients, invalid = _resolve(state, touser, toparty, totag)
         if not recipients and sum(map(len, invalid.values())) == len(touser) + len(toparty) + len(totag):
             raise ApiError(81013)  # every id given was invalid
+        if not state.take_seat_quota(len(recipients)):
+            # seats × 200 person-times a day per app (90312); WeCom's answer is UNCONFIRMED
+            # (45009 expected, notes §4.2): refused whole, nothing delivered
+            raise ApiError(45009, "api freq out of limit: daily message quota (seats × 200)")
         record = _record(state, "message/send", data, recipients)
         record.update({k: "|".join(v) for k, v in invalid.items()})
         duplicate_window = min(int(data.get("duplicate_check_interval", 1800)), 14400) \
@@ -182,7 +186,7 @@ def update_template_card(state):
         _check_card(data["template_card"])
     with state.lock:
         code = state.response_codes.get(data.get("response_code") or "")
-        if code is None or code["used"] or state.now() >= code["expires_at"]:
+        if not state.response_code_valid(code):  # 72 h, single use (94888); the errcode UNCONFIRMED
             raise ApiError(60140)
         task_id = code["task_id"]
         holders = sorted(u for (u, t) in state.cards if t == task_id)
@@ -223,6 +227,12 @@ def appchat_send(state):
         raise ApiError(40008)
     check_content(msgtype, data)
     with state.lock:
+        persons, now = len(chat["userlist"]), state.now()
+        if not all(w.allowed("corp", now, persons) for w in state.appchat_person_windows):
+            # 20,000 person-times a minute per corp (90248, 90454); the errcode is UNCONFIRMED (45009)
+            raise ApiError(45009, "api freq out of limit: appchat person-times")
+        for w in state.appchat_person_windows:
+            w.record("corp", now, persons)
         record = _record(state, "appchat/send", data, chat["userlist"])
         record["chatid"] = chat["chatid"]
         _deliver(state, record, state.appchat_member_windows)
