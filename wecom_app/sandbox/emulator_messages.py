@@ -123,7 +123,8 @@ def _check_card(card: dict) -> dict:
 
 def _resolve(state, touser, toparty, totag):
     """(set of recipients, invalid lists) for message/send; invalid user ids come back lower-cased."""
-    visible = state.visible_users()
+    everyone = touser == ["@all"] or toparty or totag  # else only the named members are looked at
+    visible = state.visible_users() if everyone else state.visible_among(u.lower() for u in touser)
     active = {u for u in visible if state.users[u]["status"] == STATUS_ACTIVE}
     recipients, invalid = set(), {"invaliduser": [], "invalidparty": [], "invalidtag": []}
     if touser == ["@all"]:

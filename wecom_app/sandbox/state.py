@@ -207,6 +207,19 @@ class SandboxState(CallbackEventsMixin):
                     found.update(self.members_of(tag["partylist"]))
             return {u for u in found if u in self.users}
 
+    def visible_among(self, userids) -> set[str]:
+        """Those of `userids` (lower case) in the visible range: `visible_users` for a few
+        members, without walking the whole company (a 100,000-person benchmark)."""
+        with self.lock:
+            departments = self.visible_departments()
+            direct = {u["userid"].lower() for u in self.agent["allow_userinfos"]["user"]}
+            for tagid in self.agent["allow_tags"]["tagid"]:
+                tag = self.tags.get(tagid) or {"userlist": [], "partylist": []}
+                direct.update(tag["userlist"])
+                departments.update(d for p in tag["partylist"] if p in self.departments for d in self.subtree(p))
+            return {u for u in userids if u in self.users
+                    and (u in direct or not departments.isdisjoint(self.users[u]["department"]))}
+
     def is_whole_corp_visible(self) -> bool:
         return ROOT_DEPARTMENT in self.agent["allow_partys"]["partyid"]
 
