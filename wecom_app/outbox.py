@@ -132,7 +132,7 @@ def _normalised(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 def split_ids(value) -> list[str]:
     items = value if isinstance(value, (list, tuple)) else str(value or "").split("|")
-    return [str(item).strip() for item in items if str(item).strip()]
+    return [item for item in (str(item).strip() for item in items) if item]
 
 
 def send_due(
@@ -224,6 +224,7 @@ def _take_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats, setting
     """Take what the row needs under its API's own limits (quota.py); None when it may
     go now, else when to look again. Person-times taken are noted in `state` (the job's),
     so that a call that never reached WeCom gives them back."""
+    state.pop("persons", None)  # an earlier claim's
     if row.kind == "webhook/send":
         return tally.take([quota.webhook_scope(row.payload["key"])], quota.WEBHOOK_LIMITS).next_free
     if row.kind not in quota.API_LIMITS:
@@ -283,7 +284,8 @@ def _take_member_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats, 
         if seats and ready:
             tally.give_back([quota.person_times_scope(row.kind)], seats, len(ready))
         return when
-    row.payload = {**row.payload, "touser": "|".join(u for u in users if u in set(ready))}
+    going = set(ready)
+    row.payload = {**row.payload, "touser": "|".join(u for u in users if u in going)}
     stats.split += 1
     return None
 

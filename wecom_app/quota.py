@@ -42,7 +42,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from .models import QuotaCounter
@@ -152,12 +152,12 @@ def record(session: Session, scopes: Iterable[str] | dict[str, int], limits: Seq
     work was most of the claim's time; a row per execution also keeps far from
     PostgreSQL's 65,535 parameters a statement)."""
     amounts = scopes if isinstance(scopes, dict) else dict.fromkeys(scopes, n)
-    rows = {(scope, lim.step, lim.bucket(now)): amount for scope, amount in amounts.items() if amount for lim in limits}
-    if not rows:
-        return
-    connection = session.connection()
-    sql = _upsert_sql(connection.dialect)
-    connection.exec_driver_sql(sql, [(s, w, b, rows[(s, w, b)]) for s, w, b in sorted(rows)])
+    windows = sorted({(lim.step, lim.bucket(now)) for lim in limits})  # limits of one step count once
+    rows = [(scope, step, bucket, amounts[scope]) for scope in sorted(amounts) if amounts[scope]
+            for step, bucket in windows]  # sorted: two PostgreSQL claims lock rows in one order
+    if rows:
+        connection = session.connection()
+        connection.exec_driver_sql(_upsert_sql(connection.dialect), rows)
 
 
 def _upsert_sql(dialect) -> str:
@@ -299,16 +299,24 @@ def _counts(session: Session, scopes: list[str], limits: Sequence[Limit], now: d
     counts: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     if not scopes:
         return counts
-    c = QuotaCounter.__table__.c
-    # the windows of all limits in one statement per chunk (limits of one step on a scope are read once)
+    # the windows of all limits in one statement per chunk, through the driver (SQLAlchemy's
+    # rendering of 10,000 IN parameters cost more than the query)
     firsts: dict[int, int] = {}
     for lim in limits:
         firsts[lim.step] = min(firsts.get(lim.step, lim.bucket(now)), lim.bucket(now) - lim.buckets + 1)
-    windows = or_(*(and_(c.window == step, c.bucket >= first) for step, first in firsts.items()))
+    connection = session.connection()
+    quote, dialect = connection.dialect.identifier_preparer.quote, connection.dialect
+    window, count = quote("window"), quote("count")
+    windows = " OR ".join(f"({window} = {int(step)} AND bucket >= {int(first)})" for step, first in firsts.items())
+    select_sql = f"SELECT scope, {window}, bucket, {count} FROM {quote(QuotaCounter.__tablename__)} WHERE "
     for start in range(0, len(scopes), IN_CHUNK):  # a parameter per scope: stay far below 65,535
-        query = select(c.scope, c.window, c.bucket, c.count).where(c.scope.in_(scopes[start:start + IN_CHUNK]), windows)
-        for scope, window, bucket, count in session.execute(query):
-            counts[(scope, window)][bucket] += count
+        chunk = scopes[start:start + IN_CHUNK]
+        if dialect.paramstyle == "qmark":
+            sql, params = f"{select_sql}scope IN ({','.join('?' * len(chunk))}) AND ({windows})", tuple(chunk)
+        else:  # PostgreSQL: one array parameter
+            sql, params = f"{select_sql}scope = ANY(%s) AND ({windows})", (list(chunk),)
+        for scope, step, bucket, amount in connection.exec_driver_sql(sql, params):
+            counts[(scope, step)][bucket] += amount
     return counts
 
 

@@ -69,8 +69,9 @@ def message_send(state):
         if card is not None and card.get("task_id"):
             state.task_ids.add(card["task_id"])
             delivered = [u for u, outcome in record["deliveries"].items() if outcome == "delivered"]
+            shown = copy.deepcopy(card)  # one copy for all: an update replaces a member's card, never edits it
             for userid in delivered:
-                state.cards[(userid, card["task_id"])] = dict(template_card=copy.deepcopy(card), msgid=record["msgid"],
+                state.cards[(userid, card["task_id"])] = dict(template_card=shown, msgid=record["msgid"],
                                                              clicks=[], updates=[], replace_name=None)
             if card["card_type"] in INTERACTIVE or card.get("action_menu"):
                 answer["response_code"] = state.register_response_code(card["task_id"], list(recipients))
