@@ -12,9 +12,12 @@ lease expires. While claiming:
 
 - a row that waits for working time (`hold` and not `urgent`, rule R4) is moved to
   the next working moment plus 1-4 minutes of jitter (pitfall 22: not on :00/:30);
-- quotas are reserved (quota.py). Members over WeCom's 30/min or 1000/h are split
-  off into a child row (`parent_id`) due when they have room, because WeCom would
-  silently drop their copy (pitfall 15); appchat and robot quotas defer the row.
+- quotas are reserved, each API its own (quota.py, 90312). Members over WeCom's
+  30/min or 1000/h are split off into a child row (`parent_id`) due when they have
+  room, because WeCom would silently drop their copy (pitfall 15); so are those over
+  the app's daily seats × 200 person-times (when WECOM_SEAT_LIMIT is known), due the
+  next natural day and logged `wecom.outbox.seat_quota_exhausted`; an API's calls per
+  minute and hour, appchat/send's person-times and a robot's 20 a minute defer the row.
 
 The call happens outside any transaction. Then the result is recorded: WeCom's
 answer (`msgid`, `invaliduser`...) on success; rate limits, busy and unreachable
