@@ -118,3 +118,23 @@ def test_appchat_send_person_times_count_the_group_members(sessions, settings, c
     stats = send(sessions, FakeClient(), settings, calendar, TUESDAY_10)
     assert (stats.sent, stats.deferred) == (13, 1)  # 13 × 1,500 = 19,500 of 20,000 person-times a minute
     assert row(sessions, ids[-1]).not_before > TUESDAY_10 + timedelta(seconds=50)
+
+
+def test_appchat_send_waits_while_a_member_is_at_200_a_minute(sessions, settings, calendar):
+    """WeCom would drop the group message for lina silently (90248): it waits for her."""
+    with sessions.begin() as session:
+        group = Group(kind="managed", chat_id="office", name="行政部工作群")
+        session.add(group)
+        session.flush()
+        session.add_all(GroupMember(group_id=group.id, member_id=u) for u in ("lina", "wangfang"))
+        quota.record(session, [quota.appchat_member_scope("lina")], quota.APPCHAT_MEMBER_LIMITS, TUESDAY_10, n=200)
+    post = add(sessions, "appchat/send", {"chatid": "office", "msgtype": "text", "text": {"content": "通知"}},
+               "office1", TUESDAY_10)
+    client = FakeClient()
+    assert send(sessions, client, settings, calendar, TUESDAY_10).deferred == 1 and client.calls == []
+    when = row(sessions, post).not_before
+    assert TUESDAY_10 + timedelta(seconds=60) <= when <= TUESDAY_10 + timedelta(seconds=80)
+    with sessions() as session:  # wangfang's unit was given back with the row
+        tally = quota.Tally(session, TUESDAY_10)
+        assert tally.room(quota.appchat_member_scope("wangfang"), quota.APPCHAT_MEMBER_LIMITS) == 200
+    assert send(sessions, client, settings, calendar, when).sent == 1

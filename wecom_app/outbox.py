@@ -237,9 +237,7 @@ def _take_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats, setting
     if waited is None and row.kind == "message/send":
         waited = _take_member_quota(tally, row, stats, settings, state)
     elif waited is None and row.kind == "appchat/send":
-        persons = _group_size(tally.session, row.payload.get("chatid"))
-        waited = tally.take([quota.person_times_scope(row.kind)], quota.APPCHAT_PERSON_TIMES_LIMITS, persons).next_free
-        state["persons"] = persons
+        waited = _take_appchat_quota(tally, row, state)
     else:
         return waited
     if waited is not None:
@@ -248,16 +246,29 @@ def _take_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats, setting
     return waited
 
 
-GROUP_SIZE = text("SELECT count(*) FROM group_member m JOIN chat_group g ON m.group_id = g.id "
-                  "WHERE g.chat_id = :chatid AND m.state <> 'removed'")  # groups.py imports the outbox
+GROUP_MEMBERS = text("SELECT m.member_id FROM group_member m JOIN chat_group g ON m.group_id = g.id "
+                     "WHERE g.chat_id = :chatid AND m.state <> 'removed'")  # groups.py imports the outbox
 
 
-def _group_size(session: Session, chatid: str | None) -> int:
-    """Members of a managed group as last seen (an appchat/send costs one person-time
-    each, 90248). A group with no members recorded counts as one: the app only posts into
-    groups it created, whose members it records at creation."""
-    count = session.scalar(GROUP_SIZE, {"chatid": chatid or ""}) or 1
-    return min(count, 2000)  # WeCom's own maximum group size
+def _take_appchat_quota(tally: quota.Tally, row: OutboxAction, state: dict) -> datetime | None:
+    """appchat/send (90248): a person-time per member of the group as last seen, and each
+    member's 200 a minute / 10,000 a day — WeCom drops the excess silently, and one
+    message to a group cannot leave a member out, so it waits until all have room. A
+    group with no members recorded counts as one: the app posts only into groups it
+    created, whose members it records."""
+    members = list(tally.session.scalars(GROUP_MEMBERS, {"chatid": row.payload.get("chatid") or ""}))
+    scopes = [quota.appchat_member_scope(m) for m in members]
+    each = tally.take(scopes, quota.APPCHAT_MEMBER_LIMITS)
+    if each.later:
+        tally.give_back(each.ready, quota.APPCHAT_MEMBER_LIMITS)
+        return max(each.later.values())
+    persons = min(max(len(members), 1), 2000)  # 2000: WeCom's largest group
+    waited = tally.take([quota.person_times_scope(row.kind)], quota.APPCHAT_PERSON_TIMES_LIMITS, persons).next_free
+    if waited is not None:
+        tally.give_back(scopes, quota.APPCHAT_MEMBER_LIMITS)
+    else:
+        state["persons"] = persons  # a call that never reaches WeCom gives these back (members' units: not)
+    return waited
 
 
 def _take_member_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats, settings: Settings,
