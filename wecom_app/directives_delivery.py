@@ -35,7 +35,10 @@ from .models import OutboxAction
 from .textlimits import CARD_CHARS, clip, split
 
 BATCH_SIZE = 1000  # message/send touser limit (40032)
-RESPONSE_CODE_TTL = timedelta(hours=72)  # 94888 (older docs: 24 h); a refused update is recorded, not retried
+# "72小时内有效，且只能使用一次" (94888, 90236; older copies said 24 h): a greying WeCom refuses
+# anyway (60140) is not retried, its people are told by text instead (`settle_retired`)
+RESPONSE_CODE_TTL = timedelta(hours=72)
+REVOKED_NOTICE = "指令《{title}》已撤回，无需再处理。"
 # WeCom's recommended card lengths in characters (90236, 101032)
 TITLE_MAX, DESC_MAX = CARD_CHARS["main_title.title"], CARD_CHARS["main_title.desc"]
 SUB_TITLE_MAX = CARD_CHARS["sub_title_text"]
@@ -168,7 +171,8 @@ def retire_cards(session, settings, directive: Directive, version: int, *, now: 
         if row.status == "sent" and code and row.sent_at and now - row.sent_at < RESPONSE_CODE_TTL:
             outbox.enqueue(session, "message/update_template_card",
                            {"atall": 1, "response_code": code, "button": {"replace_name": label}},
-                           key=f"directive:{directive.id}:retire:{row.id}", urgent=True, now=now)
+                           key=f"directive:{directive.id}:retire:{row.id}", urgent=True, now=now,
+                           subject=f"card_retired:{row.id}")
         elif row.status == "pending" and session.execute(  # not sent yet: it never will be, unless a sender
             update(OutboxAction).where(OutboxAction.id == row.id, OutboxAction.status == "pending")  # just took it
             .values(status="cancelled", errmsg=f"directive {directive.id}: {label}")
@@ -177,11 +181,33 @@ def retire_cards(session, settings, directive: Directive, version: int, *, now: 
         else:
             stale.update(people)
     if notice and stale:
-        acted = set(session.scalars(select(DirectiveReceipt.userid).where(
-            DirectiveReceipt.directive_id == directive.id, DirectiveReceipt.userid.in_(stale),
-            DirectiveReceipt.status.in_(("acknowledged", "completed", "undeliverable")))))
-        tell(session, directive, sorted(stale - acted), notice, key=f"directive:{directive.id}:notice:{label}",
-             now=now, urgent=directive.urgent)  # R4: a non-urgent directive's notice waits for working time
+        _tell_not_acted(session, directive, stale, notice, key=f"directive:{directive.id}:notice:{label}", now=now)
+
+
+def _tell_not_acted(session, directive: Directive, people: set[str], notice: str, *, key: str, now: datetime) -> None:
+    acted = set(session.scalars(select(DirectiveReceipt.userid).where(
+        DirectiveReceipt.directive_id == directive.id, DirectiveReceipt.userid.in_(people),
+        DirectiveReceipt.status.in_(("acknowledged", "completed", "undeliverable")))))
+    tell(session, directive, sorted(people - acted), notice, key=key, now=now,
+         urgent=directive.urgent)  # R4: a non-urgent directive's notice waits for working time
+
+
+@outbox.settler("card_retired")
+def settle_retired(session, rows: list[OutboxAction], now: datetime) -> None:
+    """A revoked directive's greying that WeCom refused (60140: the response_code expired
+    or was used — 72 h by 94888, 24 h by older copies; which a company meets, and the
+    errcode, UNCONFIRMED): the card's people who had not acted get the revocation notice
+    by text, as those whose card is past 72 h do. A corrected directive needs none: its
+    new card follows."""
+    for row in rows:
+        card_row = session.get(OutboxAction, int(row.subject.partition(":")[2]))
+        if row.status != "failed" or card_row is None or not (card_row.subject or "").startswith("directive_batch:"):
+            continue
+        batch = session.get(DirectiveBatch, int(card_row.subject.partition(":")[2]))
+        directive = session.get(Directive, batch.directive_id) if batch else None
+        if directive is not None and directive.status == "revoked":
+            _tell_not_acted(session, directive, set(_touser(card_row)), REVOKED_NOTICE.format(title=directive.title),
+                            key=f"directive:{directive.id}:notice:refused:{card_row.id}", now=now)
 
 
 def card_subjects(session, directive_id: int, version: int | None = None) -> list[list[str]]:

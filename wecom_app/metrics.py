@@ -22,6 +22,8 @@ SPOOLED = Counter("wecom_callbacks_spooled_total", "Callbacks spooled to disk wh
                   ["source"])
 # outcome: stored, duplicate (already in the inbox), kept_aside (unreadable line moved to SPOOL_DIR/corrupt)
 SPOOL_REPLAYED = Counter("wecom_spool_replayed_total", "Spooled callbacks replayed into the inbox", ["outcome"])
+# recipients moved to a later time by one of WeCom's quotas (today: message/send's seats × 200 a day)
+OUTBOX_QUOTA_WAIT = Counter("wecom_outbox_quota_wait_total", "Recipients deferred by a WeCom quota", ["kind", "quota"])
 
 _QUEUE_GAUGES = (
     ("wecom_inbox_pending", "Inbox events waiting to be processed"),

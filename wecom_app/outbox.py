@@ -12,9 +12,12 @@ lease expires. While claiming:
 
 - a row that waits for working time (`hold` and not `urgent`, rule R4) is moved to
   the next working moment plus 1-4 minutes of jitter (pitfall 22: not on :00/:30);
-- quotas are reserved (quota.py). Members over WeCom's 30/min or 1000/h are split
-  off into a child row (`parent_id`) due when they have room, because WeCom would
-  silently drop their copy (pitfall 15); appchat and robot quotas defer the row.
+- quotas are reserved, each API its own (quota.py, 90312). Members over WeCom's
+  30/min or 1000/h are split off into a child row (`parent_id`) due when they have
+  room, because WeCom would silently drop their copy (pitfall 15); so are those over
+  the app's daily seats × 200 person-times (when WECOM_SEAT_LIMIT is known), due the
+  next natural day and logged `wecom.outbox.seat_quota_exhausted`; an API's calls per
+  minute and hour, appchat/send's person-times and a robot's 20 a minute defer the row.
 
 The call happens outside any transaction. Then the result is recorded: WeCom's
 answer (`msgid`, `invaliduser`...) on success; rate limits, busy and unreachable
@@ -38,7 +41,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import quota, textlimits
+from . import metrics, quota, textlimits
 from .client_errors import WeComAuthError, WeComError, WeComRateLimited
 from .config import Settings
 from .db import utcnow
@@ -135,7 +138,7 @@ def _normalised(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 def split_ids(value) -> list[str]:
     items = value if isinstance(value, (list, tuple)) else str(value or "").split("|")
-    return [str(item).strip() for item in items if str(item).strip()]
+    return [item for item in (str(item).strip() for item in items) if item]
 
 
 def send_due(
@@ -206,12 +209,12 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
             _reschedule(row, calendar.next_working_time(now) + _jitter(60, 240))
             stats.held += 1
             continue
-        free_at = _take_quota(tally, row, stats)
+        state = dict(row.result or {})
+        free_at = _take_quota(tally, row, stats, settings, state)
         if free_at is not None:
             _reschedule(row, free_at + _jitter(1, 10))
             stats.deferred += 1
             continue
-        state = dict(row.result or {})
         row.status, row.attempts, row.lease_until = "sending", row.attempts + 1, now + lease
         row.result = {**state, "calls": int(state.get("calls", 0)) + 1}  # it may go out from now on
         jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts, state, row.failing_since))
@@ -224,48 +227,103 @@ def _reschedule(row: OutboxAction, when: datetime) -> None:
     row.status, row.lease_until, row.not_before = "pending", None, when
 
 
-def _take_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats) -> datetime | None:
-    """Take what the row needs; None when it may go now, else when to look again."""
-    if row.kind == "message/send":
-        return _take_member_quota(tally, row, stats)
-    if row.kind in quota.API_LIMITS:
-        scopes, limits = [quota.api_scope(row.kind)], quota.API_LIMITS[row.kind]
-    elif row.kind == "webhook/send":
-        scopes, limits = [quota.webhook_scope(row.payload["key"])], quota.WEBHOOK_LIMITS
-    else:
+def _take_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats, settings: Settings, state: dict) -> datetime | None:
+    """Take what the row needs under its API's own limits (quota.py); None when it may
+    go now, else when to look again. Person-times taken are noted in `state` (the job's),
+    so that a call that never reached WeCom gives them back."""
+    state.pop("persons", None)  # an earlier claim's
+    if row.kind == "webhook/send":
+        return tally.take([quota.webhook_scope(row.payload["key"])], quota.WEBHOOK_LIMITS).next_free
+    if row.kind not in quota.API_LIMITS:
         return None
-    return tally.take(scopes, limits).next_free
+    call = [quota.api_scope(row.kind)], quota.API_LIMITS[row.kind]
+    waited = tally.take(*call).next_free
+    if waited is None and row.kind == "message/send":
+        waited = _take_member_quota(tally, row, stats, settings, state)
+    elif waited is None and row.kind == "appchat/send":
+        waited = _take_appchat_quota(tally, row, state)
+    else:
+        return waited
+    if waited is not None:
+        tally.give_back(*call)
+        state.pop("persons", None)
+    return waited
 
 
-def _take_member_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats) -> datetime | None:
+GROUP_MEMBERS = text("SELECT m.member_id FROM group_member m JOIN chat_group g ON m.group_id = g.id "
+                     "WHERE g.chat_id = :chatid AND m.state <> 'removed'")  # groups.py imports the outbox
+
+
+def _take_appchat_quota(tally: quota.Tally, row: OutboxAction, state: dict) -> datetime | None:
+    """appchat/send (90248): a person-time per member of the group as last seen, and each
+    member's 200 a minute / 10,000 a day — WeCom drops the excess silently, and one
+    message to a group cannot leave a member out, so it waits until all have room. A
+    group with no members recorded counts as one: the app posts only into groups it
+    created, whose members it records."""
+    members = list(tally.session.scalars(GROUP_MEMBERS, {"chatid": row.payload.get("chatid") or ""}))
+    scopes = [quota.appchat_member_scope(m) for m in members]
+    each = tally.take(scopes, quota.APPCHAT_MEMBER_LIMITS)
+    if each.later:
+        tally.give_back(each.ready, quota.APPCHAT_MEMBER_LIMITS)
+        return max(each.later.values())
+    persons = min(max(len(members), 1), 2000)  # 2000: WeCom's largest group
+    waited = tally.take([quota.person_times_scope(row.kind)], quota.APPCHAT_PERSON_TIMES_LIMITS, persons).next_free
+    if waited is not None:
+        tally.give_back(scopes, quota.APPCHAT_MEMBER_LIMITS)
+    else:
+        state["persons"] = persons  # a call that never reaches WeCom gives these back (members' units: not)
+    return waited
+
+
+def _take_member_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats, settings: Settings,
+                       state: dict) -> datetime | None:
     users = split_ids(row.payload.get("touser", ""))
     if not users or users == ["@all"]:
-        return None  # departments and tags: WeCom does not tell us who is in them
+        return None  # departments and tags: WeCom does not tell us who (or how many) is in them
     scopes = {quota.member_scope(u): u for u in users}
     taken = tally.take(scopes, quota.MEMBER_LIMITS)
-    ready = {scopes[s] for s in taken.ready}
-    if ready:
-        corp = tally.take([quota.person_times_scope()], quota.PERSON_TIMES_LIMITS, len(ready))
-        if corp.later:
-            tally.give_back(taken.ready, quota.MEMBER_LIMITS)
-            return corp.next_free
-    if not taken.later:
+    ready = [scopes[s] for s in taken.ready]
+    later = {scopes[s]: when for s, when in taken.later.items()}
+    seats = quota.seat_limits(settings.seat_limit)
+    if seats and ready:
+        ready = _take_seat_quota(tally, row, ready, later, seats)
+        state["persons"] = len(ready)
+    if not later:
         return None
     if not (ready or row.payload.get("toparty") or row.payload.get("totag")):
-        return taken.next_free  # nobody can receive it now: the whole row waits
-    later = sorted(scopes[s] for s in taken.later)
+        return min(later.values())  # nobody can receive it now: the whole row waits
+    when = min(later.values())
     try:
         with tally.session.begin_nested():  # one row's bad split must not undo the whole claim
-            tally.session.add(_child(row, later, taken.next_free + _jitter(1, 10), tally.now))
+            tally.session.add(_child(row, sorted(later), when + _jitter(1, 10), tally.now))
     except IntegrityError:
         log.exception(kv("wecom.outbox.split_failed", id=row.id))
-        tally.give_back(taken.ready, quota.MEMBER_LIMITS)
-        if ready:
-            tally.give_back([quota.person_times_scope()], quota.PERSON_TIMES_LIMITS, len(ready))
-        return taken.next_free
-    row.payload = {**row.payload, "touser": "|".join(u for u in users if u in ready)}
+        tally.give_back([quota.member_scope(u) for u in ready], quota.MEMBER_LIMITS)
+        if seats and ready:
+            tally.give_back([quota.person_times_scope(row.kind)], seats, len(ready))
+        return when
+    going = set(ready)
+    row.payload = {**row.payload, "touser": "|".join(u for u in users if u in going)}
     stats.split += 1
     return None
+
+
+def _take_seat_quota(tally: quota.Tally, row: OutboxAction, ready: list[str], later: dict, seats) -> list[str]:
+    """message/send's daily person-times (seats × 200, 90312): who fits today goes, the
+    rest waits for the next natural day — visible (log, metric), never dropped."""
+    scope = quota.person_times_scope(row.kind)
+    room = tally.room(scope, seats)
+    fits, over = ready[:room], ready[room:]
+    if fits:
+        tally.take([scope], seats, len(fits))
+    if over:
+        tally.give_back([quota.member_scope(u) for u in over], quota.MEMBER_LIMITS)
+        tomorrow = tally.free_at(scope, seats)
+        later.update(dict.fromkeys(over, tomorrow))
+        metrics.OUTBOX_QUOTA_WAIT.labels("message/send", "seats").inc(len(over))
+        log.warning(kv("wecom.outbox.seat_quota_exhausted", id=row.id, waiting=len(over),
+                       until=tomorrow.isoformat(), quota=seats[0].limit))
+    return fits
 
 
 def _child(row: OutboxAction, users: list[str], when: datetime, now: datetime) -> OutboxAction:

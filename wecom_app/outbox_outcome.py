@@ -239,18 +239,23 @@ def log_failed(id: int, kind: str, errcode, errmsg: str, attempts: int) -> None:
 
 
 def reserved(job: _Job) -> list[tuple[list[str], Any, int]]:
-    """The quota units the claim took for this job: (scopes, limits, n)."""
+    """The quota units the claim took for this job: (scopes, limits, n). Person-times
+    taken (`persons`) are in the job's state; only a limit's window matters to a release."""
+    units = []
+    if job.kind in quota.API_LIMITS:
+        units.append(([quota.api_scope(job.kind)], quota.API_LIMITS[job.kind], 1))
+    persons = int(job.state.get("persons") or 0)
     if job.kind == "message/send":
         users = sorted({u for u in str(job.payload.get("touser") or "").split("|") if u.strip()})
-        if not users or users == ["@all"]:
-            return []
-        return [([quota.member_scope(u) for u in users], quota.MEMBER_LIMITS, 1),
-                ([quota.person_times_scope()], quota.PERSON_TIMES_LIMITS, len(users))]
-    if job.kind in quota.API_LIMITS:
-        return [([quota.api_scope(job.kind)], quota.API_LIMITS[job.kind], 1)]
+        if users and users != ["@all"]:
+            units.append(([quota.member_scope(u) for u in users], quota.MEMBER_LIMITS, 1))
+        if persons:
+            units.append(([quota.person_times_scope(job.kind)], quota.seat_limits(1), persons))
+    if job.kind == "appchat/send" and persons:
+        units.append(([quota.person_times_scope(job.kind)], quota.APPCHAT_PERSON_TIMES_LIMITS, persons))
     if job.kind == "webhook/send":
-        return [([quota.webhook_scope(job.payload["key"])], quota.WEBHOOK_LIMITS, 1)]
-    return []
+        units.append(([quota.webhook_scope(job.payload["key"])], quota.WEBHOOK_LIMITS, 1))
+    return units
 
 
 def record(sessions: sessionmaker, job: _Job, values: dict, *, give_back_at: datetime | None = None) -> None:

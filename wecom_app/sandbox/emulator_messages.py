@@ -60,6 +60,10 @@ def message_send(state):
         recipients, invalid = _resolve(state, touser, toparty, totag)
         if not recipients and sum(map(len, invalid.values())) == len(touser) + len(toparty) + len(totag):
             raise ApiError(81013)  # every id given was invalid
+        if not state.take_seat_quota(len(recipients)):
+            # seats × 200 person-times a day per app (90312); WeCom's answer is UNCONFIRMED
+            # (45009 expected, notes §4.2): refused whole, nothing delivered
+            raise ApiError(45009, "api freq out of limit: daily message quota (seats × 200)")
         record = _record(state, "message/send", data, recipients)
         record.update({k: "|".join(v) for k, v in invalid.items()})
         duplicate_window = min(int(data.get("duplicate_check_interval", 1800)), 14400) \
@@ -69,8 +73,9 @@ def message_send(state):
         if card is not None and card.get("task_id"):
             state.task_ids.add(card["task_id"])
             delivered = [u for u, outcome in record["deliveries"].items() if outcome == "delivered"]
+            shown = copy.deepcopy(card)  # one copy for all: an update replaces a member's card, never edits it
             for userid in delivered:
-                state.cards[(userid, card["task_id"])] = dict(template_card=copy.deepcopy(card), msgid=record["msgid"],
+                state.cards[(userid, card["task_id"])] = dict(template_card=shown, msgid=record["msgid"],
                                                              clicks=[], updates=[], replace_name=None)
             if card["card_type"] in INTERACTIVE or card.get("action_menu"):
                 answer["response_code"] = state.register_response_code(card["task_id"], list(recipients))
@@ -121,7 +126,8 @@ def _check_card(card: dict) -> dict:
 
 def _resolve(state, touser, toparty, totag):
     """(set of recipients, invalid lists) for message/send; invalid user ids come back lower-cased."""
-    visible = state.visible_users()
+    everyone = touser == ["@all"] or toparty or totag  # else only the named members are looked at
+    visible = state.visible_users() if everyone else state.visible_among(u.lower() for u in touser)
     active = {u for u in visible if state.users[u]["status"] == STATUS_ACTIVE}
     recipients, invalid = set(), {"invaliduser": [], "invalidparty": [], "invalidtag": []}
     if touser == ["@all"]:
@@ -184,7 +190,7 @@ def update_template_card(state):
         _check_card(data["template_card"])
     with state.lock:
         code = state.response_codes.get(data.get("response_code") or "")
-        if code is None or code["used"] or state.now() >= code["expires_at"]:
+        if not state.response_code_valid(code):  # 72 h, single use (94888); the errcode UNCONFIRMED
             raise ApiError(60140)
         task_id = code["task_id"]
         holders = sorted(u for (u, t) in state.cards if t == task_id)
@@ -226,6 +232,12 @@ def appchat_send(state):
     check_content(msgtype, data)
     truncation.apply(state, "appchat/send", data)
     with state.lock:
+        persons, now = len(chat["userlist"]), state.now()
+        if not all(w.allowed("corp", now, persons) for w in state.appchat_person_windows):
+            # 20,000 person-times a minute per corp (90248, 90454); the errcode is UNCONFIRMED (45009)
+            raise ApiError(45009, "api freq out of limit: appchat person-times")
+        for w in state.appchat_person_windows:
+            w.record("corp", now, persons)
         record = _record(state, "appchat/send", data, chat["userlist"])
         record["chatid"] = chat["chatid"]
         _deliver(state, record, state.appchat_member_windows)

@@ -7,6 +7,11 @@ that never comes, and a dropped connection. A fault applies to one API path
 ("message/send") or to every path (path=None), for the next `count` calls or
 until cleared (count=None).
 
+A `response_code_ttl` fault fires on no call: while it is registered, a template
+card's response_code expires after its `seconds` instead of WeCom's documented
+72 hours (94888) — `add(kind="response_code_ttl", seconds=86400)` gives back the 24 h
+of older doc copies, for tests that want it.
+
 Python: `state.faults.add("message/send", "errcode", errcode=-1, count=2)`,
 `state.faults.clear()`. HTTP (out of process, e.g. benchmarks):
 `POST /sandbox/faults {"path": "message/send", "kind": "http_error", "status": 503, "count": 1}`,
@@ -18,7 +23,9 @@ from __future__ import annotations
 import itertools
 import threading
 
-KINDS = ("latency", "http_error", "errcode", "hang", "reset")
+KINDS = ("latency", "http_error", "errcode", "hang", "reset", "response_code_ttl")
+SETTINGS = ("response_code_ttl",)  # change a behaviour while registered; consumed by no call
+OLD_RESPONSE_CODE_TTL = 24 * 3600  # what older copies of 94888/90236 said
 MAX_HANG = 30.0  # longer than any sane client timeout, short enough never to wedge a test run
 
 
@@ -46,9 +53,15 @@ class FaultInjector:
         if count is not None and int(count) < 1:
             raise FaultError("count must be ≥ 1 or null (until cleared)")
         if seconds is None:
-            seconds = MAX_HANG if kind == "hang" else 1.0
+            seconds = {"hang": MAX_HANG, "response_code_ttl": OLD_RESPONSE_CODE_TTL}.get(kind, 1.0)
+        if kind in SETTINGS:
+            if float(seconds) <= 0:
+                raise FaultError("seconds must be > 0")
+            path, count = None, None
+        else:
+            seconds = min(float(seconds), MAX_HANG)
         fault = dict(id=next(self._ids), path=_normalise(path), kind=kind, count=count,
-                     seconds=min(float(seconds), MAX_HANG), status=status, errcode=errcode, hits=0)
+                     seconds=float(seconds), status=status, errcode=errcode, hits=0)
         with self._lock:
             self._faults.append(fault)
         return dict(fault)
@@ -66,7 +79,7 @@ class FaultInjector:
         fired = []
         with self._lock:
             for fault in list(self._faults):
-                if fault["path"] not in (None, path):
+                if fault["path"] not in (None, path) or fault["kind"] in SETTINGS:
                     continue
                 if fault["kind"] != "latency" and any(f["kind"] != "latency" for f in fired):
                     continue  # one failure per call; latency adds to it
@@ -77,6 +90,12 @@ class FaultInjector:
                         self._faults.remove(fault)
                 fired.append(dict(fault))
         return sorted(fired, key=lambda f: f["kind"] != "latency")
+
+    def setting(self, kind: str, default: float) -> float:
+        """The value a registered setting fault (the latest of its kind) gives, else `default`."""
+        with self._lock:
+            found = [f["seconds"] for f in self._faults if f["kind"] == kind]
+        return found[-1] if found else default
 
     # -- the call log -----------------------------------------------------------------------------
     def log(self, entry: dict) -> None:

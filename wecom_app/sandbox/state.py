@@ -53,14 +53,14 @@ class SlidingWindow:
         self.seconds, self.limit = seconds, limit
         self._events: dict[object, collections.deque] = collections.defaultdict(collections.deque)
 
-    def allowed(self, key, now: float) -> bool:
+    def allowed(self, key, now: float, n: int = 1) -> bool:
         events = self._events[key]
-        while events and events[0] <= now - self.seconds:
+        while events and events[0][0] <= now - self.seconds:
             events.popleft()
-        return len(events) < self.limit
+        return sum(count for _, count in events) + n <= self.limit
 
-    def record(self, key, now: float) -> None:
-        self._events[key].append(now)
+    def record(self, key, now: float, n: int = 1) -> None:
+        self._events[key].append((now, n))
 
 
 class SandboxState(CallbackEventsMixin):
@@ -77,7 +77,12 @@ class SandboxState(CallbackEventsMixin):
             self.secrets[contact_secret] = "contact"
         self.token_ttl = 7200
         self.oauth_code_ttl = 300
-        self.response_code_ttl = 24 * 3600  # 24 h per older docs; 72 h per 94945 (2025) — the safe lower bound
+        # a template card's response_code: "72小时内有效，且只能使用一次" (94888, 90236; the 24 h of
+        # older copies is a fault: faults.add(kind="response_code_ttl", seconds=86400))
+        self.response_code_ttl = 72 * 3600
+        # message/send per app per natural day: seats × 200 person-times (90312); None = not enforced
+        self.seat_limit: int | None = None
+        self.seat_day: tuple[int, int] = (0, 0)  # (natural day in Beijing, person-times sent that day)
         self.departments: dict[int, dict] = {ROOT_DEPARTMENT: dict(
             id=ROOT_DEPARTMENT, name="企业", name_en="", parentid=0, order=100000000, department_leader=[])}
         self.users: dict[str, dict] = {}
@@ -114,6 +119,8 @@ class SandboxState(CallbackEventsMixin):
         self._api_windows: dict[tuple[str, str], SlidingWindow] = {}
         self.member_windows = [SlidingWindow(60, 30), SlidingWindow(3600, 1000)]  # message/send per member
         self.appchat_member_windows = [SlidingWindow(60, 200), SlidingWindow(86400, 10000)]
+        # appchat/send per corp: 20,000 person-times a minute, 300,000 an hour (90248, 90454)
+        self.appchat_person_windows = [SlidingWindow(60, 20000), SlidingWindow(3600, 300000)]
         self.appchat_create_window = SlidingWindow(86400, 1000)
         self.appchat_update_window = SlidingWindow(3600, 1000)
         self.intercept_rules: dict[str, dict] = {}  # 敏感词 intercept rules by rule_id (95130)
@@ -207,6 +214,19 @@ class SandboxState(CallbackEventsMixin):
                     found.update(self.members_of(tag["partylist"]))
             return {u for u in found if u in self.users}
 
+    def visible_among(self, userids) -> set[str]:
+        """Those of `userids` (lower case) in the visible range: `visible_users` for a few
+        members, without walking the whole company (a 100,000-person benchmark)."""
+        with self.lock:
+            departments = self.visible_departments()
+            direct = {u["userid"].lower() for u in self.agent["allow_userinfos"]["user"]}
+            for tagid in self.agent["allow_tags"]["tagid"]:
+                tag = self.tags.get(tagid) or {"userlist": [], "partylist": []}
+                direct.update(tag["userlist"])
+                departments.update(d for p in tag["partylist"] if p in self.departments for d in self.subtree(p))
+            return {u for u in userids if u in self.users
+                    and (u in direct or not departments.isdisjoint(self.users[u]["department"]))}
+
     def is_whole_corp_visible(self) -> bool:
         return ROOT_DEPARTMENT in self.agent["allow_partys"]["partyid"]
 
@@ -245,6 +265,24 @@ class SandboxState(CallbackEventsMixin):
                 return False
             for w in windows:
                 w.record(path, now)
+            return True
+
+    def response_code_valid(self, code: dict | None) -> bool:
+        """Unused and younger than 72 h (94888), or than a `response_code_ttl` fault's seconds."""
+        ttl = self.faults.setting("response_code_ttl", self.response_code_ttl)
+        return code is not None and not code["used"] and self.now() < code["issued_at"] + ttl
+
+    def take_seat_quota(self, persons: int) -> bool:
+        """message/send's daily person-times (seats × 200 per app, a natural day — "自然天",
+        90454 — in Beijing time: UNCONFIRMED which zone); counts them when they fit."""
+        with self.lock:
+            if self.seat_limit is None:
+                return True
+            day = int(self.now() + 8 * 3600) // 86400
+            used = self.seat_day[1] if self.seat_day[0] == day else 0
+            if used + persons > self.seat_limit * 200:
+                return False
+            self.seat_day = (day, used + persons)
             return True
 
     # -- group robots ------------------------------------------------------------------------------

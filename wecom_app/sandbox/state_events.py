@@ -56,8 +56,7 @@ class CallbackEventsMixin:
 
     def register_response_code(self, task_id: str, userids: list[str]) -> str:
         code = f"rc{self.next_id():06d}{secrets.token_hex(12)}"
-        self.response_codes[code] = dict(task_id=task_id, userids=list(userids), used=False,
-                                         expires_at=self.now() + self.response_code_ttl)
+        self.response_codes[code] = dict(task_id=task_id, userids=list(userids), used=False, issued_at=self.now())
         return code
 
     def member_sends_text(self, userid: str, content: str) -> str:
