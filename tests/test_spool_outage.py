@@ -30,13 +30,11 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from wecom_app.app import Runtime, create_app
 from wecom_app.config import normalise_database_url
 from wecom_app.db import upgrade
-from wecom_app.dispatcher import dispatch_pending
 from wecom_app.models import InboxEvent
-from wecom_app.router import Router
 from wecom_app.scheduler import run_job
 
 from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN, make_settings
-from .test_spool import message
+from .test_spool import handled_once, message
 
 pytestmark = pytest.mark.slow
 
@@ -104,15 +102,7 @@ def inbox_msg_ids(runtime) -> list[str]:
 
 
 def handled(runtime) -> list[str]:
-    router, seen = Router(), []
-
-    @router.register("text")
-    def record(event, ctx):
-        seen.append(event.get("MsgId"))
-
-    for _ in range(2):
-        dispatch_pending(runtime.sessions, router, runtime.settings, runtime.clock())
-    return sorted(seen)
+    return sorted(handled_once(runtime))
 
 
 def ids(numbers) -> list[str]:

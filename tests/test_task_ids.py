@@ -5,15 +5,13 @@ with 42014, clicks mapped back through the prefix, and the task_id format's roun
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
-from tests.plugins.database import _counter, _with_database
+from tests.plugins.database import fresh_database
 from tests.test_r16_directives import issue, receipts, task_of
 from tests.test_rules_support import seed_directory, world  # noqa: F401
 from wecom_app import directives_acks, outbox, task_ids
@@ -58,18 +56,7 @@ def test_a_task_id_stays_within_wecoms_128_bytes_and_alphabet():
 @pytest.fixture
 def second_db_url(db_url, request, tmp_path):
     """A second freshly migrated database of the same kind as `db_url` (a staging copy, a restore)."""
-    if db_url.startswith("sqlite"):
-        path = tmp_path / "second.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    admin, template = request.getfixturevalue("pg_template")
-    name = f"wecom_second_{os.getpid()}_{next(_counter)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield _with_database(str(admin.url.render_as_string(hide_password=False)), name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield from fresh_database(request, tmp_path, "sqlite" if db_url.startswith("sqlite") else "postgresql", "second")
 
 
 def _prefix_of(url: str) -> str:

@@ -78,22 +78,26 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """A freshly migrated database of each kind."""
-    if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "test.db"
-        shutil.copy(template, path)
+def fresh_database(request, tmp_path, kind: str, stem: str = "test"):
+    """A freshly migrated database of `kind` (a copy of the template), dropped afterwards."""
+    if kind == "sqlite":
+        path = tmp_path / f"{stem}.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     admin, template = request.getfixturevalue("pg_template")
-    name = f"wecom_test_{os.getpid()}_{next(_counter)}"
+    name = f"wecom_{stem}_{os.getpid()}_{next(_counter)}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     yield _with_database(str(admin.url.render_as_string(hide_password=False)), name)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A freshly migrated database of each kind."""
+    yield from fresh_database(request, tmp_path, request.param)
 
 
 @pytest.fixture
