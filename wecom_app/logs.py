@@ -50,3 +50,6 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # urllib3 logs full URLs (with access_token) at DEBUG: never let it
     logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # APScheduler says "Running job …" and "executed successfully" for every run (the outbox every
+    # 5 s): noise that buries the console; our own wecom.job.* lines say what a run did
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(level)))
