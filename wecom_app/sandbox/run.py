@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from ..app import Runtime, create_app
 from ..config import Settings
@@ -57,6 +57,15 @@ def build(host: str, port: int, database_url: str):
     return wsgi, runtime, state
 
 
+class _ConsoleRequestHandler(WSGIRequestHandler):
+    """Logs the browser's requests, not the app's own calls to the emulator (a dozen a minute,
+    all shown on /sandbox): the console keeps the URLs to open in view."""
+
+    def log_request(self, code="-", size="-"):
+        if not self.path.startswith(EMULATOR_PREFIX + "/"):
+            super().log_request(code, size)
+
+
 def run_sandbox(*, host: str, port: int, database: str) -> None:
     from ..scheduler import Worker
 
@@ -65,7 +74,7 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
     for stale in (Path(database), Path(f"{database}-wal"), Path(f"{database}-shm")):
         stale.unlink(missing_ok=True)  # the emulator's company is new each run: so is the database
     wsgi, runtime, state = build(host, port, f"sqlite:///{Path(database).resolve()}")
-    server = make_server(host, port, wsgi, threaded=True)
+    server = make_server(host, port, wsgi, threaded=True, request_handler=_ConsoleRequestHandler)
     worker = Worker(runtime)
     worker.start()
     stop = threading.Event()
