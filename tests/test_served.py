@@ -17,6 +17,7 @@ from .served import gunicorn, wecom_app_serve
 pytestmark = pytest.mark.slow
 
 SLOW_CLIENTS = 16
+SLOW_HEADERS = 4  # and a few trickling their headers (slowloris) for good measure
 BYTE_EVERY = 2.0  # seconds between two bytes of a slow body
 ATTACK_SECONDS = 6.0
 BODY_TIMEOUT = 1  # /healthz waits at most this long behind slow clients (the default, 2, leaves no margin)
@@ -29,15 +30,17 @@ def sqlite_url(sqlite_template, tmp_path):
     return f"sqlite:///{path}"
 
 
-def _slow_client(port: int, stop: threading.Event, outcomes: list):
-    """Sends a callback's headers, then its body one byte every BYTE_EVERY seconds; when the server
-    cuts it off, records what it answered and how long the connection was held, and comes back."""
+def _slow_client(port: int, stop: threading.Event, outcomes: list, headers_too: bool = False):
+    """Sends a callback's headers (or with `headers_too` only its request line), then one byte every
+    BYTE_EVERY seconds; when the server cuts it off, records what it answered and how long the
+    connection was held, and comes back."""
     while not stop.is_set():
         started = time.monotonic()
         with socket.create_connection(("127.0.0.1", port), timeout=ATTACK_SECONDS + 5) as sock:
             # a current timestamp (no secret needed) gets the receiver past its query checks to the body
-            sock.sendall(f"POST /wecom/callback?msg_signature=x&timestamp={int(time.time())}&nonce=n HTTP/1.1\r\n"
-                         "Host: app\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n<".encode())
+            request = (f"POST /wecom/callback?msg_signature=x&timestamp={int(time.time())}&nonce=n HTTP/1.1\r\n"
+                       "Host: app\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n<").encode()
+            sock.sendall(request.split(b"\r\n")[0] if headers_too else request)
             answer = b""
             while not stop.is_set():
                 sock.settimeout(BYTE_EVERY)
@@ -52,15 +55,16 @@ def _slow_client(port: int, stop: threading.Event, outcomes: list):
                     break
             else:
                 return
-        outcomes.append((answer.split(b"\r\n", 1)[0], time.monotonic() - started))
+        outcomes.append((headers_too, answer.split(b"\r\n", 1)[0], time.monotonic() - started))
 
 
 def test_sixteen_slow_bodies_do_not_starve_healthz_under_wecom_app_serve(sqlite_url, tmp_path):
     with wecom_app_serve(sqlite_url, str(tmp_path / "spool"), log_path=tmp_path / "serve.log",
                          BODY_TIMEOUT=str(BODY_TIMEOUT)) as served:
         stop, outcomes = threading.Event(), []
-        clients = [threading.Thread(target=_slow_client, args=(served.port, stop, outcomes), daemon=True)
-                   for _ in range(SLOW_CLIENTS)]
+        clients = [threading.Thread(target=_slow_client, args=(served.port, stop, outcomes, n >= SLOW_CLIENTS),
+                                    daemon=True)
+                   for n in range(SLOW_CLIENTS + SLOW_HEADERS)]
         for client in clients:
             client.start()
         waits = []
@@ -78,9 +82,12 @@ def test_sixteen_slow_bodies_do_not_starve_healthz_under_wecom_app_serve(sqlite_
             for client in clients:
                 client.join(timeout=10)
     assert max(waits) < 2.0, waits
-    # each slow body was cut off with a 408 within BODY_TIMEOUT of its connection being queued
-    assert len(outcomes) >= SLOW_CLIENTS and {status for status, _ in outcomes} == {b"HTTP/1.1 408 Request Timeout"}
-    assert max(held for _, held in outcomes) < BODY_TIMEOUT + 1, outcomes
+    # each slow body was cut off with a 408, each slow header closed without an answer, within
+    # BODY_TIMEOUT of its connection being queued for a thread
+    assert {status for headers, status, _ in outcomes if not headers} == {b"HTTP/1.1 408 Request Timeout"}
+    assert {status for headers, status, _ in outcomes if headers} == {b""}
+    assert len(outcomes) >= 2 * (SLOW_CLIENTS + SLOW_HEADERS)  # cut off and back, at least twice each
+    assert max(held for _, _, held in outcomes) < BODY_TIMEOUT + 1, outcomes
 
 
 def test_gunicorn_s_own_error_and_access_logs_are_redacted_in_the_shipped_configuration(sqlite_url, tmp_path):

@@ -48,7 +48,8 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="wecom-body-watchdog", daemon=True)
                 self._thread.start()
             heapq.heappush(self._heap, entry)
-            self._cond.notify()
+            if self._heap[0] is entry:  # otherwise the thread already wakes up in time for it
+                self._cond.notify()
         return entry
 
     def disarm(self, entry: list) -> bool:
@@ -133,10 +134,12 @@ class BoundedBody:
         except ValueError:
             length = 0
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if (length <= 0 and not chunked) or length > self.max_bytes:
+        if length > self.max_bytes:  # Flask answers 413 without reading it; gthread's drain stays bounded
+            return self.app(environ, start_response)
+        if length <= 0 and not chunked:
             if entry is not None:
                 _watchdog.disarm(entry)
-            return self.app(environ, start_response)  # no body, or Flask answers 413 without reading it
+            return self.app(environ, start_response)
         want = length if length else self.max_bytes + 1  # chunked: enough for Flask to see "too large"
         stream = environ["wsgi.input"]
         if entry is None:
