@@ -23,6 +23,15 @@ and closed per request, and on PostgreSQL every one forks a backend (measured:
 8 threads cost ~25 % more CPU per callback than 4). The callback path is mostly
 CPU, so on a small VM more threads do not add throughput; more cores do.
 
+Slow clients: gthread reads request headers and body in a worker thread with no
+deadline of its own, so sixteen clients trickling bodies starved `/healthz`. The
+worker class is gthread with a deadline (wecom_app/served.py BoundedThreadWorker):
+a request's headers and body must be in within BODY_TIMEOUT (default 2 s) of its
+being queued for a thread, or it gets 408 (body) or a closed connection (headers).
+In production nginx buffers whole requests in front (deploy/nginx.conf), so the
+deadline only fires for clients that reach gunicorn directly. `keepalive` bounds
+an idle connection between requests.
+
 WeCom waits 5 s for an answer (document/path/90930), so `timeout` only guards
 against a wedged worker; `graceful_timeout` lets in-flight callbacks finish
 (and be stored) on a restart instead of being cut off.
@@ -52,7 +61,8 @@ bind = [
     for part in (os.environ.get("GUNICORN_BIND") or os.environ.get("BIND") or "127.0.0.1:8000").split(",")
     if part.strip()
 ]
-worker_class = "gthread"
+# gthread with a deadline per request (BODY_TIMEOUT, counted from when it was queued for a thread)
+worker_class = "wecom_app.served.BoundedThreadWorker"
 workers = _int("GUNICORN_WORKERS", max(2, os.cpu_count() or 1), "WEB_CONCURRENCY")
 threads = _int("GUNICORN_THREADS", 4)
 timeout = _int("GUNICORN_TIMEOUT", 30)
@@ -67,6 +77,9 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "").strip() or None
 # but there is no reason to keep it in an access log either.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
+# gunicorn's error and access loggers get the app's RedactingFilter: its "Error handling request"
+# traceback names the request URI, which on /auth/callback carries an OAuth `code`
+logger_class = "wecom_app.served.RedactingLogger"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info").strip() or "info"
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 proc_name = "wecom-app"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +32,8 @@ from wecom_app.db import upgrade
 from wecom_app.models import InboxEvent
 from wecom_app.scheduler import run_job
 
-from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN, make_settings
+from .conftest import make_settings
+from .served import gunicorn
 from .test_spool import handled_once, message
 
 pytestmark = pytest.mark.slow
@@ -132,49 +132,12 @@ def test_no_answer_under_werkzeug_when_database_and_spool_are_down_and_wecom_s_r
     runtime.engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def gunicorn(database_url: str, spool_dir: str):
-    """`gunicorn -c deploy/gunicorn.conf.py wecom_app.wsgi:app`, as deployed (one worker, two threads)."""
-    root = Path(__file__).resolve().parent.parent
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECOM_", "GUNICORN_"))}
-    env.update(
-        PYTHONPATH=str(root), DATABASE_URL=database_url, SPOOL_DIR=spool_dir, SECRET_KEY="gunicorn-test-secret-key",
-        WECOM_CORP_ID=CORP_ID, WECOM_AGENT_ID="1000002", WECOM_SECRET=SECRET, WECOM_TOKEN=TOKEN,
-        WECOM_AES_KEY=AES_KEY, WECOM_API_BASE="http://127.0.0.1:9/cgi-bin/", GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_WORKERS="1", GUNICORN_THREADS="2", LOG_LEVEL="WARNING",
-    )
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(root / "deploy" / "gunicorn.conf.py"),
-                                "wecom_app.wsgi:app"], cwd=root, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            try:
-                requests.get(base + "/healthz", timeout=2)
-                break
-            except (requests.ConnectionError, requests.Timeout):  # still importing the app
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-        yield base + "/wecom/callback"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        process.stderr.close()
-
-
 def test_no_answer_under_gunicorn_when_database_and_spool_are_down_and_wecom_s_retry_is_stored(
         sqlite_file, tmp_path, pusher_for):
     blocked = unwritable_spool(tmp_path)
-    with gunicorn(f"sqlite:///{sqlite_file}", str(blocked / "spool")) as url, exclusive_lock(sqlite_file) as release:
+    with gunicorn(f"sqlite:///{sqlite_file}", str(blocked / "spool"), log_path=tmp_path / "gunicorn.log") as served, \
+            exclusive_lock(sqlite_file) as release:
+        url = served.base + "/wecom/callback"
         with pytest.raises(requests.ConnectionError) as dropped:
             pusher_for(url, retries=0).push(message(1))
         assert "without response" in str(dropped.value)

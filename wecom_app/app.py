@@ -115,6 +115,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
     from .workbench import init_workbench
 
     init_workbench(app, settings)
+    from .served import BoundedBody
+
+    # outermost: under gunicorn a body must arrive within BODY_TIMEOUT before anything reads it
+    app.wsgi_app = BoundedBody(app.wsgi_app, timeout=settings.body_timeout, max_bytes=settings.callback_max_bytes)
     if settings.sandbox:
         from .status import bp as status_bp
 

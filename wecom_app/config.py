@@ -64,6 +64,9 @@ class Settings:
     sanction_ladder: str = "warning,temporary_removal:7,removal"
     callback_max_bytes: int = 256 * 1024
     callback_max_skew: int = 600
+    # served by gunicorn: seconds a request body may take to arrive before the app answers 408
+    # and closes (a slow client must not hold a worker thread; wecom_app/served.py)
+    body_timeout: int = 2
     wecom_timeout: float = 10.0
     inbox_max_attempts: int = 8
     outbox_max_attempts: int = 10
@@ -263,6 +266,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         sanction_ladder=",".join(step.strip() for step in ladder.split(",")),
         callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", Settings.callback_max_bytes, problems, 1024),
         callback_max_skew=_int(env, "CALLBACK_MAX_SKEW", Settings.callback_max_skew, problems, 30),
+        body_timeout=_int(env, "BODY_TIMEOUT", Settings.body_timeout, problems, 1),
         wecom_timeout=float(_int(env, "WECOM_TIMEOUT", int(Settings.wecom_timeout), problems, 1)),
         inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", Settings.inbox_max_attempts, problems, 1),
         outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", Settings.outbox_max_attempts, problems, 1),

@@ -11,8 +11,12 @@ import logging
 import re
 import sys
 
-# query parameters and fields that carry a secret; `[?&]key=` is a robot webhook key, `code=` an OAuth code
-_SECRET_QUERY = re.compile(r"((?:[?&](?:key|code))|access_token|corpsecret|secret)=([^&\s\"']+)", re.IGNORECASE)
+# query parameters and fields that carry a secret; `key=` is a robot webhook key, `code=` an OAuth code.
+# A name counts unless a letter or digit runs into it (`errcode=0` stays, `suite_access_token=` goes),
+# so a bare query string (`code=…&state=…`, as gunicorn's `%(q)s` or an exception text shows it) is
+# covered as well as a URL's `?code=`.
+_SECRET_QUERY = re.compile(r"((?<![A-Za-z0-9])(?:key|code|access_token|corpsecret|secret))=([^&\s\"'<>]+)",
+                           re.IGNORECASE)
 
 
 def redact(text: str) -> str:

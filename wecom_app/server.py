@@ -42,9 +42,13 @@ def serve_gunicorn(runtime: Runtime, *, host: str, port: int, workers: int, thre
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        # gthread with a deadline per request (BODY_TIMEOUT): a slow client cannot hold a thread
+        "worker_class": "wecom_app.served.BoundedThreadWorker",
         "timeout": 60,
         "graceful_timeout": 30,
         "accesslog": None,
+        # gunicorn's own error/access lines go through the app's RedactingFilter (`?code=`, access_token)
+        "logger_class": "wecom_app.served.RedactingLogger",
+        "keepalive": 5,
     }
     _Gunicorn(settings, options, scheduler).run()
