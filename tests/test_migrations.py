@@ -2,6 +2,7 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
 
 from wecom_app.db import Base
 from wecom_app import models  # noqa: F401
@@ -11,3 +12,48 @@ def test_migrated_schema_matches_the_models(engine):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_0011_takes_robot_keys_out_of_outbox_payloads_and_the_rows_still_send(db_url):
+    """Issue 10: rows older code wrote as {"key": robot key, "body": ...} are rewritten to
+    name their group, sent and finished rows too; a pending one still goes out."""
+    from datetime import datetime, timezone
+
+    from alembic import command
+
+    from tests.conftest import make_settings
+    from tests.test_outbox import FakeClient
+    from tests.test_outbox_batch import robot
+    from wecom_app import outbox
+    from wecom_app.db import alembic_config, make_engine, make_sessionmaker
+    from wecom_app.directives_models import Announcement, AnnouncementDelivery
+    from wecom_app.models import OutboxAction
+    from wecom_app.workcal import WorkCalendar
+
+    config, now = alembic_config(db_url), datetime(2026, 3, 3, 2, 0, tzinfo=timezone.utc)  # Tuesday 10:00 Shanghai
+    command.downgrade(config, "0010")
+    settings, engine = make_settings(database_url=db_url), make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    group_id = robot(sessions, settings, "robot-a")
+    body = {"msgtype": "text", "text": {"content": "x"}}
+    with sessions.begin() as session:
+        announcement = Announcement(msgtype="text", content="x", send_at=now, created_by="office")
+        session.add(announcement)
+        session.flush()
+        delivery = AnnouncementDelivery(announcement_id=announcement.id, group_id=group_id, channel="webhook")
+        session.add(delivery)
+        session.flush()
+        session.add_all([
+            OutboxAction(idempotency_key="old-pending", kind="webhook/send", payload={"key": "robot-a", "body": body},
+                         subject=f"announcement:{delivery.id}", not_before=now, created_at=now, urgent=True),
+            OutboxAction(idempotency_key="old-sent", kind="webhook/send", payload={"key": "robot-a", "body": body},
+                         status="sent", not_before=now, created_at=now),
+        ])
+    command.upgrade(config, "head")
+    with sessions() as session:
+        payloads = {r.idempotency_key: r.payload for r in session.scalars(select(OutboxAction))}
+    assert payloads == {"old-pending": {"group_id": group_id, "body": body}, "old-sent": {"group_id": None, "body": body}}
+    client = FakeClient()
+    assert outbox.send_due(sessions, client, settings, WorkCalendar(settings), now).sent == 1
+    assert client.calls == [("webhook/send", {"key": "robot-a", **body})]
+    engine.dispose()

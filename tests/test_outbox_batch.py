@@ -16,8 +16,20 @@ from tests.conftest import make_settings
 from tests.test_outbox import TUESDAY_10, FakeClient, add, calendar, row, send, settings, text  # noqa: F401
 from wecom_app import outbox, quota
 from wecom_app.client_errors import WeComAuthError, WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
+from wecom_app.groups import Group
 from wecom_app.models import OutboxAction, QuotaCounter
+from wecom_app.registry import encrypt_robot_key
 from wecom_app.workcal import WorkCalendar
+
+
+def robot(sessions, settings, key: str) -> int:
+    """A group with a registered robot whose key is `key`: a webhook/send row names the
+    group, and the sender decrypts the key when it sends (issue 10)."""
+    with sessions.begin() as session:
+        group = Group(kind="internal", name=f"群 {key}", robot_webhook=encrypt_robot_key(settings, key))
+        session.add(group)
+        session.flush()
+        return group.id
 
 
 def card(users, task_id="d7-1"):
@@ -131,7 +143,8 @@ def test_a_slow_batch_releases_its_rows_before_the_lease_ends_each_row_sent_once
 @pytest.mark.parametrize("error", [WeComUnavailable("appchat/send", "timeout"), WeComBusy("appchat/send", -1, "system busy")])
 def test_wecom_down_stops_the_batch_without_using_attempts(sessions, settings, calendar, error):
     ids = [add(sessions, "appchat/send", chat(i), f"k{i}", TUESDAY_10) for i in range(5)]
-    add(sessions, "webhook/send", {"key": "robot-a", "body": {"msgtype": "text", "text": {"content": "x"}}}, "w", TUESDAY_10)
+    add(sessions, "webhook/send", {"group_id": robot(sessions, settings, "robot-a"),
+                                   "body": {"msgtype": "text", "text": {"content": "x"}}}, "w", TUESDAY_10)
     client = FakeClient(error)
     stats = send(sessions, client, settings, calendar, TUESDAY_10)
     assert len(client.calls) == 1 and (stats.retried, stats.released) == (1, 5)
@@ -152,11 +165,12 @@ def test_wecom_down_stops_the_batch_without_using_attempts(sessions, settings, c
 
 def test_auth_error_stops_token_calls_but_not_robots(sessions, settings, calendar):
     ids = [add(sessions, "appchat/send", chat(i), f"k{i}", TUESDAY_10) for i in range(5)]
-    robot = add(sessions, "webhook/send", {"key": "robot-a", "body": {"msgtype": "text", "text": {"content": "x"}}}, "w", TUESDAY_10)
+    robot_row = add(sessions, "webhook/send", {"group_id": robot(sessions, settings, "robot-a"),
+                                               "body": {"msgtype": "text", "text": {"content": "x"}}}, "w", TUESDAY_10)
     client = FakeClient(WeComAuthError("gettoken", 60020, "not allow to access from your ip"))
     stats = send(sessions, client, settings, calendar, TUESDAY_10)
     assert [api for api, _ in client.calls] == ["appchat/send", "webhook/send"]
-    assert stats.sent == 1 and row(sessions, robot).status == "sent"
+    assert stats.sent == 1 and row(sessions, robot_row).status == "sent"
     for i in ids:
         waiting = row(sessions, i)
         assert waiting.status == "pending" and waiting.attempts == 0 and waiting.errcode == 60020
@@ -230,8 +244,9 @@ def test_skipped_and_failed_calls_give_their_quota_back(sessions, settings, cale
 
 def test_one_robots_45009_does_not_block_another_robot(sessions, settings, calendar):
     body = {"msgtype": "text", "text": {"content": "x"}}
-    a = [add(sessions, "webhook/send", {"key": "robot-a", "body": body}, f"a{i}", TUESDAY_10) for i in range(2)]
-    b = [add(sessions, "webhook/send", {"key": "robot-b", "body": body}, f"b{i}", TUESDAY_10) for i in range(2)]
+    robot_a, robot_b = robot(sessions, settings, "robot-a"), robot(sessions, settings, "robot-b")
+    a = [add(sessions, "webhook/send", {"group_id": robot_a, "body": body}, f"a{i}", TUESDAY_10) for i in range(2)]
+    b = [add(sessions, "webhook/send", {"group_id": robot_b, "body": body}, f"b{i}", TUESDAY_10) for i in range(2)]
     client = FakeClient(WeComRateLimited("webhook/send", 45009, "limit", retry_after=60))
     stats = send(sessions, client, settings, calendar, TUESDAY_10)
     assert [body["key"] for _, body in client.calls] == ["robot-a", "robot-b", "robot-b"]

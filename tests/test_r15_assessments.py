@@ -12,8 +12,13 @@ from openpyxl import load_workbook
 
 from tests.conftest import make_settings
 from wecom_app import violations
+from wecom_app.directory import Department, User
+from wecom_app.groups import Group
+from wecom_app.violations_reports import file_report
 
 from .test_api_support import add_group, bearer, error, issue_token, seed_directory
+
+LINK = '=HYPERLINK("http://x","click")'  # a live link if a spreadsheet evaluated it
 
 MARCH = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 MARCH_31_LATE = datetime(2026, 3, 31, 17, 0, tzinfo=timezone.utc)  # 2026-04-01 01:00 in Shanghai
@@ -24,6 +29,16 @@ def confirmed(runtime, userid, group_id, at, rule="R3", decision="confirm", text
         vid = violations.open_violation(session, rule, userid, group_id, evidence={}, detected_by="system",
                                         now=at)[0].id
         violations.decide(session, make_settings(admins=("lisi",)), vid, decision, "custodian:lisi", at, text)
+
+
+def reported_and_confirmed(runtime, reporter, userid, group_id, reason, at):
+    """A member's report, confirmed by the custodian without a comment: the report's
+    own text becomes the assessment's note."""
+    settings = make_settings(admins=("lisi",))
+    with runtime.sessions.begin() as session:
+        violation = file_report(session, settings, reporter, userid=userid, group=session.get(Group, group_id),
+                                rule="R3", reason=reason, text=f"举报 {userid} {reason}", now=at)
+        violations.decide(session, settings, violation.id, "confirm", "custodian:lisi", at, "")
 
 
 @pytest.fixture
@@ -62,6 +77,25 @@ def test_r15_month_xlsx_opens_with_openpyxl(client, runtime, seeded):
     assert ("2026-03", "华东公司", 1, "张三", "zhangsan", 2) in summary
     details = list(book["明细"].iter_rows(values_only=True))
     assert len(details) == 4 and any(str(row[7]).startswith("'=") for row in details)  # never a formula
+
+
+def test_r15_month_xlsx_survives_a_control_character_and_formula_names(client, runtime):
+    """Issue 10: one report with \x01 made the month's export answer 500 for everyone,
+    and directory names went into the workbook unguarded."""
+    seed_directory(runtime)
+    with runtime.sessions.begin() as session:
+        session.get(User, "zhangsan").name = LINK
+        session.get(Department, 1).name = "@SUM(1+1)"
+    group = add_group(runtime, chat_id="wa1", custodian="lisi")
+    reported_and_confirmed(runtime, "lisi", "zhangsan", group, "他在群里\x01骂人", MARCH)
+    response = client.get("/api/v1/assessments.xlsx?month=2026-03", headers=bearer(issue_token(runtime, "admin")))
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.data))
+    assert list(book["汇总"].iter_rows(values_only=True))[1] == (
+        "2026-03", "'@SUM(1+1)", 1, "'" + LINK, "zhangsan", 1)
+    detail = list(book["明细"].iter_rows(values_only=True))[1]
+    assert detail[1:3] == ("'@SUM(1+1)", "'" + LINK) and detail[7] == "他在群里骂人"
+    assert not any(c.data_type == "f" for sheet in book for line in sheet.iter_rows() for c in line)
 
 
 @pytest.mark.parametrize("query", ["", "?month=2026-13", "?month=2026-3", "?month=march"])

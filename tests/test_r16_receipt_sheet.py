@@ -144,6 +144,22 @@ def test_r16_receipt_xlsx_cells(sessions):
     assert people[4][4] == "undeliverable" and people[4][10] == "invaliduser"
 
 
+def test_r16_receipt_xlsx_names_are_never_formulas(sessions):
+    """Issue 10: every text goes through the one cell function (xlsx.cell) — a formula
+    behind a leading tab too, and a control character openpyxl refuses is dropped."""
+    with sessions.begin() as session:
+        directive = make_directive(session)
+        session.get(User, "user00001").name = '=HYPERLINK("http://x","click")'
+        session.get(User, "user00002").name = "\t=HYPERLINK(\"http://x\")"
+        session.get(Department, 2).name = "销售\x01部"
+    with sessions() as session:
+        book = load_workbook(io.BytesIO(receipt_xlsx(session, SETTINGS, directive.id, now=DEADLINE)))
+    people = list(book["签收明细"].iter_rows(values_only=True))
+    assert people[2][1] == "'=HYPERLINK(\"http://x\",\"click\")" and people[3][1] == "'\t=HYPERLINK(\"http://x\")"
+    assert people[1][2] == "销售部"
+    assert not any(c.data_type == "f" for sheet in book for line in sheet.iter_rows() for c in line)
+
+
 def test_r16_receipt_sheet_of_an_unknown_directive_is_missing(sessions):
     from wecom_app.directives import DirectiveError
 

@@ -21,6 +21,7 @@ from tests.emulated import runtime, settings  # noqa: F401
 from wecom_app import outbox
 from wecom_app.audit import AuditEntry
 from wecom_app.directives_models import Announcement, AnnouncementDelivery
+from wecom_app.groups import Group
 from wecom_app.models import OutboxAction
 from wecom_app.sandbox.seed import CUSTOMER_CHATS, MANAGED_CHAT
 
@@ -55,7 +56,11 @@ def groups(client, runtime, admin, sandbox_state):
                                status="dismissed"),
     }
     found.update(robot_key=key, robot_chat=robot_chat)
-    return found
+    yield found
+    # issue 10: whatever the test did, the robot's key (a bearer secret) is in no outbox payload
+    with runtime.sessions() as session:
+        payloads = [json.dumps(p, ensure_ascii=False) for p in session.scalars(select(OutboxAction.payload))]
+    assert not [p for p in payloads if key in p], "a robot key in an outbox payload"
 
 
 def webhook(key: str) -> str:
@@ -248,6 +253,35 @@ def test_r17_a_removed_robot_fails_with_93000_and_an_operator_retry_sends_it(cli
     robot = by_group(shown(client, admin, body["id"]))[groups["robot"]]
     assert robot["status"] == "sent" and robot["errcode"] is None and robot["reason"] == ""
     assert [m["chatid"] for m in posts(sandbox_state, "webhook/send")] == [chat]
+
+
+def test_r17_the_robot_post_names_its_group_and_the_key_is_decrypted_when_sent(client, runtime, admin, groups,
+                                                                               sandbox_state):
+    """Issue 10: the outbox row carries the group, never the robot's key."""
+    body = announce(client, admin, [groups["robot"]])
+    with runtime.sessions() as session:
+        row = session.scalars(select(OutboxAction).where(OutboxAction.kind == "webhook/send")).one()
+    assert row.payload == {"group_id": groups["robot"],
+                           "body": {"msgtype": "text", "text": {"content": TEXT["content"]}}}
+    deliver(runtime)
+    assert by_group(shown(client, admin, body["id"]))[groups["robot"]]["status"] == "sent"
+    assert [m["chatid"] for m in posts(sandbox_state, "webhook/send")] == [groups["robot_chat"]]
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"robot_webhook": None}, "has no robot webhook any more"),
+    ({"robot_webhook": "not-a-fernet-token"}, "cannot be decrypted (SECRET_KEY changed since)"),
+])
+def test_r17_a_robot_key_gone_before_sending_fails_the_delivery_with_why(client, runtime, admin, groups,
+                                                                        sandbox_state, change, reason):
+    body = announce(client, admin, [groups["robot"]])
+    with runtime.sessions.begin() as session:
+        for name, value in change.items():
+            setattr(session.get(Group, groups["robot"]), name, value)
+    deliver(runtime)
+    robot = by_group(shown(client, admin, body["id"]))[groups["robot"]]
+    assert robot["status"] == "failed" and reason in robot["reason"] and f"group {groups['robot']}" in robot["reason"]
+    assert posts(sandbox_state, "webhook/send") == []
 
 
 def test_r17_a_managed_group_gone_from_wecom_fails_with_86003(client, runtime, admin, groups, sandbox_state):

@@ -57,7 +57,7 @@ def test_fit_with_a_head_too_long_still_ends_with_the_link():
 @pytest.mark.parametrize("kind, payload", [
     ("message/send", {"touser": "a", "msgtype": "text", "text": {"content": "汉" * 683}}),
     ("appchat/send", {"chatid": "c", "msgtype": "markdown", "markdown": {"content": "a" * 2049}}),
-    ("webhook/send", {"key": "k", "body": {"msgtype": "markdown", "markdown": {"content": "a" * 4097}}}),
+    ("webhook/send", {"group_id": 1, "body": {"msgtype": "markdown", "markdown": {"content": "a" * 4097}}}),
     ("message/send", {"touser": "a", "msgtype": "template_card",
                       "template_card": {"card_type": "button_interaction", "main_title": {"title": "标" * 37}}}),
     ("message/update_template_card", {"response_code": "r", "template_card": {"sub_title_text": "字" * 161}}),
@@ -69,7 +69,7 @@ def test_check_refuses_what_wecom_would_cut(kind, payload):
 
 @pytest.mark.parametrize("kind, payload", [
     ("message/send", {"touser": "a", "msgtype": "text", "text": {"content": "汉" * 682 + "ab"}}),
-    ("webhook/send", {"key": "k", "body": {"msgtype": "markdown", "markdown": {"content": "a" * 4096}}}),
+    ("webhook/send", {"group_id": 1, "body": {"msgtype": "markdown", "markdown": {"content": "a" * 4096}}}),
     ("message/update_template_card", {"response_code": "r", "button": {"replace_name": "已确认 09:00"}}),
 ])
 def test_check_lets_through_what_fits(kind, payload):

@@ -16,6 +16,7 @@ from tests.plugins.workbench import csrf_of, issue_directive, login
 from wecom_app.assessments import Assessment
 from wecom_app.audit import AuditEntry, audit
 from wecom_app.directives_models import DirectiveReceipt
+from wecom_app.directory import Department, User
 from wecom_app.groups import Group
 from wecom_app.models import CalendarOverride
 
@@ -129,6 +130,27 @@ def test_r15_assessments_export_the_whole_month(wb, sandbox_state, records):
     with rt(wb).sessions() as db:
         entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "assessment.export"))
     assert (entry.actor, entry.target) == ("zhangwei", "month:2026-03")
+
+
+def test_r15_assessments_export_survives_a_control_character_and_formula_names(wb, sandbox_state):
+    """Issue 10: a report with \x01 confirmed without a comment made /assessments.xlsx
+    answer 500 for the whole month; a name starting with = was a live formula."""
+    from tests.test_r15_assessments import LINK, reported_and_confirmed
+
+    with rt(wb).sessions() as db:
+        group = Group(kind="internal", name="研发交流群", owner="caoyang", custodian="lisi")
+        db.add(group)
+        db.get(User, "zhuxia").name = LINK
+        db.get(Department, 6).name = "-1+2"
+        db.commit()
+        group_id = group.id
+    reported_and_confirmed(rt(wb), "caoyang", "zhuxia", group_id, "辱骂\x01同事", MARCH)
+    response = admin(wb, sandbox_state).get("/assessments.xlsx?month=2026-03")
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.data))
+    detail = next(row for row in book["明细"].iter_rows(values_only=True) if row[3] == "zhuxia")
+    assert detail[1:3] == ("'-1+2", "'" + LINK) and detail[7] == "辱骂同事"
+    assert not any(c.data_type == "f" for sheet in book for line in sheet.iter_rows() for c in line)
 
 
 def test_r15_assessments_export_keeps_to_the_department(wb, sandbox_state, records):

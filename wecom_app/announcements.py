@@ -128,7 +128,8 @@ def _deliver(session, settings, announcement: Announcement, group: Group, now: d
     if kind == "appchat/send":
         payload, delivery.channel = {"chatid": group.chat_id, **message}, "appchat"
     else:
-        payload, delivery.channel = {"key": key, "body": message}, "webhook"
+        # the group, not its robot's key: the sender decrypts the key when it sends (issue 10)
+        payload, delivery.channel = {"group_id": group.id, "body": message}, "webhook"
     row = outbox.enqueue(session, kind, payload, key=f"announcement:{announcement.id}:group:{group.id}",
                          urgent=announcement.urgent, not_before=announcement.send_at, now=now,
                          subject=f"{SUBJECT}:{delivery.id}")

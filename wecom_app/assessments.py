@@ -122,6 +122,8 @@ def report_xlsx(report: dict) -> bytes:
     """A `month_report` (whole, or filtered to some departments) as the workbook."""
     from openpyxl import Workbook
 
+    from . import xlsx  # openpyxl only where a workbook is written
+
     month = report["month"]
     book = Workbook()
     summary = book.active
@@ -130,17 +132,12 @@ def report_xlsx(report: dict) -> bytes:
     details = book.create_sheet("明细")
     details.append(["月份", "部门", "姓名", "userid", "规则", "来源", "编号", "说明", "时间(UTC)"])
     for department in report["departments"]:
-        for person in department["people"]:
-            summary.append([month, department["name"], department["id"], person["name"], person["userid"],
-                            person["count"]])
+        for person in department["people"]:  # every text through xlsx.row: names too (issue 10)
+            summary.append(xlsx.row([month, department["name"], department["id"], person["name"], person["userid"],
+                                     person["count"]]))
             for item in person["items"]:
-                details.append([month, department["name"], person["name"], person["userid"], item["rule"],
-                                item["source"], item["source_id"], _cell(item["note"]), item["at"]])
+                details.append(xlsx.row([month, department["name"], person["name"], person["userid"], item["rule"],
+                                         item["source"], item["source_id"], item["note"], item["at"]]))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
-
-
-def _cell(text: str) -> str:
-    """A spreadsheet never evaluates a member's text as a formula (CSV/formula injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -3,7 +3,9 @@
 
 `kind` is the WeCom API path: `message/send` (90236), `message/update_template_card`
 (94888), `appchat/create|update|send` (90245/98913/90248) and `webhook/send` (a group
-robot, 99398; payload `{"key": ..., "body": {...}}`).
+robot, 99398; payload `{"group_id": ..., "body": {...}}` — the row names the group, and
+the robot's key, a bearer secret kept encrypted in the group table, is decrypted only
+when the row is claimed and never written back: no secret sits in a payload).
 
 Sending is claim → call → record. A claim (one short transaction; `FOR UPDATE SKIP
 LOCKED` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite) leases due rows, so concurrent
@@ -116,8 +118,10 @@ def enqueue(
 def _normalised(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     payload = dict(payload)
     textlimits.check(kind, payload)  # nothing WeCom would cut (90236, 90248, 99398)
-    if kind == "webhook/send" and not (payload.get("key") and isinstance(payload.get("body"), dict)):
-        raise ValueError('webhook/send payload is {"key": robot key, "body": message}')
+    if kind == "webhook/send" and ("key" in payload or not isinstance(payload.get("group_id"), int)
+                                   or not isinstance(payload.get("body"), dict)):
+        # the robot's key is a bearer secret: the row names the group, the sender decrypts its key
+        raise ValueError('webhook/send payload is {"group_id": the group with the robot, "body": message}')
     if kind != "message/send":
         return payload
     users = split_ids(payload.get("touser", ""))
@@ -205,35 +209,62 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
         if row.status == "sending" and row.attempts >= settings.outbox_max_attempts:
             _fail_row(row, None, f"lease expired after {row.attempts} attempts: the sender stopped mid-call", stats)
             continue
+        robot_key = ""
+        if row.kind == "webhook/send":
+            robot_key, why_not = _robot_key(session, settings, row.payload)
+            if not robot_key:
+                _fail_row(row, None, why_not, stats)
+                continue
         if row.hold and not row.urgent and not calendar.is_working_time(now):
             _reschedule(row, calendar.next_working_time(now) + _jitter(60, 240))
             stats.held += 1
             continue
         state = dict(row.result or {})
-        free_at = _take_quota(tally, row, stats, settings, state)
+        free_at = _take_quota(tally, row, stats, settings, state, robot_key)
         if free_at is not None:
             _reschedule(row, free_at + _jitter(1, 10))
             stats.deferred += 1
             continue
         row.status, row.attempts, row.lease_until = "sending", row.attempts + 1, now + lease
         row.result = {**state, "calls": int(state.get("calls", 0)) + 1}  # it may go out from now on
-        jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts, state, row.failing_since))
+        jobs.append(_Job(row.id, row.kind, dict(row.payload), row.attempts, state, row.failing_since, robot_key))
         stats.claimed += 1
     tally.flush()
     return jobs
+
+
+def _robot_key(session, settings: Settings, payload: dict) -> tuple[str, str]:
+    """(the robot's key, "") for a webhook/send row, decrypted from its group now; or
+    ("", why not) — the row then fails with that reason, which the announcement's
+    delivery shows. An operator fixes the group (registers the robot again) and retries."""
+    from .groups import Group  # groups imports the outbox
+    from .registry import robot_key
+
+    group_id = payload.get("group_id")
+    group = session.get(Group, group_id) if isinstance(group_id, int) else None
+    if group is None:
+        return "", f"group {group_id} is gone: there is no robot to post with"
+    if not group.robot_webhook:
+        return "", f"group {group_id} has no robot webhook any more: register one, then retry"
+    key = robot_key(settings, group)
+    if key is None:
+        return "", (f"group {group_id}'s robot webhook cannot be decrypted (SECRET_KEY changed since): "
+                    "register it again, then retry")
+    return key, ""
 
 
 def _reschedule(row: OutboxAction, when: datetime) -> None:
     row.status, row.lease_until, row.not_before = "pending", None, when
 
 
-def _take_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats, settings: Settings, state: dict) -> datetime | None:
+def _take_quota(tally: quota.Tally, row: OutboxAction, stats: SendStats, settings: Settings, state: dict,
+                robot_key: str = "") -> datetime | None:
     """Take what the row needs under its API's own limits (quota.py); None when it may
     go now, else when to look again. Person-times taken are noted in `state` (the job's),
     so that a call that never reached WeCom gives them back."""
     state.pop("persons", None)  # an earlier claim's
     if row.kind == "webhook/send":
-        return tally.take([quota.webhook_scope(row.payload["key"])], quota.WEBHOOK_LIMITS).next_free
+        return tally.take([quota.webhook_scope(robot_key)], quota.WEBHOOK_LIMITS).next_free  # stored hashed
     if row.kind not in quota.API_LIMITS:
         return None
     call = [quota.api_scope(row.kind)], quota.API_LIMITS[row.kind]
@@ -358,7 +389,7 @@ def _call(client, job: _Job) -> dict | Exception:
             return client.appchat_send(p)
         if job.kind.startswith("externalcontact/"):
             return client.post(job.kind, p)
-        return client.webhook_send(p["key"], p["body"])
+        return client.webhook_send(job.robot_key, p["body"])
     except WeComError as exc:
         return exc
     except Exception as exc:  # a bug or an unexpected library error: retried, and loud

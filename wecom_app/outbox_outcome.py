@@ -74,6 +74,8 @@ class _Job:
     attempt: int
     state: dict[str, Any] = dataclasses.field(default_factory=dict)  # `result` before this claim
     failing_since: datetime | None = None  # the first failure of the current run of them
+    # webhook/send: the robot's key, decrypted from its group at claim time; only in memory
+    robot_key: str = dataclasses.field(default="", repr=False)
 
     @property
     def calls(self) -> int:
@@ -84,7 +86,7 @@ class _Job:
     def block_key(self) -> str:
         """What a 45009 blocks: one robot's key, else the API."""
         if self.kind == "webhook/send":
-            return quota.webhook_scope(self.payload["key"])
+            return quota.webhook_scope(self.robot_key)
         return self.kind
 
 
@@ -254,7 +256,7 @@ def reserved(job: _Job) -> list[tuple[list[str], Any, int]]:
     if job.kind == "appchat/send" and persons:
         units.append(([quota.person_times_scope(job.kind)], quota.APPCHAT_PERSON_TIMES_LIMITS, persons))
     if job.kind == "webhook/send":
-        units.append(([quota.webhook_scope(job.payload["key"])], quota.WEBHOOK_LIMITS, 1))
+        units.append(([quota.webhook_scope(job.robot_key)], quota.WEBHOOK_LIMITS, 1))
     return units
 
 

@@ -31,7 +31,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from . import ledger
-from .assessments import _cell  # the formula-injection guard of every spreadsheet we write
 from .db import utcnow
 from .directives import get as get_directive
 from .directives import receipt_status
@@ -270,6 +269,8 @@ def receipt_xlsx(session, settings, directive_id: int, *, now: datetime | None =
     """The sheet as a workbook: 签收单 (the facts, totals and ledger), 版本, 签收明细 (one row a person)."""
     from openpyxl import Workbook
 
+    from . import xlsx  # openpyxl only where a workbook is written
+
     sheet = load(session, settings, directive_id, now=now)
     fmt = _Format(sheet)
     book = Workbook(write_only=True)  # streams rows: a directive may have 100,000 people
@@ -277,14 +278,13 @@ def receipt_xlsx(session, settings, directive_id: int, *, now: datetime | None =
     facts.column_dimensions["A"].width, facts.column_dimensions["B"].width = 22, 100
     lines = fmt.facts() + [("正文", sheet.directive.body), *sheet.totals, *fmt.ledger_lines(),
                            ("核验方法", fmt.how_to_check())]
-    for key, value in lines:
-        facts.append([key, _text(value) if isinstance(value, str) else value])
+    for key, value in lines:  # every text through xlsx.row: no formula, nothing openpyxl refuses (issue 10)
+        facts.append(xlsx.row([key, value]))
     versions = book.create_sheet("版本")
     versions.append(["版本", "当前", "标题", "内容哈希 (SHA-256)", "时间", "修订人", "说明", "正文"])
     for v in sheet.versions:
-        versions.append([v.version, "是" if v.version == sheet.directive.version else "", _text(v.title),
-                         v.content_hash, fmt.time(v.created_at), _text(v.created_by), _text(v.note or ""),
-                         _text(v.body)])
+        versions.append(xlsx.row([v.version, "是" if v.version == sheet.directive.version else "", v.title,
+                                  v.content_hash, fmt.time(v.created_at), v.created_by, v.note or "", v.body]))
     people = book.create_sheet("签收明细")
     for column, width in zip("ABCDEFGHIJK", (18, 12, 18, 10, 14, 20, 22, 22, 10, 20, 30)):
         people.column_dimensions[column].width = width
@@ -292,15 +292,9 @@ def receipt_xlsx(session, settings, directive_id: int, *, now: datetime | None =
     people.append(PEOPLE_HEADER[:4] + ["status"] + PEOPLE_HEADER[4:] + ["无法送达原因"])
     for person in sheet.people:
         row = fmt.person_row(person)
-        people.append([_text(c) for c in row[:4]] + [person.status] + [_text(c) for c in row[4:7]]
-                      + [person.receipt.reminders or 0, row[8], _text(person.receipt.undeliverable or "")])
+        people.append(xlsx.row(row[:4] + [person.status] + row[4:7]
+                               + [person.receipt.reminders or 0, row[8], person.receipt.undeliverable or ""]))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
-
-def _text(value: str) -> str:
-    """A member's text as a cell: no formula, no control character openpyxl refuses."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    return _cell(ILLEGAL_CHARACTERS_RE.sub("", value))
