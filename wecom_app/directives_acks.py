@@ -6,7 +6,8 @@
 click or a workbench action after a card click counts nothing twice. Clicks that
 must not count (an unknown task id, a non-assignee, a revoked directive, a card
 of a superseded version, 已办结 where only acknowledgment is asked) are recorded
-in `directive_click` with why, the refused ones in the ledger too, and answered
+in `directive_click` with why, the refused ones in the ledger too (once per person, key and card: a repeated
+refused click adds no ledger row), and answered
 politely: the clicked card is greyed with a short word saying why.
 
 After a counted click the clicker's card is updated through
@@ -73,9 +74,10 @@ def act(session, settings, directive: Directive, *, userid: str, key: str, chann
     try:
         receipt = _receipt_for(session, directive, userid, key)
     except ActError as refused:
+        if not _refused_before(session, directive.id, userid, "", key, channel):
+            ledger.append(session, "click_refused", at=now, directive_id=directive.id, actor=userid, userid=userid,
+                          key=key, channel=channel, outcome=refused.outcome)
         _log_click(session, directive.id, userid, "", key, channel, refused.outcome, now)
-        ledger.append(session, "click_refused", at=now, directive_id=directive.id, actor=userid, userid=userid,
-                      key=key, channel=channel, outcome=refused.outcome)
         raise
     outcome = _count(session, directive, receipt, key, channel, now)
     _log_click(session, directive.id, userid, "", key, channel, outcome, now)
@@ -98,6 +100,13 @@ def _receipt_for(session, directive: Directive, userid: str, key: str, *,
     if key == "done" and directive.require != "completion":
         raise ActError("not_required", "this directive asks for acknowledgment only")
     return receipt
+
+
+def has_receipt(session, directive_id: int, userid: str) -> bool:
+    """Was this directive issued to this person? (A rename moves their receipts to the new
+    userid, directory_rename.py.) The workbench answers 404 to anyone else before writing
+    anything (issue 10 item 4)."""
+    return _receipt(session, directive_id, userid.lower()) is not None
 
 
 def _receipt(session, directive_id: int, userid: str) -> DirectiveReceipt | None:
@@ -158,16 +167,27 @@ def _update_card(session, settings, directive, receipt, task_id: str, response_c
 
 
 def _refuse(session, directive, userid, task_id, key, channel, outcome, now, response_code) -> str:
-    _log_click(session, directive.id if directive else None, userid, task_id, key, channel, outcome, now)
-    if directive is not None:
+    if directive is not None and not _refused_before(session, directive.id, userid, task_id, key, channel):
         ledger.append(session, "click_refused", at=now, directive_id=directive.id, actor=userid, userid=userid,
                       key=key, channel=channel, task_id=task_id, outcome=outcome)
+    _log_click(session, directive.id if directive else None, userid, task_id, key, channel, outcome, now)
     if response_code:
         outbox.enqueue(session, "message/update_template_card",
                        {"userids": [userid], "response_code": response_code,
                         "button": {"replace_name": REFUSAL_WORDS.get(outcome, "无效操作")}},
                        key=f"card-update:{response_code}", urgent=True, now=now)
     return outcome
+
+
+def _refused_before(session, directive_id: int, userid: str, task_id: str, key: str, channel: str) -> bool:
+    """Is a refused click of this person, key and card (task id; "" from the workbench) on record
+    already? The ledger holds the first only: a repeated refused click is evidence of nothing new,
+    and must not bury the directive's real last record (issue 10 item 4). Read under ledger.lock,
+    so two concurrent repeats cannot both miss it. Every click is still in `directive_click`."""
+    return session.scalar(select(DirectiveClick.id).where(
+        DirectiveClick.directive_id == directive_id, DirectiveClick.userid == userid,
+        DirectiveClick.task_id == task_id[:128], DirectiveClick.key == key[:64], DirectiveClick.channel == channel,
+        DirectiveClick.outcome.not_in(("counted", "repeat"))).limit(1)) is not None
 
 
 def _log_click(session, directive_id, userid, task_id, key, channel, outcome, now) -> None:

@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy import delete, select
 
+from . import session_generations
 from .directory import (
-    STATUS_LEFT, STATUS_NOT_ACTIVATED, Department, Tag, TagMember, User, UserDepartment,
+    STATUS_ACTIVE, STATUS_LEFT, STATUS_NOT_ACTIVATED, Department, Tag, TagMember, User, UserDepartment,
 )
 from .logs import kv
 
@@ -90,7 +91,7 @@ def apply_user(session, data: dict, event_time: int, *, now: datetime | None = N
     if "direct_leader" in data:
         user.direct_leader = _userids(data["direct_leader"])
     if "status" in data and str(data["status"]).strip():
-        _set_status(user, int(data["status"]), event_time, now)
+        _set_status(session, user, int(data["status"]), event_time, now)
     if "department" in data:
         _set_departments(session, user, _ints(data["department"]), data.get("is_leader_in_dept"))
     if data.get("main_department") not in (None, ""):
@@ -103,7 +104,10 @@ def apply_user(session, data: dict, event_time: int, *, now: datetime | None = N
     return user
 
 
-def _set_status(user: User, status: int, event_time: int, now: datetime | None) -> None:
+def _set_status(session, user: User, status: int, event_time: int, now: datetime | None) -> None:
+    if user.status == STATUS_ACTIVE and status != STATUS_ACTIVE:  # left or disabled: their sessions end now
+        session_generations.bump(session, user.userid,
+                                 now=now or datetime.fromtimestamp(event_time, timezone.utc))
     user.status = status
     if status != STATUS_LEFT:
         user.left_at = None
@@ -141,7 +145,7 @@ def delete_user(session, userid: str, event_time: int, now: datetime | None = No
     if user is None:
         user = User(userid=userid, direct_leader=[], extra={}, event_time=0)
         session.add(user)
-    _set_status(user, STATUS_LEFT, event_time, now)
+    _set_status(session, user, STATUS_LEFT, event_time, now)
     user.stale = False
     user.event_time = max(user.event_time or 0, event_time)
     return user

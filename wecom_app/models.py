@@ -154,4 +154,4 @@ class AppInstance(Base):
 
 # The feature tables, so that importing `models` registers every table.
 from . import api_tokens, assessments, audit, directory, groups, violations, violations_sanctions  # noqa: E402,F401
-from . import directives_models, sensitive_words  # noqa: E402,F401
+from . import directives_models, sensitive_words, session_generations  # noqa: E402,F401

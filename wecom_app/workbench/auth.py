@@ -11,6 +11,13 @@ our own signed session cookie with the userid.
 Roles are computed on every request from the directory mirror and the group
 registry (`current_user()`), so a change in WeCom (a departure, a new tag member,
 a custodian handed over) takes effect at the next click, not at the next login.
+
+Sessions are revocable (session_generations.py): the cookie carries the person's
+session generation from login, and every request compares it with the server's
+(one primary-key read). Logging out bumps it, which ends that person's sessions on
+every device; so do an admin's 强制下线 (`POST /settings/sessions/revoke`) and the
+directory when the person leaves or is disabled. A cookie without a generation (made
+before this check existed) is refused: one more login.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from .. import session_generations
 from ..audit import audit
 from ..client_errors import WeComError
 from ..directory import STATUS_ACTIVE, Department, TagMember, User, UserDepartment
@@ -106,11 +114,14 @@ def current_user() -> Viewer | None:
     if userid:
         rt = runtime()
         with rt.sessions() as db:
-            user = db.get(User, userid)
-            if user is not None and user.status == STATUS_ACTIVE:
-                viewer = roles_of(db, rt.settings, user)
+            generation = session.get("generation")
+            # revoked since login (logout, 强制下线, left or disabled) or from before generations
+            if isinstance(generation, int) and generation == session_generations.current(db, userid):
+                user = db.get(User, userid)
+                if user is not None and user.status == STATUS_ACTIVE:  # left or disabled since login
+                    viewer = roles_of(db, rt.settings, user)
         if viewer is None:
-            session.clear()  # left the company or disabled since login
+            session.clear()
     g.viewer = viewer
     return viewer
 
@@ -270,10 +281,12 @@ def callback():
             return _refused("你的账号不在通讯录中或未激活/已停用，无法使用工作台。如有疑问请联系办公室。", 403)
         viewer = roles_of(db, rt.settings, user)
         audit(db, userid, "workbench.login", f"user:{userid}", now=rt.clock(), roles=sorted(viewer.roles))
+        generation = session_generations.current(db, userid)
         db.commit()
     session.clear()  # a new session for a new login: nothing from before survives (fixation)
     session.permanent = True
     session["userid"] = userid
+    session["generation"] = generation
     log.info(kv("wecom.workbench.login", userid=userid))
     g.pop("viewer", None)
     return redirect(safe_next(next_url))
@@ -285,6 +298,16 @@ def _refused(message: str, status: int):
 
 @bp.post("/logout")
 def logout():
+    """Ends this person's sessions everywhere (the generation is per person): a copy of the
+    cookie, or the same person logged in on another device, is logged out too."""
+    viewer = current_user()
+    if viewer is not None:
+        rt = runtime()
+        with rt.sessions() as db:
+            session_generations.bump(db, viewer.userid, now=rt.clock())
+            audit(db, viewer.userid, "workbench.logout", f"user:{viewer.userid}", now=rt.clock())
+            db.commit()
+        log.info(kv("wecom.workbench.logout", userid=viewer.userid))
     session.clear()
     g.pop("viewer", None)
     return redirect(url_for("workbench.login", out=1))

@@ -67,12 +67,20 @@ def directive(directive_id: int):
 @bp.post("/directives/<int:directive_id>/act")
 @login_required
 def act(directive_id: int):
+    """Only a person the directive was issued to may act on it: anyone else (its issuer and
+    admins included: they do not acknowledge for others) gets the same 404 as for an id that
+    does not exist, before anything is written, so the endpoint neither tells which ids exist
+    nor lets a stranger add rows to a directive's evidence ledger (issue 10 item 4)."""
     viewer = current_user()
+    rt = runtime()
+    with rt.sessions() as db:
+        directive = db.get(Directive, directive_id)
+        if directive is None or not directives_acks.has_receipt(db, directive.id, viewer.userid):
+            abort(404)
     form = ActForm()
     if not form.validate_on_submit():
         flash("无效操作", "error")
         return redirect(url_for("workbench.directive", directive_id=directive_id))
-    rt = runtime()
     with rt.sessions() as db:
         directive = db.get(Directive, directive_id)
         if directive is None:

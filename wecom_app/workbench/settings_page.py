@@ -27,12 +27,13 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import AnyOf, Length, ValidationError
 
+from .. import session_generations
 from ..directory import Tag, User
 from ..models import CalendarOverride
 from ..violations_sanctions import ladder
 from ..workcal import load_calendar, set_override, unset_override
 from . import bp, runtime
-from .auth import current_user, roles_required
+from .auth import audit_action, current_user, roles_required
 from .forms import EmptyForm
 from .paging import paginate
 
@@ -126,6 +127,34 @@ def delete_override(day: str):
     return redirect(url_for("workbench.settings_page") + "#calendar")
 
 
+class RevokeSessionsForm(FlaskForm):
+    userid = StringField("成员账号（userid）", validators=[Length(min=1, max=64, message="请填写成员的 userid")])
+
+
+@bp.post("/settings/sessions/revoke")
+@roles_required("admin")
+def revoke_sessions():
+    """强制下线: end every workbench session of one person (a lost phone, a shared computer),
+    audited `workbench.sessions.revoke` (session_generations.py)."""
+    form = RevokeSessionsForm()
+    userid = (form.userid.data or "").strip().lower()
+    if not form.validate() or not userid:
+        flash("无法强制下线：请填写成员的 userid。", "error")
+        return redirect(url_for("workbench.settings_page") + "#sessions")
+    rt = runtime()
+    with rt.sessions() as db:
+        user = db.get(User, userid)
+        if user is None:
+            flash(f"通讯录中没有 {userid}。", "error")
+            return redirect(url_for("workbench.settings_page") + "#sessions")
+        generation = session_generations.bump(db, userid, now=rt.clock())
+        audit_action(db, "workbench.sessions.revoke", f"user:{userid}", generation=generation)
+        db.commit()
+        name = user.name or userid
+    flash(f"已让 {name}（{userid}）在所有设备上退出工作台，需重新登录。")
+    return redirect(url_for("workbench.settings_page") + "#sessions")
+
+
 def _render(form: OverrideForm):
     rt = runtime()
     settings = rt.settings
@@ -137,7 +166,8 @@ def _render(form: OverrideForm):
         data = dict(environment=_environment(db, settings), overrides=overrides,
                     strip=[_day_info(calendar, today + timedelta(days=i)) for i in range(STRIP_DAYS)],
                     coverage=[(year, _covered(year)) for year in (today.year, today.year + 1)])
-    return render_template("workbench/settings.html", form=form, delete_form=EmptyForm(), **data)
+    return render_template("workbench/settings.html", form=form, delete_form=EmptyForm(),
+                           revoke_form=RevokeSessionsForm(), **data)
 
 
 # -- the environment, read-only --------------------------------------------------------------------
