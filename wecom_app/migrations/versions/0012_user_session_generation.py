@@ -1,7 +1,7 @@
 """user session generation: revocable workbench sessions (issue 10 item 6)
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05 15:30:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import wecom_app.db
 
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
