@@ -1,10 +1,14 @@
 """POST/GET /wecom/callback through the Flask client: what is stored, what is refused (DESIGN §3 HTTP)."""
 
+import contextlib
+import socket
+import threading
 import time
 from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from wecom_app import metrics
 from wecom_app.app import Runtime, create_app
@@ -194,4 +198,104 @@ def test_secrets_never_reach_the_logs(client, caplog):
 def test_an_event_with_an_absurdly_long_name_is_still_stored(client, sessions):
     xml = fixture("enter_agent").replace("enter_agent", "x" * 300)
     assert post(client, CRYPTO, xml).status_code == 200
+    assert len(stored(sessions)) == 1
+
+
+def _refused(client, sessions, runtime, response, status, reason, before):
+    assert response.status_code == status
+    assert metrics.REJECTED.labels(reason)._value.get() == before + 1
+    assert stored(sessions) == [] and runtime.spool.depth()[0] == 0
+
+
+@pytest.mark.parametrize("timestamp", ["²", "1" * 400, "١٧٦٣٩٠٠٣٠٠", "-1", "1e9"])
+def test_a_timestamp_not_ascii_digits_of_bounded_length_is_403_before_any_work(client, sessions, runtime, timestamp):
+    before = metrics.REJECTED.labels("bad_timestamp")._value.get()
+    response = post(client, CRYPTO, fixture("text"), timestamp=timestamp)  # signed: the signature is not the issue
+    _refused(client, sessions, runtime, response, 403, "bad_timestamp", before)
+
+
+def test_url_verification_with_a_unicode_digit_timestamp_is_403(client):
+    echostr = CRYPTO.encrypt(b"123")
+    query = urlencode({"msg_signature": signature(TOKEN, "²", "1", echostr), "timestamp": "²", "nonce": "1",
+                       "echostr": echostr})
+    assert client.get(f"/wecom/callback?{query}").status_code == 403
+
+
+@pytest.mark.parametrize("create_time", ["²", "1" * 400, str(2**70), "", "-5"])
+def test_a_signed_event_whose_create_time_is_not_unix_seconds_is_400_never_stored_nor_spooled(
+        client, sessions, runtime, create_time):
+    """A poison event must not reach the database (2**70 overflows PostgreSQL's bigint, which the
+    receiver would take for an outage and spool for ever) nor be answered 200."""
+    xml = fixture("text").replace("<CreateTime>1763900300</CreateTime>", f"<CreateTime>{create_time}</CreateTime>")
+    before = metrics.REJECTED.labels("bad_create_time")._value.get()
+    response = post(client, CRYPTO, xml)
+    _refused(client, sessions, runtime, response, 400, "bad_create_time", before)
+
+
+def test_a_ten_digit_create_time_is_still_an_event(client, sessions):
+    xml = fixture("text").replace("<CreateTime>1763900300</CreateTime>", "<CreateTime>9999999999</CreateTime>")
+    assert post(client, CRYPTO, xml).status_code == 200
+    [row] = stored(sessions)
+    assert row.create_time == 9999999999
+
+
+def test_values_the_database_refuses_are_400_not_spooled_as_an_outage(client, sessions, runtime, monkeypatch, engine):
+    """The backstop behind parse_event's bounds: a DataError is bad input, never an outage."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores any 64-bit value and its driver raises OverflowError beyond; PostgreSQL's bigint is the case")
+    monkeypatch.setattr("wecom_app.events.MAX_CREATE_TIME_DIGITS", 30)
+    xml = fixture("text").replace("<CreateTime>1763900300</CreateTime>", f"<CreateTime>{2**70}</CreateTime>")
+    before = metrics.REJECTED.labels("unstorable")._value.get()
+    response = post(client, CRYPTO, xml)
+    _refused(client, sessions, runtime, response, 400, "unstorable", before)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+@contextlib.contextmanager
+def serving(app):
+    """The app on werkzeug's threaded server (the sandbox's), on a free loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _raw_exchange(port: int, head: str, body: bytes = b"") -> tuple[bytes, float]:
+    """Send a request and keep the connection open (as a hostile or slow client would);
+    return the status line and how long it took to come."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(head.encode() + b"\r\n" + body)
+        answer = sock.recv(4096)
+        return answer.split(b"\r\n", 1)[0], time.monotonic() - started
+
+
+@pytest.mark.parametrize("length_header", ["Content-Length: 0\r\n", ""])
+def test_an_empty_body_is_answered_at_once_over_a_real_server(app, sessions, length_header):
+    """PEP 3333: read CONTENT_LENGTH bytes, no more; werkzeug's wsgi.input is the raw socket."""
+    query, _ = envelope(CRYPTO, fixture("text"))
+    with serving(app) as port:
+        status, took = _raw_exchange(
+            port, f"POST /wecom/callback?{query} HTTP/1.1\r\nHost: x\r\n{length_header}")
+    assert status == b"HTTP/1.1 403 Forbidden" and took < 1
+    assert stored(sessions) == []
+
+
+def test_a_chunked_body_the_server_terminates_is_still_read(app, sessions):
+    query, body = envelope(CRYPTO, fixture("text"))
+    data = body.encode()
+    chunked = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n"
+    with serving(app) as port:
+        status, took = _raw_exchange(
+            port, f"POST /wecom/callback?{query} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n", chunked)
+    assert status == b"HTTP/1.1 200 OK" and took < 1
     assert len(stored(sessions)) == 1

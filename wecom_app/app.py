@@ -13,12 +13,12 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
-from . import metrics, outbox
+from . import inputs, metrics, outbox
 from .config import Settings
 from .crypto import WeComCrypto
 from .db import check_migrated, make_engine, make_sessionmaker, utcnow
@@ -105,6 +105,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
     app.extensions["wecom"] = runtime
+    inputs.install(app)  # before any route: the bounded <int:> converter, the NUL check
 
     from .receiver import CallbackReceiver
 
@@ -123,6 +124,23 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
         from .status import bp as status_bp
 
         app.register_blueprint(status_bp)
+
+    @app.errorhandler(inputs.BadInput)
+    def bad_input(exc):
+        """A query or form value refused before any view ran (or in a view outside the API)."""
+        if request.path.startswith("/api/"):
+            from .api.errors import bad_input as api_bad_input
+
+            return api_bad_input(exc)
+        return render_template("workbench/error.html", title="请求无效",
+                               message=f"参数 {exc.field} 无效，请返回后重试。"), 400
+
+    @app.errorhandler(NotFound)
+    def not_found(exc):
+        """A path no route matched (an id beyond the database's range included): the workbench's 404 page.
+        (Under /api/ a routing failure is answered as JSON before this; API views have their own.)"""
+        return render_template("workbench/error.html", title="找不到页面",
+                               message="要找的内容不存在或已被删除。"), 404
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc):

@@ -16,8 +16,15 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 
+MAX_CREATE_TIME_DIGITS = 10
+
+
 class BadPayload(ValueError):
     """The decrypted plaintext is not the XML document WeCom sends."""
+
+
+class BadCreateTime(BadPayload):
+    """CreateTime is not ASCII digits of at most MAX_CREATE_TIME_DIGITS."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +88,10 @@ def parse_event(xml: bytes | str) -> CallbackEvent:
         else:
             fields.setdefault(child.tag, _text(child))
     create_time = fields.get("CreateTime", "0")
-    if not create_time.isdigit():
-        raise BadPayload("CreateTime is not a number")
+    # Unix seconds: ASCII digits, at most 10 (so within the BigInteger column on every database);
+    # str.isdigit() alone accepts "²", and an unbounded value overflows PostgreSQL's bigint
+    if not (len(create_time) <= MAX_CREATE_TIME_DIGITS and create_time.isascii() and create_time.isdigit()):
+        raise BadCreateTime("CreateTime is not a Unix time in seconds")
     return CallbackEvent(
         msg_type=fields.get("MsgType", ""),
         event=fields.get("Event", ""),

@@ -39,17 +39,18 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from . import metrics
 from .crypto import CryptoError
-from .events import BadPayload, CallbackEvent, parse_event
+from .events import BadCreateTime, BadPayload, CallbackEvent, parse_event
 from .logs import kv
 from .models import InboxEvent
 
 log = logging.getLogger("wecom.callback")
 
 PATHS = {"/wecom/callback": "app", "/wecom/contacts/callback": "contacts"}
+MAX_TIMESTAMP_DIGITS = 10
 _STATUS = {200: "200 OK", 400: "400 Bad Request", 403: "403 Forbidden", 404: "404 Not Found",
            405: "405 Method Not Allowed", 413: "413 Request Entity Too Large"}
 
@@ -114,19 +115,34 @@ class CallbackReceiver:
         if not all(args.get(name) for name in needed):
             raise Rejected(403, "missing_params")
         timestamp = args["timestamp"]
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > self.settings.callback_max_skew:
+        # ASCII digits of bounded length only: str.isdigit() alone accepts "²" (int() then fails)
+        # and an unbounded run of digits costs int() quadratic time; seconds fit 10 digits until 2286
+        if not (len(timestamp) <= MAX_TIMESTAMP_DIGITS and timestamp.isascii() and timestamp.isdigit()):
+            raise Rejected(403, "bad_timestamp")
+        if abs(time.time() - int(timestamp)) > self.settings.callback_max_skew:
             raise Rejected(403, "stale_timestamp")
         return args
 
     def _body(self, environ) -> bytes:
+        """Exactly CONTENT_LENGTH bytes (PEP 3333: reading past it may block on the raw socket,
+        as werkzeug's server does). Without a length the body is read to its end only when the
+        server says the input is terminated (a dechunked body: `wsgi.input_terminated`); else a
+        missing or zero length is an empty body, which the envelope check refuses (403 bad_envelope,
+        like any other envelope WeCom would not send: WeCom always sends a length, and it retries
+        on no status, so a 411 would tell it nothing more)."""
         limit = self.settings.callback_max_bytes
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            raise Rejected(400, "bad_length") from None
-        if length > limit:
-            raise Rejected(413, "too_large")
-        body = environ["wsgi.input"].read(length) if length else environ["wsgi.input"].read(limit + 1)
+        raw = environ.get("CONTENT_LENGTH") or ""
+        if raw:
+            if not (len(raw) <= 20 and raw.isascii() and raw.isdigit()):
+                raise Rejected(400, "bad_length")
+            length = int(raw)
+            if length > limit:
+                raise Rejected(413, "too_large")
+            body = environ["wsgi.input"].read(length) if length else b""
+        elif environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read(limit + 1)
+        else:
+            body = b""
         if len(body) > limit:
             raise Rejected(413, "too_large")
         return body
@@ -158,6 +174,8 @@ class CallbackReceiver:
             try:
                 payload = plain.decode("utf-8")
                 event = parse_event(payload)
+            except BadCreateTime:
+                raise Rejected(400, "bad_create_time") from None
             except (UnicodeDecodeError, BadPayload):
                 raise Rejected(400, "bad_xml") from None
         except CryptoError as exc:
@@ -167,6 +185,12 @@ class CallbackReceiver:
         values = inbox_values(source, event, payload, self.runtime.clock())
         try:
             new = self._store(values)
+        except (DataError, IntegrityError) as exc:
+            # the database refused these values (not an outage): spooling them would replay a poison
+            # event for ever, and a 200 would claim it stored; parse_event bounds what it can, this is
+            # the backstop. WeCom does not retry on a status (document/path/90930 §3.2).
+            log.error(kv("wecom.callback.unstorable", source=source, error=type(exc).__name__))
+            return self._reject(environ, Rejected(400, "unstorable"), source)
         except SQLAlchemyError as exc:
             return self._spool(environ, source, values, exc)
         if new:

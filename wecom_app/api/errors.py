@@ -15,10 +15,14 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Flask, Response, jsonify, request
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError, DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
 from werkzeug.routing import RequestRedirect
 
+from ..inputs import BadInput
 from ..logs import kv
 from .validate import Invalid
 
@@ -74,13 +78,33 @@ def _http_error(exc: HTTPException) -> Response:
     return error_response(status, messages.get(status, exc.name), headers=headers)
 
 
+# the database cannot be reached or the pool is exhausted: worth retrying later (503)
+OUTAGES = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+
+
+def is_outage(exc: SQLAlchemyError) -> bool:
+    return isinstance(exc, OUTAGES) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
 def _database_error(exc: SQLAlchemyError) -> Response:
     if isinstance(exc, IntegrityError):
         # a race another request won (e.g. the same chat_id registered twice at once)
         log.warning(kv("wecom.api.conflict", path=request.path, error=type(exc.orig).__name__))
         return error_response(409, "conflicts with an existing record")
+    if isinstance(exc, DataError):
+        # a value the database refuses (out of range, NUL in text): the request's fault, never an
+        # outage; validation should have caught it, so it is logged as a gap to close
+        log.warning(kv("wecom.api.data_error", path=request.path, error=type(exc.orig).__name__))
+        return error_response(422, "a value is out of the range the database can store")
+    if not is_outage(exc):
+        # ProgrammingError, InternalError...: a bug, not an outage; retrying will not help
+        return _unexpected(exc)
     log.error(kv("wecom.api.database_error", path=request.path, error=type(exc).__name__))
     return error_response(503, "database unavailable, try again", headers={"Retry-After": "5"})
+
+
+def bad_input(exc: BadInput) -> Response:
+    return error_response(422, exc.message, field=exc.field)
 
 
 def _unexpected(exc: Exception) -> Response:
@@ -100,6 +124,7 @@ def install_handlers(bp: Blueprint) -> None:
     """Once, before the blueprint is first registered (Flask forbids it afterwards)."""
     bp.register_error_handler(ApiError, _api_error)
     bp.register_error_handler(Invalid, _invalid)
+    bp.register_error_handler(BadInput, bad_input)
     for code in default_exceptions:
         bp.register_error_handler(code, _http_error)
     bp.register_error_handler(SQLAlchemyError, _database_error)

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from .. import assessments, violations, violations_sanctions
 from ..directory import User
 from ..groups import Group
+from ..inputs import bounded_int
 from ..violations import STATUSES, Violation
 from . import bp, json_body, paginate
 from .auth import caller, require, runtime
@@ -55,9 +56,10 @@ def _group_arg():
     raw = request.args.get("group")
     if raw in (None, ""):
         return None
-    if not raw.isdigit():
+    group = bounded_int(raw, minimum=1)
+    if group is None:  # ASCII digits within the id column's range only ("²".isdigit() is True)
         raise Invalid.at("group", "must be a group id (an integer)")
-    return Integer(minimum=1).clean(int(raw), "group")
+    return group
 
 
 def _mine(query):

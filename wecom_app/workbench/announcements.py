@@ -27,6 +27,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from .. import announcements
 from ..directives_models import Announcement
 from ..groups import Group
+from ..inputs import form_id
 from . import bp, runtime
 from .auth import audit_action, current_user, forbidden, roles_required
 from .directives_admin import KIND_NAMES, ZhForm
@@ -54,7 +55,7 @@ def unreachable_words(reason: str) -> str:
 
 
 class AnnouncementForm(ZhForm):
-    groups = SelectMultipleField("发送到群", coerce=int, validate_choice=False, widget=ListWidget(prefix_label=False),
+    groups = SelectMultipleField("发送到群", coerce=form_id, validate_choice=False, widget=ListWidget(prefix_label=False),
                                  option_widget=CheckboxInput())
     msgtype = SelectField("格式", choices=[SelectChoice("text", "纯文本"), SelectChoice("markdown", "Markdown")],
                           default="text")

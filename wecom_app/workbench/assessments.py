@@ -24,6 +24,7 @@ from wtforms.validators import Optional, Regexp, ValidationError
 from ..assessments import MONTH, Assessment, month_report, month_xlsx, report_xlsx
 from ..directives_models import DirectiveReceipt
 from ..directory import Department, User
+from ..inputs import bounded_int
 from ..scope import subtree
 from . import bp, runtime
 from .auth import audit_action, roles_required
@@ -41,7 +42,7 @@ class AssessmentFilter(FlaskForm):
         csrf = False
 
     month = StringField("月份", validators=[Optional(), Regexp(MONTH.pattern + "$", message="月份格式为 YYYY-MM，例如 2026-03")])
-    department = SelectField("部门", coerce=lambda v: int(v) if str(v).isdigit() else -1, validate_choice=False)
+    department = SelectField("部门", coerce=lambda v: -1 if (d := bounded_int(str(v))) is None else d, validate_choice=False)
 
     def validate_month(self, field):
         if field.data and MONTH.fullmatch(field.data) and not 2000 <= int(field.data[:4]) <= 2199:

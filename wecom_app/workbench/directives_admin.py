@@ -29,6 +29,7 @@ from ..api.directives import SHEET_TYPES, counts
 from ..directives_models import Directive, DirectiveReceipt, DirectiveVersion, done_column
 from ..directory import STATUS_ACTIVE, Department, User, UserDepartment
 from ..groups import Group
+from ..inputs import bounded_int, form_id
 from ..scope import subtree
 from . import bp, runtime
 from .auth import audit_action, current_user, forbidden, login_required, roles_required
@@ -109,8 +110,8 @@ class ComposeForm(ZhForm):
     body = TextAreaField("正文", validators=[DataRequired("请填写正文"), utf8_bytes(directives.BODY_BYTES, "正文")])
     # the domain judges the choices (the directory may change between the page and the POST)
     users = SelectMultipleField("人员", coerce=str, validate_choice=False)
-    departments = SelectMultipleField("部门（含下级部门）", coerce=int, validate_choice=False)
-    groups = SelectMultipleField("群（群内员工）", coerce=int, validate_choice=False)
+    departments = SelectMultipleField("部门（含下级部门）", coerce=form_id, validate_choice=False)
+    groups = SelectMultipleField("群（群内员工）", coerce=form_id, validate_choice=False)
     deadline_date = DateField("截止日期", validators=[InputRequired("请填写截止日期")])
     deadline_time = TimeField("截止时间", validators=[InputRequired("请填写截止时间")])
     require = SelectField("要求", choices=[SelectChoice("ack", "确认收到"), SelectChoice("completion", "收到并办结")],
@@ -243,10 +244,7 @@ def _matrix_query(db, directive: Directive, status: str | None, department: int 
 
 
 def _int_arg(name: str) -> int | None:
-    try:
-        return int(request.args[name])
-    except (KeyError, ValueError):
-        return None
+    return bounded_int(request.args.get(name))  # a filter that is not an id is no filter
 
 
 def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_code: int = 200):

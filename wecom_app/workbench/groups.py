@@ -30,6 +30,7 @@ from ..api.directives import counts
 from ..directives_models import Directive
 from ..directory import Department, Tag, User
 from ..groups import KINDS, STATUSES, Group, GroupMember
+from ..inputs import form_id
 from . import bp, runtime
 from .auth import audit_action, can_manage_group, current_user, forbidden, roles_required
 from .forms import EmptyForm
@@ -93,8 +94,8 @@ class ScopeForm(FlaskForm):
     name = StringField("群名称", validators=[DataRequired(message="请填写群名称"), Length(max=50, message="最多 50 个字")])
     owner = StringField("群主", validators=[DataRequired(message="请填写群主的企业微信账号")])
     custodian = StringField("专管人员", validators=[DataRequired(message="请填写专管人员的企业微信账号")])
-    departments = SelectMultipleField("范围：部门", coerce=int, validate_choice=False)
-    tags = SelectMultipleField("范围：标签", coerce=int, validate_choice=False)
+    departments = SelectMultipleField("范围：部门", coerce=form_id, validate_choice=False)
+    tags = SelectMultipleField("范围：标签", coerce=form_id, validate_choice=False)
     users = StringField("范围：人员", validators=[_check_userids])
     exclude = StringField("排除人员", validators=[_check_userids])
     allow_external = BooleanField("允许外部联系人")

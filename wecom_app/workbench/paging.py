@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from flask import request
 from sqlalchemy import func, select
 
+from ..inputs import int_arg
+
 PER_PAGE = 20
+MAX_PAGE = 1_000_000  # as the API's (api/__init__.py); the OFFSET stays far inside bigint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +36,7 @@ class Page:
 
 def paginate(db, stmt, *, per_page: int = PER_PAGE, scalars: bool = True) -> Page:
     """One page of `stmt` (already ordered); `scalars=False` for multi-column rows."""
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = int_arg("page", default=1, minimum=1, maximum=MAX_PAGE)  # else BadInput: the 400 page
     total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     query = stmt.limit(per_page).offset((page - 1) * per_page)
     items = db.scalars(query).all() if scalars else db.execute(query).all()

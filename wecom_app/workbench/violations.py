@@ -25,6 +25,7 @@ from .. import violations
 from ..assessments import Assessment
 from ..directory import Department, User
 from ..groups import Group
+from ..inputs import bounded_int
 from ..violations import RULES, STATUSES, DecisionError, Violation
 from ..violations_sanctions import NO_MUTE, Sanction
 from . import bp, runtime
@@ -99,8 +100,8 @@ def violations_list():
         stmt = stmt.where(Violation.status == args["status"])
     if args["rule"] in RULES:
         stmt = stmt.where(Violation.rule == args["rule"])
-    if args["group"].isdigit():
-        stmt = stmt.where(Violation.group_id == int(args["group"]))
+    if (group := bounded_int(args["group"])) is not None:
+        stmt = stmt.where(Violation.group_id == group)
     with runtime().sessions() as db:
         page = paginate(db, stmt)
         groups_stmt = select(Group.id, Group.name).where(Group.status != "discovered").order_by(Group.name)
