@@ -10,11 +10,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN
 
@@ -91,3 +93,29 @@ def wecom_app_serve(database_url: str, spool_dir: str, *, log_path: Path, args: 
                "--no-scheduler", *args]
     with _running(command, app_env(database_url, spool_dir, **env), port, log_path) as served:
         yield served
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+@contextlib.contextmanager
+def serving(app):
+    """The app on werkzeug's threaded server (the sandbox's), on a free loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def serving_callback(app):
+    """`serving`, yielding the app's callback URL."""
+    with serving(app) as port:
+        yield f"http://127.0.0.1:{port}/wecom/callback"

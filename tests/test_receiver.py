@@ -1,14 +1,11 @@
 """POST/GET /wecom/callback through the Flask client: what is stored, what is refused (DESIGN §3 HTTP)."""
 
-import contextlib
 import socket
-import threading
 import time
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import func, select
-from werkzeug.serving import WSGIRequestHandler, make_server
+from sqlalchemy import select
 
 from wecom_app import metrics
 from wecom_app.app import Runtime, create_app
@@ -18,6 +15,7 @@ from wecom_app.receiver import NoAnswer
 from wecom_app.scheduler import run_job
 
 from .callbacks import down_engines, envelope, fixture, post
+from .served import serving
 from .conftest import AES_KEY, CORP_ID, TOKEN, replace
 
 CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
@@ -248,25 +246,6 @@ def test_values_the_database_refuses_are_400_not_spooled_as_an_outage(client, se
     before = metrics.REJECTED.labels("unstorable")._value.get()
     response = post(client, CRYPTO, xml)
     _refused(client, sessions, runtime, response, 400, "unstorable", before)
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-@contextlib.contextmanager
-def serving(app):
-    """The app on werkzeug's threaded server (the sandbox's), on a free loopback port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _raw_exchange(port: int, head: str, body: bytes = b"") -> tuple[bytes, float]:

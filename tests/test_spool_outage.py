@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from wecom_app.app import Runtime, create_app
 from wecom_app.config import normalise_database_url
@@ -33,32 +32,13 @@ from wecom_app.models import InboxEvent
 from wecom_app.scheduler import run_job
 
 from .conftest import make_settings
-from .served import gunicorn
+from .served import gunicorn, serving_callback
 from .test_spool import handled_once, message
 
 pytestmark = pytest.mark.slow
 
 OUTAGE_SECONDS = float(os.environ.get("SPOOL_OUTAGE_SECONDS", "3"))
 LOCK_SECONDS = float(os.environ.get("SPOOL_LOCK_SECONDS", "3"))
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-@contextlib.contextmanager
-def serving(app):
-    """The app on a real loopback HTTP server (werkzeug, threaded); yields its callback URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/wecom/callback"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @contextlib.contextmanager
@@ -116,7 +96,7 @@ def test_no_answer_under_werkzeug_when_database_and_spool_are_down_and_wecom_s_r
     blocked = unwritable_spool(tmp_path)
     settings = make_settings(database_url=f"sqlite:///{sqlite_file}", spool_dir=str(blocked / "spool"))
     runtime = Runtime(settings)
-    with serving(create_app(settings, runtime=runtime)) as url, exclusive_lock(sqlite_file) as release:
+    with serving_callback(create_app(settings, runtime=runtime)) as url, exclusive_lock(sqlite_file) as release:
         with pytest.raises(requests.ConnectionError) as dropped:  # no status line at all
             pusher_for(url, retries=0).push(message(1))
         assert "without response" in str(dropped.value)
@@ -160,7 +140,7 @@ def test_sqlite_locked_by_another_process_loses_no_callback_and_handles_each_onc
     settings = make_settings(database_url=f"sqlite:///{sqlite_file}", spool_dir=str(tmp_path / "spool"))
     runtime = Runtime(settings)
     numbers = range(200)
-    with serving(create_app(settings, runtime=runtime)) as url:
+    with serving_callback(create_app(settings, runtime=runtime)) as url:
         pusher = pusher_for(url, retries=0)  # every callback answered 200 at the first try, within 5 s
         with ThreadPoolExecutor(8) as pool, exclusive_lock(sqlite_file) as release:
             threading.Timer(LOCK_SECONDS, release).start()
@@ -198,7 +178,7 @@ def test_postgresql_stopped_while_wecom_pushes_1000_callbacks_loses_none_and_han
     server, database_url = private_postgres
     settings = make_settings(database_url=database_url, spool_dir=str(tmp_path / "spool"))
     runtime = Runtime(settings)
-    with serving(create_app(settings, runtime=runtime)) as url, ThreadPoolExecutor(8) as pool:
+    with serving_callback(create_app(settings, runtime=runtime)) as url, ThreadPoolExecutor(8) as pool:
         pusher = pusher_for(url, retries=0)  # every callback answered 200 at the first try, within 5 s
 
         def push(numbers):
