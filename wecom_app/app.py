@@ -24,6 +24,7 @@ from .crypto import WeComCrypto
 from .db import check_migrated, make_engine, make_sessionmaker, utcnow
 from .logs import kv
 from .models import InboxEvent, OutboxAction
+from .served import BoundedBody
 from .spool import Spool, replay_at_start
 
 log = logging.getLogger("wecom.app")
@@ -116,8 +117,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
     from .workbench import init_workbench
 
     init_workbench(app, settings)
-    from .served import BoundedBody
-
     # outermost: under gunicorn a body must arrive within BODY_TIMEOUT before anything reads it
     app.wsgi_app = BoundedBody(app.wsgi_app, timeout=settings.body_timeout, max_bytes=settings.callback_max_bytes)
     if settings.sandbox:
