@@ -219,7 +219,7 @@ def http_get(port: int, path: str) -> int | None:
 def callback_request(crypto, plaintext: bytes, *, path: str = "/wecom/callback", host: str = LOOPBACK,
                      timestamp: int | None = None) -> bytes:
     """One complete HTTP/1.1 POST as WeCom sends it: a fresh envelope (random prefix, nonce) each call."""
-    from wecom_app.crypto import signature
+    from wecom_app.callbacks.crypto import signature
 
     encrypted = crypto.encrypt(plaintext)
     ts = str(timestamp or int(time.time()))

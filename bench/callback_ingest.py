@@ -38,8 +38,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402
-    LoadResult, bench_settings, callback_request, format_result, gunicorn, machine_idle_check, run_load,
-    scratch_dir, terminate_on_sigterm, tree_cpu_seconds,
+    LoadResult,
+    bench_settings,
+    callback_request,
+    format_result,
+    gunicorn,
+    machine_idle_check,
+    run_load,
+    scratch_dir,
+    terminate_on_sigterm,
+    tree_cpu_seconds,
 )
 
 TARGET_RATE, TARGET_P99, TARGET_FLOOR_SHARE = 1500, 0.050, 0.50
@@ -108,7 +116,7 @@ def send_plan(n: int, dup_share: float, seed: int) -> tuple[int, list[int]]:
 
 
 def expected_keys(events: list[bytes]) -> set[str]:
-    from wecom_app.events import parse_event
+    from wecom_app.callbacks.events import parse_event
 
     keys = {parse_event(xml).dedupe_key() for xml in events}
     if len(keys) != len(events):
@@ -269,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.n > 1_000_000 or args.concurrency > 1000:
         parser.error("keep --n <= 1,000,000 and --concurrency <= 1000")
 
-    from wecom_app.crypto import WeComCrypto
+    from wecom_app.callbacks.crypto import WeComCrypto
 
     settings = bench_settings()
     crypto = WeComCrypto(settings["WECOM_TOKEN"], settings["WECOM_AES_KEY"], settings["WECOM_CORP_ID"])

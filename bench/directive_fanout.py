@@ -179,7 +179,7 @@ def seed_directory(url: str, n: int) -> None:
     from sqlalchemy import insert
 
     from wecom_app.db import make_engine
-    from wecom_app.directory import Department, User, UserDepartment
+    from wecom_app.models import Department, User, UserDepartment
 
     engine = make_engine(url)
     with engine.begin() as conn:
@@ -201,12 +201,12 @@ def seed_directory(url: str, n: int) -> None:
 def fanout(kind: str, url: str, n: int, assign: str, claim_limit: int, latency_ms: float = 0.0) -> bool:
     from sqlalchemy import func, select
 
-    from wecom_app import directives, outbox
-    from wecom_app.client import WeComClient
     from wecom_app.config import Settings
     from wecom_app.db import make_engine, make_sessionmaker
-    from wecom_app.directives_models import DirectiveReceipt
-    from wecom_app.models import OutboxAction
+    from wecom_app.directives import issue as directives
+    from wecom_app.models import DirectiveReceipt, OutboxAction
+    from wecom_app.wecom import outbox
+    from wecom_app.wecom.client import WeComClient
     from wecom_app.workcal import WorkCalendar
 
     started = time.perf_counter()
@@ -300,7 +300,7 @@ def seed_receipts(url: str, rows: int, directives_n: int, now: datetime) -> Coun
     from sqlalchemy import insert
 
     from wecom_app.db import make_engine
-    from wecom_app.directives_models import Directive
+    from wecom_app.models import Directive
 
     rng = random.Random(16)
     engine = make_engine(url)
@@ -360,7 +360,7 @@ def scan(url: str, rows: int, directives_n: int, runs: int) -> None:
     print(f"  loaded {rows:,} receipts over {directives_n} directives in {time.perf_counter() - t0:.1f}s: "
           f"{kinds['acted']:,} acted (NULL), {kinds['planned']:,} planned, {kinds['due']:,} due")
     try:
-        from wecom_app.directives_followup import scan_due
+        from wecom_app.directives.followup import scan_due
     except ImportError:
         scan_due = None
     equivalent = text("SELECT id, directive_id, userid, version, next_reminder_at FROM directive_receipt "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qs
 
-from wecom_app.crypto import CryptoError, WeComCrypto
+from wecom_app.callbacks.crypto import CryptoError, WeComCrypto
 
 _crypto = WeComCrypto(os.environ["WECOM_TOKEN"], os.environ["WECOM_AES_KEY"], os.environ["WECOM_CORP_ID"])
 _EMPTY = [b""]

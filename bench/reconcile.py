@@ -118,8 +118,7 @@ def seed_database(url: str, groups: int, members: int) -> None:
     from sqlalchemy import insert
 
     from wecom_app.db import make_engine, upgrade
-    from wecom_app.directory import Department, User, UserDepartment
-    from wecom_app.groups import Group, GroupMember
+    from wecom_app.models import Department, Group, GroupMember, User, UserDepartment
 
     upgrade(url)
     engine = make_engine(url)
@@ -150,8 +149,8 @@ def seed_database(url: str, groups: int, members: int) -> None:
 def measure(label, conn, sessions, client, settings, budget) -> dict:
     from sqlalchemy import func, select
 
+    from wecom_app.governance.reconcile import reconcile
     from wecom_app.models import OutboxAction
-    from wecom_app.reconcile import reconcile
 
     with sessions() as session:
         rows_before = session.scalar(select(func.count()).select_from(OutboxAction))
@@ -197,10 +196,10 @@ def main(argv=None) -> None:
     parser.add_argument("--database-url", help="an EMPTY database to migrate and fill (default: SQLite in a temp dir)")
     args = parser.parse_args(argv)
 
-    from wecom_app.client import WeComClient
     from wecom_app.config import Settings
     from wecom_app.db import make_engine, make_sessionmaker
-    from wecom_app.reconcile import reconcile
+    from wecom_app.governance.reconcile import reconcile
+    from wecom_app.wecom.client import WeComClient
 
     parent, child = multiprocessing.get_context("fork").Pipe()
     process = multiprocessing.get_context("fork").Process(
@@ -250,7 +249,7 @@ def main(argv=None) -> None:
 
 def _settle(sessions, client, settings) -> None:
     """Send what the drifted pass queued (untimed), as the outbox job would."""
-    from wecom_app import outbox
+    from wecom_app.wecom import outbox
     from wecom_app.workcal import WorkCalendar
 
     outbox.send_due(sessions, client, settings, WorkCalendar(settings), datetime.now(timezone.utc))

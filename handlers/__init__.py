@@ -8,8 +8,16 @@ Every matching handler runs, in import order: the directory mirror (`contact`)
 first, then the rules that act on it (`membership`).
 """
 
-from wecom_app.router import Router
+from wecom_app.callbacks.router import Router
 
 router = Router()
 
-from . import contact, directives, group_chat, membership, messages  # noqa: E402,F401  (they register on import)
+from handlers import (  # noqa: E402,F401  (they register on import)
+    contact,
+    group_chat,
+    membership,
+    messages,
+)
+from handlers import (
+    template_card as directives,
+)

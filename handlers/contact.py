@@ -1,6 +1,6 @@
 """change_contact (通讯录变更, 90970-90972): keeps the directory mirror current.
 
-Each handler applies what the event carries (wecom_app/directory_sync.py) and
+Each handler applies what the event carries (wecom_app/directory/mirror.py) and
 never calls WeCom. An event older than the row it touches is ignored there, so
 WeCom's unordered delivery cannot undo a newer state. What the event does not
 say is re-read by the directory_sync job: a user marked stale (the 通讯录同步
@@ -10,11 +10,10 @@ stale on update_tag (tag and member events arrive in any order, pitfall 11).
 
 from __future__ import annotations
 
-from wecom_app import directory_rename
-from wecom_app import directory_sync as mirror
+from handlers import router
+from wecom_app.directory import mirror
+from wecom_app.directory import rename as directory_rename
 from wecom_app.logs import kv
-
-from . import router
 
 
 @router.register("change_contact", ChangeType="create_user")
@@ -26,7 +25,7 @@ def create_user(event, ctx):
 @router.register("change_contact", ChangeType="update_user")
 def update_user(event, ctx):
     """Only the changed fields come; NewUserID renames the user everywhere first
-    (directives, violations, sanctions, assessments too: directory_rename.py)."""
+    (directives, violations, sanctions, assessments too: directory/rename.py)."""
     data = mirror.user_data_from_event(event)
     new_userid = event.get("NewUserID").strip().lower()
     if new_userid:

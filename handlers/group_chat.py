@@ -10,9 +10,8 @@ reconciliation reads groupchat/get (the push carries no new value, and never the
 inviter: pitfalls 8-10), at once when their member versions moved; dismiss.
 """
 
-from wecom_app import membership, registry
-
-from . import router
+from handlers import router
+from wecom_app.governance import membership, registry
 
 JOIN_SCENES = {"0": "invited by a member", "3": "scanned the group QR code"}  # ≠ groupchat/get join_scene (pitfall 10)
 

@@ -7,9 +7,8 @@ from every managed group in this dispatcher cycle (one appchat/update each) and
 becomes a custodian task in customer and ordinary groups.
 """
 
-from wecom_app import membership
-
-from . import router
+from handlers import router
+from wecom_app.governance import membership
 
 # update_user fields that can change whether someone belongs in a group (Name: R2)
 RELEVANT = ("Status", "Department", "MainDepartment", "Name", "NewUserID")

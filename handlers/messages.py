@@ -1,11 +1,10 @@
 """Text messages members send to the app (MsgType text, 90239): reports (R3, R5,
 R11: `举报 @userid 群名 说明`) and an account reported lost or stolen (R14:
-`账号被盗` / `账号丢失`). The work is in wecom_app.violations_reports; replies go
+`账号被盗` / `账号丢失`). The work is in wecom_app.violations.reports; replies go
 through the outbox. Any other text is ignored (logged at debug level)."""
 
-from wecom_app import violations_reports
-
-from . import router
+from handlers import router
+from wecom_app.violations import reports as violations_reports
 
 
 @router.register("text")

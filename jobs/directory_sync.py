@@ -9,7 +9,7 @@ left, or was renamed by a callback that did not say so (whether a minimal callba
 carries NewUserID is UNCONFIRMED, 90970). So before treating them as gone, their
 departments are listed (user/list, the app's token) for exactly one member the mirror
 does not know under the same name: that is the rename, and their records follow
-(directory_rename.py) instead of a removal from every group. What the re-read changed (status, departments, name) is judged in the
+(directory/rename.py) instead of a removal from every group. What the re-read changed (status, departments, name) is judged in the
 same transaction, as the callback would have been had it carried the fields (R1,
 R2, R9: membership.review_user). A stale tag is read with tag/get (90213);
 40068 means the tag is gone. At most `LIMIT` reads per run, one at a time, each
@@ -24,12 +24,13 @@ import logging
 
 from sqlalchemy import select
 
-from wecom_app import directory_rename, membership
-from wecom_app.client_errors import WeComError
-from wecom_app.directory import Tag, User, UserDepartment
-from wecom_app.directory_full import full_sync
-from wecom_app.directory_sync import apply_tag, apply_user, delete_tag, delete_user, stamp
+from wecom_app.directory import rename as directory_rename
+from wecom_app.directory.full_sync import full_sync
+from wecom_app.directory.mirror import apply_tag, apply_user, delete_tag, delete_user, stamp
+from wecom_app.governance import membership
 from wecom_app.logs import kv
+from wecom_app.models import Tag, User, UserDepartment
+from wecom_app.wecom.errors import WeComError
 
 log = logging.getLogger("wecom.jobs.directory_sync")
 

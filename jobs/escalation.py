@@ -3,7 +3,7 @@ receipts become assessment records, each overdue person's leader gets one summar
 the issuer and the custodians the full list; each directive once (`escalated_at`).
 A thin shell around directives_escalation.escalate_due."""
 
-from wecom_app.directives_escalation import escalate_due
+from wecom_app.directives.escalation import escalate_due
 
 
 def run(runtime):

@@ -1,7 +1,7 @@
 """Job: dispatch stored callbacks to their handlers (`wecom-app jobs run inbox`)."""
 
 from handlers import router
-from wecom_app.dispatcher import dispatch_pending
+from wecom_app.callbacks.dispatcher import dispatch_pending
 
 
 def run(runtime):

@@ -1,13 +1,13 @@
 """Job: send the due outbox rows (`wecom-app jobs run outbox`): a thin shell around
-`wecom_app.outbox.send_due`, with the admins' calendar overrides read fresh each run;
+`wecom_app.wecom.outbox.send_due`, with the admins' calendar overrides read fresh each run;
 then managed groups whose appchat/create went out become active, and sensitive-word
 rules take their WeCom rule_id / sync status from the answers, and directives and
 announcements take theirs (`outbox.settle`: receipts delivered or undeliverable,
 per-group delivery status)."""
 
-from wecom_app.outbox import send_due, settle
-from wecom_app.registry import settle_created_groups
-from wecom_app.sensitive_words import apply_outbox_results
+from wecom_app.governance.registry import settle_created_groups
+from wecom_app.governance.sensitive_words import apply_outbox_results
+from wecom_app.wecom.outbox import send_due, settle
 from wecom_app.workcal import load_calendar
 
 

@@ -2,7 +2,7 @@
 the pattern once a working day during the grace period, and record an R2 violation when
 it is over. A thin shell around real_names.run_due."""
 
-from wecom_app.real_names import run_due
+from wecom_app.governance.real_names import run_due
 from wecom_app.workcal import load_calendar
 
 

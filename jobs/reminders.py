@@ -3,7 +3,7 @@ delivered card's reminders and send the due ones, one reminder card batch per
 directive, only to people who have not acted. A thin shell around
 directives_followup.send_reminders."""
 
-from wecom_app.directives_followup import send_reminders
+from wecom_app.directives.followup import send_reminders
 from wecom_app.workcal import load_calendar
 
 

@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from wecom_app.violations_sanctions import end_due
+from wecom_app.violations.sanctions import end_due
 
 
 @dataclasses.dataclass

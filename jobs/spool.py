@@ -2,9 +2,9 @@
 
 Every process runs it (not exclusive): SPOOL_DIR is a directory of one host, while a
 job lease is one for the whole deployment, and two replayers on one host are kept
-apart by each file's flock (wecom_app/spool.py)."""
+apart by each file's flock (wecom_app/callbacks/spool.py)."""
 
-from wecom_app.spool import replay
+from wecom_app.callbacks.spool import replay
 
 
 def run(runtime):

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import create_engine
 
-from wecom_app.crypto import WeComCrypto, signature
+from wecom_app.callbacks.crypto import WeComCrypto, signature
 from wecom_app.db import make_engine
 
 FIXTURES = Path(__file__).parent / "fixtures" / "callbacks"

@@ -20,7 +20,7 @@ def settings(db_url, emulator_url):
 @pytest.fixture
 def runtime(settings, engine, sandbox_clock):
     """The app and the outbox job on the emulator's clock."""
-    from wecom_app.client import WeComClient
+    from wecom_app.wecom.client import WeComClient
 
     rt = Runtime(settings, engine=engine, clock=lambda: datetime.fromtimestamp(sandbox_clock(), timezone.utc))
     # the job's client without in-call retries or real sleeps: the outbox does the retrying

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from wecom_app.api_tokens import ApiToken
+from wecom_app.models import ApiToken
 
 from .test_api_support import bearer, error, issue_token
 

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from wecom_app.audit import AuditEntry
+from wecom_app.models import AuditEntry
 from wecom_app.workcal import load_calendar
 
 from .test_api_support import bearer, error, issue_token

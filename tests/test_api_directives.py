@@ -13,11 +13,9 @@ from sqlalchemy import func, select
 import jobs.outbox
 from tests.emulated import runtime, settings  # noqa: F401
 from tests.test_rules_support import seed_directory
-from wecom_app import directives_acks
-from wecom_app.audit import AuditEntry
-from wecom_app.directives_models import Directive, DirectiveReceipt, LedgerEntry
-from wecom_app.directory import STATUS_ACTIVE, User
-from wecom_app.models import OutboxAction
+from wecom_app.directives import acks as directives_acks
+from wecom_app.models import AuditEntry, Directive, DirectiveReceipt, LedgerEntry, OutboxAction, User
+from wecom_app.models.directory import STATUS_ACTIVE
 from wecom_app.sandbox.seed import MANAGED_CHAT
 
 from .test_api_support import add_group, bearer, error, issue_token

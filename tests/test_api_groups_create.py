@@ -4,9 +4,7 @@ registry's own refusals as 422, admins only, and nothing left behind by a reject
 import pytest
 from sqlalchemy import func, select
 
-from wecom_app.audit import AuditEntry
-from wecom_app.groups import Group, GroupMember
-from wecom_app.models import OutboxAction
+from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction
 
 from .test_api_support import bearer, error, issue_token, seed_directory
 

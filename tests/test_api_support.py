@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from wecom_app.api_tokens import ApiToken, hash_token
-from wecom_app.directory import STATUS_ACTIVE, STATUS_LEFT, Department, Tag, User, UserDepartment
-from wecom_app.groups import Group, GroupMember
+from wecom_app.api_tokens import hash_token
+from wecom_app.models import ApiToken, Department, Group, GroupMember, Tag, User, UserDepartment
+from wecom_app.models.directory import STATUS_ACTIVE, STATUS_LEFT
 
 
 def issue_token(runtime, role: str, userid: str | None = None, name: str | None = None) -> str:

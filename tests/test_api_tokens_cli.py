@@ -4,9 +4,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from wecom_app.api_tokens import ApiToken, hash_token
+from wecom_app.api_tokens import hash_token
 from wecom_app.app import create_app
 from wecom_app.cli import main
+from wecom_app.models import ApiToken
 
 from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN, make_settings
 from .test_api_support import bearer

@@ -4,8 +4,18 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from wecom_app.api.validate import (Boolean, DateTime, Integer, Invalid, ListOf, Object, OneOf, String, optional,
-                                    validate)
+from wecom_app.api.validate import (
+    Boolean,
+    DateTime,
+    Integer,
+    Invalid,
+    ListOf,
+    Object,
+    OneOf,
+    String,
+    optional,
+    validate,
+)
 
 SCHEMA = Object(
     name=String(10),

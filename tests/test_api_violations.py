@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from wecom_app import violations
+from wecom_app.violations import records as violations
 
 from .test_api_support import add_group, bearer, error, issue_token, seed_directory
 

@@ -18,12 +18,17 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import SECRET, replace
-from wecom_app.client import (
-    WeComAuthError, WeComBusy, WeComClient, WeComError, WeComRateLimited, WeComUnavailable,
-)
+from tests.plugins.sandbox import CONTACT_SECRET
 from wecom_app.db import make_engine, make_sessionmaker
 from wecom_app.models import AccessToken
-from tests.plugins.sandbox import CONTACT_SECRET
+from wecom_app.wecom.client import (
+    WeComAuthError,
+    WeComBusy,
+    WeComClient,
+    WeComError,
+    WeComRateLimited,
+    WeComUnavailable,
+)
 
 TIMEOUT = 1.0
 
@@ -421,7 +426,7 @@ def test_reads_sent_as_post_keep_their_retries(api, wecom, sandbox_state, sleeps
 
 
 def test_idempotent_allow_list():
-    from wecom_app.client import is_idempotent
+    from wecom_app.wecom.client import is_idempotent
 
     for api in ("gettoken", "user/get", "department/list", "agent/get", "appchat/get", "tag/list",
                 "externalcontact/groupchat/list", "externalcontact/groupchat/get", "auth/getuserinfo"):
@@ -515,7 +520,7 @@ def test_only_failures_before_sending_count_as_not_sent():
     import requests
     from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-    from wecom_app.client import _not_sent
+    from wecom_app.wecom.client import _not_sent
 
     refused = MaxRetryError(None, "/cgi-bin/message/send", NewConnectionError(None, "refused"))
     assert _not_sent(requests.ConnectionError(refused))

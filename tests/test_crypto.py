@@ -4,11 +4,11 @@ import base64
 import struct
 
 import pytest
-from defusedxml.ElementTree import fromstring
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml.ElementTree import fromstring
 from wechatpy.work.crypto import WeChatCrypto
 
-from wecom_app.crypto import CryptoError, WeComCrypto, signature
+from wecom_app.callbacks.crypto import CryptoError, WeComCrypto, signature
 
 # shared/wecom-api-notes.md §1.6, set A (official sample) and set B (old qydev docs)
 A = dict(token="hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo", key="6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",

@@ -5,9 +5,9 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select
 
 from wecom_app.cli import main
-from wecom_app.cli_sync import SYNC_STEPS
+from wecom_app.cli.sync import SYNC_STEPS
 from wecom_app.db import upgrade
-from wecom_app.directory import User
+from wecom_app.models import User
 
 from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN
 
@@ -34,7 +34,7 @@ def test_sync_reads_the_directory_with_a_progress_bar(env, sandbox_state):
 
 
 def test_sync_runs_added_steps_and_fails_visibly_when_wecom_does(env, sandbox_state, monkeypatch):
-    monkeypatch.setattr("wecom_app.cli_sync.SYNC_STEPS", [*SYNC_STEPS, ("groups", lambda runtime, progress: {"found": 3})])
+    monkeypatch.setattr("wecom_app.cli.sync.SYNC_STEPS", [*SYNC_STEPS, ("groups", lambda runtime, progress: {"found": 3})])
     sandbox_state.faults.add("department/list", "errcode", errcode=45033, count=1)
     result = CliRunner().invoke(main, ["sync"], env=env, catch_exceptions=False)
     assert result.exit_code == 1

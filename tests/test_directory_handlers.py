@@ -6,12 +6,20 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from handlers import router
-from wecom_app.api_tokens import ApiToken
-from wecom_app.directory import STATUS_DISABLED, STATUS_LEFT, Department, Tag, TagMember, User, UserDepartment
-from wecom_app.dispatcher import dispatch_pending
-from wecom_app.events import parse_event
-from wecom_app.groups import Group, GroupMember
-from wecom_app.models import InboxEvent
+from wecom_app.callbacks.dispatcher import dispatch_pending
+from wecom_app.callbacks.events import parse_event
+from wecom_app.models import (
+    ApiToken,
+    Department,
+    Group,
+    GroupMember,
+    InboxEvent,
+    Tag,
+    TagMember,
+    User,
+    UserDepartment,
+)
+from wecom_app.models.directory import STATUS_DISABLED, STATUS_LEFT
 
 from .callbacks import fixture
 from .conftest import make_settings

@@ -7,13 +7,13 @@ from sqlalchemy import func, select
 
 from handlers import router
 from jobs.directory_sync import refresh_stale
-from wecom_app.client import WeComClient
-from wecom_app.client_errors import WeComError
-from wecom_app.directory import STATUS_ACTIVE, STATUS_LEFT, Department, Tag, TagMember, User, UserDepartment
-from wecom_app.directory_sync import apply_user, full_sync
-from wecom_app.dispatcher import dispatch_pending
-from wecom_app.events import parse_event
-from wecom_app.models import InboxEvent
+from wecom_app.callbacks.dispatcher import dispatch_pending
+from wecom_app.callbacks.events import parse_event
+from wecom_app.directory.mirror import apply_user, full_sync
+from wecom_app.models import Department, InboxEvent, Tag, TagMember, User, UserDepartment
+from wecom_app.models.directory import STATUS_ACTIVE, STATUS_LEFT
+from wecom_app.wecom.client import WeComClient
+from wecom_app.wecom.errors import WeComError
 
 from .conftest import make_settings
 from .plugins.sandbox import CONTACT_SECRET

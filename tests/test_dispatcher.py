@@ -6,10 +6,10 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from wecom_app.dispatcher import dispatch_pending, requeue
-from wecom_app.events import parse_event
+from wecom_app.callbacks.dispatcher import dispatch_pending, requeue
+from wecom_app.callbacks.events import parse_event
+from wecom_app.callbacks.router import Router
 from wecom_app.models import CalendarOverride, InboxEvent
-from wecom_app.router import Router
 
 from .callbacks import fixture
 from .conftest import make_settings

@@ -4,8 +4,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
-from wecom_app.db import Base
 from wecom_app import models  # noqa: F401
+from wecom_app.db import Base
 
 
 def test_migrated_schema_matches_the_models(engine):
@@ -24,10 +24,9 @@ def test_0011_takes_robot_keys_out_of_outbox_payloads_and_the_rows_still_send(db
     from tests.conftest import make_settings
     from tests.test_outbox import FakeClient
     from tests.test_outbox_batch import robot
-    from wecom_app import outbox
     from wecom_app.db import alembic_config, make_engine, make_sessionmaker
-    from wecom_app.directives_models import Announcement, AnnouncementDelivery
-    from wecom_app.models import OutboxAction
+    from wecom_app.models import Announcement, AnnouncementDelivery, OutboxAction
+    from wecom_app.wecom import outbox
     from wecom_app.workcal import WorkCalendar
 
     config, now = alembic_config(db_url), datetime(2026, 3, 3, 2, 0, tzinfo=timezone.utc)  # Tuesday 10:00 Shanghai

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from jobs import outbox as outbox_job
 from tests.conftest import make_settings
-from wecom_app import outbox
-from wecom_app.client_errors import WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
 from wecom_app.models import OutboxAction
+from wecom_app.wecom import outbox
+from wecom_app.wecom.errors import WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
 from wecom_app.workcal import WorkCalendar
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -281,7 +281,7 @@ def test_appchat_create_answered_chatid_exists_counts_as_sent(sessions, settings
 
 
 def test_appchat_update_quota_defers_instead_of_failing(sessions, settings, calendar):
-    from wecom_app import quota
+    from wecom_app.wecom import quota
 
     with sessions.begin() as session:
         quota.record(session, [quota.api_scope("appchat/update")], quota.API_LIMITS["appchat/update"], TUESDAY_10, n=1000)
@@ -373,7 +373,7 @@ def test_job_shell_reads_overrides_and_sends(sessions, settings):
 def wecom(db_url, sessions, sandbox_state, sandbox_clock, emulator_url):
     """(settings, client, now()) on the emulator's clock; the client does not retry by
     itself, so every retry seen here is the outbox's."""
-    from wecom_app.client import WeComClient
+    from wecom_app.wecom.client import WeComClient
 
     settings = make_settings(database_url=db_url, api_base=emulator_url, wecom_timeout=0.5)
     clock = lambda: datetime.fromtimestamp(sandbox_clock(), timezone.utc)  # noqa: E731

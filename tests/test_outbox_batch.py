@@ -14,11 +14,10 @@ from sqlalchemy import func, select
 
 from tests.conftest import make_settings
 from tests.test_outbox import TUESDAY_10, FakeClient, add, calendar, row, send, settings, text  # noqa: F401
-from wecom_app import outbox, quota
-from wecom_app.client_errors import WeComAuthError, WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
-from wecom_app.groups import Group
-from wecom_app.models import OutboxAction, QuotaCounter
-from wecom_app.registry import encrypt_robot_key
+from wecom_app.governance.registry import encrypt_robot_key
+from wecom_app.models import Group, OutboxAction, QuotaCounter
+from wecom_app.wecom import outbox, quota
+from wecom_app.wecom.errors import WeComAuthError, WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
 from wecom_app.workcal import WorkCalendar
 
 
@@ -179,7 +178,7 @@ def test_auth_error_stops_token_calls_but_not_robots(sessions, settings, calenda
 
 @pytest.fixture
 def wrong_secret(db_url, sessions, sandbox_state, sandbox_clock, emulator_url):
-    from wecom_app.client import WeComClient
+    from wecom_app.wecom.client import WeComClient
 
     settings = make_settings(database_url=db_url, api_base=emulator_url, wecom_timeout=0.5, secret="not-the-secret")
     clock = lambda: datetime.fromtimestamp(sandbox_clock(), timezone.utc)  # noqa: E731

@@ -17,11 +17,10 @@ from tests.conftest import AES_KEY, CORP_ID, SECRET, TOKEN
 from tests.plugins.workbench import login
 from tests.test_r16_directives import issue, receipts, task_of
 from tests.test_rules_support import world  # noqa: F401
-from wecom_app import outbox
-from wecom_app.audit import AuditEntry
 from wecom_app.cli import main
 from wecom_app.db import make_engine, make_sessionmaker
-from wecom_app.models import OutboxAction
+from wecom_app.models import AuditEntry, OutboxAction
+from wecom_app.wecom import outbox
 
 
 def outbox_pass(world):

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from wecom_app import quota
 from wecom_app.models import QuotaCounter
+from wecom_app.wecom import quota
 
 NOW = datetime(2026, 3, 10, 2, 0, 5, tzinfo=timezone.utc)  # 10:00:05 in Beijing
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from wecom_app import registry
-from wecom_app.audit import AuditEntry
+from wecom_app.governance import registry
+from wecom_app.models import AuditEntry
 
 from .test_rules_support import actions, group_by_chat, member, push, texts_to, world  # noqa: F401
 
@@ -26,8 +26,8 @@ def register(world, allow_external=False, **fields):
 
 def reconcile(world, group_id, userid):
     """What the reconciliation job does for one member: groupchat/get from the emulator, applied."""
-    from wecom_app import membership
-    from wecom_app.groups import Group
+    from wecom_app.governance import membership
+    from wecom_app.models import Group
 
     chat = world.client.groupchat_get(CHAT)["group_chat"]
     info = next(m for m in chat["member_list"] if m["userid"] == userid)
@@ -101,15 +101,15 @@ def test_r2_bad_name_flagged(world):
 
 
 def test_r2_group_name_pattern_overrides_the_company_pattern(world):
-    from wecom_app import naming
-    from wecom_app.groups import Group
+    from wecom_app.governance import naming
+    from wecom_app.models import Group
 
     group_id = register(world, chat_id="wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAAA", name="华南VIP客户群", owner="zhengming",
                         custodian="wujun", scope={"departments": [7]})
     with world.sessions.begin() as session:
         group = session.get(Group, group_id)
         group.name_pattern = naming.DEPARTMENT_DASH_NAME
-        from wecom_app import membership
+        from wecom_app.governance import membership
 
         li = membership.member_joined(session, world.settings, group, "xiaoshouli", world.now())  # 销售-李
         assert li.compliance == "ok"

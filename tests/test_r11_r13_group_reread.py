@@ -9,11 +9,10 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from jobs import JOBS
-from wecom_app import registry
-from wecom_app.audit import AuditEntry
-from wecom_app.group_reread import reread_due
-from wecom_app.groups import Group, GroupReread
-from wecom_app.reconcile import reconcile
+from wecom_app.governance import registry
+from wecom_app.governance.group_reread import reread_due
+from wecom_app.governance.reconcile import reconcile
+from wecom_app.models import AuditEntry, Group, GroupReread
 
 from .test_rules_support import member, push, texts_to, world  # noqa: F401
 

@@ -14,10 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import make_settings
-from wecom_app import outbox
-from wecom_app.audit import AuditEntry
-from wecom_app.models import OutboxAction
-from wecom_app.sensitive_words import SensitiveWordRule
+from wecom_app.models import AuditEntry, OutboxAction, SensitiveWordRule
+from wecom_app.wecom import outbox
 from wecom_app.workcal import WorkCalendar
 
 from .test_api_support import bearer, error, issue_token
@@ -33,7 +31,7 @@ def settings(db_url, emulator_url):
 
 @pytest.fixture
 def wecom(settings, runtime, sandbox_clock):
-    from wecom_app.client import WeComClient
+    from wecom_app.wecom.client import WeComClient
 
     clock = lambda: datetime.fromtimestamp(sandbox_clock(), timezone.utc)  # noqa: E731
     client = WeComClient(settings, runtime.sessions, clock=clock, sleep=lambda _s: None, max_attempts=1)

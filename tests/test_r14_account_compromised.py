@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from wecom_app import registry
-from wecom_app.audit import AuditEntry
-from wecom_app.violations_sanctions import restore_account
+from wecom_app.governance import registry
+from wecom_app.models import AuditEntry
+from wecom_app.violations.sanctions import restore_account
 
 from .test_rules_support import actions, deliver, member, push, texts_to, world  # noqa: F401
 
@@ -53,7 +53,7 @@ def test_r14_account_compromised_suspends_everywhere_and_admin_restores(world):
 
 
 def test_r14_restore_keeps_out_someone_also_under_a_sanction(world):
-    from wecom_app import violations
+    from wecom_app.violations import records as violations
 
     (a, chat_a) = managed(world, "研发部-全员", "caoyang")
     deliver(world)

@@ -11,10 +11,9 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.conftest import make_settings
-from wecom_app import violations
-from wecom_app.directory import Department, User
-from wecom_app.groups import Group
-from wecom_app.violations_reports import file_report
+from wecom_app.models import Department, Group, User
+from wecom_app.violations import records as violations
+from wecom_app.violations.reports import file_report
 
 from .test_api_support import add_group, bearer, error, issue_token, seed_directory
 

@@ -10,11 +10,13 @@ from sqlalchemy import func, select
 
 from tests.test_e2e_sandbox import sandbox  # noqa: F401
 from tests.test_rules_support import deliver, push, world  # noqa: F401
-from wecom_app import directives, directives_acks, outbox
-from wecom_app.directives_models import Directive, DirectiveClick, DirectiveReceipt, LedgerEntry
-from wecom_app.directory_sync import full_sync
-from wecom_app.ledger import head
+from wecom_app.directives import acks as directives_acks
+from wecom_app.directives import issue as directives
+from wecom_app.directives.ledger import head
+from wecom_app.directory.mirror import full_sync
+from wecom_app.models import Directive, DirectiveClick, DirectiveReceipt, LedgerEntry
 from wecom_app.scheduler import run_job
+from wecom_app.wecom import outbox
 
 
 def issue(world, *, users=("lina", "chenjing", "zhaolei"), urgent=True, require="ack", **extra):
@@ -42,7 +44,7 @@ def receipts(world, directive_id):
 def task_of(world, directive_id):
     with world.sessions() as session:
         d = session.get(Directive, directive_id)
-        from wecom_app.directives_models import DirectiveBatch
+        from wecom_app.models import DirectiveBatch
         return session.scalar(select(DirectiveBatch.task_id).where(DirectiveBatch.directive_id == d.id,
                                                                     DirectiveBatch.kind == "card"))
 
@@ -85,7 +87,7 @@ def test_r16_the_same_click_delivered_three_times_counts_once(sandbox):
     with runtime.sessions() as session:
         task_id = session.scalar(select(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive_id)
                                  ).batch_id
-        from wecom_app.directives_models import DirectiveBatch
+        from wecom_app.models import DirectiveBatch
         task_id = session.get(DirectiveBatch, task_id).task_id
     xml = state.click("lina", task_id, "ack")
     pusher = app.extensions["wecom_pusher"]
@@ -210,7 +212,7 @@ def test_r16_a_directive_to_ten_thousand_people_goes_in_ten_sends_and_reaches_ev
     every receipt delivered with its msgid, one `delivered` ledger entry per call."""
     from sqlalchemy import insert
 
-    from wecom_app.directory import Department, User, UserDepartment
+    from wecom_app.models import Department, User, UserDepartment
 
     people = [f"staff{i:05d}" for i in range(10_000)]
     world.state.add_department(90, "全体员工", 1)
@@ -344,7 +346,7 @@ def test_r16_a_summary_with_a_full_body_goes_in_two_messages_nothing_cut(world):
     """A body may be a whole WeCom text (2,048 bytes); with its title, deadline and link
     the group summary (appchat/send, 90248) needs two messages: split between lines,
     numbered, the body whole, nothing cut by WeCom (the suite-wide guard checks the emulator)."""
-    from wecom_app.groups import Group
+    from wecom_app.models import Group
     from wecom_app.sandbox.seed import MANAGED_CHAT
 
     with world.sessions.begin() as session:

@@ -14,12 +14,11 @@ from pypdf import PdfReader
 from sqlalchemy import select, text
 
 from tests.test_e2e_sandbox import sandbox  # noqa: F401
-from wecom_app import directives
-from wecom_app.assessments import Assessment
 from wecom_app.cli import main
-from wecom_app.directives_models import DirectiveBatch, DirectiveReceipt, LedgerEntry
-from wecom_app.directory_sync import full_sync
-from wecom_app.receipt_sheet import receipt_pdf
+from wecom_app.directives import issue as directives
+from wecom_app.directives.receipt_sheet import receipt_pdf
+from wecom_app.directory.mirror import full_sync
+from wecom_app.models import Assessment, DirectiveBatch, DirectiveReceipt, LedgerEntry
 from wecom_app.sandbox.run import AES_KEY, AGENT_ID, CORP_ID, SECRET, TOKEN
 from wecom_app.scheduler import run_job
 

@@ -12,12 +12,18 @@ from sqlalchemy import func, select
 
 from tests.test_r16_reminders import card_task, local, set_clock, tick
 from tests.test_rules_support import deliver, push, world  # noqa: F401
-from wecom_app import directives
-from wecom_app.assessments import Assessment
-from wecom_app.directives_models import Directive, DirectiveReceipt, LedgerEntry
-from wecom_app.directory import Department, User
-from wecom_app.groups import Group, GroupMember
-from wecom_app.models import OutboxAction
+from wecom_app.directives import issue as directives
+from wecom_app.models import (
+    Assessment,
+    Department,
+    Directive,
+    DirectiveReceipt,
+    Group,
+    GroupMember,
+    LedgerEntry,
+    OutboxAction,
+    User,
+)
 from wecom_app.scheduler import run_job
 
 PEOPLE = ("lina", "chenjing", "yangmin", "huangyan", "sunli")  # 行政部 under wangfang, 财务部 under liuqiang
@@ -205,7 +211,7 @@ def test_r4_an_urgent_directives_escalation_goes_at_night(world):
 
 
 def test_r16_a_long_list_is_cut_to_wecoms_2048_bytes_and_says_how_many_more():
-    from wecom_app.textlimits import fit as _fit
+    from wecom_app.wecom.textlimits import fit as _fit
 
     names = [f"员工{i}（user{i}，华东销售组）" for i in range(500)]
     text = _fit(["【指令逾期名单】《季度报表》"], [("逾期未确认 500 人：", names), ("未送达 3 人：", ["甲", "乙", "丙"])],

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from wecom_app import ledger
 from wecom_app.cli import main
-from wecom_app.directives_models import LedgerEntry
+from wecom_app.directives import ledger
+from wecom_app.models import LedgerEntry
 
 from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN
 

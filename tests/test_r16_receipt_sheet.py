@@ -10,11 +10,10 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import insert
 
-from wecom_app import ledger
-from wecom_app.directives import content_hash
-from wecom_app.directives_models import Directive, DirectiveReceipt, DirectiveVersion
-from wecom_app.directory import Department, User
-from wecom_app.receipt_sheet import receipt_pdf, receipt_xlsx
+from wecom_app.directives import ledger
+from wecom_app.directives.issue import content_hash
+from wecom_app.directives.receipt_sheet import receipt_pdf, receipt_xlsx
+from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, User
 
 from .conftest import make_settings
 from .test_rules_support import push, world  # noqa: F401 - the emulator-backed fixture
@@ -160,7 +159,7 @@ def test_r16_receipt_xlsx_names_are_never_formulas(sessions):
 
 
 def test_r16_receipt_sheet_of_an_unknown_directive_is_missing(sessions):
-    from wecom_app.directives import DirectiveError
+    from wecom_app.directives.issue import DirectiveError
 
     with sessions() as session, pytest.raises(DirectiveError) as caught:
         receipt_pdf(session, SETTINGS, 999)

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from tests.plugins.workbench import csrf_of, issue_directive, login
 from tests.test_r16_directives import issue, send_and_settle, task_of
 from tests.test_rules_support import push, world  # noqa: F401
-from wecom_app import directives, receipt_sheet
-from wecom_app.directives_models import Directive, DirectiveClick, LedgerEntry
+from wecom_app.directives import issue as directives
+from wecom_app.directives import receipt_sheet
+from wecom_app.models import Directive, DirectiveClick, LedgerEntry
 
 
 def _counts(sessions):
@@ -103,7 +104,7 @@ def test_r16_five_refused_chat_clicks_by_one_person_on_one_card_are_one_ledger_r
 
 
 def test_r16_repeated_refused_workbench_actions_of_an_assignee_are_one_ledger_row(world):
-    from wecom_app import directives_acks
+    from wecom_app.directives import acks as directives_acks
 
     directive_id = issue(world)
     send_and_settle(world)

@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests.test_rules_support import deliver, push, world  # noqa: F401
-from wecom_app import directives, directives_followup, outbox
-from wecom_app.directives_followup import Planner, check_plan, scan_due, send_reminders
-from wecom_app.directives_models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, LedgerEntry
-from wecom_app.models import OutboxAction
+from wecom_app.directives import followup as directives_followup
+from wecom_app.directives import issue as directives
+from wecom_app.directives.followup import Planner, check_plan, scan_due, send_reminders
+from wecom_app.models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, LedgerEntry, OutboxAction
 from wecom_app.scheduler import run_job
+from wecom_app.wecom import outbox
 from wecom_app.workcal import WorkCalendar
 
 SH = ZoneInfo("Asia/Shanghai")

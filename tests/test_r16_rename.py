@@ -11,14 +11,23 @@ from datetime import timedelta
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from wecom_app import directives, ledger
-from wecom_app.assessments import Assessment, record
 from wecom_app.cli import main
-from wecom_app.directives_models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, LedgerEntry
-from wecom_app.directory import User
-from wecom_app.models import OutboxAction
-from wecom_app.violations import Violation, open_violation
-from wecom_app.violations_sanctions import Sanction
+from wecom_app.directives import issue as directives
+from wecom_app.directives import ledger
+from wecom_app.models import (
+    Assessment,
+    Directive,
+    DirectiveBatch,
+    DirectiveClick,
+    DirectiveReceipt,
+    LedgerEntry,
+    OutboxAction,
+    Sanction,
+    User,
+    Violation,
+)
+from wecom_app.violations.assessments import record
+from wecom_app.violations.records import open_violation
 
 from .plugins.sandbox import AES_KEY, CORP_ID, SECRET, TOKEN
 from .test_rules_support import deliver, push, world  # noqa: F401

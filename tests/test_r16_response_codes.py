@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from tests.test_r16_directives import issue, send_and_settle, task_of
 from tests.test_rules_support import deliver, push, world  # noqa: F401
-from wecom_app import directives, outbox
-from wecom_app.directives_models import Directive
-from wecom_app.models import OutboxAction
+from wecom_app.directives import issue as directives
+from wecom_app.models import Directive, OutboxAction
+from wecom_app.wecom import outbox
 
 
 def revoke_later(world, hours):

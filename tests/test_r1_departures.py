@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from wecom_app import registry
-from wecom_app.groups import Group
+from wecom_app.governance import registry
+from wecom_app.models import Group
 
 from .test_rules_support import actions, deliver, group_by_chat, member, push, texts_to, world  # noqa: F401
 
@@ -70,7 +70,7 @@ def test_r1_departure_from_a_customer_group_is_a_custodian_task(world):
         group = registry.register_group(session, world.settings, kind="customer", chat_id=chat, name="华东客户交流群",
                                         owner="hujie", custodian="wujun", scope={"departments": [6]},
                                         allow_external=True, robot_webhook=None, actor="api:office", now=world.now())
-        from wecom_app import membership
+        from wecom_app.governance import membership
 
         membership.member_joined(session, world.settings, group, "zhuxia", world.now())
     push(world, world.state.user_delete("zhuxia"))
@@ -85,7 +85,7 @@ def test_r1_departure_from_a_customer_group_is_a_custodian_task(world):
 def test_r1_removal_refused_by_wecom_is_retried_then_surfaced_then_retried_by_an_operator(world):
     import dataclasses
 
-    from wecom_app import outbox
+    from wecom_app.wecom import outbox
 
     chat = five_groups_with_pengfei(world)[0]
     # a busy WeCom is an outage: retried for OUTBOX_GIVE_UP_AFTER (here 6 h), then surfaced

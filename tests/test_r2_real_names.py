@@ -11,11 +11,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from wecom_app import membership, naming, outbox, real_names, registry
-from wecom_app.audit import AuditEntry
-from wecom_app.groups import Group, GroupMember
-from wecom_app.models import OutboxAction
-from wecom_app.violations import Violation
+from wecom_app.governance import membership, naming, real_names, registry
+from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction, Violation
+from wecom_app.wecom import outbox
 
 from .test_rules_support import actions, member, push, texts_to, world  # noqa: F401
 

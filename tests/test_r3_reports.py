@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from wecom_app import registry
-from wecom_app.violations import Violation
+from wecom_app.governance import registry
+from wecom_app.models import Violation
 
 from .test_rules_support import deliver, push, texts_to, world  # noqa: F401
 

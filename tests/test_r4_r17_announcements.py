@@ -18,12 +18,9 @@ from sqlalchemy import func, select
 
 import jobs.outbox
 from tests.emulated import runtime, settings  # noqa: F401
-from wecom_app import outbox
-from wecom_app.audit import AuditEntry
-from wecom_app.directives_models import Announcement, AnnouncementDelivery
-from wecom_app.groups import Group
-from wecom_app.models import OutboxAction
+from wecom_app.models import Announcement, AnnouncementDelivery, AuditEntry, Group, OutboxAction
 from wecom_app.sandbox.seed import CUSTOMER_CHATS, MANAGED_CHAT
+from wecom_app.wecom import outbox
 
 from .test_api_support import add_group, bearer, error, issue_token, seed_directory
 

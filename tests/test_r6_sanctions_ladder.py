@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from jobs import sanctions as sanctions_job
-from wecom_app import registry, violations
-from wecom_app.audit import AuditEntry
-from wecom_app.violations_sanctions import Sanction, ladder
+from wecom_app.governance import registry
+from wecom_app.models import AuditEntry, Sanction
+from wecom_app.violations import records as violations
+from wecom_app.violations.sanctions import ladder
 
 from .test_rules_support import actions, deliver, member, push, texts_to, world  # noqa: F401
 

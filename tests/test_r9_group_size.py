@@ -18,11 +18,9 @@ import requests
 from sqlalchemy import func, select
 
 from tests.plugins.workbench import login
-from wecom_app import outbox, reconcile, registry
-from wecom_app.audit import AuditEntry
-from wecom_app.directory import Department, User, UserDepartment
-from wecom_app.groups import Group, GroupMember
-from wecom_app.models import OutboxAction
+from wecom_app.governance import reconcile, registry
+from wecom_app.models import AuditEntry, Department, Group, GroupMember, OutboxAction, User, UserDepartment
+from wecom_app.wecom import outbox
 
 from .test_api_support import bearer, error, issue_token, seed_directory
 from .test_rules_support import actions, deliver, failed_rows, member, push, texts_to, world  # noqa: F401

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from wecom_app import registry, rules
-from wecom_app.audit import AuditEntry
+from wecom_app.governance import registry, rules
+from wecom_app.models import AuditEntry
 
 from .test_rules_support import actions, deliver, group_by_chat, member, push, texts_to, world  # noqa: F401
 

@@ -10,10 +10,9 @@ from types import SimpleNamespace
 from sqlalchemy import func, select
 
 import jobs.reconcile
-from wecom_app import registry
-from wecom_app.groups import Group
-from wecom_app.models import OutboxAction
-from wecom_app.reconcile import reconcile
+from wecom_app.governance import registry
+from wecom_app.governance.reconcile import reconcile
+from wecom_app.models import Group, OutboxAction
 
 from .test_rules_support import actions, deliver, member, world  # noqa: F401
 
@@ -181,7 +180,7 @@ def test_change_queued_by_a_handler_during_the_pass_is_not_done_twice(world):
 
         def appchat_get(self, chatid):
             with world.sessions.begin() as session:
-                from wecom_app import rules
+                from wecom_app.governance import rules
 
                 group = session.get(Group, group_id)
                 rules.enforce(session, world.settings, group, member(session, group_id, "xuwei"), world.now(),

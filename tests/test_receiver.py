@@ -9,14 +9,14 @@ from sqlalchemy import select
 
 from wecom_app import metrics
 from wecom_app.app import Runtime, create_app
-from wecom_app.crypto import WeComCrypto, signature
+from wecom_app.callbacks.crypto import WeComCrypto, signature
+from wecom_app.callbacks.receiver import NoAnswer
 from wecom_app.models import InboxEvent
-from wecom_app.receiver import NoAnswer
 from wecom_app.scheduler import run_job
 
 from .callbacks import down_engines, envelope, fixture, post
-from .served import serving
 from .conftest import AES_KEY, CORP_ID, TOKEN, replace
+from .served import serving
 
 CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
 
@@ -241,7 +241,7 @@ def test_values_the_database_refuses_are_400_not_spooled_as_an_outage(client, se
     """The backstop behind parse_event's bounds: a DataError is bad input, never an outage."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite stores any 64-bit value and its driver raises OverflowError beyond; PostgreSQL's bigint is the case")
-    monkeypatch.setattr("wecom_app.events.MAX_CREATE_TIME_DIGITS", 30)
+    monkeypatch.setattr("wecom_app.callbacks.events.MAX_CREATE_TIME_DIGITS", 30)
     xml = fixture("text").replace("<CreateTime>1763900300</CreateTime>", f"<CreateTime>{2**70}</CreateTime>")
     before = metrics.REJECTED.labels("unstorable")._value.get()
     response = post(client, CRYPTO, xml)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from wecom_app import discovery, registry
-from wecom_app.client_errors import WeComError
-from wecom_app.groups import Group
-from wecom_app.reconcile import reconcile
+from wecom_app.governance import discovery, registry
+from wecom_app.governance.reconcile import reconcile
+from wecom_app.models import Group
+from wecom_app.wecom.errors import WeComError
 
 from .test_rules_support import member, push, texts_to, world  # noqa: F401
 

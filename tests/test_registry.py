@@ -8,9 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from wecom_app import naming, registry
-from wecom_app.audit import AuditEntry
-from wecom_app.groups import Group, GroupMember
+from wecom_app.governance import naming, registry
+from wecom_app.models import AuditEntry, Group, GroupMember
 
 from .test_rules_support import actions, deliver, world  # noqa: F401  (world is a fixture)
 
@@ -68,7 +67,7 @@ def test_r8_create_refuses_an_invalid_field_and_names_it(world, fields, field):
 
 
 def test_r7_changes_before_the_create_is_sent_go_into_the_create(world):
-    from wecom_app import rules
+    from wecom_app.governance import rules
 
     with world.sessions.begin() as session:
         group = create(world, session, scope={"users": ["pengfei", "zenglin"]})

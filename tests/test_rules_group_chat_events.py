@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from tests.callbacks import fixture
 from tests.conftest import make_settings
-from wecom_app import membership, registry
-from wecom_app.audit import AuditEntry
-from wecom_app.groups import Group, GroupMember, GroupReread
+from wecom_app.governance import membership, registry
+from wecom_app.models import AuditEntry, Group, GroupMember, GroupReread
 
 from .test_rules_support import actions, group_by_chat, member, push, seed_directory, texts_to
 

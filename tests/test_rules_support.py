@@ -14,12 +14,20 @@ from sqlalchemy import select
 import handlers
 from jobs.directory_sync import refresh_stale
 from tests.conftest import make_settings
-from wecom_app import outbox
-from wecom_app.dispatcher import dispatch_pending
-from wecom_app.directory import Department, Tag, TagMember, User, UserDepartment
-from wecom_app.events import parse_event
-from wecom_app.groups import Group, GroupMember
-from wecom_app.models import InboxEvent, OutboxAction
+from wecom_app.callbacks.dispatcher import dispatch_pending
+from wecom_app.callbacks.events import parse_event
+from wecom_app.models import (
+    Department,
+    Group,
+    GroupMember,
+    InboxEvent,
+    OutboxAction,
+    Tag,
+    TagMember,
+    User,
+    UserDepartment,
+)
+from wecom_app.wecom import outbox
 from wecom_app.workcal import WorkCalendar
 
 
@@ -27,7 +35,7 @@ from wecom_app.workcal import WorkCalendar
 def world(db_url, sessions, sandbox_state, sandbox_clock, emulator_url):
     """settings, client, emulator state and clock (Monday 2026-03-02 09:00, working time), and
     a directory mirror seeded from the emulator's demo company."""
-    from wecom_app.client import WeComClient
+    from wecom_app.wecom.client import WeComClient
 
     settings = make_settings(database_url=db_url, api_base=emulator_url, wecom_timeout=2, admins=("wangfang",))
     clock = lambda: datetime.fromtimestamp(sandbox_clock(), timezone.utc)  # noqa: E731

@@ -5,14 +5,11 @@ non-compliant members, directives, a report."""
 from sqlalchemy import func, select
 
 from tests.test_e2e_sandbox import sandbox  # noqa: F401
-from wecom_app.directives_models import Directive, DirectiveReceipt
-from wecom_app.directory_sync import full_sync
-from wecom_app.groups import Group
+from wecom_app.directory.mirror import full_sync
+from wecom_app.models import Directive, DirectiveReceipt, Group, User, Violation
 from wecom_app.sandbox.demo import seed_demo_data
 from wecom_app.scheduler import run_job
-from wecom_app.violations import Violation
 from wecom_app.workbench.auth import roles_of
-from wecom_app.directory import User
 
 
 def test_sandbox_demo_data_gives_each_role_something_to_see(sandbox):

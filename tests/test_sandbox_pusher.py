@@ -13,7 +13,7 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from tests.plugins.sandbox import AES_KEY, AGENT_ID, CORP_ID, TOKEN
-from wecom_app.crypto import WeComCrypto
+from wecom_app.callbacks.crypto import WeComCrypto
 from wecom_app.sandbox import change_contact, change_external_chat, template_card_event, text_message
 
 

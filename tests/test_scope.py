@@ -1,10 +1,10 @@
-"""Scope resolution (wecom_app/scope.py): nested departments, tags, explicit users, exclusions."""
+"""Scope resolution (wecom_app/governance/scope.py): nested departments, tags, explicit users, exclusions."""
 
 import pytest
 
-from wecom_app.directory import Department, Tag, TagMember, User, UserDepartment
-from wecom_app.directory_sync import apply_user, delete_user
-from wecom_app.scope import INDEX_AFTER, active_in_scope, expand_scope, in_scope, subtree
+from wecom_app.directory.mirror import apply_user, delete_user
+from wecom_app.governance.scope import INDEX_AFTER, active_in_scope, expand_scope, in_scope, subtree
+from wecom_app.models import Department, Tag, TagMember, User, UserDepartment
 
 # 1 公司 ─ 2 销售部 ─ 3 华东 ─ 4 上海组
 #        └ 5 研发部      └ 6 华南 (deleted)

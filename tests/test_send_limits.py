@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from tests.conftest import make_settings
 from tests.test_outbox import TUESDAY_10, FakeClient, add, calendar, row, send, settings, text  # noqa: F401
-from wecom_app import metrics, outbox, quota
-from wecom_app.groups import Group, GroupMember
-from wecom_app.models import OutboxAction
+from wecom_app import metrics
+from wecom_app.models import Group, GroupMember, OutboxAction
+from wecom_app.wecom import outbox, quota
 
 MIDNIGHT_BEIJING = datetime(2026, 3, 10, 16, 0, tzinfo=timezone.utc)  # TUESDAY_10's next natural day
 

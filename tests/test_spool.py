@@ -1,4 +1,4 @@
-"""The callback spool (wecom_app/spool.py): nothing WeCom was answered 200 for is lost while
+"""The callback spool (wecom_app/callbacks/spool.py): nothing WeCom was answered 200 for is lost while
 the database is down, and nothing is stored or handled twice (DESIGN §3; WeCom retries no
 HTTP status, document/path/90930 §3.2). Real-server outages: tests/test_spool_outage.py."""
 
@@ -16,16 +16,16 @@ from pathlib import Path
 from sqlalchemy import select
 
 from wecom_app.app import Runtime, create_app
-from wecom_app.crypto import WeComCrypto
+from wecom_app.callbacks.crypto import WeComCrypto
+from wecom_app.callbacks.dispatcher import dispatch_pending
+from wecom_app.callbacks.events import parse_event
+from wecom_app.callbacks.receiver import inbox_values
+from wecom_app.callbacks.router import Router
+from wecom_app.callbacks.spool import Spool
 from wecom_app.db import make_engine
-from wecom_app.dispatcher import dispatch_pending
-from wecom_app.events import parse_event
 from wecom_app.models import InboxEvent
-from wecom_app.receiver import inbox_values
-from wecom_app.router import Router
 from wecom_app.sandbox import text_message
 from wecom_app.scheduler import run_job
-from wecom_app.spool import Spool
 
 from .callbacks import down_engines, post
 from .conftest import AES_KEY, AGENT_ID, CORP_ID, TOKEN
@@ -166,10 +166,10 @@ def test_on_sqlite_a_callback_waits_for_a_lock_less_than_wecom_waits_for_an_answ
 WRITER = """
 import sys
 from datetime import datetime, timezone
-from wecom_app.events import parse_event
-from wecom_app.receiver import inbox_values
+from wecom_app.callbacks.events import parse_event
+from wecom_app.callbacks.receiver import inbox_values
 from wecom_app.sandbox import text_message
-from wecom_app.spool import Spool
+from wecom_app.callbacks.spool import Spool
 
 spool = Spool(sys.argv[1])
 for n in range(1_000_000):

@@ -14,10 +14,11 @@ from sqlalchemy import select, update
 from tests.plugins.database import fresh_database
 from tests.test_r16_directives import issue, receipts, task_of
 from tests.test_rules_support import seed_directory, world  # noqa: F401
-from wecom_app import directives_acks, outbox, task_ids
 from wecom_app.db import make_engine, make_sessionmaker
-from wecom_app.directives_delivery import batch_for_task
+from wecom_app.directives import acks as directives_acks
+from wecom_app.directives.delivery import batch_for_task
 from wecom_app.models import AppInstance, OutboxAction
+from wecom_app.wecom import outbox, task_ids
 
 # -- the format ---------------------------------------------------------------------------------
 
@@ -105,7 +106,7 @@ def staging(world, second_db_url):
     """A second installation (its own fresh database) of the same app on the same WeCom (emulator state)."""
     import dataclasses
 
-    from wecom_app.client import WeComClient
+    from wecom_app.wecom.client import WeComClient
 
     engine = make_engine(second_db_url)
     sessions = make_sessionmaker(engine)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from wecom_app import textlimits
-from wecom_app.textlimits import TooLong, check, fit, shorten, size, split
+from wecom_app.wecom import textlimits
+from wecom_app.wecom.textlimits import TooLong, check, fit, shorten, size, split
 
 
 def test_limits_per_api_and_msgtype_are_bytes():
@@ -84,7 +84,7 @@ def test_a_long_text_to_members_is_queued_as_several_messages_never_cut(sessions
     from sqlalchemy import select
 
     from tests.conftest import make_settings
-    from wecom_app import rules
+    from wecom_app.governance import rules
     from wecom_app.models import OutboxAction
 
     text = "【群规处理】" + "汉" * 994  # 3,000 bytes

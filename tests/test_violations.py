@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from wecom_app import registry
-from wecom_app.violations import Violation
+from wecom_app.governance import registry
+from wecom_app.models import Violation
 
 from .test_rules_support import push, world  # noqa: F401
 

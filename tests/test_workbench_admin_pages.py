@@ -13,12 +13,8 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from tests.plugins.workbench import csrf_of, issue_directive, login
-from wecom_app.assessments import Assessment
-from wecom_app.audit import AuditEntry, audit
-from wecom_app.directives_models import DirectiveReceipt
-from wecom_app.directory import Department, User
-from wecom_app.groups import Group
-from wecom_app.models import CalendarOverride
+from wecom_app.audit import audit
+from wecom_app.models import Assessment, AuditEntry, CalendarOverride, Department, DirectiveReceipt, Group, User
 
 MARCH = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
 ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03", "/settings", "/audit")

@@ -11,10 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.plugins.workbench import csrf_of, login
-from wecom_app.directives_models import Announcement, AnnouncementDelivery
-from wecom_app.groups import Group
-from wecom_app.models import OutboxAction
-from wecom_app.registry import encrypt_robot_key
+from wecom_app.governance.registry import encrypt_robot_key
+from wecom_app.models import Announcement, AnnouncementDelivery, Group, OutboxAction
 from wecom_app.scheduler import run_job
 
 

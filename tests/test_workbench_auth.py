@@ -13,11 +13,8 @@ from sqlalchemy import select
 
 from tests.conftest import replace
 from tests.plugins.workbench import csrf_of, issue_directive, login, make_wb_app
-from wecom_app.audit import AuditEntry
 from wecom_app.config import load_settings
-from wecom_app.directives_models import DirectiveReceipt
-from wecom_app.directory import User
-from wecom_app.groups import Group
+from wecom_app.models import AuditEntry, DirectiveReceipt, Group, User
 from wecom_app.workbench.auth import Viewer, can_manage_group, safe_next
 
 

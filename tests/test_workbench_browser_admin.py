@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from wecom_app.assessments import Assessment
+from wecom_app.models import Assessment
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.plugins.workbench import issue_directive
-from wecom_app.directives_models import DirectiveReceipt
+from wecom_app.models import DirectiveReceipt
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +72,7 @@ def count_of(page, status: str) -> int:
 
 
 def test_r16_admin_issues_sees_the_matrix_change_and_exports_the_sheet(page, login_as, live_app, shot):
-    from wecom_app.directives_models import DirectiveBatch
+    from wecom_app.models import DirectiveBatch
     from wecom_app.scheduler import run_job
 
     login_as(page, "zhangwei")
@@ -132,7 +132,7 @@ def row_status(live_app, directive_id, userid):
 
 
 def test_r17_admin_sends_an_announcement_and_sees_each_group(page, login_as, live_app, shot):
-    from wecom_app.groups import Group
+    from wecom_app.models import Group
     from wecom_app.scheduler import run_job
 
     with live_app.runtime.sessions.begin() as db:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from wecom_app.groups import Group, GroupMember
+from wecom_app.models import Group, GroupMember, Violation
 from wecom_app.scheduler import run_job
-from wecom_app.violations import Violation
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from wecom_app.groups import Group
+from wecom_app.models import Group
 
 pytestmark = pytest.mark.browser
 

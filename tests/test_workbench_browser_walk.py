@@ -46,7 +46,7 @@ def _links(page) -> list[str]:
 
 
 def _menu_for(live_app, userid: str) -> list[str]:
-    from wecom_app.directory import User
+    from wecom_app.models import User
     from wecom_app.workbench.auth import roles_of
     from wecom_app.workbench.nav import nav_for
 

@@ -17,8 +17,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import AES_KEY, CORP_ID, TOKEN
 from tests.plugins.workbench import csrf_of, issue_directive, login
-from wecom_app.audit import AuditEntry
-from wecom_app.directives_models import Directive, DirectiveBatch, DirectiveReceipt, DirectiveVersion, LedgerEntry
+from wecom_app.models import AuditEntry, Directive, DirectiveBatch, DirectiveReceipt, DirectiveVersion, LedgerEntry
 from wecom_app.sandbox.pusher import CallbackPusher
 from wecom_app.scheduler import run_job
 
@@ -94,7 +93,7 @@ def test_r16_a_refused_directive_shows_the_error_next_to_its_field_and_writes_no
 
 
 def issue_urgent(wb, people=PEOPLE, issuer="caoyang", require="ack"):
-    from wecom_app import directives
+    from wecom_app.directives import issue as directives
 
     runtime = rt(wb)
     now = runtime.clock()
@@ -250,7 +249,7 @@ def test_directive_list_empty_state_and_paging(wb, sandbox_state):
 
 
 def test_r16_a_big_directive_s_matrix_is_paginated(wb, sandbox_state):
-    from wecom_app import directives
+    from wecom_app.directives import issue as directives
 
     runtime = rt(wb)
     now = runtime.clock()

@@ -12,10 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.plugins.workbench import csrf_of, login
-from wecom_app import directives
-from wecom_app.audit import AuditEntry
-from wecom_app.groups import Group, GroupMember
-from wecom_app.models import OutboxAction
+from wecom_app.directives import issue as directives
+from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction
 
 DISCOVERED = "wrOgQhDgAAdiscovered000000001"
 ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"

@@ -12,10 +12,8 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from tests.plugins.workbench import issue_directive, login
-from wecom_app import directives_acks
-from wecom_app.directives_models import Directive
-from wecom_app.groups import Group, GroupMember
-from wecom_app.violations import Violation
+from wecom_app.directives import acks as directives_acks
+from wecom_app.models import Directive, Group, GroupMember, Violation
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.paging import Page
 
@@ -91,7 +89,7 @@ def test_dashboard_for_a_custodian_is_limited_to_their_groups(wb, sandbox_state,
 def test_admin_actions_go_to_the_audit_log(wb, sandbox_state):
     from sqlalchemy import select
 
-    from wecom_app.audit import AuditEntry
+    from wecom_app.models import AuditEntry
     from wecom_app.workbench.auth import audit_action, roles_required
 
     @roles_required("admin")

@@ -9,9 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.plugins.workbench import csrf_of, login
-from wecom_app.groups import Group, GroupMember
-from wecom_app.models import OutboxAction
-from wecom_app.violations import Violation
+from wecom_app.models import Group, GroupMember, OutboxAction, Violation
 
 
 def rt(wb):

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from tests.plugins.workbench import csrf_of, login
 from tests.test_rules_support import push
-from wecom_app.audit import AuditEntry
-from wecom_app.directory import STATUS_ACTIVE, User
+from wecom_app.models import AuditEntry, User
+from wecom_app.models.directory import STATUS_ACTIVE
 
 
 def _cookie(client) -> str:

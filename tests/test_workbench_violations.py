@@ -11,11 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.plugins.workbench import csrf_of, login
-from wecom_app.assessments import Assessment
-from wecom_app.audit import AuditEntry
-from wecom_app.groups import Group, GroupMember
-from wecom_app.violations import Violation
-from wecom_app.violations_sanctions import Sanction
+from wecom_app.models import Assessment, AuditEntry, Group, GroupMember, Sanction, Violation
 
 
 def rt(wb):

@@ -29,14 +29,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import outbox, textlimits
-from .audit import audit
-from .directives_models import Announcement, AnnouncementDelivery
-from .groups import Group
-from .logs import kv
-from .models import OutboxAction
-from .registry import robot_key
-from .workcal import load_calendar
+from wecom_app.audit import audit
+from wecom_app.governance.registry import robot_key
+from wecom_app.logs import kv
+from wecom_app.models import Announcement, AnnouncementDelivery, Group, OutboxAction
+from wecom_app.wecom import outbox, textlimits
+from wecom_app.workcal import load_calendar
 
 log = logging.getLogger("wecom.announcements")
 

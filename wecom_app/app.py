@@ -18,14 +18,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
-from . import inputs, metrics, outbox
-from .config import Settings
-from .crypto import WeComCrypto
-from .db import check_migrated, make_engine, make_sessionmaker, utcnow
-from .logs import kv
-from .models import InboxEvent, OutboxAction
-from .served import BoundedBody
-from .spool import Spool, replay_at_start
+from wecom_app import inputs, metrics
+from wecom_app.callbacks.crypto import WeComCrypto
+from wecom_app.callbacks.spool import Spool, replay_at_start
+from wecom_app.config import Settings
+from wecom_app.db import check_migrated, make_engine, make_sessionmaker, utcnow
+from wecom_app.logs import kv
+from wecom_app.models import InboxEvent, OutboxAction
+from wecom_app.served import BoundedBody
+from wecom_app.wecom import outbox
 
 log = logging.getLogger("wecom.app")
 
@@ -55,7 +56,7 @@ class Runtime:
         """The one WeCom client of this process (created on first use)."""
         with self._client_lock:
             if self._client is None:
-                from .client import WeComClient
+                from wecom_app.wecom.client import WeComClient
 
                 self._client = WeComClient(self.settings, self.sessions, clock=self.clock)
             return self._client
@@ -108,19 +109,19 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
     app.extensions["wecom"] = runtime
     inputs.install(app)  # before any route: the bounded <int:> converter, the NUL check
 
-    from .receiver import CallbackReceiver
+    from wecom_app.callbacks.receiver import CallbackReceiver
 
     app.wsgi_app = CallbackReceiver(runtime, app.wsgi_app)
-    from .api import register_api
+    from wecom_app.api import register_api
 
     register_api(app)
-    from .workbench import init_workbench
+    from wecom_app.workbench import init_workbench
 
     init_workbench(app, settings)
     # outermost: under gunicorn a body must arrive within BODY_TIMEOUT before anything reads it
     app.wsgi_app = BoundedBody(app.wsgi_app, timeout=settings.body_timeout, max_bytes=settings.callback_max_bytes)
     if settings.sandbox:
-        from .status import bp as status_bp
+        from wecom_app.sandbox.status import bp as status_bp
 
         app.register_blueprint(status_bp)
 
@@ -128,7 +129,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, check_sche
     def bad_input(exc):
         """A query or form value refused before any view ran (or in a view outside the API)."""
         if request.path.startswith("/api/"):
-            from .api.errors import bad_input as api_bad_input
+            from wecom_app.api.errors import bad_input as api_bad_input
 
             return api_bad_input(exc)
         return render_template("workbench/error.html", title="请求无效",

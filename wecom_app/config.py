@@ -58,7 +58,7 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     work_hours: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13, 30), time(18)))
     log_level: str = "INFO"
-    group_name_pattern: str = ""  # empty: wecom_app.naming's default
+    group_name_pattern: str = ""  # empty: wecom_app.governance.naming's default
     real_name_pattern: str = ""  # empty: 2-4 CJK characters
     real_name_grace_days: int = 3  # R2: days to fix a bad name before it is a violation
     sanction_ladder: str = "warning,temporary_removal:7,removal"

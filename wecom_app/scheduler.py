@@ -24,8 +24,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from jobs import JOBS
-from .logs import kv
-from .models import JobLease
+from wecom_app.logs import kv
+from wecom_app.models import JobLease
 
 LEASE = timedelta(minutes=30)  # longer than any job; a crashed holder's lease runs out
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"

@@ -27,7 +27,7 @@ import time
 from gunicorn import glogging
 from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
-from .logs import RedactingFilter, kv
+from wecom_app.logs import RedactingFilter, kv
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class BoundedBody:
         finally:
             in_time = _watchdog.disarm(entry)
         if not in_time or (length and got < length):
-            from . import metrics  # not at import: the gunicorn master imports this module for its logger
+            from wecom_app import metrics  # not at import: the gunicorn master imports this module for its logger
 
             reason = "slow_body" if not in_time else "short_body"
             metrics.REJECTED.labels(reason).inc()

@@ -21,19 +21,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base, UTCDateTime
-
-
-class SessionGeneration(Base):
-    __tablename__ = "user_session_generation"
-
-    userid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    generation: Mapped[int] = mapped_column(Integer, default=0)
-    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+from wecom_app.models import SessionGeneration
 
 
 def current(session, userid: str) -> int:

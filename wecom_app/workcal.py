@@ -16,7 +16,7 @@ A day is decided by, in order:
 Working time is any moment, in `settings.tz`, inside one of `settings.work_hours`
 on a working day. Every datetime in and out is timezone-aware.
 
-Working-time arithmetic (the directive reminder plan, directives_followup.py):
+Working-time arithmetic (the directive reminder plan, directives/followup.py):
 `add_working` and `subtract_working` move through working windows only (the
 lunch break, evenings, weekends and holidays do not count), and
 `next_working_at` is the next working day's given local time.
@@ -24,16 +24,15 @@ lunch break, evenings, weekends and holidays do not count), and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, time, timedelta, timezone
 
 import chinese_calendar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .config import Settings
-from .models import CalendarOverride
+from wecom_app.config import Settings
+from wecom_app.models import CalendarOverride
 
 # Statutory holidays on fixed Gregorian dates (国务院《全国年节及纪念日放假办法》).
 FIXED_HOLIDAYS = frozenset({(1, 1), (5, 1), (10, 1), (10, 2), (10, 3)})
@@ -148,7 +147,7 @@ def set_override(session: Session, day: date, *, workday: bool, note: str, actor
                  **details) -> tuple[CalendarOverride, dict | None]:
     """An admin's decision that `day` is a working day or not (a 调休 or holiday
     chinese-calendar does not know yet), audited; (the row, what it was before or None)."""
-    from .audit import audit
+    from wecom_app.audit import audit
 
     row = session.get(CalendarOverride, day)
     before = None if row is None else {"workday": row.workday, "note": row.note, "set_by": row.set_by}
@@ -162,7 +161,7 @@ def set_override(session: Session, day: date, *, workday: bool, note: str, actor
 
 def unset_override(session: Session, day: date, *, actor: str, now: datetime, **details) -> bool:
     """`day` follows the calendar again (audited); False when it had no override."""
-    from .audit import audit
+    from wecom_app.audit import audit
 
     row = session.get(CalendarOverride, day)
     if row is None:

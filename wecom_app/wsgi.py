@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from .app import create_app
-from .config import SettingsError, load_settings
-from .logs import setup_logging
+from wecom_app.app import create_app
+from wecom_app.config import SettingsError, load_settings
+from wecom_app.logs import setup_logging
 
 try:
     settings = load_settings()

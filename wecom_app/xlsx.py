@@ -1,7 +1,7 @@
 """The one way the app writes a spreadsheet cell (issue 10 items 1–2).
 
 Every workbook the app exports (the assessment month, `assessments.py`; the receipt
-sheet, `receipt_sheet.py`) writes its rows through `row` / `cell`, so that text from
+sheet, `directives/receipt_sheet.py`) writes its rows through `row` / `cell`, so that text from
 members, custodians and the directory can neither break the export nor run in it:
 
 - the characters openpyxl refuses (`ILLEGAL_CHARACTERS_RE`: C0 controls other than

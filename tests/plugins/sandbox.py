@@ -9,7 +9,7 @@
   to an app's callback URL.
 
 And a guard on every test: if any emulator cut or refused a text as too long
-(wecom_app/sandbox/truncation.py), the test fails, wherever the text came from — the
+(wecom_app/sandbox/emulator/truncation.py), the test fails, wherever the text came from — the
 app must never send what WeCom would cut. A test about the emulator's own cutting
 says so with `@pytest.mark.wecom_truncates`.
 """
@@ -22,7 +22,8 @@ import pytest
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from wecom_app.sandbox import CallbackPusher, ManualClock, create_emulator, make_sandbox, truncation
+from wecom_app.sandbox import CallbackPusher, ManualClock, create_emulator, make_sandbox
+from wecom_app.sandbox.emulator import truncation
 
 CORP_ID = "ww1436e0e65a779aee"  # the same test corp as tests/conftest.py
 AGENT_ID = 1000002

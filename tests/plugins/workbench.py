@@ -34,7 +34,7 @@ def wb_settings(db_url, emulator_url):
 
 
 def make_wb_app(settings, engine, synced: bool = True):
-    from wecom_app.directory_sync import full_sync
+    from wecom_app.directory.mirror import full_sync
 
     runtime = Runtime(settings, engine=engine)
     if synced:
@@ -67,7 +67,7 @@ def issue_directive(runtime, userids, *, issuer: str = "zhangwei", title: str = 
     The tests run on the real clock: the deadline is two weeks out so that a run on a
     Friday evening or before 国庆 still has the cards go before it (a non-urgent
     directive whose cards would go after its deadline is refused)."""
-    from wecom_app import directives
+    from wecom_app.directives import issue as directives
 
     now = runtime.clock()
     with runtime.sessions() as db:

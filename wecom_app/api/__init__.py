@@ -17,8 +17,8 @@ from typing import Any
 from flask import Blueprint, Flask, request, url_for
 from sqlalchemy import Select, func, select
 
-from .errors import ApiError, install_handlers, install_routing_errors
-from .validate import Integer, Invalid
+from wecom_app.api.errors import ApiError, install_handlers, install_routing_errors
+from wecom_app.api.validate import Integer, Invalid
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 _RESOURCES = ("groups", "calendar", "violations", "sensitive_words", "directives", "announcements")

@@ -19,12 +19,23 @@ from __future__ import annotations
 from flask import url_for
 from sqlalchemy import select
 
-from .. import announcements
-from ..directives_models import Announcement
-from . import bp, json_body, paginate
-from .auth import caller, require, runtime
-from .errors import ApiError
-from .validate import Boolean, DateTime, Integer, Invalid, ListOf, Object, OneOf, String, optional, validate
+from wecom_app import announcements
+from wecom_app.api import bp, json_body, paginate
+from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.errors import ApiError
+from wecom_app.api.validate import (
+    Boolean,
+    DateTime,
+    Integer,
+    Invalid,
+    ListOf,
+    Object,
+    OneOf,
+    String,
+    optional,
+    validate,
+)
+from wecom_app.models import Announcement
 
 READERS = ("admin", "readonly")
 MAX_GROUPS = 500

@@ -18,9 +18,10 @@ from datetime import timedelta
 from flask import current_app, g, request
 from sqlalchemy import or_, select, update
 
-from ..api_tokens import ApiToken, hash_token
-from ..logs import kv
-from .errors import ApiError
+from wecom_app.api.errors import ApiError
+from wecom_app.api_tokens import hash_token
+from wecom_app.logs import kv
+from wecom_app.models import ApiToken
 
 log = logging.getLogger("wecom.api")
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -15,12 +15,12 @@ from datetime import date
 from flask import request, url_for
 from sqlalchemy import select
 
-from ..models import CalendarOverride
-from ..workcal import set_override, unset_override
-from . import bp, json_body, query_int
-from .auth import caller, require, runtime
-from .errors import ApiError
-from .validate import Boolean, Object, String, optional, validate
+from wecom_app.api import bp, json_body, query_int
+from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.errors import ApiError
+from wecom_app.api.validate import Boolean, Object, String, optional, validate
+from wecom_app.models import CalendarOverride
+from wecom_app.workcal import set_override, unset_override
 
 OVERRIDE = Object(workday=Boolean(), note=optional(String(200, min_length=0), default=""))
 

@@ -16,7 +16,7 @@
   `{title?, body?, note?}` → `201` with the new version (admin, or the issuer
   token that issued it). Acting on a revoked directive is a `409`.
 - `GET /directives/{id}/receipts.pdf` and `.xlsx`: the receipt sheet (签收单,
-  receipt_sheet.py) as a download, for whoever may read the directive.
+  directives/receipt_sheet.py) as a download, for whoever may read the directive.
 
 An issuer token sees and acts on its own directives only; another one is a 404.
 `title` is at most 128 and `body` at most 2,048 bytes in UTF-8 (what WeCom takes whole,
@@ -35,15 +35,26 @@ from datetime import datetime, timezone
 from flask import Response, request, url_for
 from sqlalchemy import case, func, select
 
-from .. import directives
-from ..audit import audit
-from ..directives_models import DIRECTIVE_STATUSES, REQUIRES, Directive, DirectiveReceipt, DirectiveVersion
-from ..directory import User
-from . import bp, json_body, paginate
-from .auth import caller, require, runtime
-from .errors import ApiError
-from .groups import USERID
-from .validate import Boolean, DateTime, Integer, Invalid, ListOf, Object, OneOf, String, optional, validate
+from wecom_app.api import bp, json_body, paginate
+from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.errors import ApiError
+from wecom_app.api.groups import USERID
+from wecom_app.api.validate import (
+    Boolean,
+    DateTime,
+    Integer,
+    Invalid,
+    ListOf,
+    Object,
+    OneOf,
+    String,
+    optional,
+    validate,
+)
+from wecom_app.audit import audit
+from wecom_app.directives import issue as directives
+from wecom_app.models import Directive, DirectiveReceipt, DirectiveVersion, User
+from wecom_app.models.directives import DIRECTIVE_STATUSES, REQUIRES
 
 READERS = ("admin", "readonly", "issuer")
 WRITERS = ("admin", "issuer")
@@ -206,8 +217,8 @@ def get_directive(directive_id: int):
 @bp.get("/directives/<int:directive_id>/receipts.<any(pdf, xlsx):fmt>")
 @require(*READERS)
 def receipt_sheet(directive_id: int, fmt: str):
-    """The 签收单 (receipt_sheet.py) as a download, for whoever may read the directive."""
-    from .. import receipt_sheet
+    """The 签收单 (directives/receipt_sheet.py) as a download, for whoever may read the directive."""
+    from wecom_app.directives import receipt_sheet
 
     rt = runtime()
     with rt.sessions() as session:

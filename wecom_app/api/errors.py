@@ -16,15 +16,21 @@ import logging
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy.exc import (
-    DataError, DBAPIError, DisconnectionError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError,
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
 from werkzeug.routing import RequestRedirect
 
-from ..inputs import BadInput
-from ..logs import kv
-from .validate import Invalid
+from wecom_app.api.validate import Invalid
+from wecom_app.inputs import BadInput
+from wecom_app.logs import kv
 
 log = logging.getLogger("wecom.api")
 

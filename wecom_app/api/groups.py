@@ -11,7 +11,7 @@
   count and the limit (WeCom answers 86006 above the company's group size, 90245).
 - `POST /groups/register` (admin): register (备案) a customer or internal group.
 
-The bodies are checked here for shape; `wecom_app.registry` judges meaning (an
+The bodies are checked here for shape; `wecom_app.governance.registry` judges meaning (an
 unknown owner, a name against the naming convention) and raises RegistryError,
 which becomes a 422 on its field. A rejected request leaves nothing behind: the
 registry's writes share the request's one transaction.
@@ -24,13 +24,14 @@ from urllib.parse import parse_qs, urlsplit
 from flask import request, url_for
 from sqlalchemy import select
 
-from ..groups import KINDS, STATUSES, Group
-from ..naming import GROUP_NAME_MAX
-from ..registry import ROBOT_KEY
-from . import bp, json_body, paginate
-from .auth import caller, require, runtime
-from .errors import ApiError
-from .validate import Boolean, Integer, Invalid, ListOf, Object, OneOf, String, optional, validate
+from wecom_app.api import bp, json_body, paginate
+from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.errors import ApiError
+from wecom_app.api.validate import Boolean, Integer, Invalid, ListOf, Object, OneOf, String, optional, validate
+from wecom_app.governance.naming import GROUP_NAME_MAX
+from wecom_app.governance.registry import ROBOT_KEY
+from wecom_app.models import Group
+from wecom_app.models.groups import KINDS, STATUSES
 
 READERS = ("admin", "readonly", "issuer", "custodian")
 WEBHOOK_HOST, WEBHOOK_PATH = "qyapi.weixin.qq.com", "/cgi-bin/webhook/send"
@@ -129,7 +130,7 @@ def visible_group(session, group_id: int) -> Group:
 @bp.get("/groups/<int:group_id>")
 @require(*READERS)
 def get_group(group_id: int):
-    from ..registry import group_view
+    from wecom_app.governance.registry import group_view
 
     with runtime().sessions() as session:
         return group_view(session, visible_group(session, group_id))
@@ -153,7 +154,7 @@ def register_group():
 
 def _create(make):
     """Run a registry function in one transaction; 201 with the group at the top level."""
-    from .. import registry
+    from wecom_app.governance import registry
 
     rt = runtime()
     try:

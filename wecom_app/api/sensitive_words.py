@@ -1,5 +1,5 @@
 """`/api/v1/sensitive-words` (admin): the office's banned-word lists, pushed to
-WeCom's 敏感词 intercept rules (R3, R12; wecom_app/sensitive_words.py).
+WeCom's 敏感词 intercept rules (R3, R12; wecom_app/governance/sensitive_words.py).
 
 - `GET /sensitive-words`: every rule not deleted, with its WeCom rule_id and sync
   status (pending / synced / failed with errcode), and `coverage`.
@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from flask import url_for
 
-from .. import sensitive_words as sw
-from . import bp, json_body
-from .auth import caller, require, runtime
-from .errors import ApiError
-from .groups import USERID
-from .validate import Integer, Invalid, ListOf, Object, String, optional, validate
+from wecom_app.api import bp, json_body
+from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.errors import ApiError
+from wecom_app.api.groups import USERID
+from wecom_app.api.validate import Integer, Invalid, ListOf, Object, String, optional, validate
+from wecom_app.governance import sensitive_words as sw
 
 
 class _OneOfInts(Integer):

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from .. import textlimits
+from wecom_app.wecom import textlimits
 
 MISSING: Any = object()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # \t and \n are allowed only where multiline=True

@@ -21,16 +21,17 @@ from __future__ import annotations
 from flask import Response, request, url_for
 from sqlalchemy import select
 
-from .. import assessments, violations, violations_sanctions
-from ..directory import User
-from ..groups import Group
-from ..inputs import bounded_int
-from ..violations import STATUSES, Violation
-from . import bp, json_body, paginate
-from .auth import caller, require, runtime
-from .errors import ApiError
-from .groups import USERID
-from .validate import Integer, Invalid, Object, OneOf, String, optional, validate
+from wecom_app.api import bp, json_body, paginate
+from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.errors import ApiError
+from wecom_app.api.groups import USERID
+from wecom_app.api.validate import Integer, Invalid, Object, OneOf, String, optional, validate
+from wecom_app.inputs import bounded_int
+from wecom_app.models import Group, User, Violation
+from wecom_app.violations import assessments
+from wecom_app.violations import records as violations
+from wecom_app.violations import sanctions as violations_sanctions
+from wecom_app.violations.records import STATUSES
 
 READERS = ("admin", "readonly", "custodian")
 RULE = String(8, pattern=r"R\d{1,2}", pattern_message="must be a rule id such as R3")

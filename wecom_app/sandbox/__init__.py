@@ -12,11 +12,17 @@ that return callback XML), faults.py (fault injection, call log), emulator*.py (
 HTTP API), seed.py (the demo company), pusher.py (encrypted callbacks to the app).
 """
 
-from .emulator import create_emulator
-from .faults import FaultInjector
-from .pusher import CallbackPusher, change_contact, change_external_chat, template_card_event, text_message
-from .seed import seed_demo_company
-from .state import ManualClock, SandboxState, make_sandbox
+from wecom_app.sandbox.emulator import create_emulator
+from wecom_app.sandbox.faults import FaultInjector
+from wecom_app.sandbox.pusher import (
+    CallbackPusher,
+    change_contact,
+    change_external_chat,
+    template_card_event,
+    text_message,
+)
+from wecom_app.sandbox.seed import seed_demo_company
+from wecom_app.sandbox.state import ManualClock, SandboxState, make_sandbox
 
 __all__ = [
     "CallbackPusher", "FaultInjector", "ManualClock", "SandboxState", "change_contact", "change_external_chat",

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .. import directives
-from ..registry import create_managed_group, register_group
-from .seed import CUSTOMER_CHATS
+from wecom_app.directives import issue as directives
+from wecom_app.governance.registry import create_managed_group, register_group
+from wecom_app.sandbox.seed import CUSTOMER_CHATS
 
 CUSTODIAN = "xuchao"
 

@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 import requests
 
-from wecom_app.crypto import WeComCrypto, signature
+from wecom_app.callbacks.crypto import WeComCrypto, signature
 
 LIST_FIELDS = ("Department", "IsLeaderInDept", "DirectLeader", "AddUserItems", "DelUserItems",
                "AddPartyItems", "DelPartyItems")

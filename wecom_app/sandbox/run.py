@@ -14,13 +14,13 @@ from pathlib import Path
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from ..app import Runtime, create_app
-from ..config import Settings
-from ..db import upgrade
-from ..logs import setup_logging
-from . import make_sandbox
-from .emulator import create_emulator
-from .pusher import CallbackPusher
+from wecom_app.app import Runtime, create_app
+from wecom_app.config import Settings
+from wecom_app.db import upgrade
+from wecom_app.logs import setup_logging
+from wecom_app.sandbox import make_sandbox
+from wecom_app.sandbox.emulator import create_emulator
+from wecom_app.sandbox.pusher import CallbackPusher
 
 # Fixed sandbox credentials: they only ever meet the built-in emulator.
 CORP_ID = "ww5a4db0x5andb0x1"
@@ -67,7 +67,7 @@ class _ConsoleRequestHandler(WSGIRequestHandler):
 
 
 def run_sandbox(*, host: str, port: int, database: str) -> None:
-    from ..scheduler import Worker
+    from wecom_app.scheduler import Worker
 
     setup_logging("INFO")
     Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -81,12 +81,12 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    from ..directory_sync import full_sync
+    from wecom_app.directory.mirror import full_sync
 
     counts = full_sync(runtime.sessions, runtime.client, runtime.clock())  # the mirror of the demo company
     print(f"wecom-app sandbox: {counts.users} employees in {counts.departments} departments synced from the emulator",
           flush=True)
-    from .demo import seed_demo_data
+    from wecom_app.sandbox.demo import seed_demo_data
 
     for line in seed_demo_data(runtime, state, wsgi.app.extensions["wecom_pusher"]):
         print(f"  demo: {line}", flush=True)

@@ -8,7 +8,7 @@ Deterministic: the same state every time.
 
 from __future__ import annotations
 
-from .state import STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT
+from wecom_app.sandbox.state import STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT
 
 COMPANY = "云杉科技有限公司"
 DEPARTMENTS = [  # id, name, parentid

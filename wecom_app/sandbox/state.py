@@ -22,8 +22,8 @@ import time
 import uuid
 from typing import Callable
 
-from .faults import FaultInjector
-from .state_events import CallbackEventsMixin
+from wecom_app.sandbox.faults import FaultInjector
+from wecom_app.sandbox.state_events import CallbackEventsMixin
 
 ROOT_DEPARTMENT = 1
 STATUS_ACTIVE, STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT = 1, 2, 4, 5
@@ -316,7 +316,7 @@ def make_sandbox(corp_id: str, agent_id: int, secret: str, contact_secret: str |
     """A state for `create_emulator`; seeded with the demo company unless `seed=False`."""
     state = SandboxState(corp_id, agent_id, secret, contact_secret, clock)
     if seed:
-        from .seed import seed_demo_company
+        from wecom_app.sandbox.seed import seed_demo_company
 
         seed_demo_company(state)
     return state

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 
-from . import pusher
+from wecom_app.sandbox import pusher
 
 # user field → the element name change_contact uses for it
 CONTACT_FIELDS = dict(name="Name", department="Department", main_department="MainDepartment",

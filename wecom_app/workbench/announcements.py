@@ -24,15 +24,14 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import announcements
-from ..directives_models import Announcement
-from ..groups import Group
-from ..inputs import form_id
-from . import bp, runtime
-from .auth import audit_action, current_user, forbidden, roles_required
-from .directives_admin import KIND_NAMES, ZhForm
-from .forms import bytes_words, utf8_bytes
-from .paging import paginate
+from wecom_app import announcements
+from wecom_app.inputs import form_id
+from wecom_app.models import Announcement, Group
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import audit_action, current_user, forbidden, roles_required
+from wecom_app.workbench.directives_admin import KIND_NAMES, ZhForm
+from wecom_app.workbench.forms import bytes_words, utf8_bytes
+from wecom_app.workbench.paging import paginate
 
 CHANNEL_NOTES = {"appchat/send": "应用管理群：由应用直接发送（appchat/send）",
                  "webhook/send": "已登记群机器人：通过机器人 webhook 发送"}

@@ -21,14 +21,13 @@ from wtforms import SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import Optional, Regexp, ValidationError
 
-from ..assessments import MONTH, Assessment, month_report, month_xlsx, report_xlsx
-from ..directives_models import DirectiveReceipt
-from ..directory import Department, User
-from ..inputs import bounded_int
-from ..scope import subtree
-from . import bp, runtime
-from .auth import audit_action, roles_required
-from .paging import paginate
+from wecom_app.governance.scope import subtree
+from wecom_app.inputs import bounded_int
+from wecom_app.models import Assessment, Department, DirectiveReceipt, User
+from wecom_app.violations.assessments import MONTH, month_report, month_xlsx, report_xlsx
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import audit_action, roles_required
+from wecom_app.workbench.paging import paginate
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RULE_NAMES = {"R1": "非在职人员入群", "R2": "未使用实名", "R3": "不文明言论", "R5": "发布无关内容", "R11": "拉入无关人员",

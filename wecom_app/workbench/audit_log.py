@@ -18,12 +18,11 @@ from sqlalchemy import or_, select
 from wtforms import StringField
 from wtforms.validators import Length, ValidationError
 
-from ..audit import AuditEntry
-from ..directory import User
-from . import bp, runtime
-from .auth import roles_required
-from .paging import paginate
-from .settings_page import DayField
+from wecom_app.models import AuditEntry, User
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import roles_required
+from wecom_app.workbench.paging import paginate
+from wecom_app.workbench.settings_page import DayField
 
 PER_PAGE = 30
 SECRET_KEYS = re.compile(r"secret|token|passw|aes|signature|webhook|robot|cookie|credential|private", re.I)

@@ -31,13 +31,13 @@ from urllib.parse import urlencode, urlsplit
 from flask import g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from .. import session_generations
-from ..audit import audit
-from ..client_errors import WeComError
-from ..directory import STATUS_ACTIVE, Department, TagMember, User, UserDepartment
-from ..groups import Group
-from ..logs import kv
-from . import bp, runtime
+from wecom_app import session_generations
+from wecom_app.audit import audit
+from wecom_app.logs import kv
+from wecom_app.models import Department, Group, TagMember, User, UserDepartment
+from wecom_app.models.directory import STATUS_ACTIVE
+from wecom_app.wecom.errors import WeComError
+from wecom_app.workbench import bp, runtime
 
 log = logging.getLogger("wecom.workbench")
 

@@ -19,22 +19,32 @@ from datetime import datetime, time, timedelta
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField, TimeField
+from wtforms import (
+    BooleanField,
+    DateField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.meta import DefaultMeta
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from .. import directives, directives_followup, receipt_sheet
-from ..api.directives import SHEET_TYPES, counts
-from ..directives_models import Directive, DirectiveReceipt, DirectiveVersion, done_column
-from ..directory import STATUS_ACTIVE, Department, User, UserDepartment
-from ..groups import Group
-from ..inputs import bounded_int, form_id
-from ..scope import subtree
-from . import bp, runtime
-from .auth import audit_action, current_user, forbidden, login_required, roles_required
-from .forms import EmptyForm, bytes_words, utf8_bytes
-from .paging import paginate
+from wecom_app.api.directives import SHEET_TYPES, counts
+from wecom_app.directives import followup as directives_followup
+from wecom_app.directives import issue as directives
+from wecom_app.directives import receipt_sheet
+from wecom_app.governance.scope import subtree
+from wecom_app.inputs import bounded_int, form_id
+from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, Group, User, UserDepartment
+from wecom_app.models.directives import done_column
+from wecom_app.models.directory import STATUS_ACTIVE
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import audit_action, current_user, forbidden, login_required, roles_required
+from wecom_app.workbench.forms import EmptyForm, bytes_words, utf8_bytes
+from wecom_app.workbench.paging import paginate
 
 MATRIX_PER_PAGE = 50
 STATUS_FILTERS = {"queued": "待送达", "delivered": "已送达", "undeliverable": "无法送达", "acknowledged": "已收到",
@@ -363,7 +373,7 @@ def directive_correct(directive_id: int):
 @bp.get("/directives/<int:directive_id>/receipts.<any(pdf, xlsx):fmt>")
 @login_required
 def directive_sheet(directive_id: int, fmt: str):
-    """The 签收单 (receipt_sheet.py): admin or the issuer only (confidential bodies are on it, R12)."""
+    """The 签收单 (directives/receipt_sheet.py): admin or the issuer only (confidential bodies are on it, R12)."""
     rt = runtime()
     with rt.sessions() as db:
         directive = _managed(db, directive_id)

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import AnyOf, DataRequired, ValidationError
 
-from .. import textlimits
+from wecom_app.wecom import textlimits
 
 
 class EmptyForm(FlaskForm):

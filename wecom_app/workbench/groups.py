@@ -25,17 +25,16 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from .. import group_size, membership, registry, rules
-from ..api.directives import counts
-from ..directives_models import Directive
-from ..directory import Department, Tag, User
-from ..groups import KINDS, STATUSES, Group, GroupMember
-from ..inputs import form_id
-from . import bp, runtime
-from .auth import audit_action, can_manage_group, current_user, forbidden, roles_required
-from .forms import EmptyForm
-from .home import KIND_NAMES
-from .paging import paginate
+from wecom_app.api.directives import counts
+from wecom_app.governance import group_size, membership, registry, rules
+from wecom_app.inputs import form_id
+from wecom_app.models import Department, Directive, Group, GroupMember, Tag, User
+from wecom_app.models.groups import KINDS, STATUSES
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import audit_action, can_manage_group, current_user, forbidden, roles_required
+from wecom_app.workbench.forms import EmptyForm
+from wecom_app.workbench.home import KIND_NAMES
+from wecom_app.workbench.paging import paginate
 
 BAD = GroupMember.compliance.notin_(("ok", "unknown"))
 SHOWN = ("present", "pending_approval", "removing", "suspended", group_size.LEFT_OUT)  # what a custodian cares about

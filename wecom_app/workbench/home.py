@@ -8,15 +8,12 @@ from __future__ import annotations
 from flask import redirect, render_template, url_for
 from sqlalchemy import func, select
 
-from .. import group_size
-from ..api.directives import counts
-from ..directives_models import Directive
-from ..groups import Group, GroupMember
-from ..models import OutboxAction
-from ..outbox import waiting
-from ..violations import Violation
-from . import bp, runtime
-from .auth import current_user, login_required
+from wecom_app.api.directives import counts
+from wecom_app.governance import group_size
+from wecom_app.models import Directive, Group, GroupMember, OutboxAction, Violation
+from wecom_app.wecom.outbox import waiting
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import current_user, login_required
 
 KIND_NAMES = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群（备案）"}
 

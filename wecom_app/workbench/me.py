@@ -8,12 +8,11 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
-from .. import directives_acks
-from ..directives_models import Directive, DirectiveReceipt
-from ..directory import User
-from . import bp, runtime
-from .auth import current_user, forbidden, login_required
-from .forms import ActForm
+from wecom_app.directives import acks as directives_acks
+from wecom_app.models import Directive, DirectiveReceipt, User
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import current_user, forbidden, login_required
+from wecom_app.workbench.forms import ActForm
 
 DONE = ("acknowledged", "completed")
 

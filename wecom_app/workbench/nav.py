@@ -8,9 +8,9 @@ import dataclasses
 
 from flask import request
 
-from . import bp, runtime
-from .auth import current_user
-from .forms import EmptyForm
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import current_user
+from wecom_app.workbench.forms import EmptyForm
 
 
 @dataclasses.dataclass(frozen=True)

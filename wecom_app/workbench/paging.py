@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ..inputs import int_arg
+from wecom_app.inputs import int_arg
 
 PER_PAGE = 20
 MAX_PAGE = 1_000_000  # as the API's (api/__init__.py); the OFFSET stays far inside bigint

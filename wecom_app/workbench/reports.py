@@ -12,14 +12,12 @@ from sqlalchemy import select
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from .. import violations_reports
-from ..directory import User
-from ..groups import Group, GroupMember
-from ..violations import Violation
-from . import bp, runtime
-from .auth import audit_action, current_user, login_required
-from .forms import EmptyForm
-from .paging import paginate
+from wecom_app.models import Group, GroupMember, User, Violation
+from wecom_app.violations import reports as violations_reports
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import audit_action, current_user, login_required
+from wecom_app.workbench.forms import EmptyForm
+from wecom_app.workbench.paging import paginate
 
 RULES = (("R3", "不文明言论：辱骂、歧视、诽谤、谣言（R3）"), ("R5", "与工作无关的内容、广告、刷屏（R5）"),
          ("R11", "陌生人或不该在群里的人（R11）"))

@@ -27,15 +27,14 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import AnyOf, Length, ValidationError
 
-from .. import session_generations
-from ..directory import Tag, User
-from ..models import CalendarOverride
-from ..violations_sanctions import ladder
-from ..workcal import load_calendar, set_override, unset_override
-from . import bp, runtime
-from .auth import audit_action, current_user, roles_required
-from .forms import EmptyForm
-from .paging import paginate
+from wecom_app import session_generations
+from wecom_app.models import CalendarOverride, Tag, User
+from wecom_app.violations.sanctions import ladder
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import audit_action, current_user, roles_required
+from wecom_app.workbench.forms import EmptyForm
+from wecom_app.workbench.paging import paginate
+from wecom_app.workcal import load_calendar, set_override, unset_override
 
 WEEKDAYS = "一二三四五六日"
 STRIP_DAYS = 14

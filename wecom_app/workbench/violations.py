@@ -21,17 +21,15 @@ from sqlalchemy import select
 from wtforms import RadioField, SelectChoice, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from .. import violations
-from ..assessments import Assessment
-from ..directory import Department, User
-from ..groups import Group
-from ..inputs import bounded_int
-from ..violations import RULES, STATUSES, DecisionError, Violation
-from ..violations_sanctions import NO_MUTE, Sanction
-from . import bp, runtime
-from .auth import audit_action, current_user, forbidden, roles_required
-from .home import KIND_NAMES
-from .paging import paginate
+from wecom_app.inputs import bounded_int
+from wecom_app.models import Assessment, Department, Group, Sanction, User, Violation
+from wecom_app.violations import records as violations
+from wecom_app.violations.records import RULES, STATUSES, DecisionError
+from wecom_app.violations.sanctions import NO_MUTE
+from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.auth import audit_action, current_user, forbidden, roles_required
+from wecom_app.workbench.home import KIND_NAMES
+from wecom_app.workbench.paging import paginate
 
 RULE_NAMES = {"R1": "非在职人员在群", "R2": "未使用实名", "R3": "言行不当（辱骂、歧视、谣言等）", "R5": "发布与工作无关的内容",
               "R11": "无关人员入群", "R13": "外部人员在内部群", "R14": "账号被盗或丢失", "R16": "未落实群内指令"}

@@ -1,0 +1,28 @@
+"""Card clicks (template_card_event, 90240): a directive acknowledged (收到, key
+`ack`) or completed (已办结, key `done`). The work is in wecom_app.directives.acks;
+the card update goes through the outbox."""
+
+from datetime import datetime, timedelta, timezone
+
+from handlers import router
+from wecom_app.directives import acks as directives_acks
+
+CLOCK_SLACK = timedelta(days=1)
+
+
+def clicked_at(event, now: datetime) -> datetime:
+    """When the button was pressed: the event's CreateTime (inside WeCom's signed and
+    encrypted body), not when the dispatcher got to it — a click stored at 17:59:58 and
+    handled after a retry still counts at 17:59:58. A time in the future or more than a
+    day old (a wrong clock) gives way to now."""
+    pressed = datetime.fromtimestamp(event.create_time, timezone.utc) if event.create_time else now
+    return pressed if now - CLOCK_SLACK <= pressed <= now else now
+
+
+@router.register("template_card_event")
+def handle_card_click(event, ctx):
+    outcome = directives_acks.click(ctx.session, ctx.settings, userid=event.from_user, task_id=event.get("TaskId"),
+                                    key=event.get("EventKey"), response_code=event.get("ResponseCode"),
+                                    now=clicked_at(event, ctx.now))
+    ctx.log.info("wecom.directives.click userid=%s task_id=%s key=%s outcome=%s", event.from_user,
+                 event.get("TaskId"), event.get("EventKey"), outcome)

@@ -1,0 +1,101 @@
+"""The decrypted callback payload as a small frozen `CallbackEvent`.
+
+Plain strings, not enums: WeCom adds events faster than we would update an
+enum. Parsing uses defusedxml, so a DTD or an entity declaration is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from types import MappingProxyType
+from typing import Mapping
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+MAX_CREATE_TIME_DIGITS = 10
+
+
+class BadPayload(ValueError):
+    """The decrypted plaintext is not the XML document WeCom sends."""
+
+
+class BadCreateTime(BadPayload):
+    """CreateTime is not ASCII digits of at most MAX_CREATE_TIME_DIGITS."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CallbackEvent:
+    msg_type: str
+    event: str
+    from_user: str
+    create_time: int
+    fields: Mapping[str, str]
+    lists: Mapping[str, tuple[str, ...]]
+
+    @property
+    def name(self) -> str:
+        """What the router keys on: the Event for events, else the MsgType (`text`, ...)."""
+        return self.event if self.msg_type == "event" else self.msg_type
+
+    @property
+    def change_type(self) -> str:
+        return self.fields.get("ChangeType", "")
+
+    def get(self, field: str, default: str = "") -> str:
+        return self.fields.get(field, default)
+
+    def items(self, field: str) -> tuple[str, ...]:
+        """A list field such as MemChangeList, in either of WeCom's forms:
+        `<Item>a</Item><Item>b</Item>` (current) or the older `a,b` string."""
+        if field in self.lists:
+            return self.lists[field]
+        text = self.fields.get(field, "")
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+
+    def dedupe_key(self) -> str:
+        """Messages carry a MsgId. Events only have FromUserName + CreateTime, which
+        two change_contact events from `sys` in one second share, so the key hashes
+        every field of the event: a retry is identical, a different event is not."""
+        msg_id = self.fields.get("MsgId")
+        if msg_id:
+            return f"msg:{msg_id}"
+        canonical = "\n".join(f"{k}={v}" for k, v in sorted(self.fields.items()))
+        canonical += "\n" + "\n".join(f"{k}={','.join(v)}" for k, v in sorted(self.lists.items()))
+        return f"evt:{self.name[:64]}:{hashlib.sha256(canonical.encode()).hexdigest()}"  # fits String(255)
+
+
+def _text(element: Element) -> str:
+    return (element.text or "").strip()
+
+
+def parse_event(xml: bytes | str) -> CallbackEvent:
+    try:
+        root = fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (ParseError, DefusedXmlException, ValueError) as exc:
+        raise BadPayload(f"not well-formed XML: {type(exc).__name__}") from None
+    if root.tag != "xml":
+        raise BadPayload(f"root element is <{root.tag}>, expected <xml>")
+    fields: dict[str, str] = {}
+    lists: dict[str, tuple[str, ...]] = {}
+    for child in root:
+        if len(child):
+            # containers: MemChangeList/Item, SelectedItems/SelectedItem, ExtAttr/Item ...
+            lists[child.tag] = tuple(_text(item) for item in child if not len(item)) or ()
+        else:
+            fields.setdefault(child.tag, _text(child))
+    create_time = fields.get("CreateTime", "0")
+    # Unix seconds: ASCII digits, at most 10 (so within the BigInteger column on every database);
+    # str.isdigit() alone accepts "²", and an unbounded value overflows PostgreSQL's bigint
+    if not (len(create_time) <= MAX_CREATE_TIME_DIGITS and create_time.isascii() and create_time.isdigit()):
+        raise BadCreateTime("CreateTime is not a Unix time in seconds")
+    return CallbackEvent(
+        msg_type=fields.get("MsgType", ""),
+        event=fields.get("Event", ""),
+        from_user=fields.get("FromUserName", ""),
+        create_time=int(create_time),
+        fields=MappingProxyType(fields),
+        lists=MappingProxyType(lists),
+    )

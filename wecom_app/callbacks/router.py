@@ -1,0 +1,68 @@
+"""A small router from callback events to handlers (after gidgethub's).
+
+    @router.register("change_contact", ChangeType="delete_user")
+    def remove_departed_member(event, ctx): ...
+
+The first argument is the Event (or the MsgType for plain messages, e.g.
+"text"); keyword filters are spelled exactly as WeCom's XML elements, so grepping
+a WeCom field finds its handler. Every matching handler runs, in registration order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from wecom_app.callbacks.events import CallbackEvent
+from wecom_app.config import Settings
+
+Handler = Callable[[CallbackEvent, "HandlerContext"], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class HandlerContext:
+    """What a handler may use: the open transaction, settings, the time, a logger.
+    Handlers never call WeCom: work that needs WeCom is enqueued on the outbox."""
+
+    session: Any
+    settings: Settings
+    now: datetime
+    log: logging.Logger
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: dict[str, list[tuple[dict[str, str], Handler]]] = {}
+
+    def register(self, name: str, **detail: str) -> Callable[[Handler], Handler]:
+        def decorator(handler: Handler) -> Handler:
+            self._routes.setdefault(name, []).append((detail, handler))
+            return handler
+
+        return decorator
+
+    def match(self, event: CallbackEvent) -> list[Handler]:
+        return [
+            handler
+            for detail, handler in self._routes.get(event.name, ())
+            if all(event.get(field) == value for field, value in detail.items())
+        ]
+
+    def routes(self) -> list[tuple[str, dict[str, str], str]]:
+        """(event, detail, handler name) for every registration: for `wecom-app` diagnostics."""
+        return [
+            (name, detail, f"{handler.__module__}.{handler.__name__}")
+            for name, entries in sorted(self._routes.items())
+            for detail, handler in entries
+        ]
+
+    @staticmethod
+    def hint(event: CallbackEvent) -> str:
+        """The registration that would handle an unhandled event, for the log line."""
+        detail = "".join(
+            f", {field}={event.get(field)!r}" for field in ("ChangeType", "UpdateDetail") if event.get(field)
+        )
+        return f"@router.register({event.name!r}{detail})"

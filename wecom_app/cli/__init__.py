@@ -1,0 +1,347 @@
+"""The `wecom-app` command line (DESIGN.md §3).
+
+Every command that needs settings reads them from the environment (or `.env`)
+and stops with one line per bad variable. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+
+import click
+from sqlalchemy import select
+
+from wecom_app.config import Settings, SettingsError, load_settings
+from wecom_app.logs import setup_logging
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            click.echo(f"wecom-app: {problem}", err=True)
+        sys.exit(2)
+    setup_logging(settings.log_level)
+    return settings
+
+
+def _runtime(check_schema: bool = True):
+    from wecom_app.app import Runtime
+    from wecom_app.db import NotMigrated, check_migrated
+
+    runtime = Runtime(_settings())
+    if check_schema:
+        try:
+            check_migrated(runtime.engine)
+        except NotMigrated as exc:
+            click.echo(f"wecom-app: {exc}", err=True)
+            sys.exit(3)
+    return runtime
+
+
+def _latest(model, status: str, limit: int) -> list:
+    """The newest rows of an inbox/outbox-like table with the given status."""
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        query = select(model).where(model.status == status).order_by(model.id.desc()).limit(limit)
+        return session.scalars(query).all()
+
+
+def _queue_again(requeue, what: str, refusal: str) -> None:
+    runtime = _runtime()
+    try:
+        with runtime.sessions.begin() as session:
+            if not requeue(session, runtime.clock()):
+                raise LookupError(refusal)
+    except (LookupError, ValueError):
+        raise click.ClickException(f"{what} {refusal}") from None
+    finally:
+        runtime.engine.dispose()
+    click.echo(f"{what} queued again")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """wecom-app: WeCom group-chat rules, directives and receipts."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--no-scheduler", is_flag=True, help="web only; run `wecom-app scheduler` elsewhere")
+def serve(host, port, workers, threads, no_scheduler):
+    """Serve the web app (with the scheduler unless --no-scheduler) under gunicorn."""
+    from wecom_app.cli.serving import serve_gunicorn
+
+    runtime = _runtime()
+    serve_gunicorn(runtime, host=host, port=port, workers=workers, threads=threads, scheduler=not no_scheduler)
+
+
+@main.command()
+def scheduler():
+    """Run the dispatcher and the scheduled jobs only (no web)."""
+    import signal
+    import threading
+
+    from wecom_app.callbacks.spool import replay_at_start
+    from wecom_app.scheduler import Worker
+
+    runtime = _runtime()
+    replay_at_start(runtime)  # callbacks an earlier process spooled (the web processes do this in create_app)
+    worker = Worker(runtime)
+    worker.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    worker.shutdown()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--database", default="instance/sandbox.db", show_default=True, help="SQLite file")
+def sandbox(host, port, database):
+    """Run everything against the built-in WeCom emulator with a seeded demo company."""
+    from wecom_app.sandbox.run import run_sandbox
+
+    run_sandbox(host=host, port=port, database=database)
+
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Apply Alembic migrations up to the code's head revision."""
+    from wecom_app.db import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo("database is at the head revision")
+
+
+@db.command("new-task-prefix")
+def db_new_task_prefix():
+    """Give this installation a new template card task_id prefix: run it after restoring a
+    backup, so that new cards never repeat a task_id WeCom has seen (42014, document 90236)."""
+    from wecom_app.audit import audit
+    from wecom_app.wecom.task_ids import rotate
+
+    runtime = _runtime()
+    try:
+        with runtime.sessions.begin() as session:
+            old, new = rotate(session)
+            audit(session, "cli", "task_prefix.rotate", "app_instance:1", now=runtime.clock(), old=old, new=new)
+    finally:
+        runtime.engine.dispose()
+    click.echo(f"task_id prefix {old or '(none yet)'} → {new}")
+
+
+@main.group()
+def jobs():
+    """Scheduled jobs."""
+
+
+@jobs.command("list")
+def jobs_list():
+    from jobs import JOBS
+
+    for spec in JOBS.values():
+        click.echo(f"{spec.name:<12} every {spec.seconds:>5}s  {spec.doc}")
+
+
+@jobs.command("run")
+@click.argument("name")
+def jobs_run(name):
+    """Run one job once, now."""
+    from jobs import JOBS
+    from wecom_app.scheduler import run_job
+
+    if name not in JOBS:
+        raise click.BadParameter(f"unknown job {name!r}; known: {', '.join(JOBS)}", param_hint="NAME")
+    result = run_job(name, _runtime())
+    click.echo(f"{name}: {result}")
+
+
+@main.group()
+def inbox():
+    """Stored callbacks: see parked ones, put them back in the queue."""
+
+
+@inbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "done", "ignored", "parked"]), default="parked",
+              show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def inbox_list(status, limit):
+    from wecom_app.models import InboxEvent
+
+    rows = _latest(InboxEvent, status, limit)
+    if not rows:
+        click.echo(f"no {status} events")
+    for row in rows:
+        what = row.event or row.msg_type
+        detail = f"/{row.change_type}" if row.change_type else ""
+        error = f"  {row.last_error}" if row.last_error else ""
+        click.echo(f"{row.id:>8}  {row.received_at:%Y-%m-%d %H:%M:%S}Z  {what}{detail}  attempts={row.attempts}{error}")
+
+
+@inbox.command("retry")
+@click.argument("inbox_id", type=int)
+def inbox_retry(inbox_id):
+    """Put a parked event back in the queue."""
+    from wecom_app.callbacks.dispatcher import requeue
+
+    _queue_again(lambda session, now: requeue(session, inbox_id, now),
+                 f"inbox event {inbox_id}", "does not exist or is not parked")
+
+
+@main.group()
+def outbox():
+    """Outgoing WeCom calls: see failed ones, send them again."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "cancelled"]),
+              default="failed", show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def outbox_list(status, limit):
+    from wecom_app.models import OutboxAction
+
+    rows = _latest(OutboxAction, status, limit)
+    if not rows:
+        click.echo(f"no {status} actions")
+    for row in rows:
+        error = f"  errcode={row.errcode} {row.errmsg or ''}" if row.errcode is not None or row.errmsg else ""
+        click.echo(f"{row.id:>8}  {row.created_at:%Y-%m-%d %H:%M:%S}Z  {row.kind}  {row.idempotency_key}"
+                   f"  attempts={row.attempts}{error}")
+
+
+@outbox.command("retry")
+@click.argument("action_id", required=False)
+@click.option("--all-failed", is_flag=True, help="every failed action (with --since: created since then)")
+@click.option("--since", metavar="DATE", help="with --all-failed: only actions created on or after DATE "
+              "(YYYY-MM-DD or YYYY-MM-DDTHH:MM, in TIMEZONE)")
+def outbox_retry(action_id, all_failed, since):
+    """Send a failed action again (ID), or every failed one (--all-failed [--since DATE]),
+    e.g. after WeCom came back from an outage longer than OUTBOX_GIVE_UP_AFTER."""
+    from wecom_app.audit import audit
+    from wecom_app.wecom.outbox import retry_all_failed, retry_failed
+
+    if since is not None and not all_failed:
+        raise click.UsageError("--since goes with --all-failed")
+    if all_failed and action_id is not None:
+        raise click.UsageError("give an action ID or --all-failed, not both")
+    if not all_failed and action_id is None:
+        raise click.UsageError("give an action ID or --all-failed")
+    if action_id is not None:
+        if not action_id.isdigit():
+            raise click.UsageError(f"action ID must be a number, not {action_id!r}")
+        action = int(action_id)
+
+        def requeue(session, now):
+            row = retry_failed(session, action, now=now)
+            audit(session, "cli", "outbox.retry", f"outbox_action:{row.id}", now=now, kind=row.kind,
+                  errcode=row.errcode, errmsg=row.errmsg)
+            return row
+
+        _queue_again(requeue, f"outbox action {action}", "does not exist or has not failed")
+        return
+    settings = _settings()
+    start = _since(since, settings.tz) if since else None
+    runtime = _runtime()
+    now = runtime.clock()
+    try:
+        with runtime.sessions.begin() as session:
+            ids = retry_all_failed(session, since=start, now=now)
+            if ids:
+                audit(session, "cli", "outbox.retry_all_failed", "outbox", now=now, count=len(ids), ids=ids[:1000],
+                      since=start.isoformat() if start else None)
+    finally:
+        runtime.engine.dispose()
+    scope = f" created since {start.astimezone(runtime.settings.tz):%Y-%m-%d %H:%M}" if start else ""
+    if not ids:
+        click.echo(f"no failed actions{scope}")
+        return
+    shown = ", ".join(map(str, ids[:20])) + (f" … (+{len(ids) - 20})" if len(ids) > 20 else "")
+    click.echo(f"{len(ids)} failed action(s){scope} queued again: {shown}")
+
+
+def _since(value: str, tz):
+    """--since: a date or a local date and time, in the company's time zone."""
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+    raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM)",
+                             param_hint="--since")
+
+
+@main.group()
+def calendar():
+    """Working-day overrides for holidays and 调休 that chinese-calendar does not know yet."""
+
+
+@calendar.command("set")
+@click.argument("day", type=click.DateTime(["%Y-%m-%d"]))
+@click.argument("kind", type=click.Choice(["workday", "holiday"]))
+@click.option("--note", default="", help="e.g. 春节")
+@click.option("--by", "set_by", default="cli", help="who decided (for the record)")
+def calendar_set(day, kind, note, set_by):
+    from wecom_app.workcal import set_override
+
+    runtime = _runtime()
+    with runtime.sessions.begin() as session:
+        set_override(session, day.date(), workday=kind == "workday", note=note, actor=set_by, now=runtime.clock(),
+                     channel="cli")
+    click.echo(f"{day:%Y-%m-%d} is a {kind}")
+
+
+@calendar.command("unset")
+@click.argument("day", type=click.DateTime(["%Y-%m-%d"]))
+def calendar_unset(day):
+    from wecom_app.workcal import unset_override
+
+    runtime = _runtime()
+    with runtime.sessions.begin() as session:
+        if not unset_override(session, day.date(), actor="cli", now=runtime.clock(), channel="cli"):
+            raise click.ClickException(f"no override for {day:%Y-%m-%d}")
+    click.echo(f"{day:%Y-%m-%d} follows the calendar again")
+
+
+@calendar.command("list")
+@click.option("--year", type=click.IntRange(2000, 2100), default=None)
+def calendar_list(year):
+    from wecom_app.models import CalendarOverride
+
+    runtime = _runtime()
+    query = select(CalendarOverride).order_by(CalendarOverride.day)
+    if year:
+        query = query.where(CalendarOverride.day.between(date(year, 1, 1), date(year, 12, 31)))
+    with runtime.sessions() as session:
+        rows = session.scalars(query).all()
+    if not rows:
+        click.echo("no overrides")
+    for row in rows:
+        click.echo(f"{row.day:%Y-%m-%d}  {'workday' if row.workday else 'holiday'}  {row.note}  (by {row.set_by})")
+
+
+main.add_command(__import__("wecom_app.cli.tokens", fromlist=["api_token"]).api_token)  # `wecom-app api-token`
+main.add_command(__import__("wecom_app.cli.ledger", fromlist=["ledger_group"]).ledger_group)  # `wecom-app ledger`
+
+from wecom_app.cli.sync import sync_command  # noqa: E402
+from wecom_app.governance import discovery  # noqa: E402,F401 - appends the customer-group step to SYNC_STEPS
+
+main.add_command(sync_command)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
