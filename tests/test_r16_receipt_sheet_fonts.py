@@ -123,6 +123,16 @@ def test_r16_receipt_pdf_font_has_every_gb2312_and_basic_cjk_character():
     assert [c for c in characters if ord(c) not in sans] == []
 
 
+def test_r16_pdf_font_missing_or_not_the_pinned_file_is_refused(monkeypatch):
+    """No PDF falls back to a font that is not embedded, or not the one reviewed."""
+    monkeypatch.setattr(pdf_fonts, "FILE_SHA256", "0" * 64)
+    with pytest.raises(pdf_fonts.FontMissing, match="not the pinned"):
+        pdf_fonts._font_file()
+    monkeypatch.setattr(pdf_fonts, "PACKAGE", "no_such_font_package")
+    with pytest.raises(pdf_fonts.FontMissing, match="pip install paperang-p2-fonts-cjk"):
+        pdf_fonts._font_file()
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_r16_receipt_pdf_of_names_using_every_common_hanzi_stays_small(sessions):
     """1,252 people named with all 3,755 level-1 hanzi: the worst case of glyphs for a
