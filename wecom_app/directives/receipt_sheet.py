@@ -14,8 +14,8 @@ Every time is in the company's time zone (`settings.timezone`), `YYYY-MM-DD HH:M
 Pure functions of the database (no Flask): the endpoint that serves them decides
 who may see a directive's content, confidential ones included (R12).
 
-Chinese in the PDF uses reportlab's built-in CID font STSong-Light: no font file
-is embedded, and a PDF viewer substitutes a system Song (宋体) font for it.
+Every font in the PDF is embedded, subset (`pdf_fonts`): WenQuanYi Micro Hei, its
+monospaced face for hashes and commands, so any viewer shows the Chinese (issue 13).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from wecom_app import pdf_fonts
 from wecom_app.db import utcnow
 from wecom_app.directives import ledger
 from wecom_app.directives.issue import get as get_directive
@@ -37,8 +38,8 @@ from wecom_app.directives.issue import receipt_status
 from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, LedgerEntry, User
 from wecom_app.models.directives import done_at
 
-FONT = "STSong-Light"
-MONO = "Courier"
+FONT = pdf_fonts.SANS
+MONO = pdf_fonts.MONO
 MONO_RUN = re.compile(r"(wecom-app ledger verify --head )?\b[0-9a-f]{64}\b")
 STATUSES = {"queued": "待送达", "delivered": "已送达", "undeliverable": "无法送达", "acknowledged": "已收到",
             "completed": "已办结", "overdue": "逾期"}
@@ -161,7 +162,8 @@ def receipt_pdf(session, settings, directive_id: int, *, now: datetime | None = 
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
                             topMargin=12 * mm, bottomMargin=14 * mm, title=f"签收单 {sheet.directive.title}",
-                            author="wecom-app", subject=sheet.directive.content_hash)
+                            author="wecom-app", subject=sheet.directive.content_hash,
+                            initialFontName=FONT)  # not Helvetica: every font in the PDF is embedded
     footer = f"指令 #{sheet.directive.id} 签收单 | 内容哈希 {sheet.directive.content_hash}"
 
     def on_page(canvas, doc_):
@@ -176,11 +178,8 @@ def receipt_pdf(session, settings, directive_id: int, *, now: datetime | None = 
 
 def _styles() -> dict:
     from reportlab.lib.styles import ParagraphStyle
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    pdf_fonts.register()
     base = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=13, wordWrap="CJK")
     return {"title": ParagraphStyle("title", parent=base, fontSize=16, leading=22, spaceAfter=6),
             "h": ParagraphStyle("h", parent=base, fontSize=11, leading=16, spaceBefore=8, spaceAfter=4,
