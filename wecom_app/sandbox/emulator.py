@@ -7,7 +7,8 @@ user/simplelist (90200/90201), user/list_id (96067), department/list (90208),
 agent/get (90227), auth/getuserinfo (91023). Messages live in
 emulator_messages.py, groups in emulator_groups.py; /sandbox/* (faults, call
 log, an OAuth authorize stand-in) in emulator_control.py; the group robot's
-webhook/send (no token) in emulator_webhook.py.
+webhook/send (no token) in emulator_webhook.py; the conversation archive (the Finance
+SDK's stand-in and msgaudit/*) in emulator_archive.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import struct
 
 from flask import Flask, g, request
 
-from . import emulator_control, emulator_groups, emulator_intercept, emulator_messages, emulator_tags, emulator_webhook
+from . import (emulator_archive, emulator_control, emulator_groups, emulator_intercept, emulator_messages,
+               emulator_tags, emulator_webhook)
 from .api import ApiError, ok, reply, body
 from .state import SandboxState
 
@@ -35,9 +37,14 @@ CONTACT_ONLY = ("user/list_id",)
 # secret either way). `state.contact_ip_grandfathered = True`: a server whose IP was trusted before.
 CONTACT_REFUSED_FROM_NEW_IP = ("user/get", "user/list", "user/simplelist", "department/list")
 CONTACT_REFUSED = 48009
-NO_TOKEN = ("gettoken", "webhook/send")  # a group robot's key is its credential (99398)
+NO_TOKEN = ("gettoken", "webhook/send",  # a group robot's key is its credential (99398)
+            *emulator_archive.SDK_PATHS)  # the Finance SDK's stand-in takes corpid + secret (91774)
+# the 会话内容存档 secret's token calls only the archive's APIs (91614, 92951): UNCONFIRMED what WeCom
+# answers it elsewhere; 48002 here
+ARCHIVE_ONLY = ("msgaudit/",)
 PRIVATE_FIELDS = ("avatar", "thumb_avatar", "gender", "mobile", "email", "biz_mail", "qr_code", "address")
 REDACTED = ("access_token", "corpsecret", "key")  # key: a group robot's, a bearer secret
+BODY_REDACTED = ("secret", "encrypt_key")  # the archive's secret and a decrypted random key (finance/*)
 HANG_PAGE = "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>"
 
 
@@ -53,6 +60,7 @@ def create_emulator(state: SandboxState) -> Flask:
     emulator_tags.register(app, state)
     emulator_intercept.register(app, state)
     emulator_webhook.register(app, state)
+    emulator_archive.register(app, state)
     emulator_control.register(app, state)
     app.wsgi_app = _ResetMiddleware(app.wsgi_app)
     return app
@@ -87,6 +95,8 @@ def _authenticate(state: SandboxState, api: str) -> str:
     kind = g.token_kind = issued["kind"]  # logged even when refused below
     if (kind == "contact" and api.startswith(APP_ONLY)) or (kind == "app" and api.startswith(CONTACT_ONLY)):
         raise ApiError(48002)
+    if kind == "archive" and not api.startswith(ARCHIVE_ONLY):
+        raise ApiError(48002)
     if kind == "contact" and api in CONTACT_REFUSED_FROM_NEW_IP and not state.contact_ip_grandfathered:
         raise ApiError(CONTACT_REFUSED)
     return kind
@@ -98,6 +108,8 @@ def _log(state: SandboxState, response):
             sent = body() if request.method == "POST" else None
         except ApiError:
             sent = request.get_data(as_text=True)
+        if isinstance(sent, dict) and any(k in sent for k in BODY_REDACTED):
+            sent = {k: ("***" if k in BODY_REDACTED else v) for k, v in sent.items()}
         params = {k: ("***" if k in REDACTED else v) for k, v in request.args.items()}
         state.faults.log(dict(path=g.api, method=request.method, params=params, body=sent, token=g.get("token_kind"),
                               errcode=g.get("errcode"), status=response.status_code, at=state.now(),
