@@ -44,7 +44,8 @@ NO_TOKEN = ("gettoken", "webhook/send",  # a group robot's key is its credential
 ARCHIVE_ONLY = ("msgaudit/",)
 PRIVATE_FIELDS = ("avatar", "thumb_avatar", "gender", "mobile", "email", "biz_mail", "qr_code", "address")
 REDACTED = ("access_token", "corpsecret", "key")  # key: a group robot's, a bearer secret
-BODY_REDACTED = ("secret", "encrypt_key")  # the archive's secret and a decrypted random key (finance/*)
+# the archive's secret, a decrypted random key and the ciphertext it opens (finance/*)
+BODY_REDACTED = ("secret", "encrypt_key", "encrypt_msg")
 HANG_PAGE = "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>"
 
 
@@ -77,7 +78,7 @@ def _gate(state: SandboxState):
             return response
     if g.api not in NO_TOKEN:
         g.token_kind = _authenticate(state, g.api)
-    if not state.api_allowed(g.api):
+    if g.api not in emulator_archive.LOCAL_CALLS and not state.api_allowed(g.api):
         raise ApiError(45009)
     return None
 

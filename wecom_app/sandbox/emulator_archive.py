@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import json
 import os
@@ -51,7 +52,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask, g
 
-from .api import ApiError, body, ok, reply
+from .api import ApiError, body, ok
 
 MAX_LIMIT = 1000
 RETENTION = 5 * 86400  # "获取会话记录内容不能超过5天" (91774)
@@ -123,10 +124,17 @@ class EmulatedArchive:
             return record
 
     def after(self, seq: int, limit: int) -> list[dict]:
+        """Up to `limit` records after `seq` (records[i] has seq i + 1), skipping expired ones."""
         oldest = self.state.now() - RETENTION
+        page = []
         with self._lock:
-            fresh = (r for r in self.records[seq:] if r["archived_at"] >= oldest)
-            return [{k: v for k, v in r.items() if k != "archived_at"} for _, r in zip(range(limit), fresh)]
+            for index in range(seq, len(self.records)):
+                if len(page) == limit:
+                    break
+                record = self.records[index]
+                if record["archived_at"] >= oldest:
+                    page.append({k: v for k, v in record.items() if k != "archived_at"})
+        return page
 
 
 def seal(random_key: str, plaintext: str) -> str:
@@ -158,14 +166,13 @@ def enable_archive(state, secret: str, public_keys: dict[int, rsa.RSAPublicKey])
     with state.lock:
         state.archive = EmulatedArchive(state, secret, public_keys)
         state.secrets[secret] = "archive"
-        # GetChatData: 4,000 calls a minute (shared/wecom-api-notes.md §6); DecryptData is local in the
-        # real library, so the stand-in's decryptdata counts against no limit
+        # GetChatData: 4,000 calls a minute (shared/wecom-api-notes.md §6)
         state.api_limit_overrides["finance/getchatdata"] = {"minute": 4000, "hour": 240000}
-        state.api_limit_overrides["finance/decryptdata"] = {"minute": 10 ** 9, "hour": 10 ** 9}
         return state.archive
 
 
 SDK_PATHS = ("finance/getchatdata", "finance/decryptdata")  # no access_token: the SDK takes corpid + secret
+LOCAL_CALLS = ("finance/decryptdata",)  # DecryptData runs inside the real library: no WeCom rate limit
 
 
 def register(app: Flask, state) -> None:
@@ -228,5 +235,5 @@ def groupchat_get(state):
     with archive._lock:
         room = archive.rooms.get(roomid)
         if room is None:
-            return reply(NOT_INTERNAL_GROUP, "not an internal group")
-        return ok(**json.loads(json.dumps(room)))
+            raise ApiError(NOT_INTERNAL_GROUP)
+        return ok(**copy.deepcopy(room))
