@@ -109,21 +109,22 @@ def test_content_older_than_five_days_is_no_longer_served(sdk, archive, sandbox_
     assert [r["seq"] for r in sdk.get_chat_data(0, 10, 5)["chatdata"]] == [2]
 
 
-def test_wrong_secret_is_one_clear_error_and_never_echoed(emulator_url, archive, sandbox_state):
-    for secret, errcode in (("not-the-archive-secret", 40001), (SECRET, 48002)):
-        sdk = EmulatorSdk(emulator_url, CORP_ID, secret)
-        with pytest.raises(ArchiveApiError) as caught:
-            sdk.get_chat_data(0, 10, 5)
-        assert caught.value.errcode == errcode and not caught.value.transient
-        assert secret not in str(caught.value)
-    logged = json.dumps(sandbox_state.calls("finance/getchatdata"))
-    assert ARCHIVE_SECRET not in logged and "not-the-archive-secret" not in logged and SECRET not in logged
-
-
-def test_wrong_corpid_is_refused(emulator_url, archive):
+def test_the_apps_secret_is_wecoms_48002_and_never_echoed(emulator_url, archive, sandbox_state):
     with pytest.raises(ArchiveApiError) as caught:
-        EmulatorSdk(emulator_url, "wwsomeoneelse000000", ARCHIVE_SECRET).get_chat_data(0, 10, 5)
-    assert caught.value.errcode == 40013
+        EmulatorSdk(emulator_url, CORP_ID, SECRET).get_chat_data(0, 10, 5)
+    assert caught.value.errcode == 48002 and not caught.value.transient and SECRET not in str(caught.value)
+    logged = json.dumps(sandbox_state.calls("finance/getchatdata"))
+    assert "***" in logged and SECRET not in logged
+
+
+@pytest.mark.parametrize("corpid, secret", [(CORP_ID, "not-the-archive-secret"),
+                                            ("wwsomeoneelse000000", ARCHIVE_SECRET)])
+def test_an_unknown_secret_or_corpid_is_the_sdks_network_error_as_the_library_says_it(
+        emulator_url, archive, sandbox_state, corpid, secret):
+    with pytest.raises(NetworkError) as caught:
+        EmulatorSdk(emulator_url, corpid, secret).get_chat_data(0, 10, 5)
+    assert caught.value.code == 10001 and secret not in str(caught.value)
+    assert secret not in json.dumps(sandbox_state.calls("finance/getchatdata"))
 
 
 def test_wecom_down_is_the_sdks_network_error(sdk, archive, sandbox_state):

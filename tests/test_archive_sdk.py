@@ -4,14 +4,19 @@ The dev extra's `pywecomarchive` wheel is used only as the file to load: its Pyt
 is never imported; the library is found among the distribution's files. Nothing here
 reaches WeCom: GetChatData goes through a local "proxy" that refuses or never answers,
 so the SDK's own codes come back (10000 bad parameter, 10001 network, 10008 bad
-encrypt_key) within the timeout we pass. Under CI=true a missing library fails.
+encrypt_key) within the timeout we pass; or through a local proxy to a fake WeCom with a
+self-signed certificate, which the library accepts (it verifies no certificate: its
+egress must be trusted). Under CI=true a missing library fails.
 """
 
 from __future__ import annotations
 
+import datetime
 import importlib.metadata
+import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,8 +24,14 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
-from wecom_app.archive.sdk import BadEncryptKey, BadParameter, FinanceSdk, NetworkError, SdkError
+from wecom_app.archive.sdk import (
+    ArchiveApiError, BadEncryptKey, BadParameter, FinanceSdk, NetworkError, ParseError, SdkError,
+)
 
 SECRET = "bogus-archive-secret-do-not-print"
 
@@ -158,3 +169,111 @@ def test_one_sdk_handle_per_thread_destroyed_on_close(library, closed_port):
     sdk.close()
     assert sdk._handles == []
 
+
+
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory) -> ssl.SSLContext:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qyapi.weixin.qq.com")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(datetime.datetime(2020, 1, 1))
+            .not_valid_after(datetime.datetime(2040, 1, 1)).sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("fake-wecom")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+class FakeWeCom:
+    """A proxy that opens every CONNECT onto a TLS server playing qyapi.weixin.qq.com:
+    `answers[path]` is the body for a request line containing `path`."""
+
+    def __init__(self, context: ssl.SSLContext):
+        self.context, self.answers, self.requests = context, {}, []
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.proxy = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket):
+        with conn:
+            conn.settimeout(5)
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += tls.recv(65536)
+                line = data.split(b"\r\n", 1)[0].decode()
+                self.requests.append(line)
+                body = next((b for path, b in self.answers.items() if path in line), b"")
+                tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                            % len(body) + body)
+
+    def close(self):
+        self.server.close()
+
+
+@pytest.fixture
+def fake_wecom(tls_context):
+    fake = FakeWeCom(tls_context)
+    fake.answers["/cgi-bin/gettoken"] = json.dumps(
+        {"errcode": 0, "errmsg": "ok", "access_token": "fake-token", "expires_in": 7200}).encode()
+    yield fake
+    fake.close()
+
+
+def test_the_sdk_verifies_no_certificate_so_its_egress_must_be_trusted(library, fake_wecom):
+    """Seen with this build: a self-signed certificate for qyapi.weixin.qq.com gets the
+    archive secret in gettoken's query string (README: egress only to WeCom)."""
+    fake_wecom.answers["/cgi-bin/message/getchatdata"] = b'{"errcode":0,"errmsg":"ok","chatdata":[]}'
+    sdk = FinanceSdk(library, "ww0000000000000000", SECRET, proxy=fake_wecom.proxy)
+    assert sdk.get_chat_data(0, 10, 3) == {"errcode": 0, "errmsg": "ok", "chatdata": []}
+    sdk.close()
+    assert fake_wecom.requests[0].startswith(f"GET /cgi-bin/gettoken?corpid=ww0000000000000000&corpsecret={SECRET} ")
+    assert fake_wecom.requests[1].startswith("POST /cgi-bin/message/getchatdata?access_token=fake-token ")
+
+
+def test_get_chat_data_returns_wecoms_answer_read_by_length(library, fake_wecom):
+    records = [dict(seq=seq, msgid=f"消息{seq}", publickey_ver=1, encrypt_random_key="k" * 344,
+                    encrypt_chat_msg="正文" * 500) for seq in range(1, 101)]
+    answer = {"errcode": 0, "errmsg": "ok", "chatdata": records}
+    fake_wecom.answers["/cgi-bin/message/getchatdata"] = json.dumps(answer, ensure_ascii=False).encode()
+    sdk = FinanceSdk(library, "ww0000000000000000", SECRET, proxy=fake_wecom.proxy)
+    assert sdk.get_chat_data(0, 100, 3) == answer  # some 300 KB, UTF-8, through the slice intact
+    sdk.close()
+
+
+def test_a_wecom_errcode_in_the_answer_is_an_archive_api_error(library, fake_wecom):
+    # the app's secret instead of the archive's: binarywang/WxJava#2833 saw exactly this answer
+    fake_wecom.answers["/cgi-bin/message/getchatdata"] = b'{"errcode":48002,"errmsg":"api forbidden","chatdata":[]}'
+    sdk = FinanceSdk(library, "ww0000000000000000", SECRET, proxy=fake_wecom.proxy)
+    with pytest.raises(ArchiveApiError) as caught:
+        sdk.get_chat_data(0, 10, 3)
+    assert caught.value.errcode == 48002 and not caught.value.transient
+    fake_wecom.answers["/cgi-bin/message/getchatdata"] = b"<html>502 Bad Gateway</html>"
+    with pytest.raises(ParseError):
+        sdk.get_chat_data(0, 10, 3)
+    sdk.close()
+
+
+def test_a_wrong_secret_is_the_sdks_network_error(library, fake_wecom):
+    """The library swallows gettoken's 40001 (printing it to its standard output) and answers 10001."""
+    fake_wecom.answers["/cgi-bin/gettoken"] = b'{"errcode":40001,"errmsg":"invalid credential"}'
+    sdk = FinanceSdk(library, "ww0000000000000000", SECRET, proxy=fake_wecom.proxy)
+    with pytest.raises(NetworkError):
+        sdk.get_chat_data(0, 10, 3)
+    sdk.close()
+    assert len(fake_wecom.requests) == 1

@@ -12,9 +12,16 @@ app needs:
 
 Two kinds of failure come back: the library's own return codes 10000-10011 (its header
 and 91552), raised as an `SdkError` subclass, and WeCom's server errcodes inside the
-answer's JSON (a wrong secret, 48002 with the app's secret instead of the archive's —
+answer's JSON (48002 with the app's secret instead of the archive's —
 binarywang/WxJava#2833 shows `{"errcode":48002,...,"chatdata":[]}` — 301042 an IP not
 whitelisted, 301052 the archive expired), raised as `ArchiveApiError`.
+
+What the real library does, seen in tests/test_archive_sdk.py (the build pywecomarchive
+0.1.0 ships): Init checks nothing but empty arguments (10000); GetChatData fetches a token
+(`GET /cgi-bin/gettoken?corpid=&corpsecret=`) and swallows its failure — a wrong secret is
+10001, like a network failure, with gettoken's answer printed to standard output; it
+verifies NO TLS certificate, so any server answering for qyapi.weixin.qq.com receives the
+secret (egress must be trusted); it hands WeCom's body back unparsed.
 
 `FinanceSdk` binds the official library with ctypes; `EmulatorSdk` makes the same two
 calls over HTTP to the WeCom emulator (DESIGN.md §3; wecom_app/sandbox/emulator_archive.py).
@@ -85,8 +92,8 @@ def sdk_error(code: int, detail: str = "") -> SdkError:
 
 
 class ArchiveApiError(ArchiveError):
-    """WeCom's server refused GetChatData: `errcode` as in the answer (40001 wrong secret,
-    48002 not the archive's secret, 301042 IP not whitelisted, 301052 archive expired)."""
+    """WeCom's server refused GetChatData: `errcode` as in the answer (48002 not the
+    archive's secret, 301042 IP not whitelisted, 301052 archive expired)."""
 
     transient_codes = (-1, 45009, 45033)
 

@@ -12,6 +12,7 @@ ERRMSG = {
     0: "ok",
     # the Finance SDK's own codes (its header WeWorkFinanceSdk_C.h, 91552), from the emulator's stand-in
     10000: "参数错误，请求参数错误",
+    10001: "网络错误，网络请求错误",
     10006: "解密失败",
     10008: "解析encrypt_key出错",
     40001: "invalid credential",

@@ -9,10 +9,13 @@ emulator offers the library's two calls over HTTP instead (DESIGN.md §3), so th
   "errmsg", "chatdata": [{"seq", "msgid", "publickey_ver", "encrypt_random_key",
   "encrypt_chat_msg"}]}`, the records after `seq`. The library refuses a limit of 0 or over
   1000 itself with 10000 ("最大值1000条，超过1000条会返回错误", its header; seen with the
-  real library, tests/test_archive_sdk.py); WeCom's server answers a bad credential inside
-  the JSON: the app's or 通讯录同步 secret 48002 (binarywang/WxJava#2833 shows GetChatData
-  answering `{"errcode":48002,"errmsg":"api forbidden..."}` with the app's secret), another
-  secret 40001 and another corpid 40013 (as gettoken, 91039: UNCONFIRMED for GetChatData).
+  real library, tests/test_archive_sdk.py). A secret that is not the archive's: the app's or
+  the 通讯录同步 one gets a token, and WeCom answers 48002 inside the JSON
+  (binarywang/WxJava#2833 shows `{"errcode":48002,"errmsg":"api forbidden..."}`); any other
+  secret or corpid fails gettoken, which the real library swallows (it prints gettoken's
+  answer to its standard output) and reports as 10001, exactly like a network failure
+  (seen with the real library: tests/test_archive_sdk.py). The stand-in answers 10001 too,
+  so the app must tell a wrong secret from an outage by calling gettoken itself.
   Content older than 5 days is not served ("获取会话记录内容不能超过5天", 91774).
 - `POST /cgi-bin/finance/decryptdata {"encrypt_key", "encrypt_msg"}` → `{"errcode": 0,
   "errmsg": "ok", "msg": "<the message JSON>"}`; garbage → 10008 (what the real library
@@ -57,7 +60,7 @@ from .api import ApiError, body, ok
 MAX_LIMIT = 1000
 RETENTION = 5 * 86400  # "获取会话记录内容不能超过5天" (91774)
 NOT_INTERNAL_GROUP = 301059
-SDK_BAD_PARAMETER, SDK_DECRYPT_FAILED, SDK_BAD_ENCRYPT_KEY = 10000, 10006, 10008
+SDK_BAD_PARAMETER, SDK_NETWORK_ERROR, SDK_DECRYPT_FAILED, SDK_BAD_ENCRYPT_KEY = 10000, 10001, 10006, 10008
 _AAD = b"wecom-emulator-archive"  # the stand-in's own scheme; not WeCom's
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
@@ -193,11 +196,12 @@ def get_chat_data(state):
     seq = _sdk_int(data.get("seq", 0), 0, 2 ** 64 - 1)
     limit = _sdk_int(data.get("limit"), 1, MAX_LIMIT)
     archive = getattr(state, "archive", None)
-    if data.get("corpid") != state.corp_id:
-        raise ApiError(40013)
     secret = data.get("secret") or ""
-    if archive is None or secret != archive.secret:
-        raise ApiError(48002 if state.secrets.get(secret) in ("app", "contact") else 40001)
+    kind = state.secrets.get(secret) if data.get("corpid") == state.corp_id else None
+    if kind is None or archive is None:
+        raise ApiError(SDK_NETWORK_ERROR, "gettoken failed")  # what the library makes of gettoken's 40001/40013
+    if kind != "archive":
+        raise ApiError(48002)
     return ok(chatdata=archive.after(seq, limit))
 
 
