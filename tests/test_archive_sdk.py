@@ -92,7 +92,7 @@ def test_init_with_empty_credentials_is_the_sdks_bad_parameter(library):
     with pytest.raises(BadParameter) as caught:
         sdk.get_chat_data(0, 10, 2)
     assert caught.value.code == 10000
-    assert sdk._handles == []  # the handle Init refused was destroyed, not kept
+    assert sdk.live_handles == 0  # the handle Init refused was destroyed, not kept
     sdk.close()
 
 
@@ -148,9 +148,12 @@ def test_decrypt_data_refuses_what_would_abort_the_process(library):
         sdk.decrypt_data("", "x" * 40)
 
 
-def test_one_sdk_handle_per_thread_destroyed_on_close(library, closed_port):
+def test_one_sdk_handle_per_thread_destroyed_when_the_thread_ends_or_on_close(library, closed_port):
     sdk = FinanceSdk(library, "ww0000000000000000", SECRET, proxy=closed_port)
+    together = threading.Barrier(3)
+    seen: dict[str, set[int]] = {}
     errors: list[Exception] = []
+    alive: list[int] = []
 
     def pull():
         for _ in range(2):  # a thread reuses its own handle
@@ -158,6 +161,10 @@ def test_one_sdk_handle_per_thread_destroyed_on_close(library, closed_port):
                 sdk.get_chat_data(0, 10, 2)
             except SdkError as exc:
                 errors.append(exc)
+            seen.setdefault(threading.current_thread().name, set()).add(sdk._sdk())
+        together.wait(10)  # all three alive at once: three handles
+        alive.append(sdk.live_handles)
+        together.wait(10)
 
     threads = [threading.Thread(target=pull) for _ in range(3)]
     for thread in threads:
@@ -165,11 +172,14 @@ def test_one_sdk_handle_per_thread_destroyed_on_close(library, closed_port):
     for thread in threads:
         thread.join(10)
     assert len(errors) == 6 and all(isinstance(e, NetworkError) for e in errors)
-    assert len(set(sdk._handles)) == 3
+    assert all(len(pointers) == 1 for pointers in seen.values())
+    assert len(set.union(*seen.values())) == 3 and alive == [3, 3, 3]
+    assert sdk.live_handles == 0  # each went with its thread
+    with pytest.raises(NetworkError):
+        sdk.get_chat_data(0, 10, 2)
+    assert sdk.live_handles == 1
     sdk.close()
-    assert sdk._handles == []
-
-
+    assert sdk.live_handles == 0
 
 @pytest.fixture(scope="module")
 def tls_context(tmp_path_factory) -> ssl.SSLContext:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import ctypes
 import json
 import threading
+import weakref
 from typing import Protocol
 
 import requests
@@ -177,26 +178,35 @@ class FinanceSdk:
         self._proxy = proxy.encode() or None
         self._proxy_password = proxy_password.encode() or None
         self._local = threading.local()
-        self._handles: list[int] = []
+        self._finalizers: list[weakref.finalize] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FinanceSdk({self.library!r})"
 
+    @property
+    def live_handles(self) -> int:
+        with self._lock:
+            return sum(f.alive for f in self._finalizers)
+
     def _sdk(self) -> int:
-        handle = getattr(self._local, "handle", None)
-        if handle is None:
-            handle = self._lib.NewSdk()
-            if not handle:
+        """This thread's handle: NewSdk + Init on first use, DestroySdk when the thread ends
+        (its threading.local goes) or at close(), whichever comes first."""
+        held = getattr(self._local, "held", None)
+        if held is None:
+            pointer = self._lib.NewSdk()
+            if not pointer:
                 raise SystemFailure("NewSdk returned NULL")
-            ret = self._lib.Init(handle, self._corp_id, self._secret)
+            ret = self._lib.Init(pointer, self._corp_id, self._secret)
             if ret != 0:
-                self._lib.DestroySdk(handle)
+                self._lib.DestroySdk(pointer)
                 raise sdk_error(ret, "Init")
+            held = _Handle(pointer)
+            finalizer = weakref.finalize(held, self._lib.DestroySdk, pointer)  # runs once
             with self._lock:
-                self._handles.append(handle)
-            self._local.handle = handle
-        return handle
+                self._finalizers = [f for f in self._finalizers if f.alive] + [finalizer]
+            self._local.held = held
+        return held.pointer
 
     def _call(self, call) -> bytes:
         """Run `call(slice)` → return code; the slice's bytes, read by length, freed whatever happens."""
@@ -229,12 +239,21 @@ class FinanceSdk:
             raise ParseError("DecryptData's answer is not UTF-8") from None
 
     def close(self) -> None:
-        """DestroySdk every handle made; call once no thread uses this object any more."""
+        """DestroySdk every live handle; call once no thread uses this object any more."""
         with self._lock:
-            handles, self._handles = self._handles, []
-        for handle in handles:
-            self._lib.DestroySdk(handle)
+            finalizers, self._finalizers = self._finalizers, []
+        for finalizer in finalizers:
+            finalizer()
         self._local = threading.local()
+
+
+class _Handle:
+    """One thread's WeWorkFinanceSdk_t*, kept in its threading.local."""
+
+    __slots__ = ("pointer", "__weakref__")
+
+    def __init__(self, pointer: int):
+        self.pointer = pointer
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
