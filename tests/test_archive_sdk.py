@@ -132,14 +132,15 @@ def test_decrypt_data_on_garbage_is_the_sdks_bad_encrypt_key(library):
     assert caught.value.code == 10008 and not caught.value.transient
 
 
-def test_decrypt_data_refuses_what_would_abort_the_process(library):
+def test_decrypt_data_refuses_what_would_abort_the_process(library, tmp_path):
     """The library throws an uncaught C++ exception (abort) on an encrypt_msg under 13 bytes:
-    proven in a child process, refused by the binding before the call."""
+    proven in a child process (no core file), refused by the binding before the call."""
     child = subprocess.run([sys.executable, "-c", (
-        "import ctypes,sys; lib=ctypes.CDLL(sys.argv[1]); lib.NewSlice.restype=ctypes.c_void_p;"
+        "import ctypes,resource,sys; resource.setrlimit(resource.RLIMIT_CORE, (0, 0));"
+        "lib=ctypes.CDLL(sys.argv[1]); lib.NewSlice.restype=ctypes.c_void_p;"
         "lib.DecryptData.argtypes=[ctypes.c_char_p,ctypes.c_char_p,ctypes.c_void_p];"
         "lib.DecryptData(b'0123456789abcdef', b'short', lib.NewSlice())"), library],
-        capture_output=True, timeout=30)
+        capture_output=True, timeout=30, cwd=tmp_path)
     assert child.returncode != 0 and b"out_of_range" in child.stderr
     sdk = FinanceSdk(library, "ww0000000000000000", SECRET)
     with pytest.raises(BadParameter):
