@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from .archive.keys import KeyFileError, load_private_keys
+
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 DEFAULT_DATABASE_URL = "sqlite:///instance/wecom_app.db"
 DEFAULT_WORK_HOURS = "09:00-12:00,13:30-18:00"
@@ -78,12 +80,20 @@ class Settings:
     group_size_limit: int = 200
     # the company's seats, for message/send's daily quota of seats × 200 person-times (90312); None: unknown
     seat_limit: int | None = None
+    # the conversation archive (会话内容存档, 91774): all three set, or all empty (off)
+    archive_secret: str = dataclasses.field(default="", repr=False)
+    archive_private_keys: str = ""  # a PEM file, or a directory of <publickey_ver>.pem files
+    finance_sdk: str = ""  # path of libWeWorkFinanceSdk_C.so, or "emulator" (the WeCom emulator's stand-in)
     # Set only in code by `wecom-app sandbox` and the tests; no variable turns it on.
     sandbox: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def archive_enabled(self) -> bool:
+        return bool(self.archive_secret and self.archive_private_keys and self.finance_sdk)
 
     @property
     def has_contact_callback(self) -> bool:
@@ -257,6 +267,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         seat_limit = _int(env, "WECOM_SEAT_LIMIT", None, problems, 1)
 
     spool_dir = env.get("SPOOL_DIR", "").strip() or Settings.spool_dir
+    archive = _archive_settings(env, problems)
 
     settings = dict(
         **patterns,
@@ -280,8 +291,44 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         secret_key=secret_key, contact_secret=contact_secret, contact_token=contact_token,
         contact_aes_key=contact_aes_key, api_base=api_base, database_url=database_url,
         public_url=public_url, admins=admins, admin_tag=admin_tag, timezone=timezone, work_hours=work_hours,
-        log_level=log_level, **settings,
+        log_level=log_level, **archive, **settings,
     )
+
+
+ARCHIVE_VARIABLES = ("WECOM_ARCHIVE_SECRET", "WECOM_ARCHIVE_PRIVATE_KEYS", "WECOM_FINANCE_SDK")
+
+
+def _archive_settings(env, problems: list[str]) -> dict:
+    """The conversation archive's three settings: all empty (off) or all set and usable."""
+    secret, keys, sdk = (env.get(name, "").strip() for name in ARCHIVE_VARIABLES)
+    given = [name for name, value in zip(ARCHIVE_VARIABLES, (secret, keys, sdk)) if value]
+    for name in ARCHIVE_VARIABLES:
+        if given and name not in given:
+            problems.append(f"{name}: required when {' and '.join(given)} is set (the conversation archive "
+                            "needs all three, or none)")
+    if keys:
+        try:
+            load_private_keys(keys)
+        except KeyFileError as exc:
+            problems.extend(exc.problems)
+    if sdk and sdk != "emulator":
+        problems.extend(_finance_sdk_problems(Path(sdk)))
+    return dict(archive_secret=secret, archive_private_keys=keys, finance_sdk=sdk)
+
+
+def _finance_sdk_problems(path: Path) -> list[str]:
+    """A readable ELF shared library at `path`; loading it waits for the first pull."""
+    where = f"WECOM_FINANCE_SDK: {path}"
+    if not path.is_file():
+        return [f"{where}: no such file (the path of libWeWorkFinanceSdk_C.so from document/path/91551, or 'emulator')"]
+    try:
+        with open(path, "rb") as file:
+            magic = file.read(4)
+    except OSError as exc:
+        return [f"{where} cannot be read ({exc.strerror or type(exc).__name__})"]
+    if magic != b"\x7fELF":
+        return [f"{where} is not a shared library (libWeWorkFinanceSdk_C.so for Linux)"]
+    return []
 
 
 def normalise_database_url(url: str) -> str:

@@ -126,6 +126,7 @@ class SandboxState(CallbackEventsMixin):
         self.intercept_rules: dict[str, dict] = {}  # 敏感词 intercept rules by rule_id (95130)
         self.robots: dict[str, str] = {}  # group robot webhook key → the chatid it posts into (99398)
         self.robot_window = SlidingWindow(60, 20)  # per robot key: 20 messages a minute (99398)
+        self.archive = None  # 会话内容存档, when bought: emulator_archive.enable_archive(state, ...)
         self._ids = itertools.count(1)
 
     # -- time and ids -------------------------------------------------------------------------

@@ -5,9 +5,10 @@ This module owns the gate every call passes (injected faults, access_token
 log) and the read APIs: gettoken (91039), user/get (90196), user/list and
 user/simplelist (90200/90201), user/list_id (96067), department/list (90208),
 agent/get (90227), auth/getuserinfo (91023). Messages live in
-emulator_messages.py, groups in emulator_groups.py; /sandbox/* (faults, call
-log, an OAuth authorize stand-in) in emulator_control.py; the group robot's
-webhook/send (no token) in emulator_webhook.py.
+emulator/messages.py, groups in emulator/groups.py; /sandbox/* (faults, call
+log, an OAuth authorize stand-in) in emulator/control.py; the group robot's
+webhook/send (no token) in emulator/webhook.py; the conversation archive (the Finance
+SDK's stand-in and msgaudit/*) in emulator/archive.py.
 """
 
 from __future__ import annotations
@@ -17,24 +18,7 @@ import struct
 
 from flask import Flask, g, request
 
-from wecom_app.sandbox.emulator import (
-    control as emulator_control,
-)
-from wecom_app.sandbox.emulator import (
-    groups as emulator_groups,
-)
-from wecom_app.sandbox.emulator import (
-    intercept as emulator_intercept,
-)
-from wecom_app.sandbox.emulator import (
-    messages as emulator_messages,
-)
-from wecom_app.sandbox.emulator import (
-    tags as emulator_tags,
-)
-from wecom_app.sandbox.emulator import (
-    webhook as emulator_webhook,
-)
+from wecom_app.sandbox.emulator import archive, control, groups, intercept, messages, tags, webhook
 from wecom_app.sandbox.emulator.api import ApiError, body, ok, reply
 from wecom_app.sandbox.state import SandboxState
 
@@ -52,9 +36,15 @@ CONTACT_ONLY = ("user/list_id",)
 # secret either way). `state.contact_ip_grandfathered = True`: a server whose IP was trusted before.
 CONTACT_REFUSED_FROM_NEW_IP = ("user/get", "user/list", "user/simplelist", "department/list")
 CONTACT_REFUSED = 48009
-NO_TOKEN = ("gettoken", "webhook/send")  # a group robot's key is its credential (99398)
+NO_TOKEN = ("gettoken", "webhook/send",  # a group robot's key is its credential (99398)
+            *archive.SDK_PATHS)  # the Finance SDK's stand-in takes corpid + secret (91774)
+# the 会话内容存档 secret's token calls only the archive's APIs (91614, 92951): UNCONFIRMED what WeCom
+# answers it elsewhere; 48002 here
+ARCHIVE_ONLY = ("msgaudit/",)
 PRIVATE_FIELDS = ("avatar", "thumb_avatar", "gender", "mobile", "email", "biz_mail", "qr_code", "address")
 REDACTED = ("access_token", "corpsecret", "key")  # key: a group robot's, a bearer secret
+# the archive's secret, a decrypted random key and the ciphertext it opens (finance/*)
+BODY_REDACTED = ("secret", "encrypt_key", "encrypt_msg")
 HANG_PAGE = "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>"
 
 
@@ -65,12 +55,13 @@ def create_emulator(state: SandboxState) -> Flask:
     app.after_request(lambda response: _log(state, response))
     app.register_error_handler(ApiError, lambda e: reply(e.errcode, e.errmsg))
     _register_directory(app, state)
-    emulator_messages.register(app, state)
-    emulator_groups.register(app, state)
-    emulator_tags.register(app, state)
-    emulator_intercept.register(app, state)
-    emulator_webhook.register(app, state)
-    emulator_control.register(app, state)
+    messages.register(app, state)
+    groups.register(app, state)
+    tags.register(app, state)
+    intercept.register(app, state)
+    webhook.register(app, state)
+    archive.register(app, state)
+    control.register(app, state)
     app.wsgi_app = _ResetMiddleware(app.wsgi_app)
     return app
 
@@ -81,12 +72,12 @@ def _gate(state: SandboxState):
     g.api = request.path[len("/cgi-bin/"):]
     g.errcode = None
     for fault in state.faults.take(g.api):
-        response = emulator_control.apply_fault(state, fault)
+        response = control.apply_fault(state, fault)
         if response is not None:
             return response
     if g.api not in NO_TOKEN:
         g.token_kind = _authenticate(state, g.api)
-    if not state.api_allowed(g.api):
+    if g.api not in archive.LOCAL_CALLS and not state.api_allowed(g.api):
         raise ApiError(45009)
     return None
 
@@ -104,6 +95,8 @@ def _authenticate(state: SandboxState, api: str) -> str:
     kind = g.token_kind = issued["kind"]  # logged even when refused below
     if (kind == "contact" and api.startswith(APP_ONLY)) or (kind == "app" and api.startswith(CONTACT_ONLY)):
         raise ApiError(48002)
+    if kind == "archive" and not api.startswith(ARCHIVE_ONLY):
+        raise ApiError(48002)
     if kind == "contact" and api in CONTACT_REFUSED_FROM_NEW_IP and not state.contact_ip_grandfathered:
         raise ApiError(CONTACT_REFUSED)
     return kind
@@ -115,6 +108,8 @@ def _log(state: SandboxState, response):
             sent = body() if request.method == "POST" else None
         except ApiError:
             sent = request.get_data(as_text=True)
+        if isinstance(sent, dict) and any(k in sent for k in BODY_REDACTED):
+            sent = {k: ("***" if k in BODY_REDACTED else v) for k, v in sent.items()}
         params = {k: ("***" if k in REDACTED else v) for k, v in request.args.items()}
         state.faults.log(dict(path=g.api, method=request.method, params=params, body=sent, token=g.get("token_kind"),
                               errcode=g.get("errcode"), status=response.status_code, at=state.now(),
@@ -192,7 +187,7 @@ def _register_directory(app: Flask, state: SandboxState) -> None:
                     for d in u["department"]]
         page = rows[start:start + limit]
         more = start + limit < len(rows)
-        return ok(next_cursor=emulator_control.encode_cursor(start + limit) if more else "", dept_user=page)
+        return ok(next_cursor=control.encode_cursor(start + limit) if more else "", dept_user=page)
 
     @route("department/list")
     def department_list():
@@ -214,7 +209,7 @@ def _register_directory(app: Flask, state: SandboxState) -> None:
 
     @route("agent/get")
     def agent_get():
-        emulator_control.agentid_param(state, request.args.get("agentid"))
+        control.agentid_param(state, request.args.get("agentid"))
         with state.lock:
             return ok(**state.agent)
 
@@ -240,7 +235,7 @@ def _int(value, errcode: int) -> int:
 
 
 def _cursor(value) -> int:
-    return emulator_control.decode_cursor(value)
+    return control.decode_cursor(value)
 
 
 def _visible_user(state: SandboxState, userid: str | None) -> dict:

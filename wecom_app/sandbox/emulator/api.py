@@ -10,6 +10,11 @@ from flask import Response, g, request
 ERRMSG = {
     -1: "system busy",
     0: "ok",
+    # the Finance SDK's own codes (its header WeWorkFinanceSdk_C.h, 91552), from the emulator's stand-in
+    10000: "参数错误，请求参数错误",
+    10001: "网络错误，网络请求错误",
+    10006: "解密失败",
+    10008: "解析encrypt_key出错",
     40001: "invalid credential",
     40003: "invalid userid",
     40008: "invalid message type",
@@ -51,6 +56,7 @@ ERRMSG = {
     86215: "chatid already exists",
     86216: "invalid chat member",
     301002: "agentid mismatch: no privilege to access the agent",
+    301059: "not an internal group",  # msgaudit/groupchat/get (shared/wecom-api-notes.md §6; wording UNCONFIRMED)
 }
 
 
