@@ -111,6 +111,8 @@ def index(session) -> Index:
             return cached[1]
     built = _build(session)
     with _cache_lock:
+        if key not in _cache and len(_cache) >= 8:  # one database in production; tests make many
+            _cache.clear()
         _cache[key] = (mark, built)
     return built
 

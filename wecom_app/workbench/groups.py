@@ -127,6 +127,7 @@ MESSAGES = [  # registry's English → what the person at the form reads
                "（管理后台「群成员人数上限」，WECOM_GROUP_SIZE_LIMIT）：企业微信会拒绝建群。请缩小范围或拆分成几个群。"),
     (r"unknown department (.*)", lambda m: f"通讯录中没有部门 {m[1]}"),
     (r"unknown tag (.*)", lambda m: f"通讯录中没有标签 {m[1]}"),
+    (r"not in the directory: (.*)", lambda m: f"通讯录中没有：{'、'.join(m[1].split(', '))}"),
     (r"a customer group is registered by its chat_id", lambda m: "客户群须填写群 ID（chat_id，见客户群列表）"),
     (r"already registered as group (\d+)", lambda m: f"该群已登记（群 {m[1]}）"),
     (r"(\S+) is a (\w+) group", lambda m: f"{m[1]} 是{KIND_NAMES.get(m[2], m[2])}"),

@@ -4,7 +4,7 @@ This module owns the gate every call passes (injected faults, access_token
 41001/40014/42001, secret kind 48002, per-API frequency limit 45009, the call
 log) and the read APIs: gettoken (91039), user/get (90196), user/list and
 user/simplelist (90200/90201), user/list_id (96067), department/list (90208),
-agent/get (90227), auth/getuserinfo (91023). Messages live in
+agent/get (90227), auth/getuserinfo (91023), ticket/get (the JS-SDK's app ticket, 90506). Messages live in
 emulator/messages.py, groups in emulator/groups.py; /sandbox/* (faults, call
 log, an OAuth authorize stand-in) in emulator/control.py; the group robot's
 webhook/send (no token) in emulator/webhook.py; the conversation archive (the Finance
