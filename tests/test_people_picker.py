@@ -19,6 +19,7 @@ from tests.plugins.workbench import csrf_of, login
 from wecom_app.directory import people
 from wecom_app.models import Group, GroupMember, OutboxAction, User, UserDepartment
 from wecom_app.wecom import jsapi
+from wecom_app.wecom.errors import WeComError
 
 
 def rt(wb):
@@ -177,6 +178,9 @@ def test_agent_config_is_signed_with_the_cached_app_ticket_which_is_never_logged
         assert config["signature"] == jsapi.signature(ticket, config["nonceStr"], config["timestamp"], url)
     assert ticket not in caplog.text and ticket not in str(sandbox_state.faults.calls())
     assert admin.get("/people/agent-config", query_string={"url": "https://evil.example/x"}).status_code == 400
+    with pytest.raises(WeComError) as refused:  # 90506: type=agent_config is the app's ticket
+        rt(wb).client.get("ticket/get", {"type": "jsapi"})
+    assert refused.value.errcode == 40058
 
 
 # -- 10,000 people --------------------------------------------------------------------------------------
