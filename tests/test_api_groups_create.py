@@ -60,6 +60,8 @@ def test_only_admin_tokens_may_create_or_register(client, runtime, admin):
     ({"scope": [2]}, "scope"),
     ({"scope": {"departments": [2, 3, "x"]}}, "scope.departments[2]"),
     ({"scope": {"users": ["zhangsan", None]}}, "scope.users[1]"),
+    ({"scope": {"users": ["caoyang", "ghost1", "ghost2"]}}, "scope.users"),  # named, not saved silently
+    ({"scope": {"exclude": ["ghost1"]}}, "scope.exclude"),
     ({"scope": {"teams": [1]}}, "scope.teams"),
     ({"allow_external": "no"}, "allow_external"),
     ({"join_policy": "sometimes"}, "join_policy"),

@@ -134,12 +134,12 @@ def test_r7_admin_creates_a_managed_group(wb, sandbox_state):
 @pytest.mark.parametrize("fields, field, message", [
     (dict(name=""), "name", "请填写群名称"),
     (dict(name="周会🙂群"), "name", "不能有表情符号"),
-    (dict(owner="nobody"), "owner", "nobody 不是本企业已激活的在职成员"),
-    (dict(custodian="zhongwen"), "custodian", "zhongwen 不是本企业已激活的在职成员"),
-    (dict(custodian="bad user!"), "custodian", "bad user! 不是本企业已激活的在职成员"),
+    (dict(owner="nobody"), "owner", "通讯录中没有：nobody"),
+    (dict(custodian="zhongwen"), "custodian", "（zhongwen）不是本企业已激活的在职成员（R1）"),
+    (dict(custodian="bad user!"), "custodian", "通讯录中没有：bad、user!"),
     (dict(departments=None, custodian="caoyang"), "departments", "按此范围将有 1 人"),
     (dict(departments=["999"]), "departments", "通讯录中没有部门 999"),
-    (dict(users="ok bad!id"), "users", "不是有效的企业微信账号：bad!id"),
+    (dict(users="ok bad!id"), "users", "通讯录中没有：ok、bad!id"),
     (dict(allow_external="y"), "allow_external", "应用管理群只能有企业内部成员"),
     (dict(join_policy="sometimes"), "join_policy", "请从列表中选择"),
 ])

@@ -263,6 +263,10 @@ def _check_scope(session, scope) -> dict:
         unknown = [v for v in clean[key] if session.get(model, v) is None]
         if unknown:
             raise RegistryError(f"scope.{key}", f"unknown {key[:-1]} {', '.join(map(str, unknown))}")
+    for key in ("users", "exclude"):  # a mistyped userid is named, not saved silently (issue 13)
+        unknown = [v for v in clean[key] if session.get(User, v) is None]
+        if unknown:
+            raise RegistryError(f"scope.{key}", f"not in the directory: {', '.join(unknown)}")
     return clean
 
 

@@ -112,6 +112,8 @@ class SandboxState(CallbackEventsMixin):
         self.cards: dict[tuple[str, str], dict] = {}  # (userid, task_id) → the card as that member sees it
         self.faults = FaultInjector(self)
         self.gettoken_calls = 0
+        self.ticket_calls = 0  # ticket/get?type=agent_config (the JS-SDK's app ticket, 90506)
+        self.jsapi_tickets: dict[str, object] = {}  # ticket → expires at
         self.stopping = threading.Event()  # set at server shutdown: ends injected hangs
         # per-corp per-API limits (90312 §4.1); tests lower them to see 45009
         self.api_limits = {"minute": 10000, "hour": 150000}

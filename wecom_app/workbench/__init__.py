@@ -25,7 +25,7 @@ bp = Blueprint("workbench", __name__)
 csrf = CSRFProtect()
 
 # the page modules, in the order their routes are registered
-_PAGES = ("auth", "nav", "home", "me", "reports", "groups", "violations", "directives_admin", "announcements",
+_PAGES = ("auth", "nav", "home", "me", "people", "reports", "groups", "violations", "directives_admin", "announcements",
           "assessments", "settings_page", "audit_log")
 
 

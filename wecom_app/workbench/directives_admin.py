@@ -40,11 +40,11 @@ from wecom_app.governance.scope import subtree
 from wecom_app.inputs import bounded_int, form_id
 from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, Group, User, UserDepartment
 from wecom_app.models.directives import done_column
-from wecom_app.models.directory import STATUS_ACTIVE
 from wecom_app.workbench import bp, runtime
 from wecom_app.workbench.auth import audit_action, current_user, forbidden, login_required, roles_required
 from wecom_app.workbench.forms import EmptyForm, bytes_words, utf8_bytes
 from wecom_app.workbench.paging import paginate
+from wecom_app.workbench.people import PeopleField, check_people
 
 MATRIX_PER_PAGE = 50
 STATUS_FILTERS = {"queued": "待送达", "delivered": "已送达", "undeliverable": "无法送达", "acknowledged": "已收到",
@@ -119,7 +119,7 @@ class ComposeForm(ZhForm):
     title = StringField("标题", validators=[DataRequired("请填写标题"), utf8_bytes(directives.TITLE_BYTES, "标题")])
     body = TextAreaField("正文", validators=[DataRequired("请填写正文"), utf8_bytes(directives.BODY_BYTES, "正文")])
     # the domain judges the choices (the directory may change between the page and the POST)
-    users = SelectMultipleField("人员", coerce=str, validate_choice=False)
+    users = PeopleField("人员")
     departments = SelectMultipleField("部门（含下级部门）", coerce=form_id, validate_choice=False)
     groups = SelectMultipleField("群（群内员工）", coerce=form_id, validate_choice=False)
     deadline_date = DateField("截止日期", validators=[InputRequired("请填写截止日期")])
@@ -146,10 +146,6 @@ def _fill_choices(db, form: ComposeForm) -> None:
     """The directory mirror and the registry as the compose form's choices."""
     departments = dict(db.execute(select(Department.id, Department.name).where(Department.deleted.is_(False))
                                   .order_by(Department.id)).all())
-    form.users.choices = [
-        SelectChoice(u.userid, f"{u.name or u.userid}（{departments.get(u.main_department, '—')}）")
-        for u in db.scalars(select(User).where(User.status == STATUS_ACTIVE)
-                            .order_by(User.main_department, User.userid))]
     form.departments.choices = [SelectChoice(i, name) for i, name in departments.items()]
     groups = db.scalars(select(Group).where(Group.status == "active").order_by(Group.kind, Group.name)).all()
     form.groups.choices = [SelectChoice(g.id, f"{g.name}（{KIND_NAMES.get(g.kind, g.kind)}）") for g in groups]
@@ -198,7 +194,8 @@ def directives_new():
         if request.method == "GET":
             tomorrow = rt.clock().astimezone(rt.settings.tz).date() + timedelta(days=1)
             form.deadline_date.data, form.deadline_time.data = tomorrow, time(18, 0)
-        if form.validate_on_submit():
+        form_ok = form.validate_on_submit()
+        if (check_people(db, form) if form.is_submitted() else True) and form_ok:  # every field's errors at once
             now = rt.clock()
             deadline = datetime.combine(form.deadline_date.data, form.deadline_time.data, tzinfo=rt.settings.tz)
             try:

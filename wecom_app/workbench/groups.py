@@ -35,10 +35,10 @@ from wecom_app.workbench.auth import audit_action, can_manage_group, current_use
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.home import KIND_NAMES
 from wecom_app.workbench.paging import paginate
+from wecom_app.workbench.people import PeopleField, check_people
 
 BAD = GroupMember.compliance.notin_(("ok", "unknown"))
 SHOWN = ("present", "pending_approval", "removing", "suspended", group_size.LEFT_OUT)  # what a custodian cares about
-USERID = re.compile(r"[a-z0-9_.@-]{1,64}")
 STATE_NAMES = {"present": "在群", "pending_approval": "待审批", "removing": "移出中", "suspended": "已暂停",
                group_size.LEFT_OUT: "未能入群（群已满）"}
 STATUS_NAMES = {"creating": "创建中", "discovered": "待备案", "active": "正常", "dismissed": "已解散"}
@@ -65,16 +65,6 @@ ENFORCED = {
 # -- forms -------------------------------------------------------------------------------------------
 
 
-def _userids(text: str | None) -> list[str]:
-    return [u.lower() for u in re.split(r"[\s,，、;；]+", text or "") if u]
-
-
-def _check_userids(_form, field):
-    bad = [u for u in _userids(field.data) if not USERID.fullmatch(u)]
-    if bad:
-        raise ValidationError(f"不是有效的企业微信账号：{'、'.join(bad)}")
-
-
 class ChoiceField(SelectField):
     """A SelectField that refuses an unknown value in Chinese."""
 
@@ -91,17 +81,17 @@ def options(*pairs) -> list[SelectChoice]:
 
 class ScopeForm(FlaskForm):
     name = StringField("群名称", validators=[DataRequired(message="请填写群名称"), Length(max=50, message="最多 50 个字")])
-    owner = StringField("群主", validators=[DataRequired(message="请填写群主的企业微信账号")])
-    custodian = StringField("专管人员", validators=[DataRequired(message="请填写专管人员的企业微信账号")])
+    owner = PeopleField("群主", validators=[DataRequired(message="请选择群主")], multiple=False, active=True)
+    custodian = PeopleField("专管人员", validators=[DataRequired(message="请选择专管人员")], multiple=False, active=True)
     departments = SelectMultipleField("范围：部门", coerce=form_id, validate_choice=False)
     tags = SelectMultipleField("范围：标签", coerce=form_id, validate_choice=False)
-    users = StringField("范围：人员", validators=[_check_userids])
-    exclude = StringField("排除人员", validators=[_check_userids])
+    users = PeopleField("范围：人员")
+    exclude = PeopleField("排除人员")
     allow_external = BooleanField("允许外部联系人")
 
     def scope(self) -> dict:
         return dict(departments=list(self.departments.data or []), tags=list(self.tags.data or []),
-                    users=_userids(self.users.data), exclude=_userids(self.exclude.data))
+                    users=list(self.users.data), exclude=list(self.exclude.data))
 
 
 class CreateGroupForm(ScopeForm):
@@ -137,6 +127,7 @@ MESSAGES = [  # registry's English → what the person at the form reads
                "（管理后台「群成员人数上限」，WECOM_GROUP_SIZE_LIMIT）：企业微信会拒绝建群。请缩小范围或拆分成几个群。"),
     (r"unknown department (.*)", lambda m: f"通讯录中没有部门 {m[1]}"),
     (r"unknown tag (.*)", lambda m: f"通讯录中没有标签 {m[1]}"),
+    (r"not in the directory: (.*)", lambda m: f"通讯录中没有：{'、'.join(m[1].split(', '))}"),
     (r"a customer group is registered by its chat_id", lambda m: "客户群须填写群 ID（chat_id，见客户群列表）"),
     (r"already registered as group (\d+)", lambda m: f"该群已登记（群 {m[1]}）"),
     (r"(\S+) is a (\w+) group", lambda m: f"{m[1]} 是{KIND_NAMES.get(m[2], m[2])}"),
@@ -225,11 +216,13 @@ def group_new():
     rt = runtime()
     with rt.sessions() as db:
         _scope_choices(db, form)
-    if form.validate_on_submit():
+        form_ok = form.validate_on_submit()
+        people_ok = check_people(db, form) if form.is_submitted() else True  # every field's errors at once
+    if form_ok and people_ok:
         try:
             with rt.sessions.begin() as db:
                 group = registry.create_managed_group(
-                    db, rt.settings, name=form.name.data.strip(), owner=form.owner.data, custodian=form.custodian.data,
+                    db, rt.settings, name=form.name.data.strip(), owner=form.owner.userid, custodian=form.custodian.userid,
                     scope=form.scope(), allow_external=form.allow_external.data, join_policy=form.join_policy.data,
                     actor=current_user().userid, now=rt.clock())
                 audit_action(db, "workbench.group.create", f"group:{group.id}", name=group.name)
@@ -253,6 +246,7 @@ def group_register():
         if request.method == "GET" and request.args.get("chat_id"):  # the 登记 shortcut of a discovered group
             _prefill(db, form, request.args["chat_id"])
         form_ok = form.validate_on_submit()
+        form_ok = (check_people(db, form) if form.is_submitted() else True) and form_ok  # all errors at once
         discovered = db.scalars(select(Group).where(Group.status == "discovered").order_by(Group.id)).all()
         members = _member_counts(db, [g.id for g in discovered])
         names = _names(db, {g.owner for g in discovered})
@@ -261,7 +255,7 @@ def group_register():
             with rt.sessions.begin() as db:
                 group = registry.register_group(
                     db, rt.settings, kind=form.kind.data, chat_id=(form.chat_id.data or "").strip() or None,
-                    name=form.name.data.strip(), owner=form.owner.data, custodian=form.custodian.data,
+                    name=form.name.data.strip(), owner=form.owner.userid, custodian=form.custodian.userid,
                     scope=form.scope(), allow_external=form.allow_external.data,
                     robot_webhook=(form.robot_webhook.data or "").strip() or None, actor=current_user().userid,
                     now=rt.clock())
@@ -281,7 +275,7 @@ def _prefill(db, form, chat_id: str) -> None:
     form.kind.data, form.chat_id.data = "customer", chat_id
     group = db.scalar(select(Group).where(Group.chat_id == chat_id, Group.status == "discovered"))
     if group is not None:
-        form.name.data, form.owner.data = group.name or "", group.owner or ""
+        form.name.data, form.owner.data = group.name or "", [group.owner] if group.owner else []
 
 
 # -- one group -------------------------------------------------------------------------------------

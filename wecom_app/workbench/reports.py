@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import SelectChoice, SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length
 
 from wecom_app.models import Group, GroupMember, User, Violation
 from wecom_app.violations import reports as violations_reports
@@ -18,6 +18,7 @@ from wecom_app.workbench import bp, runtime
 from wecom_app.workbench.auth import audit_action, current_user, login_required
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.paging import paginate
+from wecom_app.workbench.people import PeopleField, check_people, visible_to
 
 RULES = (("R3", "不文明言论：辱骂、歧视、诽谤、谣言（R3）"), ("R5", "与工作无关的内容、广告、刷屏（R5）"),
          ("R11", "陌生人或不该在群里的人（R11）"))
@@ -25,7 +26,7 @@ RULES = (("R3", "不文明言论：辱骂、歧视、诽谤、谣言（R3）"), 
 
 class ReportForm(FlaskForm):
     group = SelectField("群", validators=[DataRequired(message="请选择群")])
-    person = StringField("被举报人", validators=[Optional(), Length(max=64, message="最多 64 个字")])
+    person = PeopleField("被举报人", multiple=False, departments=False)
     rule = SelectField("类别", choices=[SelectChoice(value, label) for value, label in RULES],
                        validators=[DataRequired(message="请选择类别")])
     text = TextAreaField("说明", validators=[DataRequired(message="请写明发生了什么"),
@@ -47,10 +48,9 @@ def reports():
         groups = _my_groups(db, viewer.userid)
         form.group.choices = [SelectChoice(str(g.id), g.name) for g in groups]
         valid = form.validate_on_submit()
-        person = violations_reports.person(db, form.person.data.strip()) if valid and form.person.data else None
-        if valid and form.person.data and person is None:
-            form.person.errors = ["通讯录中没有这个人：请填 userid 或唯一的姓名，也可以留空"]
-            valid = False
+        if form.is_submitted():  # a name two people share is asked about, among the people of my groups
+            valid = check_people(db, form, visible=visible_to(db, viewer)) and valid
+        person = form.person.userid or None
         if valid:
             group = db.get(Group, int(form.group.data))
             text = form.text.data.strip()

@@ -4,7 +4,7 @@ This module owns the gate every call passes (injected faults, access_token
 41001/40014/42001, secret kind 48002, per-API frequency limit 45009, the call
 log) and the read APIs: gettoken (91039), user/get (90196), user/list and
 user/simplelist (90200/90201), user/list_id (96067), department/list (90208),
-agent/get (90227), auth/getuserinfo (91023). Messages live in
+agent/get (90227), auth/getuserinfo (91023), ticket/get (the JS-SDK's app ticket, 90506). Messages live in
 emulator/messages.py, groups in emulator/groups.py; /sandbox/* (faults, call
 log, an OAuth authorize stand-in) in emulator/control.py; the group robot's
 webhook/send (no token) in emulator/webhook.py; the conversation archive (the Finance
@@ -13,6 +13,7 @@ SDK's stand-in and msgaudit/*) in emulator/archive.py.
 
 from __future__ import annotations
 
+import secrets
 import socket
 import struct
 
@@ -23,7 +24,7 @@ from wecom_app.sandbox.emulator.api import ApiError, body, ok, reply
 from wecom_app.sandbox.state import SandboxState
 
 # APIs only the app's own secret may call, and those only the 通讯录同步 secret may call
-APP_ONLY = ("message/", "appchat/", "agent/", "auth/", "externalcontact/")
+APP_ONLY = ("message/", "appchat/", "agent/", "auth/", "externalcontact/", "ticket/")
 CONTACT_ONLY = ("user/list_id",)
 # Since 2022-08-15 10:00 the 通讯录同步 secret may not call these from an IP added after that
 # date: "从2022年8月15日10点开始，'企业管理后台 - 管理工具 - 通讯录同步'的新增IP将不能再调用此接口"
@@ -212,6 +213,19 @@ def _register_directory(app: Flask, state: SandboxState) -> None:
         control.agentid_param(state, request.args.get("agentid"))
         with state.lock:
             return ok(**state.agent)
+
+    @route("ticket/get")
+    def ticket_get():
+        # 获取应用的jsapi_ticket (developer.work.weixin.qq.com/document/path/90506): GET with the app's
+        # access_token and type=agent_config → {ticket, expires_in: 7200}, for wx.agentConfig's signature.
+        # UNCONFIRMED: the errcode for another `type`; 40001-family "invalid parameter" (40058) here.
+        if request.args.get("type") != "agent_config":
+            raise ApiError(40058)
+        with state.lock:
+            state.ticket_calls += 1
+            ticket = secrets.token_urlsafe(64)
+            state.jsapi_tickets[ticket] = state.now() + state.token_ttl
+            return ok(ticket=ticket, expires_in=state.token_ttl)
 
     @route("auth/getuserinfo")
     @route("user/getuserinfo")
