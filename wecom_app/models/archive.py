@@ -39,14 +39,18 @@ class ArchiveCursor(Base):
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a msgaudit_notify not yet pulled for
     newest_msgtime: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the newest message stored
     caught_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last pull that emptied WeCom's queue
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a pull under way (one at a time)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # after a configuration error: not before
     # the pull's standing error: wrong_secret | not_archive_secret | ip_not_allowed | expired | unavailable | ...
     error: Mapped[str | None] = mapped_column(String(32))
     error_detail: Mapped[str | None] = mapped_column(Text)
+    error_key: Mapped[str | None] = mapped_column(String(16))  # which secret and SDK it was: a new one is tried at once
     error_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     lag_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the office told: > 3 days behind
     permit_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     permit_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -69,7 +73,6 @@ class ArchivedMessage(Base):
     action: Mapped[str | None] = mapped_column(String(16))  # send | recall | switch
     known_type: Mapped[bool] = mapped_column(default=True)  # False: a msgtype this app does not read (kept, counted)
     content: Mapped[str | None] = mapped_column(Text)  # the text the content rules read (text, markdown, link title…)
-    mentions: Mapped[list[str] | None] = mapped_column(JSON)  # text.mentioned_list / @all, for instructions (R16)
     raw: Mapped[str | None] = mapped_column(Text)  # the decrypted message JSON, as DecryptData gave it
     encrypted: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the record as pulled, when it could not be read
     error: Mapped[str | None] = mapped_column(Text)
