@@ -20,7 +20,7 @@ registered with `POST /api/v1/groups/register {kind: "internal", chat_id: roomid
 - A group is read again when someone who is not a member we know speaks in it, and on
   reconciliation (every RECONCILE_EVERY, like the reconcile job's 15 minutes).
 - msgaudit/get_permit_user_list (91614) says whose chats are archived: the group page shows
-  "messages of N of its M members are seen" (`coverage`).
+  "messages of N of its M members are seen" (coverage.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 
 from wecom_app.audit import audit
 from wecom_app.governance import membership, rules
@@ -214,8 +214,6 @@ def _aware(when: datetime) -> datetime:
 
 def read_permit_users(session_factory, client, settings, now: datetime, *, force: bool = False) -> int | None:
     """The members in the archive's scope (91614), read hourly; None when not read now."""
-    from wecom_app.archive.pull import cursor
-
     with session_factory() as session:
         row = session.scalar(select(ArchiveCursor).where(ArchiveCursor.corp_id == settings.corp_id))
         last = row.permit_read_at if row else None
@@ -225,28 +223,22 @@ def read_permit_users(session_factory, client, settings, now: datetime, *, force
         ids = client.msgaudit_permit_users().get("ids") or []
     except WeComError as exc:
         with session_factory.begin() as session:
-            cursor(session, settings.corp_id, now).permit_error = str(exc)[:500]
+            _cursor(session, settings, now).permit_error = str(exc)[:500]
         log.warning(kv("wecom.archive.permit_failed", errcode=exc.errcode))
         return None
     userids = sorted({_userid(u) for u in ids if isinstance(u, str) and u.strip()})
     with session_factory.begin() as session:
         session.execute(delete(ArchivePermitUser))
         session.add_all([ArchivePermitUser(userid=u, read_at=now) for u in userids])
-        row = cursor(session, settings.corp_id, now)
+        row = _cursor(session, settings, now)
         row.permit_read_at, row.permit_error = now, None
     return len(userids)
 
 
-def coverage(session, group: Group) -> dict | None:
-    """"messages of N of its M members are seen": its present employees in the archive's
-    scope, of all its present members; None until the permit list has been read."""
-    read = session.scalar(select(ArchiveCursor.permit_read_at).where(ArchiveCursor.permit_read_at.is_not(None)).limit(1))
-    if read is None:
-        return None
-    present = (GroupMember.group_id == group.id) & (GroupMember.state == "present")
-    members = session.scalar(select(func.count()).select_from(GroupMember).where(present)) or 0
-    seen = session.scalar(select(func.count()).select_from(GroupMember).join(
-        ArchivePermitUser, ArchivePermitUser.userid == GroupMember.member_id).where(present)) or 0
-    return {"seen_members": seen, "members": members,
-            "text": f"本群 {members} 名成员中 {seen} 人的消息在会话存档范围内（messages of {seen} of its {members} "
-                    "members are seen）"}
+def _cursor(session, settings, now: datetime) -> ArchiveCursor:
+    """The corp's cursor row (pull.cursor; not imported from there: pull imports this module)."""
+    row = session.scalar(select(ArchiveCursor).where(ArchiveCursor.corp_id == settings.corp_id))
+    if row is None:
+        row = ArchiveCursor(corp_id=settings.corp_id, seq=0, error_count=0, created_at=now, updated_at=now)
+        session.add(row)
+    return row

@@ -6,7 +6,8 @@ HTTP core (`wechatpy.work.WeChatClient`, auto_retry off) that adds what it lacks
 - the access token shared through the database, refreshed early and single-flight
   (wecom/token.py), one token per secret (app secret; 通讯录同步 secret via
   `for_contacts()`, used only for user/list_id: since 2022-08-15 that secret may
-  not read user/get, user/list or department/list from a new IP, 90196/90208);
+  not read user/get, user/list or department/list from a new IP, 90196/90208; the
+  conversation archive's secret via `for_archive()`, for msgaudit/* 91614/92951);
 - 40014/42001 → refresh once and retry the call once, never recursively; a
   40001 from gettoken is a configuration error and is never retried (91039);
 - a (connect, read) timeout on every request and a total time budget per call;
