@@ -14,10 +14,10 @@ from wecom_app.archive import job as archive_job
 from wecom_app.archive.rooms import read_due, read_permit_users
 from wecom_app.governance import registry
 from wecom_app.models import ArchiveRoom, Group, Violation
-from wecom_app.sandbox.pusher import _header, _xml
+from wecom_app.sandbox.pusher import msgaudit_notify
 
 from .test_api_support import bearer, issue_token
-from .test_archive_pull import ROOM, arc, rsa_keys, run_pull  # noqa: F401
+from .test_archive_pull import ARCHIVE_SECRET, ROOM, arc, rsa_keys, run_pull  # noqa: F401
 from .test_rules_support import actions, member, push, texts_to, world  # noqa: F401
 
 
@@ -159,8 +159,8 @@ def test_msgaudit_notify_makes_the_archive_pull_within_seconds(arc):
     arc.archive.post(ROOM, "lina", "新消息")
     runtime = SimpleRuntime(arc)
     assert archive_job.run(runtime, only_if_notified=True) is None  # nothing notified: the 5-second job does nothing
-    xml = _xml(_header(arc.settings.corp_id, "sys", int(arc.clock())), {"Event": "msgaudit_notify", "AgentID": 1000002})
-    push(arc, xml)  # the callback, through the dispatcher and handlers/archive.py (95039)
+    # the callback (95039), stored and dispatched to handlers/archive.py
+    push(arc, msgaudit_notify(ToUserName=arc.settings.corp_id, AgentID=1000002, CreateTime=int(arc.clock())))
     result = archive_job.run(runtime, only_if_notified=True)
     assert result.pull.stored == 1 and result.rooms.discovered == 1 and result.lag_seconds < 60
     assert archive_job.run(runtime, only_if_notified=True) is None  # the notify is used up
@@ -179,3 +179,23 @@ def test_the_group_shows_messages_of_n_of_its_m_members_are_seen(arc):
     with arc.sessions() as session:
         shown = registry.group_view(session, session.get(Group, group_id))["archive"]
     assert (shown["seen_members"], shown["members"]) == (2, 3) and "3 名成员中 2 人" in shown["text"]
+
+
+def test_the_group_page_shows_coverage_and_lag_or_what_the_archive_would_add(arc, engine, wb_settings):
+    import dataclasses
+
+    from tests.plugins.workbench import login, make_wb_app
+
+    arc.archive.post(ROOM, "lina", "大家好")
+    run_pull(arc)
+    read_rooms(arc)
+    read_permit_users(arc.sessions, arc.client, arc.settings, arc.now())
+    group_id = group_of(arc).id
+    on = dataclasses.replace(wb_settings, archive_secret=ARCHIVE_SECRET, finance_sdk="emulator",
+                             archive_private_keys=arc.settings.archive_private_keys)
+    for settings, shown in ((on, "本群 3 名成员中 3 人的消息在会话存档范围内"), (wb_settings, "未开通会话内容存档")):
+        client = make_wb_app(settings, engine, synced=False).test_client()
+        login(client, arc.state, "zhangwei")
+        page = client.get(f"/groups/{group_id}").text
+        assert 'data-test="archive"' in page and shown in page
+    assert "仍然不能移出成员或拦截消息" in page  # off: what it would add, and what it still could not do

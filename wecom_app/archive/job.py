@@ -58,9 +58,12 @@ def run(runtime, *, only_if_notified: bool = False, force: bool = False) -> Arch
         if notified is None:
             return None
     sdk, keys = tools(runtime)
-    result = ArchiveRun(pull(runtime.sessions, sdk, keys, settings, now, client=runtime.client, force=force))
-    if result.pull.error is None and not result.pull.busy:
+    result = ArchiveRun(PullCounts())
+
+    def rooms() -> None:  # WeCom answered: the permit list (hourly) and the rooms due, under the pull's lease
         result.permit_users = read_permit_users(runtime.sessions, runtime.client, settings, now)
         result.rooms = read_due(runtime.sessions, runtime.client, settings, now)
+
+    result.pull = pull(runtime.sessions, sdk, keys, settings, now, client=runtime.client, force=force, after=rooms)
     result.lag_seconds = check_lag(runtime.sessions, settings, now)
     return result

@@ -136,10 +136,11 @@ def note_notify(session, corp_id: str, now: datetime) -> None:
 
 
 def pull(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, settings, now: datetime, *, client=None,
-         pages: int = PAGES_PER_RUN, force: bool = False) -> PullCounts:
+         pages: int = PAGES_PER_RUN, force: bool = False, after: Callable[[], None] | None = None) -> PullCounts:
     """Pull from the cursor until WeCom has nothing more (or `pages` pages). `client`: the
     WeComClient, to tell a wrong secret from an outage. `force`: ignore the hourly wait
-    after a configuration error (`wecom-app jobs run archive`)."""
+    after a configuration error. `after`: run once the pull succeeded, still holding the
+    cursor's lease (the rooms' reads: one process at a time for them too)."""
     counts = PullCounts()
     if not _lease(session_factory, settings.corp_id, now, force, config_key(settings)):
         counts.busy = True
@@ -160,6 +161,8 @@ def pull(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, settings, now: dat
                 counts.caught_up = True
                 break
         _succeeded(session_factory, settings, now, counts)
+        if after is not None:
+            after()
         return counts
     finally:
         _release(session_factory, settings.corp_id)
