@@ -264,3 +264,19 @@ def test_the_pull_is_one_at_a_time(arc):
     with arc.sessions.begin() as session:
         archive_pull.cursor(session, arc.settings.corp_id, arc.now()).lease_until = datetime(2100, 1, 1, tzinfo=timezone.utc)
     assert run_pull(arc).busy and arc.state.calls("finance/getchatdata") == []
+
+
+def test_the_archive_job_reads_records_kept_for_a_missing_key_once_the_key_is_given(arc, rsa_keys):
+    from wecom_app.archive import job as archive_job
+
+    class Runtime:  # what the job takes of one: a new one after the restart that loads the new key
+        def __init__(self):
+            self.settings, self.sessions, self.clock, self.client = arc.settings, arc.sessions, arc.now, arc.client
+
+    arc.archive.post(ROOM, "lina", "等钥匙", publickey_ver=2)
+    first = archive_job.run(Runtime())
+    assert (first.pull.encrypted, first.recovered) == (1, 0)
+    write_key(arc.keydir, 2, rsa_keys[2])
+    arc.clock.advance(60)
+    assert archive_job.run(Runtime()).recovered == 1
+    assert [(m.state, m.content) for m in stored(arc)] == [("stored", "等钥匙")]

@@ -15,7 +15,7 @@ import weakref
 from sqlalchemy import select
 
 from wecom_app.archive.keys import load_private_keys
-from wecom_app.archive.pull import PullCounts, check_lag, pull
+from wecom_app.archive.pull import PullCounts, check_lag, pull, retry_encrypted
 from wecom_app.archive.rooms import RoomCounts, read_due, read_permit_users
 from wecom_app.archive.sdk import open_archive_sdk
 from wecom_app.models import ArchiveCursor
@@ -29,6 +29,7 @@ class ArchiveRun:
     pull: PullCounts
     rooms: RoomCounts | None = None
     permit_users: int | None = None
+    recovered: int = 0  # records kept encrypted, read now that their key is given
     lag_seconds: float = 0.0
 
     @property
@@ -63,6 +64,7 @@ def run(runtime, *, only_if_notified: bool = False, force: bool = False) -> Arch
     def rooms() -> None:  # WeCom answered: the permit list (hourly) and the rooms due, under the pull's lease
         result.permit_users = read_permit_users(runtime.sessions, runtime.client, settings, now)
         result.rooms = read_due(runtime.sessions, runtime.client, settings, now)
+        result.recovered = retry_encrypted(runtime.sessions, sdk, keys, settings, now)  # a key added since
 
     result.pull = pull(runtime.sessions, sdk, keys, settings, now, client=runtime.client, force=force, after=rooms)
     result.lag_seconds = check_lag(runtime.sessions, settings, now)

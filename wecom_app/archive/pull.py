@@ -46,7 +46,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select, update
 
 from wecom_app.archive import rooms
-from wecom_app.archive.keys import ArchiveKeyError, PrivateKeys
+from wecom_app.archive.keys import ANY_VERSION, ArchiveKeyError, PrivateKeys
 from wecom_app.archive.sdk import MAX_LIMIT, ArchiveApiError, ArchiveError, ArchiveSdk, NetworkError, SdkError
 from wecom_app.logs import kv
 from wecom_app.models import ArchiveCursor, ArchivedMessage, ArchiveRoom
@@ -80,6 +80,8 @@ CONFIG_ERRORS = {
 }
 _API_ERRORS = {48002: "not_archive_secret", 301042: "ip_not_allowed", 301052: "expired"}
 _SDK_ERRORS = {10009: "ip_not_allowed"}
+
+MISSING_KEY = "no private key for publickey_ver"  # UnknownKeyVersion's message: such records are read once the key is there
 
 _hooks: list[Callable] = []
 
@@ -433,9 +435,12 @@ def retry_encrypted(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, setting
     WECOM_ARCHIVE_PRIVATE_KEYS since): read again from the stored record (WeCom's 5 days do
     not matter, the record is ours). The number read."""
     read = 0
+    query = select(ArchivedMessage).where(ArchivedMessage.state == "encrypted",
+                                          ArchivedMessage.error.like(MISSING_KEY + "%"))
+    if ANY_VERSION not in keys.versions:  # only the versions the app has a key for now
+        query = query.where(ArchivedMessage.publickey_ver.in_(keys.versions or [-1]))
     with session_factory() as session:
-        candidates = session.scalars(select(ArchivedMessage).where(ArchivedMessage.state == "encrypted")
-                                     .order_by(ArchivedMessage.seq).limit(limit)).all()
+        candidates = session.scalars(query.order_by(ArchivedMessage.seq).limit(limit)).all()
         session.expunge_all()
     for old in candidates:
         record = old.encrypted or {}
