@@ -280,3 +280,16 @@ def test_the_archive_job_reads_records_kept_for_a_missing_key_once_the_key_is_gi
     arc.clock.advance(60)
     assert archive_job.run(Runtime()).recovered == 1
     assert [(m.state, m.content) for m in stored(arc)] == [("stored", "等钥匙")]
+
+
+@pytest.mark.parametrize("message, content", [
+    ({"msgtype": "markdown", "info": {"content": "**截止**周五"}}, "**截止**周五"),
+    ({"msgtype": "markdown", "markdown": {"content": "正文"}}, "正文"),
+    ({"msgtype": "link", "link": {"title": "项目A", "description": "说明", "link_url": "https://x"}}, "项目A\n说明"),
+    ({"msgtype": "image", "image": {"md5sum": "x"}}, None),
+    ({"msgtype": "text", "text": "not an object"}, None),
+])
+def test_the_text_rules_read_of_each_message_type(message, content):
+    row = archive_pull.message_row("m1", 1, 1, dict(message, roomid=ROOM, **{"from": "lina"}), "{}",
+                                   datetime(2026, 3, 2, tzinfo=timezone.utc))
+    assert (row.state, row.content) == ("stored", content)

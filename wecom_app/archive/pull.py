@@ -312,13 +312,12 @@ def _content(message: dict, msgtype: str) -> str | None:
     """The text the content rules read: a text's content, a markdown's, a link's title and
     description (91774); None for other types."""
     body = message.get(msgtype) if msgtype else None
+    if msgtype == "markdown" and isinstance(message.get("info"), dict):
+        body = message["info"]  # UNCONFIRMED: 91774's markdown sample keys its content under "info"; either is read
     if not isinstance(body, dict):
         return None
-    if msgtype == "text":
+    if msgtype in ("text", "markdown"):
         parts = [body.get("content")]
-    elif msgtype == "markdown":
-        info = message.get("info") if isinstance(message.get("info"), dict) else body
-        parts = [info.get("content")]
     elif msgtype in ("link", "weapp"):
         parts = [body.get("title"), body.get("description")]
     else:
