@@ -232,6 +232,7 @@ def _store_page(session_factory, sdk, keys, settings, seq: int, records: list[di
         for start in range(0, len(ids), 500):
             known.update(session.scalars(select(ArchivedMessage.msgid).where(
                 ArchivedMessage.msgid.in_(ids[start:start + 500]))))
+        page_rooms: dict = {}
         for row in rows:
             if row.msgid in known:
                 counts.duplicates += 1
@@ -242,7 +243,7 @@ def _store_page(session_factory, sdk, keys, settings, seq: int, records: list[di
             counts.encrypted += row.state == "encrypted"
             counts.unknown_types += not row.known_type
             counts.private += row.state == "private"
-            room = rooms.note_message(session, settings, row, now, counts) if row.roomid else None
+            room = rooms.note_message(session, settings, row, now, counts, page_rooms) if row.roomid else None
             for hook in _hooks:
                 hook(session, settings, row, room, now)
         row = cursor(session, settings.corp_id, now)

@@ -63,10 +63,14 @@ class RoomCounts:
 # -- while pulling: the room of each stored message -----------------------------------------------
 
 
-def note_message(session, settings, message, now: datetime, counts) -> ArchiveRoom:
+def note_message(session, settings, message, now: datetime, counts, cache: dict | None = None) -> ArchiveRoom:
     """The room of a message just stored; a new room, or a new speaker in an internal group,
-    makes a read due."""
-    room = session.scalar(select(ArchiveRoom).where(ArchiveRoom.roomid == message.roomid))
+    makes a read due. `cache`: one dict per page, so a page of 1,000 messages in a few rooms
+    asks the database about each room and each speaker once."""
+    cache = {} if cache is None else cache
+    room = cache.get(message.roomid)
+    if room is None:
+        room = session.scalar(select(ArchiveRoom).where(ArchiveRoom.roomid == message.roomid))
     if room is None:
         group = session.scalar(select(Group).where(Group.chat_id == message.roomid))
         room = ArchiveRoom(roomid=message.roomid, group_id=group.id if group else None, first_seen_at=now,
@@ -75,10 +79,15 @@ def note_message(session, settings, message, now: datetime, counts) -> ArchiveRo
         session.add(room)
         session.flush()
         counts.new_rooms += 1
+    cache[message.roomid] = room
     room.messages = (room.messages or 0) + 1
     when = message.msgtime or now
     if room.last_message_at is None or when > _aware(room.last_message_at):
         room.last_message_at = when
+    speaker = (message.roomid, message.sender)
+    if speaker in cache:
+        return room
+    cache[speaker] = True
     if message.sender and room.group_id and room.read_due_at is None and room.read_errcode is None:
         group = session.get(Group, room.group_id)
         if group is not None and group.kind == "internal" and group.status != "dismissed":
