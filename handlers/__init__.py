@@ -21,3 +21,4 @@ from handlers import (  # noqa: E402,F401  (they register on import)
 from handlers import (
     template_card as directives,
 )
+from handlers import archive  # noqa: E402,F401

@@ -44,5 +44,7 @@ JOBS: dict[str, JobSpec] = {
                 "R16: remind directive assignees who have not acted (working time unless urgent, R4)"),
         JobSpec("escalation", "jobs.escalation", 60,
                 "R16: at a directive's deadline, overdue people assessed, their leaders, the issuer and custodians told"),
+        JobSpec("archive", "jobs.archive", 60, "pull the conversation archive; read its rooms (msgaudit/groupchat/get)"),
+        JobSpec("archive_notify", "jobs.archive_notify", 5, "pull the conversation archive at once after msgaudit_notify"),
     )
 }

@@ -75,7 +75,13 @@ class Runtime:
             )
             out_failed = session.scalar(select(func.count()).where(OutboxAction.status == "failed"))
             out_waiting = outbox.waiting(session, now)
-        return {
+        archive = {}
+        if self.settings.archive_enabled:
+            from wecom_app.archive.pull import metric_values
+
+            with self.sessions() as session:
+                archive = metric_values(session, self.settings, now)
+        return archive | {
             "wecom_inbox_pending": pending,
             "wecom_inbox_parked": parked,
             "wecom_inbox_lag_seconds": (now - oldest).total_seconds() if oldest else 0,

@@ -33,6 +33,11 @@ _QUEUE_GAUGES = (
     ("wecom_outbox_failed", "Outbox actions that failed for good"),
     ("wecom_outbox_waiting", "Outbox actions WeCom has not taken for over 15 minutes (being retried)"),
     ("wecom_outbox_oldest_waiting_seconds", "Age of the oldest outbox action being retried for over 15 minutes"),
+    # the conversation archive (issue 12): 0 while it is off
+    ("wecom_archive_lag_seconds", "How far behind WeCom the archived messages may be (WeCom keeps 5 days)"),
+    ("wecom_archive_encrypted_messages", "Archived records kept encrypted: no key for their version, or unreadable"),
+    ("wecom_archive_unknown_type_messages", "Archived messages of a msgtype the app does not read (kept)"),
+    ("wecom_archive_pull_failing", "1 while the archive pull has a standing error (wrong secret, WeCom down...)"),
     # read from this host's SPOOL_DIR, so they are there while the database is not
     ("wecom_spool_events", "Callbacks spooled on this host, waiting to be replayed into the inbox"),
     ("wecom_spool_oldest_age_seconds", "Age of the oldest spooled callback on this host"),

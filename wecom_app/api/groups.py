@@ -1,7 +1,7 @@
 """`/api/v1/groups`: the group registry (R7, R8) over HTTP (DESIGN §3).
 
 - `GET /groups` (admin, readonly, issuer: all groups; custodian: their own),
-  filters `kind`, `status`, `custodian`, paginated.
+  filters `kind`, `status` (`pending` = `discovered`: the registration queue), `custodian`, paginated.
 - `GET /groups/{id}`: the group, its members and their compliance, and what the
   app can and cannot enforce for its kind (`registry.group_view`), with its
   `problem` (the company's group size: who is left out, WeCom's 86006) or null. Another
@@ -105,7 +105,8 @@ def _filter(name: str, choices: tuple[str, ...]) -> str | None:
 @bp.get("/groups")
 @require(*READERS)
 def list_groups():
-    kind, status = _filter("kind", KINDS), _filter("status", STATUSES)
+    kind, status = _filter("kind", KINDS), _filter("status", (*STATUSES, "pending"))
+    status = "discovered" if status == "pending" else status  # pending: the registration queue (DESIGN §3)
     custodian = request.args.get("custodian") or None
     if custodian is not None:
         custodian = USERID.clean(custodian, "custodian")

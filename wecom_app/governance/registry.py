@@ -74,12 +74,20 @@ ENFORCED = {
         "automatic": [
             "posting announcements through the group robot, when one is registered",
             "judging the members recorded for the group when the directory changes (R1, R11)",
+            "with the conversation archive (会话内容存档, WECOM_ARCHIVE_*): the group is discovered from its messages, "
+            "its members and join times are read (msgaudit/groupchat/get) when someone new speaks and every 15 "
+            "minutes, and each is judged: not an active employee (R1), out of scope (R11), real name (R2); only "
+            "members in the archive's scope are seen (the group shows how many)",
         ],
         "custodian_tasks": [
             "keep membership current in the WeCom client (R9): the app gets no events and has no API for ordinary "
             "groups, so it tells the owner and custodian when a recorded member should leave",
         ],
-        "not_possible": ["seeing who joins or leaves: WeCom sends no events for ordinary internal groups"],
+        "not_possible": [
+            "seeing who joins or leaves without the conversation archive: WeCom sends no events for ordinary "
+            "internal groups",
+            "removing or adding anyone, blocking a message: WeCom has no API for internal groups, archive or not",
+        ],
     },
 }
 
@@ -213,6 +221,10 @@ def group_view(session, group: Group) -> dict:
         "robot_webhook": {"configured": bool(group.robot_webhook)}, "members": _member_views(session, group),
         "enforced": ENFORCED[group.kind], "problem": group_size.view(session, group),
     }
+    if group.kind == "internal":  # the conversation archive: whose messages are seen (None: archive off)
+        from wecom_app.archive.coverage import coverage
+
+        view["archive"] = coverage(session, group)
     if group.status == "creating":
         action = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == rules.create_key(group.chat_id)))
         view["creation"] = {"outbox": action.status if action else "missing", "errcode": action and action.errcode}

@@ -12,12 +12,14 @@ check rely on that).
 - `directives`:     directives, their frozen versions, receipts, card batches and clicks
 - `announcements`:  announcements and their delivery per group
 - `ledger`:         the hash-chained evidence ledger
+- `archive`:        the conversation archive's cursor, archived messages, rooms seen, permit list
 - `admin`:          REST API tokens, the audit log, sensitive-word rules, workbench session
                     generations
 """
 
 from wecom_app.models.admin import ApiToken, AuditEntry, SensitiveWordRule, SessionGeneration
 from wecom_app.models.announcements import Announcement, AnnouncementDelivery
+from wecom_app.models.archive import ArchiveCursor, ArchivedMessage, ArchivePermitUser, ArchiveRoom
 from wecom_app.models.directives import (
     Directive,
     DirectiveBatch,
@@ -45,6 +47,10 @@ __all__ = [
     "AnnouncementDelivery",
     "ApiToken",
     "AppInstance",
+    "ArchiveCursor",
+    "ArchivedMessage",
+    "ArchivePermitUser",
+    "ArchiveRoom",
     "Assessment",
     "AuditEntry",
     "CalendarOverride",

@@ -90,6 +90,13 @@ def text_message(userid: str, content: str, msg_id, *, ToUserName: str = "", Age
     return _xml(header, dict(Content=content, MsgId=int(msg_id), AgentID=AgentID))
 
 
+def msgaudit_notify(*, ToUserName: str = "", AgentID: int | str = "", CreateTime=None) -> str:
+    """新消息已存档: the conversation archive has new messages to pull — 95039 (FromUserName
+    `sys`, at most about every 15 s)."""
+    header = _header(ToUserName, "sys", CreateTime) | dict(Event="msgaudit_notify")
+    return _xml(header, dict(AgentID=AgentID))
+
+
 class CallbackPusher:
     """Delivers plaintext XML to the app's callback URL encrypted and signed as WeCom does.
 
@@ -166,3 +173,6 @@ class CallbackPusher:
 
     def text_message(self, userid: str, content: str, msg_id) -> str:
         return text_message(userid, content, msg_id, ToUserName=self.corp_id, AgentID=self.agent_id)
+
+    def msgaudit_notify(self) -> str:
+        return msgaudit_notify(ToUserName=self.corp_id, AgentID=self.agent_id)

@@ -6,7 +6,8 @@ HTTP core (`wechatpy.work.WeChatClient`, auto_retry off) that adds what it lacks
 - the access token shared through the database, refreshed early and single-flight
   (wecom/token.py), one token per secret (app secret; 通讯录同步 secret via
   `for_contacts()`, used only for user/list_id: since 2022-08-15 that secret may
-  not read user/get, user/list or department/list from a new IP, 90196/90208);
+  not read user/get, user/list or department/list from a new IP, 90196/90208; the
+  conversation archive's secret via `for_archive()`, for msgaudit/* 91614/92951);
 - 40014/42001 → refresh once and retry the call once, never recursively; a
   40001 from gettoken is a configuration error and is never retried (91039);
 - a (connect, read) timeout on every request and a total time budget per call;
@@ -74,6 +75,7 @@ POOL_SIZE = 32  # several outbox sender threads plus web requests share one pool
 IDEMPOTENT_APIS = frozenset({
     "gettoken", "agent/get", "appchat/get", "auth/getuserinfo", "user/list_id",
     "externalcontact/groupchat/list", "externalcontact/groupchat/get",
+    "msgaudit/groupchat/get", "msgaudit/get_permit_user_list",
 })
 IDEMPOTENT_PREFIXES = ("user/", "department/", "tag/")
 
@@ -149,6 +151,7 @@ class WeComClient:
         self._core._http = http or _pooled_session()
         self.tokens = TokenStore(sessions, token_key(settings.corp_id, self._secret), clock)
         self._contacts: WeComClient | None = None
+        self._archive: WeComClient | None = None
         self._contacts_lock = threading.Lock()
         _quiet_urllib3()
 
@@ -172,6 +175,30 @@ class WeComClient:
                     sleep=self.sleep, max_attempts=self.max_attempts, budget=self.budget, http=self._core._http,
                 )
             return self._contacts
+
+    def for_archive(self) -> WeComClient:
+        """The client of the conversation archive's secret (WECOM_ARCHIVE_SECRET), sharing this
+        one's pool: msgaudit/groupchat/get (92951) and msgaudit/get_permit_user_list (91614)
+        take only a token made from that secret (another token: 48002)."""
+        if self._secret == self.settings.archive_secret:
+            return self
+        if not self.settings.archive_secret:
+            raise ValueError("WECOM_ARCHIVE_SECRET is not set: the conversation archive is off")
+        with self._contacts_lock:
+            if self._archive is None:
+                self._archive = WeComClient(
+                    self.settings, self.sessions, secret=self.settings.archive_secret, clock=self.clock,
+                    sleep=self.sleep, max_attempts=self.max_attempts, budget=self.budget, http=self._core._http,
+                )
+            return self._archive
+
+    def msgaudit_groupchat_get(self, roomid: str) -> dict:
+        """An internal group's name, creator and members with join time (92951), on the archive's token."""
+        return self.for_archive().post("msgaudit/groupchat/get", {"roomid": roomid})
+
+    def msgaudit_permit_users(self) -> dict:
+        """The members whose chats WeCom archives (91614), on the archive's token."""
+        return self.for_archive().post("msgaudit/get_permit_user_list", {})
 
     def close(self) -> None:
         self._core._http.close()

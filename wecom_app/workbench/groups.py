@@ -314,11 +314,26 @@ def group_detail(group_id: int):
         problem = group_size.view(db, group)
         directives = directive_followup(db, group.id)
         labels = _scope_labels(db, group)
-    return render_template("workbench/groups_detail.html", group=group, members=members, compliance=compliance,
+        archive = _archive_block(db, group)
+    return render_template("workbench/groups_detail.html", archive=archive, group=group, members=members, compliance=compliance,
                            pending=pending, creation=creation, problem=problem, **labels, directives=directives, only_bad=only_bad,
                            enforced=ENFORCED[group.kind],
                            kind_names=KIND_NAMES, state_names=STATE_NAMES, why=rules.WHY, rule_of=rules.RULE,
                            form=MemberForm(), recheck_form=EmptyForm())
+
+
+def _archive_block(db, group: Group) -> dict | None:
+    """An internal group's conversation-archive box (issue 12): whose messages are seen and how
+    far behind the pull is, or — archive off — what it would add."""
+    if group.kind != "internal":
+        return None
+    settings = runtime().settings
+    if not settings.archive_enabled:
+        return {"enabled": False}
+    from wecom_app.archive.coverage import coverage
+    from wecom_app.archive.pull import status
+
+    return {"enabled": True, "coverage": coverage(db, group), "pull": status(db, settings, runtime().clock())}
 
 
 def _scope_labels(db, group: Group) -> dict:
