@@ -28,4 +28,4 @@ def handle_card_click(event, ctx):
                                     key=event.get("EventKey"), response_code=event.get("ResponseCode"),
                                     now=clicked_at(event, ctx.now))
     ctx.log.info(kv("wecom.handler.card_click", userid=event.from_user, task_id=event.get("TaskId"),
-                    key=event.get("EventKey"), outcome=outcome))
+                    event_key=event.get("EventKey"), outcome=outcome))
