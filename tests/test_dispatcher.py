@@ -76,12 +76,12 @@ def test_unknown_event_is_ignored_and_logged_with_the_registration_to_add(sessio
 def test_a_merged_router_runs_the_first_router_s_handlers_first():
     directory, rules, seen = Router(), Router(), []
     rules.register("change_contact", ChangeType="delete_user")(lambda event, ctx: seen.append("rules"))
-    directory.register("change_contact", ChangeType="delete_user")(lambda event, ctx: seen.append("directory"))
+    directory.register("change_contact", ChangeType="delete_user")(lambda event, ctx: seen.append("dir"))
     directory.register("text")(lambda event, ctx: seen.append("text"))
     merged = Router(directory, rules)
     for handler in merged.match(parse_event(fixture("change_contact__delete_user"))):
         handler(None, None)
-    assert seen == ["directory", "rules"]
+    assert seen == ["dir", "rules"]
     assert len(merged.match(parse_event(fixture("text")))) == 1
 
 
