@@ -205,6 +205,7 @@ def fanout(kind: str, url: str, n: int, assign: str, claim_limit: int, latency_m
     from wecom_app.db import make_engine, make_sessionmaker
     from wecom_app.directives import issue as directives
     from wecom_app.models import DirectiveReceipt, OutboxAction
+    from wecom_app.settlers import SETTLERS
     from wecom_app.wecom import outbox
     from wecom_app.wecom.client import WeComClient
     from wecom_app.workcal import WorkCalendar
@@ -250,7 +251,7 @@ def fanout(kind: str, url: str, n: int, assign: str, claim_limit: int, latency_m
                 t2 = time.perf_counter()
                 tally.update(sent=stats.sent, deferred=stats.deferred, failed=stats.failed, split=stats.split)
                 with sessions.begin() as session:
-                    outbox.settle(session, now())
+                    outbox.settle(session, now(), SETTLERS)
                 sending, settling = sending + t2 - t1, settling + time.perf_counter() - t2
                 passes += 1
                 with sessions() as session:

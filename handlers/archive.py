@@ -3,8 +3,10 @@ messages are archived" (developer.work.weixin.qq.com/document/path/95039, at mos
 every 15 s). Handlers never call WeCom: the cursor is marked and the `archive_notify` job
 pulls within seconds (wecom_app.archive.pull)."""
 
-from handlers import router
 from wecom_app.archive.pull import note_notify
+from wecom_app.callbacks.router import Router
+
+router = Router()
 
 
 @router.register("msgaudit_notify")

@@ -10,10 +10,12 @@ stale on update_tag (tag and member events arrive in any order, pitfall 11).
 
 from __future__ import annotations
 
-from handlers import router
+from wecom_app.callbacks.router import Router
 from wecom_app.directory import mirror
 from wecom_app.directory import rename as directory_rename
 from wecom_app.logs import kv
+
+router = Router()
 
 
 @router.register("change_contact", ChangeType="create_user")
@@ -40,7 +42,7 @@ def update_user(event, ctx):
 def delete_user(event, ctx):
     user = mirror.delete_user(ctx.session, event.get("UserID"), event.create_time, ctx.now)
     if user is not None:
-        ctx.log.info(kv("wecom.directory.user_left", userid=user.userid))
+        ctx.log.info(kv("wecom.handler.user_left", userid=user.userid))
 
 
 @router.register("change_contact", ChangeType="create_party")

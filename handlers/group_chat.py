@@ -10,8 +10,11 @@ reconciliation reads groupchat/get (the push carries no new value, and never the
 inviter: pitfalls 8-10), at once when their member versions moved; dismiss.
 """
 
-from handlers import router
+from wecom_app.callbacks.router import Router
 from wecom_app.governance import membership, registry
+from wecom_app.logs import kv
+
+router = Router()
 
 JOIN_SCENES = {"0": "invited by a member", "3": "scanned the group QR code"}  # ≠ groupchat/get join_scene (pitfall 10)
 
@@ -25,7 +28,7 @@ def discover_group(event, ctx):
 def judge_joined_members(event, ctx):
     group = registry.discover_customer_group(ctx.session, event.get("ChatId"), ctx.now)
     if event.get("JoinScene") not in JOIN_SCENES:
-        ctx.log.info("wecom.group_chat.join_scene unknown=%r chat_id=%s", event.get("JoinScene"), group.chat_id)
+        ctx.log.info(kv("wecom.handler.join_scene_unknown", join_scene=event.get("JoinScene"), chat_id=group.chat_id))
     listed = event.items("MemChangeList")
     for member_id in listed:
         membership.member_joined(ctx.session, ctx.settings, group, member_id, ctx.now, join_time=event.create_time)

@@ -7,8 +7,10 @@ from every managed group in this dispatcher cycle (one appchat/update each) and
 becomes a custodian task in customer and ordinary groups.
 """
 
-from handlers import router
+from wecom_app.callbacks.router import Router
 from wecom_app.governance import membership
+
+router = Router()
 
 # update_user fields that can change whether someone belongs in a group (Name: R2)
 RELEVANT = ("Status", "Department", "MainDepartment", "Name", "NewUserID")

@@ -3,8 +3,11 @@ R11: `举报 @userid 群名 说明`) and an account reported lost or stolen (R14
 `账号被盗` / `账号丢失`). The work is in wecom_app.violations.reports; replies go
 through the outbox. Any other text is ignored (logged at debug level)."""
 
-from handlers import router
+from wecom_app.callbacks.router import Router
+from wecom_app.logs import kv
 from wecom_app.violations import reports as violations_reports
+
+router = Router()
 
 
 @router.register("text")
@@ -15,4 +18,4 @@ def handle_text(event, ctx):
     elif violations_reports.is_account_report(content):
         violations_reports.account_compromised(ctx.session, ctx.settings, sender, ctx.now, msg_id=event.get("MsgId"))
     else:
-        ctx.log.debug("wecom.messages.ignored userid=%s", sender)
+        ctx.log.debug(kv("wecom.handler.text_ignored", userid=sender))

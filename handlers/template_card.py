@@ -4,8 +4,11 @@ the card update goes through the outbox."""
 
 from datetime import datetime, timedelta, timezone
 
-from handlers import router
+from wecom_app.callbacks.router import Router
 from wecom_app.directives import acks as directives_acks
+from wecom_app.logs import kv
+
+router = Router()
 
 CLOCK_SLACK = timedelta(days=1)
 
@@ -24,5 +27,5 @@ def handle_card_click(event, ctx):
     outcome = directives_acks.click(ctx.session, ctx.settings, userid=event.from_user, task_id=event.get("TaskId"),
                                     key=event.get("EventKey"), response_code=event.get("ResponseCode"),
                                     now=clicked_at(event, ctx.now))
-    ctx.log.info("wecom.directives.click userid=%s task_id=%s key=%s outcome=%s", event.from_user,
-                 event.get("TaskId"), event.get("EventKey"), outcome)
+    ctx.log.info(kv("wecom.handler.card_click", userid=event.from_user, task_id=event.get("TaskId"),
+                    event_key=event.get("EventKey"), outcome=outcome))

@@ -1,5 +1,5 @@
-"""Job: re-read what change_contact events left stale (`wecom-app jobs run directory_sync`),
-and the nightly full sync (`directory_full`, jobs/directory_full.py).
+"""Job: re-read what change_contact events left stale (`wecom-app jobs run directory_sync`);
+the nightly full sync is jobs/directory_full.py.
 
 A stale user is read with user/get (90196) on the app's own token: a 通讯录同步
 callback configured after 2022-08-15 carries only UserID and Department (90970),
@@ -25,7 +25,6 @@ import logging
 from sqlalchemy import select
 
 from wecom_app.directory import rename as directory_rename
-from wecom_app.directory.full_sync import full_sync
 from wecom_app.directory.mirror import apply_tag, apply_user, delete_tag, delete_user, stamp
 from wecom_app.governance import membership
 from wecom_app.logs import kv
@@ -54,10 +53,6 @@ class RefreshCounts:
 
 def run(runtime):
     return refresh_stale(runtime.sessions, runtime.client, runtime.clock())
-
-
-def run_full(runtime):
-    return full_sync(runtime.sessions, runtime.client, runtime.clock())
 
 
 def refresh_stale(sessions, client, now, *, limit: int = LIMIT) -> RefreshCounts:

@@ -73,6 +73,25 @@ def test_unknown_event_is_ignored_and_logged_with_the_registration_to_add(sessio
     assert "@router.register('change_contact', ChangeType='update_user')" in caplog.text
 
 
+def test_a_merged_router_runs_the_first_router_s_handlers_first():
+    directory, rules, seen = Router(), Router(), []
+    rules.register("change_contact", ChangeType="delete_user")(lambda event, ctx: seen.append("rules"))
+    directory.register("change_contact", ChangeType="delete_user")(lambda event, ctx: seen.append("dir"))
+    directory.register("text")(lambda event, ctx: seen.append("text"))
+    merged = Router(directory, rules)
+    for handler in merged.match(parse_event(fixture("change_contact__delete_user"))):
+        handler(None, None)
+    assert seen == ["dir", "rules"]
+    assert len(merged.match(parse_event(fixture("text")))) == 1
+
+
+def test_the_app_router_applies_the_directory_before_the_rules_that_read_it():
+    import handlers
+
+    delete_user = parse_event(fixture("change_contact__delete_user"))
+    assert [h.__module__ for h in handlers.router.match(delete_user)] == ["handlers.contact", "handlers.membership"]
+
+
 def test_a_second_pass_handles_nothing_twice(sessions, router, recorded):
     store(sessions, "change_contact__delete_user")
     dispatch_pending(sessions, router, make_settings(), NOW)

@@ -142,6 +142,14 @@ def test_enqueue_defaults_and_validation(sessions):
             outbox.enqueue(session, "message/recall", {}, key="k4")
 
 
+def test_every_subject_enqueue_accepts_has_one_settler_and_no_other_is_accepted(sessions):
+    from wecom_app.settlers import SETTLERS
+
+    assert sorted(SETTLERS) == sorted(outbox.SUBJECTS)
+    with sessions.begin() as session, pytest.raises(ValueError, match="no settler registered"):
+        outbox.enqueue(session, "message/send", text(["zhangsan"]), key="k5", subject="nobody:1")
+
+
 def test_rate_limited_backs_off_then_sends_without_using_up_attempts(sessions, settings, calendar):
     id = add(sessions, "message/send", text(["zhangsan"]), "k", TUESDAY_10)
     client = FakeClient(WeComRateLimited("message/send", 45009, "api freq out of limit", retry_after=60))

@@ -20,6 +20,7 @@ from tests.test_rules_support import world  # noqa: F401
 from wecom_app.cli import main
 from wecom_app.db import make_engine, make_sessionmaker
 from wecom_app.models import AuditEntry, OutboxAction
+from wecom_app.settlers import SETTLERS
 from wecom_app.wecom import outbox
 
 
@@ -27,7 +28,7 @@ def outbox_pass(world):
     """What the outbox job does every few seconds: send what is due, settle the answers."""
     stats = outbox.send_due(world.sessions, world.client, world.settings, world.calendar, world.now())
     with world.sessions.begin() as session:
-        outbox.settle(session, world.now())
+        outbox.settle(session, world.now(), SETTLERS)
     return stats
 
 

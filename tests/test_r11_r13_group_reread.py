@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import select
 
-from jobs import JOBS
+from jobs import BY_NAME
 from wecom_app.governance import registry
 from wecom_app.governance.group_reread import reread_due
 from wecom_app.governance.reconcile import reconcile
@@ -53,13 +53,13 @@ def version(world, group_id):
 
 
 def test_r13_list_less_push_for_three_joiners_outsider_violation_within_one_reread_cycle(world):
-    assert JOBS["group_reread"].seconds <= 5 and not JOBS["group_reread"].exclusive  # the cycle, in every process
+    assert BY_NAME["group_reread"].every <= 5 and not BY_NAME["group_reread"].exclusive  # the cycle, in every process
     group_id = register(world)
     push(world, world.state.groupchat_add_members(CHAT, ["linfeng", "guojuan", OUTSIDER], listed=0))
     with world.sessions() as session:  # MemChangeCnt 3 and no MemChangeList: nobody to judge yet
         assert member(session, group_id, OUTSIDER) is None and violations(session) == []
     job = SimpleNamespace(sessions=world.sessions, client=world.client, settings=world.settings, clock=world.now)
-    counts = JOBS["group_reread"].load()(job)  # the job's next run, at the same instant
+    counts = BY_NAME["group_reread"].run(job)  # the job's next run, at the same instant
     assert (counts.read, counts.applied) == (1, 1)
     with world.sessions() as session:
         assert violations(session) == [("R13", OUTSIDER)]

@@ -16,6 +16,7 @@ from wecom_app.directives.ledger import head
 from wecom_app.directory.mirror import full_sync
 from wecom_app.models import Directive, DirectiveClick, DirectiveReceipt, LedgerEntry
 from wecom_app.scheduler import run_job
+from wecom_app.settlers import SETTLERS
 from wecom_app.wecom import outbox
 
 
@@ -31,7 +32,7 @@ def issue(world, *, users=("lina", "chenjing", "zhaolei"), urgent=True, require=
 def send_and_settle(world):
     stats = deliver(world)
     with world.sessions.begin() as session:
-        outbox.settle(session, world.now())
+        outbox.settle(session, world.now(), SETTLERS)
     return stats
 
 

@@ -18,6 +18,7 @@ from wecom_app.directives import issue as directives
 from wecom_app.directives.followup import Planner, check_plan, scan_due, send_reminders
 from wecom_app.models import Directive, DirectiveBatch, DirectiveClick, DirectiveReceipt, LedgerEntry, OutboxAction
 from wecom_app.scheduler import run_job
+from wecom_app.settlers import SETTLERS
 from wecom_app.wecom import outbox
 from wecom_app.workcal import WorkCalendar
 
@@ -46,7 +47,7 @@ def tick(world) -> None:
     run_job("reminders", SimpleNamespace(sessions=world.sessions, settings=world.settings, clock=world.now))
     deliver(world)
     with world.sessions.begin() as session:
-        outbox.settle(session, world.now())
+        outbox.settle(session, world.now(), SETTLERS)
 
 
 def next_event(world) -> datetime | None:

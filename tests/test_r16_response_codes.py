@@ -11,6 +11,7 @@ from tests.test_r16_directives import issue, send_and_settle, task_of
 from tests.test_rules_support import deliver, push, world  # noqa: F401
 from wecom_app.directives import issue as directives
 from wecom_app.models import Directive, OutboxAction
+from wecom_app.settlers import SETTLERS
 from wecom_app.wecom import outbox
 
 
@@ -26,7 +27,7 @@ def revoke_later(world, hours):
                           reason="重复发布", now=world.now())
     stats = outbox.send_due(world.sessions, world.client, world.settings, world.calendar, world.now())
     with world.sessions.begin() as session:
-        outbox.settle(session, world.now())
+        outbox.settle(session, world.now(), SETTLERS)
     return task_id, stats
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from tests.plugins.workbench import login
 from wecom_app.governance import reconcile, registry
 from wecom_app.models import AuditEntry, Department, Group, GroupMember, OutboxAction, User, UserDepartment
+from wecom_app.settlers import SETTLERS
 from wecom_app.wecom import outbox
 
 from .test_api_support import bearer, error, issue_token, seed_directory
@@ -183,7 +184,7 @@ def test_r9_a_86006_from_wecom_is_recorded_on_the_group_and_not_queued_again(wor
     outbox.send_due(world.sessions, world.client, world.settings, world.calendar, world.now())
     with world.sessions.begin() as session:
         assert [a.errcode for a in actions(session, "appchat/update", "failed")] == [86006]
-        outbox.settle(session, world.now())
+        outbox.settle(session, world.now(), SETTLERS)
     push(world, world.state.user_create("newbie2", "马超", [11]))
     with world.sessions() as session:
         created = problem_of(session, too_big)
@@ -202,7 +203,7 @@ def test_r9_a_86006_from_wecom_is_recorded_on_the_group_and_not_queued_again(wor
             outbox.retry_failed(session, row.id, now=world.now())
     deliver(world)
     with world.sessions.begin() as session:
-        outbox.settle(session, world.now())
+        outbox.settle(session, world.now(), SETTLERS)
     with world.sessions() as session:
         assert problem_of(session, too_big) is None
         after = problem_of(session, full)  # WeCom took 101: the refusal is gone, newbie2 waits for reconciliation

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from wecom_app.governance import naming, registry
 from wecom_app.models import AuditEntry, Group, GroupMember
+from wecom_app.wecom import robot_keys
 
 from .test_rules_support import actions, deliver, world  # noqa: F401  (world is a fixture)
 
@@ -92,7 +93,7 @@ def test_r7_register_a_discovered_customer_group(world):
             actor="api:office", now=world.now())
         assert group.id == discovered.id and group.status == "active" and group.registered_at is not None
         assert "693a91f6" not in group.robot_webhook
-        assert registry.robot_key(world.settings, group) == "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+        assert robot_keys.robot_key(world.settings, group) == "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
         view = registry.group_view(session, group)
         assert view["robot_webhook"] == {"configured": True} and "693a91f6" not in repr(view)
         assert view["kind"] == "customer" and "no API" in " ".join(view["enforced"]["custodian_tasks"])

@@ -18,6 +18,7 @@ from wecom_app.db import make_engine, make_sessionmaker
 from wecom_app.directives import acks as directives_acks
 from wecom_app.directives.delivery import batch_for_task
 from wecom_app.models import AppInstance, OutboxAction
+from wecom_app.settlers import SETTLERS
 from wecom_app.wecom import outbox, task_ids
 
 # -- the format ---------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ def staging(world, second_db_url):
 def send_and_settle(w):
     stats = outbox.send_due(w.sessions, w.client, w.settings, w.calendar, w.now())
     with w.sessions.begin() as session:
-        outbox.settle(session, w.now())
+        outbox.settle(session, w.now(), SETTLERS)
     return stats
 
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.plugins.workbench import csrf_of, login
-from wecom_app.governance.registry import encrypt_robot_key
 from wecom_app.models import Announcement, AnnouncementDelivery, Group, OutboxAction
 from wecom_app.scheduler import run_job
+from wecom_app.wecom.robot_keys import encrypt_robot_key
 
 
 def rt(wb):

@@ -9,7 +9,8 @@ Faces, which people and programs use:
 - `sandbox/`    the built-in WeCom emulator (`sandbox/emulator/`) and the demo company
 
 The repository's top-level `handlers/` (one module per callback event family) and `jobs/`
-(one module per scheduled job) sit between the faces and the domain.
+(one module per scheduled job) sit between the faces and the domain, with `settlers.py`:
+the outbox settlers (subject → the feature that takes WeCom's answer), one dict the outbox job uses.
 
 The domain, one package per concern of the regulation (RULES.md):
 - `governance/`  governed groups: registry, scope, naming, the join and real-name rules,
@@ -21,7 +22,7 @@ The domain, one package per concern of the regulation (RULES.md):
 
 Below the domain:
 - `callbacks/`  crypto, receiver, spool, events, router, dispatcher: WeCom's callbacks in
-- `wecom/`      client, token, errors, outbox and its outcomes, quotas, text limits: calls out
+- `wecom/`      client, token, errors, outbox and its outcomes, quotas, text limits, robot keys: calls out
 - `models/`     the tables only, the leaf every other package imports
 - shared services: `audit.py` (who did what), `api_tokens.py`, `session_generations.py`,
   `workcal.py` (working time, R4), `xlsx.py` (spreadsheet cells), `inputs.py` (untrusted numbers)

@@ -30,10 +30,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wecom_app.audit import audit
-from wecom_app.governance.registry import robot_key
 from wecom_app.logs import kv
 from wecom_app.models import Announcement, AnnouncementDelivery, Group, OutboxAction
 from wecom_app.wecom import outbox, textlimits
+from wecom_app.wecom.robot_keys import robot_key
 from wecom_app.workcal import load_calendar
 
 log = logging.getLogger("wecom.announcements")
@@ -135,7 +135,6 @@ def _deliver(session, settings, announcement: Announcement, group: Group, now: d
     return delivery
 
 
-@outbox.settler(SUBJECT)
 def settle_deliveries(session: Session, rows: list[OutboxAction], now: datetime) -> None:
     """What WeCom answered for each finished post: sent, or failed with its errcode."""
     by_delivery = {int(row.subject.partition(":")[2]): row for row in rows}

@@ -23,7 +23,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from jobs import JOBS
+from jobs import BY_NAME, JOBS
 from wecom_app.logs import kv
 from wecom_app.models import JobLease
 
@@ -35,7 +35,7 @@ log = logging.getLogger("wecom.jobs")
 
 def run_job(name: str, runtime):
     """Run one job once, now (`wecom-app jobs run NAME`); errors propagate."""
-    return JOBS[name].load()(runtime)
+    return BY_NAME[name].run(runtime)
 
 
 def take_lease(runtime, name: str, interval: timedelta, now: datetime) -> bool:
@@ -61,9 +61,9 @@ def release_lease(runtime, name: str) -> None:
 
 
 def _safe(name: str, runtime) -> None:
-    spec = JOBS[name]
+    job = BY_NAME[name]
     try:
-        if spec.exclusive and not take_lease(runtime, name, timedelta(seconds=spec.seconds), runtime.clock()):
+        if job.exclusive and not take_lease(runtime, name, timedelta(seconds=job.every), runtime.clock()):
             return  # another process runs it, or ran it within this interval
     except Exception:
         log.exception(kv("wecom.job.failed", job=name, step="lease"))
@@ -75,7 +75,7 @@ def _safe(name: str, runtime) -> None:
     except Exception:
         log.exception(kv("wecom.job.failed", job=name))
     finally:
-        if spec.exclusive:
+        if job.exclusive:
             release_lease(runtime, name)
 
 
@@ -86,15 +86,15 @@ class Worker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._dispatch_loop, name="wecom-dispatcher", daemon=True)
         self.scheduler = BackgroundScheduler(timezone=runtime.settings.timezone)
-        for spec in JOBS.values():
-            if spec.name == "inbox":
+        for job in JOBS:
+            if job.name == "inbox":
                 continue  # the dispatcher thread runs it
             # an interval trigger first fires one interval after start: a daily job would
             # never run in processes restarted more often than that
-            first = datetime.now(runtime.settings.tz) + timedelta(seconds=random.uniform(2, min(30, spec.seconds)))
+            first = datetime.now(runtime.settings.tz) + timedelta(seconds=random.uniform(2, min(30, job.every)))
             self.scheduler.add_job(
-                _safe, "interval", seconds=spec.seconds, args=(spec.name, runtime), id=spec.name,
-                name=spec.doc, replace_existing=True, coalesce=True, max_instances=1, next_run_time=first,
+                _safe, "interval", seconds=job.every, args=(job.name, runtime), id=job.name,
+                name=job.doc, replace_existing=True, coalesce=True, max_instances=1, next_run_time=first,
             )
 
     def _dispatch_loop(self) -> None:
@@ -108,7 +108,7 @@ class Worker:
     def start(self) -> None:
         self._thread.start()
         self.scheduler.start()
-        log.info(kv("wecom.jobs.started", jobs=",".join(JOBS)))
+        log.info(kv("wecom.jobs.started", jobs=",".join(BY_NAME)))
 
     def shutdown(self) -> None:
         self._stop.set()

@@ -1,79 +1,23 @@
 """The JSON REST API under `/api/v1` (DESIGN §3), for automation and integrations.
 
-`register_api(app)` mounts the blueprint with its JSON error handling. Each
-resource family is one module (`groups`, `calendar`, ...) that adds its routes
-to `bp`; a new family adds itself to `_RESOURCES`. Shared helpers for views:
-`json_body()` (400 for anything but a JSON object) and `paginate()`
-(`?page=&per_page=` with `total` and a `next` link).
+`register_api(app)` mounts the blueprint (wecom_app/api/blueprint.py, with the helpers
+views share: `json_body()`, `paginate()`) with its JSON error handling. Each resource
+family is one module that adds its routes to `bp`; a new family is imported below
+and listed in `RESOURCES`.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
-import math
-from typing import Any
+from flask import Flask
 
-from flask import Blueprint, Flask, request, url_for
-from sqlalchemy import Select, func, select
+# the resource families, by name, in the order their routes are added to `bp`
+from wecom_app.api import groups, calendar, violations, sensitive_words, directives, announcements
+from wecom_app.api.blueprint import bp
+from wecom_app.api.errors import install_routing_errors
 
-from wecom_app.api.errors import ApiError, install_handlers, install_routing_errors
-from wecom_app.api.validate import Integer, Invalid
-
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-_RESOURCES = ("groups", "calendar", "violations", "sensitive_words", "directives", "announcements")
-MAX_PER_PAGE = 100
-install_handlers(bp)
+RESOURCES = (groups, calendar, violations, sensitive_words, directives, announcements)
 
 
 def register_api(app: Flask) -> None:
-    for name in _RESOURCES:  # adds their routes to `bp` on the first call
-        importlib.import_module(f"{__name__}.{name}")
     install_routing_errors(app)
     app.register_blueprint(bp)
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def json_body() -> dict[str, Any]:
-    """The request body as a JSON object; 400 for malformed JSON or any other JSON value."""
-    raw = request.get_data(cache=True)  # 413 here if the body is over MAX_CONTENT_LENGTH
-    try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "the body must be well-formed JSON (UTF-8)", code="malformed_json") from None
-    except RecursionError:  # json's scanner recurses per nesting level: [[[[... 100,000 deep
-        raise ApiError(400, "the body is nested too deeply", code="malformed_json") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object", code="malformed_json")
-    return body
-
-
-def query_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    digits = raw[1:] if raw[:1] == "-" else raw
-    # ASCII digits, bounded: int() alone takes "١٢", " 12", "1_0" and quadratic time on 10,000 digits
-    if not (0 < len(digits) <= 10 and digits.isascii() and digits.isdigit()):
-        raise Invalid.at(name, "must be an integer")
-    return Integer(minimum=minimum, maximum=maximum).clean(int(raw), name)
-
-
-def paginate(session, query: Select, endpoint: str, render, **params) -> dict[str, Any]:
-    """One page of `query` (already ordered) as {items, page, per_page, total, next}."""
-    page = query_int("page", 1, minimum=1, maximum=1_000_000)
-    per_page = query_int("per_page", 20, minimum=1, maximum=MAX_PER_PAGE)
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    filters = {k: v for k, v in params.items() if v is not None}
-    more = page < math.ceil(total / per_page)
-    return {
-        "items": [render(row) for row in rows],
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "next": url_for(endpoint, page=page + 1, per_page=per_page, **filters) if more else None,
-    }

@@ -20,8 +20,8 @@ from flask import url_for
 from sqlalchemy import select
 
 from wecom_app import announcements
-from wecom_app.api import bp, json_body, paginate
 from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.blueprint import bp, json_body, paginate
 from wecom_app.api.errors import ApiError
 from wecom_app.api.validate import (
     Boolean,

@@ -15,8 +15,8 @@ from datetime import date
 from flask import request, url_for
 from sqlalchemy import select
 
-from wecom_app.api import bp, json_body, query_int
 from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.blueprint import bp, json_body, query_int
 from wecom_app.api.errors import ApiError
 from wecom_app.api.validate import Boolean, Object, String, optional, validate
 from wecom_app.models import CalendarOverride

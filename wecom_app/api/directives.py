@@ -35,8 +35,8 @@ from datetime import datetime, timezone
 from flask import Response, request, url_for
 from sqlalchemy import case, func, select
 
-from wecom_app.api import bp, json_body, paginate
 from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.blueprint import bp, json_body, paginate
 from wecom_app.api.errors import ApiError
 from wecom_app.api.groups import USERID
 from wecom_app.api.validate import (

@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 from flask import request, url_for
 from sqlalchemy import select
 
-from wecom_app.api import bp, json_body, paginate
 from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.blueprint import bp, json_body, paginate
 from wecom_app.api.errors import ApiError
 from wecom_app.api.validate import Boolean, Integer, Invalid, ListOf, Object, OneOf, String, optional, validate
 from wecom_app.governance.naming import GROUP_NAME_MAX

@@ -21,8 +21,8 @@ from __future__ import annotations
 from flask import Response, request, url_for
 from sqlalchemy import select
 
-from wecom_app.api import bp, json_body, paginate
 from wecom_app.api.auth import caller, require, runtime
+from wecom_app.api.blueprint import bp, json_body, paginate
 from wecom_app.api.errors import ApiError
 from wecom_app.api.groups import USERID
 from wecom_app.api.validate import Integer, Invalid, Object, OneOf, String, optional, validate

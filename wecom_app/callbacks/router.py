@@ -6,6 +6,7 @@
 The first argument is the Event (or the MsgType for plain messages, e.g.
 "text"); keyword filters are spelled exactly as WeCom's XML elements, so grepping
 a WeCom field finds its handler. Every matching handler runs, in registration order.
+`Router(a, b)` merges routers: a's handlers of an event run before b's.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ class HandlerContext:
 
 
 class Router:
-    def __init__(self) -> None:
+    def __init__(self, *routers: Router) -> None:
+        """An empty router, or the merge of `routers` (their registrations so far), in that order."""
         self._routes: dict[str, list[tuple[dict[str, str], Handler]]] = {}
+        for router in routers:
+            for name, entries in router._routes.items():
+                self._routes.setdefault(name, []).extend(entries)
 
     def register(self, name: str, **detail: str) -> Callable[[Handler], Handler]:
         def decorator(handler: Handler) -> Handler:
@@ -49,14 +54,6 @@ class Router:
             handler
             for detail, handler in self._routes.get(event.name, ())
             if all(event.get(field) == value for field, value in detail.items())
-        ]
-
-    def routes(self) -> list[tuple[str, dict[str, str], str]]:
-        """(event, detail, handler name) for every registration: for `wecom-app` diagnostics."""
-        return [
-            (name, detail, f"{handler.__module__}.{handler.__name__}")
-            for name, entries in sorted(self._routes.items())
-            for detail, handler in entries
         ]
 
     @staticmethod

@@ -6,51 +6,27 @@ and stops with one line per bad variable. Secrets are never printed.
 
 from __future__ import annotations
 
-import sys
 from datetime import date, datetime
 
 import click
 from sqlalchemy import select
 
-from wecom_app.config import Settings, SettingsError, load_settings
-from wecom_app.logs import setup_logging
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        for problem in exc.problems:
-            click.echo(f"wecom-app: {problem}", err=True)
-        sys.exit(2)
-    setup_logging(settings.log_level)
-    return settings
-
-
-def _runtime(check_schema: bool = True):
-    from wecom_app.app import Runtime
-    from wecom_app.db import NotMigrated, check_migrated
-
-    runtime = Runtime(_settings())
-    if check_schema:
-        try:
-            check_migrated(runtime.engine)
-        except NotMigrated as exc:
-            click.echo(f"wecom-app: {exc}", err=True)
-            sys.exit(3)
-    return runtime
+from wecom_app.cli.ledger import ledger_group
+from wecom_app.cli.runtime import make_runtime, read_settings
+from wecom_app.cli.sync import sync_command
+from wecom_app.cli.tokens import api_token
 
 
 def _latest(model, status: str, limit: int) -> list:
     """The newest rows of an inbox/outbox-like table with the given status."""
-    runtime = _runtime()
+    runtime = make_runtime()
     with runtime.sessions() as session:
         query = select(model).where(model.status == status).order_by(model.id.desc()).limit(limit)
         return session.scalars(query).all()
 
 
 def _queue_again(requeue, what: str, refusal: str) -> None:
-    runtime = _runtime()
+    runtime = make_runtime()
     try:
         with runtime.sessions.begin() as session:
             if not requeue(session, runtime.clock()):
@@ -77,7 +53,7 @@ def serve(host, port, workers, threads, no_scheduler):
     """Serve the web app (with the scheduler unless --no-scheduler) under gunicorn."""
     from wecom_app.cli.serving import serve_gunicorn
 
-    runtime = _runtime()
+    runtime = make_runtime()
     serve_gunicorn(runtime, host=host, port=port, workers=workers, threads=threads, scheduler=not no_scheduler)
 
 
@@ -90,7 +66,7 @@ def scheduler():
     from wecom_app.callbacks.spool import replay_at_start
     from wecom_app.scheduler import Worker
 
-    runtime = _runtime()
+    runtime = make_runtime()
     replay_at_start(runtime)  # callbacks an earlier process spooled (the web processes do this in create_app)
     worker = Worker(runtime)
     worker.start()
@@ -124,7 +100,7 @@ def db_upgrade():
     """Apply Alembic migrations up to the code's head revision."""
     from wecom_app.db import upgrade
 
-    settings = _settings()
+    settings = read_settings()
     upgrade(settings.database_url)
     click.echo("database is at the head revision")
 
@@ -136,7 +112,7 @@ def db_new_task_prefix():
     from wecom_app.audit import audit
     from wecom_app.wecom.task_ids import rotate
 
-    runtime = _runtime()
+    runtime = make_runtime()
     try:
         with runtime.sessions.begin() as session:
             old, new = rotate(session)
@@ -155,20 +131,20 @@ def jobs():
 def jobs_list():
     from jobs import JOBS
 
-    for spec in JOBS.values():
-        click.echo(f"{spec.name:<12} every {spec.seconds:>5}s  {spec.doc}")
+    for job in JOBS:
+        click.echo(f"{job.name:<12} every {job.every:>5}s  {job.doc}")
 
 
 @jobs.command("run")
 @click.argument("name")
 def jobs_run(name):
     """Run one job once, now."""
-    from jobs import JOBS
+    from jobs import BY_NAME
     from wecom_app.scheduler import run_job
 
-    if name not in JOBS:
-        raise click.BadParameter(f"unknown job {name!r}; known: {', '.join(JOBS)}", param_hint="NAME")
-    result = run_job(name, _runtime())
+    if name not in BY_NAME:
+        raise click.BadParameter(f"unknown job {name!r}; known: {', '.join(BY_NAME)}", param_hint="NAME")
+    result = run_job(name, make_runtime())
     click.echo(f"{name}: {result}")
 
 
@@ -255,9 +231,9 @@ def outbox_retry(action_id, all_failed, since):
 
         _queue_again(requeue, f"outbox action {action}", "does not exist or has not failed")
         return
-    settings = _settings()
+    settings = read_settings()
     start = _since(since, settings.tz) if since else None
-    runtime = _runtime()
+    runtime = make_runtime()
     now = runtime.clock()
     try:
         with runtime.sessions.begin() as session:
@@ -299,7 +275,7 @@ def calendar():
 def calendar_set(day, kind, note, set_by):
     from wecom_app.workcal import set_override
 
-    runtime = _runtime()
+    runtime = make_runtime()
     with runtime.sessions.begin() as session:
         set_override(session, day.date(), workday=kind == "workday", note=note, actor=set_by, now=runtime.clock(),
                      channel="cli")
@@ -311,7 +287,7 @@ def calendar_set(day, kind, note, set_by):
 def calendar_unset(day):
     from wecom_app.workcal import unset_override
 
-    runtime = _runtime()
+    runtime = make_runtime()
     with runtime.sessions.begin() as session:
         if not unset_override(session, day.date(), actor="cli", now=runtime.clock(), channel="cli"):
             raise click.ClickException(f"no override for {day:%Y-%m-%d}")
@@ -323,7 +299,7 @@ def calendar_unset(day):
 def calendar_list(year):
     from wecom_app.models import CalendarOverride
 
-    runtime = _runtime()
+    runtime = make_runtime()
     query = select(CalendarOverride).order_by(CalendarOverride.day)
     if year:
         query = query.where(CalendarOverride.day.between(date(year, 1, 1), date(year, 12, 31)))
@@ -335,13 +311,9 @@ def calendar_list(year):
         click.echo(f"{row.day:%Y-%m-%d}  {'workday' if row.workday else 'holiday'}  {row.note}  (by {row.set_by})")
 
 
-main.add_command(__import__("wecom_app.cli.tokens", fromlist=["api_token"]).api_token)  # `wecom-app api-token`
-main.add_command(__import__("wecom_app.cli.ledger", fromlist=["ledger_group"]).ledger_group)  # `wecom-app ledger`
-
-from wecom_app.cli.sync import sync_command  # noqa: E402
-from wecom_app.governance import discovery  # noqa: E402,F401 - appends the customer-group step to SYNC_STEPS
-
-main.add_command(sync_command)
+main.add_command(api_token)  # `wecom-app api-token`
+main.add_command(ledger_group)  # `wecom-app ledger`
+main.add_command(sync_command)  # `wecom-app sync`
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -13,6 +13,7 @@ import sys
 import click
 from sqlalchemy.orm import Session
 
+from wecom_app.cli.runtime import make_runtime
 from wecom_app.directives import ledger
 
 HASH = re.compile(r"[0-9a-f]{64}")
@@ -28,13 +29,11 @@ def ledger_group():
               help="a chain head printed earlier (e.g. on a receipt sheet): the chain must still contain it")
 def verify(expect_head):
     """Recompute every hash of the chain and name the first row that does not fit."""
-    from wecom_app.cli import _runtime  # cli.py imports this module at its end
-
     if expect_head is not None:
         expect_head = expect_head.strip().lower()
         if not HASH.fullmatch(expect_head):
             raise click.BadParameter("a SHA-256 in hex (64 characters 0-9 a-f)", param_hint="--head")
-    runtime = _runtime()
+    runtime = make_runtime()
     try:
         # autocommit: each chunk is its own read, so a long walk never holds SQLite's write lock
         with Session(runtime.autocommit_engine) as session:

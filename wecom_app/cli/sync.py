@@ -1,10 +1,10 @@
 """`wecom-app sync`: the full directory sync now, with a progress bar on standard error,
 then the counts on standard output (DESIGN §3: "directory and groups").
 
-Further steps (customer-group discovery, ...) append themselves to `SYNC_STEPS`:
-a `(name, step)` pair where `step(runtime, progress) -> counts` (anything with a
-readable `str`, or a dict), `progress(stage, done, total)` drives the bar. They
-run in list order after the directory.
+The steps are `SYNC_STEPS`, run in list order: `(name, step)` pairs where
+`step(runtime, progress) -> counts` (anything with a readable `str`, or a dict) and
+`progress(stage, done, total)` drives the bar. The nightly `directory_full` job runs
+the directory step alone; the reconcile job lists customer groups every 15 minutes.
 """
 
 from __future__ import annotations
@@ -15,17 +15,26 @@ from typing import Any
 
 import click
 
+from wecom_app.cli.runtime import make_runtime
+from wecom_app.directory.full_sync import full_sync
+from wecom_app.governance.discovery import discover
+from wecom_app.wecom.errors import WeComError
+
 Progress = Callable[[str, int, int], None]
 SyncStep = Callable[[Any, Progress], Any]
 
 
 def sync_directory(runtime, progress: Progress):
-    from wecom_app.directory.full_sync import full_sync
-
     return full_sync(runtime.sessions, runtime.client, runtime.clock(), progress)
 
 
-SYNC_STEPS: list[tuple[str, SyncStep]] = [("directory", sync_directory)]
+def sync_customer_groups(runtime, progress: Progress):
+    """Customer groups WeCom lists that the registry does not know become `discovered` (R7)."""
+    return discover(runtime.sessions, runtime.client, runtime.clock(), progress)
+
+
+# the directory first: discovery asks per owner from the mirror when WeCom wants an owner filter
+SYNC_STEPS: list[tuple[str, SyncStep]] = [("directory", sync_directory), ("customer groups", sync_customer_groups)]
 
 
 class _Bars:
@@ -58,10 +67,7 @@ def _describe(counts) -> str:
 @click.command(name="sync")
 def sync_command():
     """Read the directory (and groups) from WeCom now, with a progress bar."""
-    from wecom_app.cli import _runtime
-    from wecom_app.wecom.errors import WeComError
-
-    runtime, failed = _runtime(), False
+    runtime, failed = make_runtime(), False
     for name, step in SYNC_STEPS:
         bars = _Bars()
         try:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from wecom_app.api_tokens import ROLES, hash_token, new_token
+from wecom_app.cli.runtime import make_runtime
 from wecom_app.models import ApiToken
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")  # "api:" + name fits audit_entry.actor (64)
@@ -26,8 +27,6 @@ PERSONAL_ROLES = ("custodian", "issuer")
 @contextlib.contextmanager
 def _runtime():
     """The CLI's runtime, its connections closed when the command is done."""
-    from wecom_app.cli import _runtime as make_runtime  # cli.py imports this module at its end
-
     runtime = make_runtime()
     try:
         yield runtime

@@ -190,7 +190,6 @@ def _tell_not_acted(session, directive: Directive, people: set[str], notice: str
          urgent=directive.urgent)  # R4: a non-urgent directive's notice waits for working time
 
 
-@outbox.settler("card_retired")
 def settle_retired(session, rows: list[OutboxAction], now: datetime) -> None:
     """A revoked directive's greying that WeCom refused (60140: the response_code expired
     or was used — 72 h by 94888, 24 h by older copies; which a company meets, and the
@@ -234,7 +233,6 @@ def batch_for_task(session, task_id: str) -> DirectiveBatch | None:
     return session.scalar(select(DirectiveBatch).where(DirectiveBatch.task_id == task_ids.base(task_id)))
 
 
-@outbox.settler("directive_batch")
 def settle_batches(session, rows: list[OutboxAction], now: datetime) -> None:
     """Take WeCom's answers: receipts delivered (msgid, time) or undeliverable (why),
     one ledger entry per row."""

@@ -5,8 +5,8 @@ read in full by the next reconciliation pass (its `reconciled_at` is unset).
 
 The list is paged with `cursor` (`limit` ≤ 1000). It may omit `owner_filter` only
 while fewer than 1000 owners are visible (81017 otherwise): then it is asked again
-per batch of ≤ 100 owners, the active users of the directory mirror. Registered in
-`wecom-app sync` (cli_sync.SYNC_STEPS) and run by the reconcile job.
+per batch of ≤ 100 owners, the active users of the directory mirror. A step of
+`wecom-app sync` (wecom_app/cli/sync.py) and run by the reconcile job.
 """
 
 from __future__ import annotations
@@ -77,18 +77,3 @@ def _record(session_factory, chat_ids: list[str], now: datetime, counts) -> None
             if chat_id not in known:
                 registry.discover_customer_group(session, chat_id, now)
                 counts.discovered += 1
-
-
-def sync_customer_groups(runtime, progress):
-    """The `wecom-app sync` step (cli_sync.SYNC_STEPS)."""
-    return discover(runtime.sessions, runtime.client, runtime.clock(), progress)
-
-
-def _register() -> None:
-    from wecom_app.cli.sync import SYNC_STEPS
-
-    if not any(name == "customer groups" for name, _step in SYNC_STEPS):
-        SYNC_STEPS.append(("customer groups", sync_customer_groups))
-
-
-_register()

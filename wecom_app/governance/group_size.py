@@ -18,7 +18,7 @@ WECOM_GROUP_SIZE_LIMIT (`settings.group_size_limit`).
 - an 86006 answer (the company's size is below our setting) is recorded with its
   errcode and the size WeCom refused (`settle_appchat_answers`, the outbox settler of
   appchat/create and of appchat/update rows that add people, subject `group:<id>`,
-  registered by governance/group_size_settler.py);
+  in wecom_app/settlers.py);
   the people that update would have added are left out, and until the problem is
   resolved the refused size, less one, is the group's limit, so nothing WeCom will
   refuse is queued again.

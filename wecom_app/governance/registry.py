@@ -15,15 +15,11 @@ registry never shows a group WeCom refused as if it existed.
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 
 from wecom_app.audit import audit
@@ -32,6 +28,7 @@ from wecom_app.governance.scope import active_in_scope
 from wecom_app.models import Department, Group, GroupMember, OutboxAction, Tag, User
 from wecom_app.models.groups import JOIN_POLICIES
 from wecom_app.wecom import outbox
+from wecom_app.wecom.robot_keys import encrypt_robot_key
 
 SCOPE_KEYS = {"departments": int, "tags": int, "users": str, "exclude": str}
 ROBOT_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
@@ -282,7 +279,7 @@ def _check_scope(session, scope) -> dict:
     return clean
 
 
-# -- the robot webhook (99398): a bearer secret, encrypted at rest ------------------------------
+# -- the robot webhook (99398): a bearer secret, encrypted at rest (wecom/robot_keys.py) -------
 
 
 def _robot_key(webhook: str) -> str:
@@ -294,23 +291,3 @@ def _robot_key(webhook: str) -> str:
     if not ROBOT_KEY.fullmatch(text):
         raise RegistryError("robot_webhook", "a group robot's webhook URL (…/cgi-bin/webhook/send?key=…)")
     return text
-
-
-def _fernet(settings) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"wecom-app robot webhook").derive(
-        settings.secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-def encrypt_robot_key(settings, key: str) -> str:
-    return _fernet(settings).encrypt(key.encode()).decode()
-
-
-def robot_key(settings, group: Group) -> str | None:
-    """The robot's key for webhook/send, or None (no robot, or SECRET_KEY changed since it was stored)."""
-    if not group.robot_webhook:
-        return None
-    try:
-        return _fernet(settings).decrypt(group.robot_webhook.encode()).decode()
-    except InvalidToken:
-        return None

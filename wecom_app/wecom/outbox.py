@@ -30,12 +30,11 @@ WeCom back off with jitter (up to 1 h) and keep trying for OUTBOX_GIVE_UP_AFTER
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +46,8 @@ from wecom_app import metrics
 from wecom_app.config import Settings
 from wecom_app.db import utcnow
 from wecom_app.logs import kv
-from wecom_app.models import OutboxAction
-from wecom_app.wecom import quota, textlimits
+from wecom_app.models import Group, OutboxAction
+from wecom_app.wecom import quota, robot_keys, textlimits
 from wecom_app.wecom.errors import WeComAuthError, WeComError, WeComRateLimited
 from wecom_app.wecom.outcome import (
     BACKOFF_BASE,
@@ -117,7 +116,7 @@ def enqueue(
         idempotency_key=key, kind=kind, payload=_normalised(kind, payload), urgent=urgent,
         hold=KINDS[kind] if hold is None else hold, not_before=not_before or now, created_at=now, subject=subject,
     )
-    if subject is not None and subject.partition(":")[0] not in _settlers():
+    if subject is not None and subject.partition(":")[0] not in SUBJECTS:
         raise ValueError(f"no settler registered for outbox subject {subject!r}")
     try:
         with session.begin_nested():
@@ -249,16 +248,13 @@ def _robot_key(session, settings: Settings, payload: dict) -> tuple[str, str]:
     """(the robot's key, "") for a webhook/send row, decrypted from its group now; or
     ("", why not) — the row then fails with that reason, which the announcement's
     delivery shows. An operator fixes the group (registers the robot again) and retries."""
-    from wecom_app.governance.registry import robot_key
-    from wecom_app.models import Group  # groups imports the outbox
-
     group_id = payload.get("group_id")
     group = session.get(Group, group_id) if isinstance(group_id, int) else None
     if group is None:
         return "", f"group {group_id} is gone: there is no robot to post with"
     if not group.robot_webhook:
         return "", f"group {group_id} has no robot webhook any more: register one, then retry"
-    key = robot_key(settings, group)
+    key = robot_keys.robot_key(settings, group)
     if key is None:
         return "", (f"group {group_id}'s robot webhook cannot be decrypted (SECRET_KEY changed since): "
                     "register it again, then retry")
@@ -419,35 +415,16 @@ def _jitter(low: float, high: float) -> timedelta:
     return timedelta(seconds=random.uniform(low, high))
 
 
-# subject name → settler(session, rows, now): takes the answers of finished rows
-SETTLERS: dict[str, Callable[[Session, list[OutboxAction], datetime], None]] = {}
-# the modules that register settlers (imported by `settle`, so that a process that
-# only sends, like the scheduler, has them all)
-SETTLER_MODULES = ("wecom_app.directives.delivery", "wecom_app.announcements", "wecom_app.governance.group_size_settler")
+# A settler takes the answers of finished (sent or failed) rows whose subject is `<name>:<id>`:
+# settler(session, rows, now). The subject names a row may carry; their settlers are one dict,
+# wecom_app/settlers.py, which the outbox job hands to `settle` after each batch.
+Settler = Callable[[Session, list[OutboxAction], datetime], None]
+SUBJECTS = ("directive_batch", "card_retired", "announcement_delivery", "group")
 
 
-def settler(name: str):
-    """Register the function that takes the answers of finished (sent or failed) rows
-    whose subject is `name:<id>`; it runs in the outbox job after each batch. The
-    module must be listed in SETTLER_MODULES."""
-    def register(fn):
-        SETTLERS[name] = fn
-        return fn
-    return register
-
-
-def _settlers() -> dict:
-    """SETTLERS, with every module in SETTLER_MODULES imported (a module the models import,
-    such as group_size, cannot register while outbox itself is still being imported)."""
-    for module in SETTLER_MODULES:
-        importlib.import_module(module)
-    return SETTLERS
-
-
-def settle(session: Session, now: datetime, *, limit: int = 2000) -> int:
-    """Hand finished rows with a subject to their feature's settler, once each (a
-    failed row an operator retries is handed over again when it finishes)."""
-    _settlers()
+def settle(session: Session, now: datetime, settlers: Mapping[str, Settler], *, limit: int = 2000) -> int:
+    """Hand finished rows with a subject to their feature's settler (`settlers[name]`), once
+    each (a failed row an operator retries is handed over again when it finishes)."""
     t = OutboxAction
     rows = session.scalars(
         select(t).where(t.subject.is_not(None), t.settled_at.is_(None), t.status.in_(("sent", "failed")))
@@ -457,14 +434,14 @@ def settle(session: Session, now: datetime, *, limit: int = 2000) -> int:
     for row in rows:
         by_name.setdefault(row.subject.partition(":")[0], []).append(row)
     for name, group in by_name.items():
-        fn = SETTLERS.get(name)
+        fn = settlers.get(name)
         if fn is None:
             log.error(kv("wecom.outbox.no_settler", subject=name, rows=len(group)))
             continue
         fn(session, group, now)
         for row in group:
             row.settled_at = now
-    return sum(len(g) for name, g in by_name.items() if name in SETTLERS)
+    return sum(len(g) for name, g in by_name.items() if name in settlers)
 
 
 def retry_failed(session: Session, id: int, *, now: datetime | None = None) -> OutboxAction:  # noqa: A002

@@ -1,10 +1,11 @@
 """The workbench: the web console opened from WeCom's 工作台 (usually on a phone).
 
-One blueprint, `bp`; pages live in the modules imported at the bottom
-(`auth` login and roles, `home` dashboard, `me` 我的待办 and the directive page).
-A new page is a module that does `from . import bp`, decorates its views with
-`@login_required` / `@roles_required(...)` from `.auth`, renders a template that
-extends `workbench/base.html`, and is imported in `_PAGES` below.
+One blueprint, `bp` (wecom_app/workbench/blueprint.py, with the CSRF check, the
+error pages and `runtime()`); pages live in the modules imported below (`auth` login
+and roles, `home` dashboard, `me` 我的待办 and the directive page). A new page is a
+module that does `from wecom_app.workbench.blueprint import bp, runtime`, decorates its
+views with `@login_required` / `@roles_required(...)` from `.auth`, renders a template
+that extends `workbench/base.html`, and is imported and listed in `PAGES` below.
 
 Everything here is attached to the blueprint, never to the app: the REST API
 (`/api/`), the callbacks (`/wecom/`), `/healthz` `/readyz` `/metrics`, static
@@ -14,42 +15,20 @@ by the blueprint's own before_request; the app-wide default check is off.
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime, timedelta
 
-from flask import Blueprint, Flask, current_app, render_template
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-bp = Blueprint("workbench", __name__)
-csrf = CSRFProtect()
+# the page modules, by name, in the order their routes are added to `bp`
+from wecom_app.workbench import (
+    auth, nav, home, me, people, reports, groups, violations, directives_admin, announcements, assessments, settings_page,
+    audit_log,
+)
+from wecom_app.workbench.blueprint import bp, csrf
 
-# the page modules, in the order their routes are registered
-_PAGES = ("auth", "nav", "home", "me", "people", "reports", "groups", "violations", "directives_admin", "announcements",
-          "assessments", "settings_page", "audit_log")
-
-
-def runtime():
-    """The process's Runtime (settings, sessions, client, clock) for a workbench view."""
-    return current_app.extensions["wecom"]
-
-
-@bp.before_request
-def _check_csrf():
-    # GET/HEAD/OPTIONS pass; any other method needs the form's (or X-CSRFToken) token → 400
-    csrf.protect()
-
-
-@bp.errorhandler(CSRFError)
-def _csrf_refused(_exc):
-    return render_template("workbench/error.html", title="页面已过期",
-                           message="表单已过期或不是从本页面提交的，请返回刷新后重试。"), 400
-
-
-@bp.errorhandler(404)
-def _not_found(_exc):
-    return render_template("workbench/error.html", title="找不到页面",
-                           message="要找的内容不存在或已被删除。"), 404
+PAGES = (auth, nav, home, me, people, reports, groups, violations, directives_admin, announcements, assessments,
+         settings_page, audit_log)
 
 
 def init_workbench(app: Flask, settings) -> None:
@@ -73,6 +52,4 @@ def init_workbench(app: Flask, settings) -> None:
             return "—"
         return moment.astimezone(tz).strftime(fmt)
 
-    for name in _PAGES:
-        importlib.import_module(f"{__name__}.{name}")
     app.register_blueprint(bp)

@@ -27,7 +27,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from wecom_app import announcements
 from wecom_app.inputs import form_id
 from wecom_app.models import Announcement, Group
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import audit_action, current_user, forbidden, roles_required
 from wecom_app.workbench.directives_admin import KIND_NAMES, ZhForm
 from wecom_app.workbench.forms import bytes_words, utf8_bytes

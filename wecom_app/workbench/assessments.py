@@ -25,7 +25,7 @@ from wecom_app.governance.scope import subtree
 from wecom_app.inputs import bounded_int
 from wecom_app.models import Assessment, Department, DirectiveReceipt, User
 from wecom_app.violations.assessments import MONTH, month_report, month_xlsx, report_xlsx
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import audit_action, roles_required
 from wecom_app.workbench.paging import paginate
 

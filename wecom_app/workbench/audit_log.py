@@ -19,7 +19,7 @@ from wtforms import StringField
 from wtforms.validators import Length, ValidationError
 
 from wecom_app.models import AuditEntry, User
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import roles_required
 from wecom_app.workbench.paging import paginate
 from wecom_app.workbench.settings_page import DayField

@@ -37,7 +37,7 @@ from wecom_app.logs import kv
 from wecom_app.models import Department, Group, TagMember, User, UserDepartment
 from wecom_app.models.directory import STATUS_ACTIVE
 from wecom_app.wecom.errors import WeComError
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 
 log = logging.getLogger("wecom.workbench")
 

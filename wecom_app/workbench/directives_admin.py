@@ -40,7 +40,7 @@ from wecom_app.governance.scope import subtree
 from wecom_app.inputs import bounded_int, form_id
 from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, Group, User, UserDepartment
 from wecom_app.models.directives import done_column
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import audit_action, current_user, forbidden, login_required, roles_required
 from wecom_app.workbench.forms import EmptyForm, bytes_words, utf8_bytes
 from wecom_app.workbench.paging import paginate

@@ -30,7 +30,7 @@ from wecom_app.governance import group_size, membership, registry, rules
 from wecom_app.inputs import form_id
 from wecom_app.models import Department, Directive, Group, GroupMember, Tag, User
 from wecom_app.models.groups import KINDS, STATUSES
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import audit_action, can_manage_group, current_user, forbidden, roles_required
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.home import KIND_NAMES

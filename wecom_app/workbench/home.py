@@ -12,7 +12,7 @@ from wecom_app.api.directives import counts
 from wecom_app.governance import group_size
 from wecom_app.models import Directive, Group, GroupMember, OutboxAction, Violation
 from wecom_app.wecom.outbox import waiting
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import current_user, login_required
 
 KIND_NAMES = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群（备案）"}

@@ -8,7 +8,7 @@ import dataclasses
 
 from flask import request
 
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import current_user
 from wecom_app.workbench.forms import EmptyForm
 

@@ -30,7 +30,7 @@ from wtforms.validators import AnyOf, Length, ValidationError
 from wecom_app import session_generations
 from wecom_app.models import CalendarOverride, Tag, User
 from wecom_app.violations.sanctions import ladder
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import audit_action, current_user, roles_required
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.paging import paginate

@@ -26,7 +26,7 @@ from wecom_app.models import Assessment, Department, Group, Sanction, User, Viol
 from wecom_app.violations import records as violations
 from wecom_app.violations.records import RULES, STATUSES, DecisionError
 from wecom_app.violations.sanctions import NO_MUTE
-from wecom_app.workbench import bp, runtime
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import audit_action, current_user, forbidden, roles_required
 from wecom_app.workbench.home import KIND_NAMES
 from wecom_app.workbench.paging import paginate
