@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import _profile  # noqa: E402
 from bench._common import (  # noqa: E402
     LoadResult, bench_settings, callback_request, format_result, gunicorn, machine_idle_check, run_load,
     scratch_dir, terminate_on_sigterm, tree_cpu_seconds,
@@ -205,18 +206,25 @@ def build_requests(crypto, events: list[bytes], plan: list[int], path: str) -> t
     return requests, time.perf_counter() - started
 
 
-def drive(server, crypto, events, plan, warm_events, args, postmaster=None) -> tuple[LoadResult, float, float | None]:
+def drive(server, crypto, events, plan, warm_events, args, postmaster=None, name="app") -> tuple[LoadResult, float, float | None]:
     """Warm up, then the measured load; returns (result, CPU seconds of the gunicorn
-    workers and of PostgreSQL's processes, when it is ours, during the load)."""
+    workers and of PostgreSQL's processes, when it is ours, during the load). With
+    --profile, py-spy samples the workers during the load (bench/_profile.py)."""
     warm, _ = build_requests(crypto, warm_events, list(range(len(warm_events))), "/wecom/callback")
     if warm:
         run_load(server.port, warm, args.concurrency, args.client_procs)
     requests, seconds = build_requests(crypto, events, plan, "/wecom/callback")
     print(f"    ({len(requests)} requests encrypted in {seconds:.1f} s, before the clock)")
-    cpu_before, db_before = server.cpu_seconds(), tree_cpu_seconds(postmaster) if postmaster else 0.0
-    result = run_load(server.port, requests, args.concurrency, args.client_procs)
-    db_cpu = tree_cpu_seconds(postmaster) - db_before if postmaster else None
-    return result, server.cpu_seconds() - cpu_before, db_cpu
+    with (_profile.sampling(server.process.pid, f"callback_ingest-{name}") if args.profile
+          else contextlib.nullcontext()) as profile_path:
+        cpu_before, db_before = server.cpu_seconds(), tree_cpu_seconds(postmaster) if postmaster else 0.0
+        result = run_load(server.port, requests, args.concurrency, args.client_procs)
+        db_cpu = tree_cpu_seconds(postmaster) - db_before if postmaster else None
+        server_cpu = server.cpu_seconds() - cpu_before
+    if profile_path is not None and profile_path.exists():
+        print(_profile.summarise(profile_path))
+        print(f"    (collapsed stacks for a flame graph: {profile_path.relative_to(Path.cwd()) if profile_path.is_relative_to(Path.cwd()) else profile_path})")
+    return result, server_cpu, db_cpu
 
 
 def run_app(backend, settings, crypto, events, plan, warm_events, args, workdir) -> dict:
@@ -226,7 +234,8 @@ def run_app(backend, settings, crypto, events, plan, warm_events, args, workdir)
         env = {**settings, "DATABASE_URL": url, "LOG_LEVEL": args.log_level}
         with gunicorn(f"app-{backend}", "wecom_app.wsgi:app", env, workdir,
                       workers=args.workers, threads=args.threads) as server:
-            result, server_cpu, db_cpu = drive(server, crypto, events, plan, warm_events, args, postmaster)
+            result, server_cpu, db_cpu = drive(server, crypto, events, plan, warm_events, args, postmaster,
+                                               name=backend)
         rows, keys = stored_keys(url)
     expected = expected_keys(events) | expected_keys(warm_events)
     lost, unexpected = len(expected - keys), len(keys - expected)
@@ -242,7 +251,7 @@ def run_floor(settings, crypto, events, plan, warm_events, args, workdir) -> Loa
           f"concurrency={args.concurrency}")
     with gunicorn("floor", "bench.floor_app:app", settings, workdir, workers=args.workers,
                   threads=args.threads, ready_path="/") as server:
-        result, server_cpu, _ = drive(server, crypto, events, plan, warm_events, args)
+        result, server_cpu, _ = drive(server, crypto, events, plan, warm_events, args, name="floor")
     print(format_result("floor", result, server_cpu))
     return result
 
@@ -263,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-floor", action="store_true", help="skip the floor run")
     parser.add_argument("--log-level", default="INFO", help="the app's LOG_LEVEL (default INFO, as in production)")
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the workers with py-spy during each load; table and collapsed stacks "
+                             "in bench/out/ (the sampling costs a little throughput)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.concurrency < 1 or not 0 <= args.dup_share < 1 or args.workers < 1 or args.threads < 1:
         parser.error("--n, --concurrency, --workers, --threads must be >= 1 and 0 <= --dup-share < 1")
