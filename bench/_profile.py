@@ -55,7 +55,7 @@ _STEPS = [(name, re.compile(pattern)) for name, pattern in STEPS]
 
 
 @contextlib.contextmanager
-def sampling(pid: int, name: str):
+def sampling(pid: int, name: str, settle: float = 1.0):
     """py-spy over `pid` and its children while the block runs; yields the output path (or None
     when py-spy is missing, said once)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -70,7 +70,7 @@ def sampling(pid: int, name: str):
          "--format", "raw", "--output", str(path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
-    time.sleep(1.0)  # attached before the clock starts
+    time.sleep(settle)  # attached before the clock starts
     try:
         yield path
     finally:
@@ -108,6 +108,7 @@ def summarise(path: Path, *, top: int = 15) -> str:
     """The table of a collapsed-stack file: samples by step, then by function (self)."""
     steps: Counter = Counter()
     own: Counter = Counter()
+    ours: Counter = Counter()  # the app's own functions, inclusive
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -119,6 +120,9 @@ def summarise(path: Path, *, top: int = 15) -> str:
             continue
         total += n
         own[frames[-1]] += n
+        for frame in set(frames):
+            if "(wecom_app/" in frame or "(handlers/" in frame:
+                ours[frame] += n
         for frame in reversed(frames):  # innermost first
             step = next((name for name, pattern in _STEPS if pattern.search(frame)), None)
             if step:
@@ -133,6 +137,8 @@ def summarise(path: Path, *, top: int = 15) -> str:
     lines += [f"      {count / total:6.1%}  {name}" for name, count in steps.most_common()]
     lines.append(f"    top {top} functions by own samples:")
     lines += [f"      {count / total:6.1%}  {name}" for name, count in own.most_common(top)]
+    lines.append(f"    top {top} of the app's own functions, inclusive (what they and their callees took):")
+    lines += [f"      {count / total:6.1%}  {name}" for name, count in ours.most_common(top)]
     text = "\n".join(lines)
     path.with_suffix(".txt").write_text(text + "\n")
     return text

@@ -32,6 +32,7 @@ import os
 import random
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -256,6 +257,115 @@ def run_floor(settings, crypto, events, plan, warm_events, args, workdir) -> Loa
     return result
 
 
+def run_dispatch(settings: dict, crypto, args, workdir: Path) -> bool:
+    """--dispatch (bench/_dispatch.py): events judged per second with 1 and 2 dispatcher processes,
+    then a burst through the app with 2 dispatchers. True when every target is met."""
+    from datetime import datetime, timezone
+
+    from bench import _dispatch as d
+    from wecom_app.config import load_settings, normalise_database_url
+    from wecom_app.db import make_engine, upgrade
+    from wecom_app.events import parse_event
+
+    n, people, groups = args.dispatch_events, args.people, args.groups
+    print(f"\n[dispatch] PostgreSQL; {people:,} people, {groups} registered customer groups, one directive; "
+          f"{n:,} add_member joins (1% outsiders) + {n:,} 收到 clicks")
+    ok = True
+    with contextlib.ExitStack() as stack:
+        admin_url = os.environ.get("BENCH_DATABASE_URL") or stack.enter_context(pgserver())[0]
+
+        @contextlib.contextmanager
+        def seeded():
+            with scratch_pg_database(admin_url) as raw_url:
+                url = normalise_database_url(raw_url)
+                upgrade(url)
+                env = {**settings, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "SPOOL_DIR": str(workdir / "spool")}
+                app_settings = load_settings(env, env_file=None)
+                now = datetime.now(timezone.utc)
+                started = time.perf_counter()
+                task_ids = d.seed(url, app_settings, people, groups, now)
+                print(f"    (seeded in {time.perf_counter() - started:.1f} s: {len(task_ids)} card batches)")
+                yield url, env, task_ids, now
+
+        base_time = int(time.time()) - 300
+        rates = {}
+        for count in (1, 2):
+            with seeded() as (url, env, task_ids, now):
+                xmls = d.events(settings["WECOM_CORP_ID"], 2 * n, people, groups, task_ids, base_time)
+                run = d.throughput(url, env, xmls, count, now, profile=args.profile and count == 1,
+                                   max_seconds=args.dispatch_max_seconds)
+            rates[count] = run["rate"]
+            print(f"  {count} dispatcher{'s' if count > 1 else ' '}: {run['rate']:,.0f} events judged/s  "
+                  f"({len(xmls) - run['deferred']:,} of {len(xmls):,} in {run['elapsed']:.1f} s, "
+                  f"{run['deferred']:,} not judged (put off after a failure, or not reached); {run['outcomes']}; "
+                  f"dispatcher CPU {run['cpu_per_event'] * 1e6:,.0f} us/event)")
+
+        # the burst: the app as deployed, two dispatchers, --burst-rate a second for --burst-seconds
+        total = int(args.burst_rate * args.burst_seconds)
+        with seeded() as (url, env, task_ids, now):
+            xmls = d.events(settings["WECOM_CORP_ID"], total, people, groups, task_ids, base_time)
+            keys = [parse_event(x.decode()).dedupe_key() for x in xmls]
+            requests = [callback_request(crypto, x) for x in xmls]
+            engine = make_engine(url)
+            series: list[tuple[float, int]] = []
+            sending = threading.Event()
+            with gunicorn("app-burst", "wecom_app.wsgi:app", env, workdir, workers=args.workers,
+                          threads=args.threads) as server, d.dispatchers(2, env) as finish:
+
+                def watch():
+                    t0 = time.perf_counter()
+                    while sending.is_set():
+                        series.append((time.perf_counter() - t0, d.pending(engine)))
+                        time.sleep(1.0)
+
+                sending.set()
+                watcher = threading.Thread(target=watch, daemon=True)
+                watcher.start()
+                started = time.perf_counter()
+                answered = d.paced(server.port, requests, args.burst_rate)
+                sent_for = time.perf_counter() - started
+                sending.clear()
+                watcher.join()
+                drain_started = time.perf_counter()
+                while d.pending(engine) and time.perf_counter() - drain_started < args.dispatch_max_seconds:
+                    time.sleep(0.2)
+                drained = time.perf_counter() - drain_started
+                reports = finish()
+            from sqlalchemy import text
+
+            with engine.connect() as conn:
+                ids = dict(conn.execute(text("SELECT dedupe_key, id FROM inbox_event")).all())
+            engine.dispose()
+        handled: dict[int, float] = {}
+        for report in reports:
+            for inbox_id, at in report["handled"].items():
+                handled.setdefault(inbox_id, at)
+        lags = sorted(handled[ids[key]] - at for key, at in zip(keys, answered)
+                      if at == at and key in ids and ids[key] in handled)
+        answered_n = sum(1 for at in answered if at == at)
+        pct = lambda q: lags[min(len(lags) - 1, int(q / 100 * len(lags)))] * 1000 if lags else float("nan")  # noqa: E731
+        second_half = [p for p in series if p[0] >= args.burst_seconds / 2]
+        growth = d.slope(second_half)
+        end_pending = series[-1][1] if series else 0
+        grows = end_pending > args.burst_rate or growth > 0.01 * args.burst_rate
+        print(f"  burst: {answered_n:,}/{total:,} answered 200 in {sent_for:.1f} s "
+              f"({answered_n / sent_for:,.0f}/s asked {args.burst_rate:,.0f}/s), 2 dispatchers")
+        print("    inbox pending each second: " + " ".join(str(p) for _, p in series))
+        left = len(keys) - len(lags)
+        print(f"    pending at the end {end_pending}, slope over the second half {growth:+.1f} events/s; "
+              + (f"drained {drained:.1f} s after" if not left else f"{left:,} still not handled {drained:.0f} s after")
+              + f"; handled {len(lags):,}")
+        print(f"    200 -> handled: p50 {pct(50):.0f} ms  p99 {pct(99):.0f} ms  max {lags[-1] * 1000 if lags else 0:.0f} ms")
+    met = not grows and answered_n == total
+    ok &= met
+    print("\n  dispatch targets:")
+    print(f"    inbox never grows during {args.burst_rate:,.0f}/s for {args.burst_seconds:.0f} s: "
+          f"{'met' if met else 'MISSED'}" + ("" if answered_n == total else f" (only {answered_n:,} answered)"))
+    print(f"    events judged/s: 1 dispatcher {rates[1]:,.0f}, 2 dispatchers {rates[2]:,.0f} "
+          f"(x{rates[2] / rates[1]:.2f})")
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -272,6 +382,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-floor", action="store_true", help="skip the floor run")
     parser.add_argument("--log-level", default="INFO", help="the app's LOG_LEVEL (default INFO, as in production)")
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--dispatch", action="store_true",
+                        help="measure the dispatcher on PostgreSQL instead (bench/_dispatch.py)")
+    parser.add_argument("--dispatch-events", type=int, default=10000,
+                        help="--dispatch: joins, and as many clicks (default 10000 each)")
+    parser.add_argument("--people", type=int, default=10000, help="--dispatch: people in the directory (10000)")
+    parser.add_argument("--groups", type=int, default=100, help="--dispatch: registered customer groups (100)")
+    parser.add_argument("--dispatch-max-seconds", type=float, default=120,
+                        help="--dispatch: longest wait for a drain (default 120 s)")
+    parser.add_argument("--burst-rate", type=float, default=500, help="--dispatch: burst callbacks/s (500)")
+    parser.add_argument("--burst-seconds", type=float, default=60, help="--dispatch: burst length (60 s)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the workers with py-spy during each load; table and collapsed stacks "
                              "in bench/out/ (the sampling costs a little throughput)")
@@ -289,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     unique, plan = send_plan(args.n, args.dup_share, args.seed)
     events = [make_event(i, settings["WECOM_CORP_ID"], base_time) for i in range(unique)]
     warm_events = [make_event(i, settings["WECOM_CORP_ID"], base_time - 86400) for i in range(args.warmup)]
+    if args.dispatch:
+        with terminate_on_sigterm(), scratch_dir() as workdir:
+            return 0 if run_dispatch(settings, crypto, args, workdir) else 1
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     print(f"callback ingest: n={args.n} ({unique} unique, {args.n - unique} retries), concurrency "
           f"{args.concurrency}, {os.cpu_count()} CPUs, client processes {args.client_procs}")
