@@ -1,4 +1,5 @@
-"""A callback answered 200 is stored before the answer (DESIGN §3 HTTP "nothing lost"; issue 14).
+"""A callback answered 200 is stored before the answer (DESIGN §3 HTTP "nothing lost"; issue 14),
+and what the receiver logs per callback.
 
 The app is served by gunicorn as deployed, callbacks go over several keep-alive connections at
 once, and the moment the K-th 200 arrives the server is SIGKILLed, master and worker, with other
@@ -30,8 +31,6 @@ from .conftest import AES_KEY, CORP_ID, TOKEN, make_settings
 from .served import gunicorn
 from .test_spool import message
 from .test_spool_outage import exclusive_lock, sqlite_file  # noqa: F401 - a fixture
-
-pytestmark = pytest.mark.slow
 
 CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
 CONNECTIONS = 6
@@ -96,6 +95,7 @@ def inbox_numbers(runtime) -> list[int]:
     return [next(n for n in range(1000) if payload == message(n)) for payload in payloads]
 
 
+@pytest.mark.slow
 def test_every_callback_answered_200_is_in_the_inbox_after_a_sigkill(db_url, tmp_path):
     spool = tmp_path / "spool"
     with gunicorn(db_url, str(spool), log_path=tmp_path / "gunicorn.log", GUNICORN_THREADS="4") as served:
@@ -108,6 +108,7 @@ def test_every_callback_answered_200_is_in_the_inbox_after_a_sigkill(db_url, tmp
     runtime.engine.dispose()
 
 
+@pytest.mark.slow
 def test_every_callback_answered_200_while_the_database_is_locked_is_in_the_spool_after_a_sigkill(
         sqlite_file, tmp_path):  # noqa: F811 - the fixture
     """SQLite's write lock held by another process: each insert waits its 2 s, then the event is
@@ -123,3 +124,24 @@ def test_every_callback_answered_200_while_the_database_is_locked_is_in_the_spoo
     assert len(stored) == len(set(stored)) == stats.stored
     assert answered <= set(stored), f"answered 200 but not spooled: {sorted(answered - set(stored))}"
     runtime.engine.dispose()
+
+
+def test_callbacks_are_logged_at_debug_and_summed_up_at_info_once_an_interval(settings, runtime, caplog,
+                                                                              monkeypatch):
+    """A line per callback at INFO was a write under a lock at WeCom's rate (issue 14): stored and
+    duplicate callbacks are DEBUG lines, and an INFO summary comes once per SUMMARY_SECONDS (0 here:
+    at every callback, so each summary holds what came since the last)."""
+    from wecom_app import receiver
+    from wecom_app.app import create_app
+
+    from .callbacks import post
+
+    monkeypatch.setattr(receiver, "SUMMARY_SECONDS", 0.0)
+    client = create_app(settings, runtime=runtime).test_client()
+    caplog.set_level("INFO", logger="wecom.callback")
+    for _ in range(2):  # the second is WeCom's retry of the first
+        assert post(client, CRYPTO, message(1)).status_code == 200
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "wecom.callback"]
+    assert [level for level, _ in lines] == ["INFO", "INFO"]
+    assert "wecom.callback.summary" in lines[0][1] and "stored=1 duplicates=0 spooled=0" in lines[0][1]
+    assert "stored=0 duplicates=1 spooled=0" in lines[1][1]
