@@ -176,7 +176,7 @@ def _dispatcher_main(env: dict, ready, go, stop, pipe) -> None:
     from handlers import router
     from wecom_app.config import load_settings
     from wecom_app.db import make_engine, make_sessionmaker, utcnow
-    from wecom_app.dispatcher import dispatch_pending
+    from wecom_app.dispatcher import BATCH, dispatch_pending
     from wecom_app.models import InboxEvent
 
     settings = load_settings()
@@ -207,7 +207,8 @@ def _dispatcher_main(env: dict, ready, go, stop, pipe) -> None:
     go.wait()
     cpu0 = sum(os.times()[:2])
     while not stop.is_set():
-        stats = dispatch_pending(sessions, router, settings, utcnow())
+        # one batch (one transaction, as dispatch_pending commits them) a call: the stop is seen in time
+        stats = dispatch_pending(sessions, router, settings, utcnow(), limit=BATCH)
         for name in ("done", "ignored", "retried", "parked"):
             outcomes[name] = outcomes.get(name, 0) + getattr(stats, name)
         if not stats.total:
