@@ -282,7 +282,7 @@ def throughput(url: str, env: dict, xmls: list[bytes], count: int, now: datetime
     cpu = sum(r["cpu"] for r in reports)
     # a row whose handler failed (two dispatchers deadlocking) waits for its backoff: not judged yet
     return {"rate": (len(xmls) - deferred) / elapsed, "elapsed": elapsed, "outcomes": outcomes,
-            "deferred": deferred, "cpu_per_event": cpu / len(xmls)}
+            "deferred": deferred, "cpu_per_event": cpu / max(1, len(xmls) - deferred)}
 
 
 # ---------------------------------------------------------------- the burst
