@@ -17,11 +17,13 @@ bench/callback_ingest.py measures these settings (see its docstring).
 | `GUNICORN_LOG_LEVEL` | gunicorn's own log level | `info` |
 | `GUNICORN_FORWARDED_ALLOW_IPS` | proxies trusted for X-Forwarded-* | `127.0.0.1` |
 
-Keep `GUNICORN_THREADS` at or below the SQLAlchemy pool size (5 by default):
-with more threads than pooled connections, the overflow connections are opened
-and closed per request, and on PostgreSQL every one forks a backend (measured:
-8 threads cost ~25 % more CPU per callback than 4). The callback path is mostly
-CPU, so on a small VM more threads do not add throughput; more cores do.
+The callback receiver keeps its own database connections, one per thread inserting
+at once (up to 16 kept per process, wecom_app/receiver.py InboxWriter); the rest of
+the app uses the SQLAlchemy pool (10 + 10 overflow). Keep `GUNICORN_THREADS` at or
+below 10 all the same: with more threads than pooled connections, overflow
+connections are opened and closed per request, and on PostgreSQL every one forks a
+backend. The callback path is mostly CPU, so on a small VM more threads do not add
+throughput; more cores do.
 
 Slow clients: gthread reads request headers and body in a worker thread with no
 deadline of its own, so sixteen clients trickling bodies starved `/healthz`. The

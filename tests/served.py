@@ -34,6 +34,7 @@ class Served:
     base: str  # http://127.0.0.1:PORT
     port: int
     log_path: Path
+    pid: int = 0  # the server process (gunicorn's master)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -54,7 +55,7 @@ def app_env(database_url: str, spool_dir: str, **extra: str) -> dict[str, str]:
 def _running(command: list[str], env: dict[str, str], port: int, log_path: Path):
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    served = Served(f"http://127.0.0.1:{port}", port, log_path)
+    served = Served(f"http://127.0.0.1:{port}", port, log_path, process.pid)
     try:
         deadline = time.monotonic() + 30
         while True:

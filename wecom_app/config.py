@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from .archive.keys import KeyFileError, load_private_keys
+from wecom_app.archive.keys import KeyFileError, load_private_keys
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 DEFAULT_DATABASE_URL = "sqlite:///instance/wecom_app.db"

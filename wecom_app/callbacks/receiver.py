@@ -22,7 +22,18 @@ with a real HTTP client, which sees "connection closed without response", no sta
 
 It is a bare WSGI layer in front of the Flask app, not a Flask view: this is the
 one path WeCom hammers, and Flask's request machinery and the ORM were most of
-its CPU (bench/callback_ingest.py). The insert is one autocommitted statement.
+its CPU (bench/callback_ingest.py). The insert is one autocommitted statement,
+`INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`, sent by the driver
+itself (`InboxWriter`: psycopg prepares it once per connection, sqlite3 caches it)
+on a connection the receiver keeps for itself, one per thread at a time: SQLAlchemy's
+statement execution and its pool's checkout, reset and return were a third of the
+worker's CPU per callback (issue 14, README "Callback ingest"). The answer is sent
+only after that statement returned, committed (autocommit) or refused as a duplicate.
+
+Logs: a stored or duplicate callback is a DEBUG line (a line per callback was a
+write to stderr under a lock at WeCom's rate); the first callback after SUMMARY_SECONDS
+(60 s) logs one INFO line `wecom.callback.summary` of what was taken since the last.
+Rejections, spooling and failures keep their own line at WARNING and above.
 """
 
 from __future__ import annotations
@@ -30,20 +41,26 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import threading
 import time
+import weakref
 from datetime import datetime
 from urllib.parse import unquote
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
+
+try:  # the PostgreSQL driver we ship; the receiver works without it on SQLite
+    import psycopg
+    import psycopg.errors
+    from psycopg import pq as _pq
+except ImportError:  # pragma: no cover
+    psycopg = _pq = None
 
 from wecom_app import metrics
 from wecom_app.callbacks.crypto import CryptoError
-from wecom_app.callbacks.events import BadCreateTime, BadPayload, CallbackEvent, parse_event
+from wecom_app.callbacks.events import BadCreateTime, BadPayload, CallbackEvent, parse_event, safe_fromstring
 from wecom_app.logs import kv
 from wecom_app.models import InboxEvent
 
@@ -82,9 +99,10 @@ class CallbackReceiver:
     def __init__(self, runtime, app):
         self.runtime, self.app = runtime, app
         self.settings = runtime.settings
-        table = InboxEvent.__table__
-        insert = pg_insert if runtime.engine.dialect.name == "postgresql" else sqlite_insert
-        self._insert = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+        self._writer = InboxWriter(runtime.engine)
+        self._summary = _Summary(SUMMARY_SECONDS)
+        # the labelled counters once, not a labels() lookup (a lock and a dict) per callback
+        self._stored = {source: metrics.CALLBACKS.labels(source) for source in PATHS.values()}
 
     def __call__(self, environ, start_response):
         source = PATHS.get(environ.get("PATH_INFO", ""))
@@ -184,31 +202,26 @@ class CallbackReceiver:
             return self._reject(environ, exc, source)
         values = inbox_values(source, event, payload, self.runtime.clock())
         try:
-            new = self._store(values)
-        except (DataError, IntegrityError) as exc:
+            new = self._writer.insert(values)
+        except Refused as exc:
             # the database refused these values (not an outage): spooling them would replay a poison
             # event for ever, and a 200 would claim it stored; parse_event bounds what it can, this is
             # the backstop. WeCom does not retry on a status (document/path/90930 §3.2).
-            log.error(kv("wecom.callback.unstorable", source=source, error=type(exc).__name__))
+            log.error(kv("wecom.callback.unstorable", source=source, error=type(exc.__cause__).__name__))
             return self._reject(environ, Rejected(400, "unstorable"), source)
-        except SQLAlchemyError as exc:
-            return self._spool(environ, source, values, exc)
+        except Unavailable as exc:
+            return self._spool(environ, source, values, exc.__cause__)
         if new:
-            metrics.CALLBACKS.labels(source).inc()
+            self._stored[source].inc()
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(kv("wecom.callback.stored", source=source, event=event.name, ChangeType=event.change_type))
             self.runtime.wake_dispatcher()
         else:
             metrics.DUPLICATES.inc()
-            log.info(kv("wecom.callback.duplicate", source=source, event=event.name))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(kv("wecom.callback.duplicate", source=source, event=event.name))
+        self._summary.count("stored" if new else "duplicates")
         return 200
-
-    def _store(self, values: dict) -> bool:
-        """Insert the event unless its dedupe key is known; True if it is new."""
-        # one autocommitted statement: no ORM session, no BEGIN/COMMIT round trips
-        with self.runtime.autocommit_engine.connect() as conn:
-            # (SQLite waits SQLITE_AUTOCOMMIT_TIMEOUT for a lock, db.py, then the event is spooled)
-            return conn.execute(self._insert, values).first() is not None
 
     def _spool(self, environ, source: str, values: dict, exc: Exception) -> int:
         """The database did not take the event: the spool does, or nobody answers."""
@@ -222,7 +235,180 @@ class CallbackReceiver:
             raise NoAnswer() from spool_exc
         metrics.SPOOLED.labels(source).inc()
         log.warning(kv("wecom.callback.spooled", source=source, error=type(exc).__name__))
+        self._summary.count("spooled")
         return 200
+
+
+SUMMARY_SECONDS = 60.0
+_COLUMNS = ("dedupe_key", "source", "msg_type", "event", "change_type", "from_user", "create_time", "payload",
+            "status", "attempts", "received_at", "next_attempt_at")
+
+
+class InboxWriter:
+    """The receiver's insert, through the database driver itself.
+
+    `insert(values)` runs `INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id` on an
+    autocommit connection and answers True when the row is new; the row is committed when it
+    returns. Values pass through the columns' own SQLAlchemy bind processors, so a row reads
+    back exactly as one the ORM wrote (UTCDateTime's naive UTC; SQLite's datetime text).
+
+    Connections come from the engine (its connect events: SQLite's WAL and 2 s lock wait, the
+    PostgreSQL connect timeout), are detached from its pool and kept here, idle ones in a stack:
+    a thread takes one for its insert and puts it back, so there are as many as threads inserting
+    at once (gthread: GUNICORN_THREADS) and none is shared. On PostgreSQL the statement is
+    prepared once per connection and run with libpq's PQexecPrepared on psycopg's own PGconn (it
+    releases the GIL while it waits): psycopg's cursor, adaptation and prepare bookkeeping were
+    the largest share of the insert's Python CPU left after SQLAlchemy's. A connection whose
+    statement failed for any reason but the values (`Unavailable`: the server restarted, the
+    network, a lock wait that ran out) is closed, not reused; the next insert opens a new one.
+    """
+
+    def __init__(self, engine, *, keep: int = 16):
+        self.engine, self.keep = engine, keep
+        dialect = engine.dialect
+        self.postgresql = dialect.name == "postgresql"
+        dbapi = dialect.loaded_dbapi
+        table = InboxEvent.__table__
+        marks = [f"${n}" for n in range(1, len(_COLUMNS) + 1)] if self.postgresql else ["?"] * len(_COLUMNS)
+        self.sql = (f"INSERT INTO {table.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join(marks)}) "
+                    f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+        self._bind = tuple((name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                           for name in _COLUMNS)
+        self._dbapi, self._refused = dbapi, (dbapi.DataError, dbapi.IntegrityError)
+        self._idle: list = []
+        self._lock = threading.Lock()
+        # closed, not left to the garbage collector (psycopg warns of an open connection it collects)
+        weakref.finalize(self, _close_all, self._idle)
+
+    def insert(self, values: dict) -> bool:
+        params = tuple(values[name] if bind is None else bind(values[name]) for name, bind in self._bind)
+        try:
+            conn = self._take()
+        except (SQLAlchemyError, self._dbapi.Error) as exc:  # cannot connect (the engine's raw errors)
+            raise Unavailable() from exc
+        try:
+            if self.postgresql:
+                new = _exec_prepared(conn, params)
+            else:
+                new = conn.execute(self.sql, params).fetchone() is not None
+        except self._refused as exc:
+            self._give_back(conn)  # autocommit: the failed statement left no transaction behind
+            raise Refused() from exc
+        except self._dbapi.Error as exc:
+            _close(conn)
+            raise Unavailable() from exc
+        except BaseException:
+            _close(conn)  # not the database's doing: propagates (a 500), as it did through SQLAlchemy
+            raise
+        self._give_back(conn)
+        return new
+
+    def close(self) -> None:
+        with self._lock:
+            _close_all(self._idle)
+
+    def _take(self):
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        proxied = self.engine.raw_connection()
+        proxied.detach()  # ours from now on: the pool neither counts it nor resets it
+        conn = proxied.dbapi_connection
+        if not self.postgresql:
+            conn.isolation_level = None  # sqlite3: autocommit, no implicit BEGIN
+            return conn
+        try:
+            conn.autocommit = True  # psycopg's view of it; libpq sends no BEGIN of its own anyway
+            for statement in (b"SET client_encoding TO 'UTF8'", None):
+                result = (conn.pgconn.exec_(statement) if statement
+                          else conn.pgconn.prepare(_STATEMENT, self.sql.encode()))
+                if result.status != _pq.ExecStatus.COMMAND_OK:
+                    _raise(result)
+        except BaseException:
+            _close(conn)
+            raise
+        return conn
+
+    def _give_back(self, conn) -> None:
+        with self._lock:
+            if len(self._idle) < self.keep:
+                self._idle.append(conn)
+                return
+        _close(conn)
+
+
+_STATEMENT = b"wecom_inbox_insert"
+
+
+def _exec_prepared(conn, params: tuple) -> bool:
+    """The prepared insert on psycopg's PGconn; True when it returned the new row's id."""
+    result = conn.pgconn.exec_prepared(_STATEMENT, [_pg_text(value) for value in params])
+    if result.status != _pq.ExecStatus.TUPLES_OK:
+        _raise(result)
+    return result.ntuples == 1
+
+
+def _pg_text(value) -> bytes | None:
+    """A parameter in PostgreSQL's text format (UTF-8, the connection's client_encoding)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):  # naive UTC, from UTCDateTime's bind processor
+        return value.isoformat().encode()
+    text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:  # libpq would cut a text parameter at a NUL; parse_event never lets one through
+        raise psycopg.DataError("a NUL character cannot be stored in a text column")
+    return text.encode()
+
+
+def _raise(result) -> None:
+    """The psycopg error of a failed libpq result, by its SQLSTATE (22… DataError, 23… IntegrityError)."""
+    sqlstate = (result.error_field(_pq.DiagnosticField.SQLSTATE) or b"").decode()
+    message = (result.error_message or b"").decode(errors="replace").strip() or "the statement failed"
+    try:
+        error = psycopg.errors.lookup(sqlstate) if sqlstate else psycopg.OperationalError
+    except KeyError:
+        error = psycopg.OperationalError
+    raise error(message)
+
+
+class Refused(Exception):
+    """The database refused the values (DataError, IntegrityError; the cause): bad input, not an outage."""
+
+
+class Unavailable(Exception):
+    """The insert did not happen: no connection, or the statement failed (the cause). Spool it."""
+
+
+def _close_all(connections: list) -> None:
+    while connections:
+        _close(connections.pop())
+
+
+def _close(conn) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped either way
+        pass
+
+
+class _Summary:
+    """Counts per outcome, logged at INFO once per `seconds` by the callback that crosses it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._since = time.monotonic()
+
+    def count(self, outcome: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._counts[outcome] = self._counts.get(outcome, 0) + 1
+            if now - self._since < self.seconds:
+                return
+            counts, self._counts, since, self._since = self._counts, {}, self._since, now
+        log.info(kv("wecom.callback.summary", seconds=round(now - since), stored=counts.get("stored", 0),
+                    duplicates=counts.get("duplicates", 0), spooled=counts.get("spooled", 0)))
 
 
 def inbox_values(source: str, event: CallbackEvent, payload: str, now: datetime) -> dict:
@@ -246,7 +432,11 @@ def _query(query_string: str) -> dict[str, str]:
 
 def _envelope_encrypt(body: bytes) -> str:
     try:
-        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        try:
+            text = body.decode("utf-8")  # as str, the C parser's fast path (events.safe_fromstring)
+        except UnicodeDecodeError:
+            text = body
+        root = safe_fromstring(text)
     except (ParseError, DefusedXmlException, ValueError):
         raise Rejected(403, "bad_envelope") from None
     node = root.find("Encrypt")
