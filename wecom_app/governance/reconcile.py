@@ -40,6 +40,7 @@ from wecom_app.audit import audit
 from wecom_app.governance import group_size, members, membership, notify, registry, rules
 from wecom_app.logs import kv
 from wecom_app.models import Group, GroupMember, OutboxAction
+from wecom_app.wecom import outbox
 from wecom_app.wecom.errors import WeComError, WeComRateLimited
 
 log = logging.getLogger("wecom.reconcile")
@@ -268,8 +269,6 @@ def _restore_name_and_owner(session, group, info, listed, now, counts) -> None:
         body["owner"] = group.owner
     if not body:
         return
-    from wecom_app.wecom import outbox
-
     outbox.enqueue(session, "appchat/update", {"chatid": group.chat_id, **body}, now=now,
                    key=f"appchat.restore:{group.chat_id}:{notify.stamp(now)}")
     counts.restored += 1

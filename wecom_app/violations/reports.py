@@ -22,7 +22,7 @@ from sqlalchemy import select
 from wecom_app.governance import notify
 from wecom_app.models import Group, GroupMember, User, Violation
 from wecom_app.models.groups import GOVERNED
-from wecom_app.violations import sanctions as violations_sanctions
+from wecom_app.violations import sanctions
 from wecom_app.violations.records import open_violation
 
 REPORT = "举报"
@@ -125,7 +125,7 @@ def file_report(session, settings, reporter: str, *, userid: str | None, group: 
 
 def account_compromised(session, settings, userid: str, now: datetime, *, msg_id: str = "") -> list[int]:
     """R14: suspend the sender in every governed group and tell them what happens next."""
-    groups = violations_sanctions.suspend_account(session, settings, userid, now, reported_by=userid.lower())
+    groups = sanctions.suspend_account(session, settings, userid, now, reported_by=userid.lower())
     notify.tell(session, settings, [userid.lower()],
                f"【账号安全】已暂停您在 {len(groups)} 个群中的成员资格，以免他人冒用您的账号（R14）。"
                "请尽快联系管理员核实身份，恢复后将自动重新入群。",
