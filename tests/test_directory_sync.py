@@ -9,7 +9,8 @@ from handlers import router
 from jobs.directory_sync import refresh_stale
 from wecom_app.callbacks.dispatcher import dispatch_pending
 from wecom_app.callbacks.events import parse_event
-from wecom_app.directory.mirror import apply_user, full_sync
+from wecom_app.directory.full_sync import full_sync
+from wecom_app.directory.mirror import apply_user
 from wecom_app.models import Department, InboxEvent, Tag, TagMember, User, UserDepartment
 from wecom_app.models.directory import STATUS_ACTIVE, STATUS_LEFT
 from wecom_app.wecom.client import WeComClient

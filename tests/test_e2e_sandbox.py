@@ -86,7 +86,7 @@ def test_emulator_is_reachable_through_the_app_client(sandbox):
 
 
 def test_r7_managed_group_created_through_the_outbox_becomes_active(sandbox):
-    from wecom_app.directory.mirror import full_sync
+    from wecom_app.directory.full_sync import full_sync
     from wecom_app.governance.registry import create_managed_group
     from wecom_app.models import Group
 

@@ -53,6 +53,7 @@ def test_r14_account_compromised_suspends_everywhere_and_admin_restores(world):
 
 
 def test_r14_restore_keeps_out_someone_also_under_a_sanction(world):
+    from wecom_app.violations import decisions
     from wecom_app.violations import records as violations
 
     (a, chat_a) = managed(world, "研发部-全员", "caoyang")
@@ -61,7 +62,7 @@ def test_r14_restore_keeps_out_someone_also_under_a_sanction(world):
         for _ in range(2):  # warning, then a temporary removal
             v, _new = violations.open_violation(session, "R3", "xuwei", a, evidence={}, detected_by="system",
                                                 now=world.now())
-            violations.decide(session, world.settings, v.id, "confirm", "custodian:caoyang", world.now())
+            decisions.decide(session, world.settings, v.id, "confirm", "custodian:caoyang", world.now())
     push(world, world.state.member_sends_text("xuwei", "账号被盗"))
     with world.sessions.begin() as session:
         assert restore_account(session, world.settings, "xuwei", "wangfang", world.now()) == []

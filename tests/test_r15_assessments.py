@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 
 from tests.conftest import make_settings
 from wecom_app.models import Department, Group, User
+from wecom_app.violations import decisions
 from wecom_app.violations import records as violations
 from wecom_app.violations.reports import file_report
 
@@ -27,7 +28,7 @@ def confirmed(runtime, userid, group_id, at, rule="R3", decision="confirm", text
     with runtime.sessions.begin() as session:
         vid = violations.open_violation(session, rule, userid, group_id, evidence={}, detected_by="system",
                                         now=at)[0].id
-        violations.decide(session, make_settings(admins=("lisi",)), vid, decision, "custodian:lisi", at, text)
+        decisions.decide(session, make_settings(admins=("lisi",)), vid, decision, "custodian:lisi", at, text)
 
 
 def reported_and_confirmed(runtime, reporter, userid, group_id, reason, at):
@@ -37,7 +38,7 @@ def reported_and_confirmed(runtime, reporter, userid, group_id, reason, at):
     with runtime.sessions.begin() as session:
         violation = file_report(session, settings, reporter, userid=userid, group=session.get(Group, group_id),
                                 rule="R3", reason=reason, text=f"举报 {userid} {reason}", now=at)
-        violations.decide(session, settings, violation.id, "confirm", "custodian:lisi", at, "")
+        decisions.decide(session, settings, violation.id, "confirm", "custodian:lisi", at, "")
 
 
 @pytest.fixture

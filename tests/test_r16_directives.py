@@ -13,7 +13,7 @@ from tests.test_rules_support import deliver, push, world  # noqa: F401
 from wecom_app.directives import acks as directives_acks
 from wecom_app.directives import issue as directives
 from wecom_app.directives.ledger import head
-from wecom_app.directory.mirror import full_sync
+from wecom_app.directory.full_sync import full_sync
 from wecom_app.models import Directive, DirectiveClick, DirectiveReceipt, LedgerEntry
 from wecom_app.scheduler import run_job
 from wecom_app.settlers import SETTLERS

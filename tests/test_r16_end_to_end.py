@@ -17,7 +17,7 @@ from tests.test_e2e_sandbox import sandbox  # noqa: F401
 from wecom_app.cli import main
 from wecom_app.directives import issue as directives
 from wecom_app.directives.receipt_sheet import receipt_pdf
-from wecom_app.directory.mirror import full_sync
+from wecom_app.directory.full_sync import full_sync
 from wecom_app.models import Assessment, DirectiveBatch, DirectiveReceipt, LedgerEntry
 from wecom_app.sandbox.run import AES_KEY, AGENT_ID, CORP_ID, SECRET, TOKEN
 from wecom_app.scheduler import run_job

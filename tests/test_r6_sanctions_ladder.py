@@ -12,6 +12,7 @@ from sqlalchemy import select
 from jobs import sanctions as sanctions_job
 from wecom_app.governance import registry
 from wecom_app.models import AuditEntry, Sanction
+from wecom_app.violations import decisions
 from wecom_app.violations import records as violations
 from wecom_app.violations.sanctions import ladder
 
@@ -34,7 +35,7 @@ def confirm(world, group_id, userid="xuwei", rule="R3", actor="custodian:caoyang
     with world.sessions.begin() as session:
         violation, _ = violations.open_violation(session, rule, userid, group_id, evidence={"reason": "辱骂同事"},
                                                  detected_by="report:zenglin", now=world.now())
-        decided = violations.decide(session, world.settings, violation.id, "confirm", actor, world.now(), "属实")
+        decided = decisions.decide(session, world.settings, violation.id, "confirm", actor, world.now(), "属实")
         return decided.id, decided.sanction
 
 
@@ -85,9 +86,9 @@ def test_r6_dismissed_violation_applies_no_sanction_and_frees_the_triple(world):
         again, new_again = violations.open_violation(session, "R5", "xuwei", group_id, evidence={},
                                                      detected_by="report:zenglin", now=world.now())
         assert new and not new_again and again.id == first.id
-        violations.decide(session, world.settings, first.id, "dismiss", "custodian:caoyang", world.now(), "误报")
-        with pytest.raises(violations.DecisionError):
-            violations.decide(session, world.settings, first.id, "confirm", "custodian:caoyang", world.now())
+        decisions.decide(session, world.settings, first.id, "dismiss", "custodian:caoyang", world.now(), "误报")
+        with pytest.raises(decisions.DecisionError):
+            decisions.decide(session, world.settings, first.id, "confirm", "custodian:caoyang", world.now())
         assert session.scalars(select(Sanction)).all() == []
         later, new_later = violations.open_violation(session, "R5", "xuwei", group_id, evidence={},
                                                      detected_by="system", now=world.now())
@@ -104,7 +105,7 @@ def test_r6_ladder_is_configurable_and_a_customer_group_gets_a_task(world):
             actor="api:office", now=world.now())
         violation, _ = violations.open_violation(session, "R3", "zhuxia", group.id, evidence={},
                                                  detected_by="custodian:wujun", now=world.now())
-        decided = violations.decide(session, settings, violation.id, "confirm", "custodian:wujun", world.now())
+        decided = decisions.decide(session, settings, violation.id, "confirm", "custodian:wujun", world.now())
         assert decided.sanction == "temporary_removal"
         assert any("不提供移出该群成员的接口" in t for t in texts_to(session, "wujun"))
         assert actions(session, "appchat/update") == []

@@ -5,7 +5,7 @@ non-compliant members, directives, a report."""
 from sqlalchemy import func, select
 
 from tests.test_e2e_sandbox import sandbox  # noqa: F401
-from wecom_app.directory.mirror import full_sync
+from wecom_app.directory.full_sync import full_sync
 from wecom_app.models import Directive, DirectiveReceipt, Group, User, Violation
 from wecom_app.sandbox.demo import seed_demo_data
 from wecom_app.scheduler import run_job

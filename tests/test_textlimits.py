@@ -77,19 +77,19 @@ def test_check_lets_through_what_fits(kind, payload):
 
 
 def test_a_long_text_to_members_is_queued_as_several_messages_never_cut(sessions):
-    """rules.tell (violations, sanctions, reports, custodian tasks): a 3,000-byte text is
+    """notify.tell (violations, sanctions, reports, custodian tasks): a 3,000-byte text is
     two message/send rows, the first with the caller's key (idempotence unchanged)."""
     from datetime import datetime, timezone
 
     from sqlalchemy import select
 
     from tests.conftest import make_settings
-    from wecom_app.governance import rules
+    from wecom_app.governance import notify
     from wecom_app.models import OutboxAction
 
     text = "【群规处理】" + "汉" * 994  # 3,000 bytes
     with sessions.begin() as session:
-        rules.tell(session, make_settings(), ["lina"], text, key="sanction:1", now=datetime.now(timezone.utc))
+        notify.tell(session, make_settings(), ["lina"], text, key="sanction:1", now=datetime.now(timezone.utc))
     with sessions() as session:
         rows = session.scalars(select(OutboxAction).order_by(OutboxAction.id)).all()
         assert [r.idempotency_key for r in rows] == ["sanction:1", "sanction:1:2"]

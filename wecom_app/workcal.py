@@ -31,6 +31,7 @@ import chinese_calendar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wecom_app.audit import audit
 from wecom_app.config import Settings
 from wecom_app.models import CalendarOverride
 
@@ -147,8 +148,6 @@ def set_override(session: Session, day: date, *, workday: bool, note: str, actor
                  **details) -> tuple[CalendarOverride, dict | None]:
     """An admin's decision that `day` is a working day or not (a 调休 or holiday
     chinese-calendar does not know yet), audited; (the row, what it was before or None)."""
-    from wecom_app.audit import audit
-
     row = session.get(CalendarOverride, day)
     before = None if row is None else {"workday": row.workday, "note": row.note, "set_by": row.set_by}
     row = row or CalendarOverride(day=day)
@@ -161,8 +160,6 @@ def set_override(session: Session, day: date, *, workday: bool, note: str, actor
 
 def unset_override(session: Session, day: date, *, actor: str, now: datetime, **details) -> bool:
     """`day` follows the calendar again (audited); False when it had no override."""
-    from wecom_app.audit import audit
-
     row = session.get(CalendarOverride, day)
     if row is None:
         return False

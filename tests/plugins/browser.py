@@ -56,7 +56,7 @@ class LiveApp:
 
 @pytest.fixture
 def live_app(sqlite_template, tmp_path):
-    from wecom_app.directory.mirror import full_sync
+    from wecom_app.directory.full_sync import full_sync
     from wecom_app.sandbox.run import build
 
     database = tmp_path / "live.db"

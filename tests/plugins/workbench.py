@@ -34,7 +34,7 @@ def wb_settings(db_url, emulator_url):
 
 
 def make_wb_app(settings, engine, synced: bool = True):
-    from wecom_app.directory.mirror import full_sync
+    from wecom_app.directory.full_sync import full_sync
 
     runtime = Runtime(settings, engine=engine)
     if synced:

@@ -29,6 +29,7 @@ from wecom_app.api.validate import Integer, Invalid, Object, OneOf, String, opti
 from wecom_app.inputs import bounded_int
 from wecom_app.models import Group, User, Violation
 from wecom_app.violations import assessments
+from wecom_app.violations import decisions
 from wecom_app.violations import records as violations
 from wecom_app.violations import sanctions as violations_sanctions
 from wecom_app.violations.records import STATUSES
@@ -36,7 +37,7 @@ from wecom_app.violations.records import STATUSES
 READERS = ("admin", "readonly", "custodian")
 RULE = String(8, pattern=r"R\d{1,2}", pattern_message="must be a rule id such as R3")
 DECISION = Object(
-    decision=OneOf(*violations.DECISIONS),
+    decision=OneOf(*decisions.DECISIONS),
     text=optional(String(500, multiline=True), default=""),
 )
 REPORT = Object(
@@ -111,9 +112,9 @@ def decide_violation(violation_id: int):
                 raise ApiError(403, "only the custodian of the violation's group or an admin may decide it")
             actor = f"custodian:{caller().userid}"
         try:
-            violation = violations.decide(session, rt.settings, violation_id, data["decision"], actor, rt.clock(),
+            violation = decisions.decide(session, rt.settings, violation_id, data["decision"], actor, rt.clock(),
                                           data["text"])
-        except violations.DecisionError as exc:
+        except decisions.DecisionError as exc:
             raise ApiError(409, exc.message, field=exc.field) from None
         session.flush()
         return violations.view(violation)

@@ -25,7 +25,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from wecom_app.directives import ledger
-from wecom_app.directives.delivery import card_subjects
+from wecom_app.directives.delivery import REQUIRE_WORDS, card_subjects, directive_url, local, tell
 from wecom_app.models import (
     Department,
     Directive,
@@ -94,8 +94,6 @@ def _sends_unsettled(session, subjects: list[list[str]]) -> bool:
 
 def _escalate(session, settings, directive: Directive, subjects: list[list[str]], now: datetime,
               stats: EscalationStats) -> None:
-    from wecom_app.directives.delivery import tell
-
     r = DirectiveReceipt
     cancelled = _cancel_queued_cards(session, directive, subjects)
     done = done_column(directive)
@@ -220,8 +218,6 @@ def _who(people, userid: str, *, with_id: bool = True) -> str:
 
 
 def _leader_text(settings, directive: Directive, people, theirs: list[str]) -> str:
-    from wecom_app.directives.delivery import REQUIRE_WORDS, directive_url, local
-
     deadline, required = local(settings, directive.deadline), REQUIRE_WORDS[directive.require]
     head = [f"【指令逾期】《{directive.title}》已于 {deadline} 截止（要求{required}）。",
             f"您负责的人员中 {len(theirs)} 人逾期{UNDONE_WORDS[directive.require]}，已记入考核："]
@@ -229,8 +225,6 @@ def _leader_text(settings, directive: Directive, people, theirs: list[str]) -> s
 
 
 def _full_text(settings, directive: Directive, people, overdue: list[str], missed: list[str]) -> str:
-    from wecom_app.directives.delivery import REQUIRE_WORDS, directive_url, local
-
     word = UNDONE_WORDS[directive.require]
     deadline, required = local(settings, directive.deadline), REQUIRE_WORDS[directive.require]
     head = [f"【指令逾期名单】《{directive.title}》已于 {deadline} 截止（要求{required}）。"]

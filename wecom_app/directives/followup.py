@@ -39,16 +39,15 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from wecom_app.directives import ledger
+from wecom_app.directives.delivery import send_cards
+from wecom_app.directives.errors import DirectiveError
 from wecom_app.models import Directive, DirectiveReceipt
 from wecom_app.models.directives import done_at, done_column
-
-if TYPE_CHECKING:  # workcal imports models, which import this module's neighbours
-    from wecom_app.workcal import WorkCalendar
+from wecom_app.workcal import WorkCalendar, load_calendar
 
 DEFAULT_PLAN = {"first_after_minutes": 120, "daily_at": "10:00", "last_before_minutes": 120, "max_reminders": None}
 MIN_GAP = timedelta(hours=1)  # never two reminders closer than this
@@ -70,8 +69,6 @@ def check_plan(plan: dict) -> dict:
     """A custom plan, completed with the default's values; DirectiveError(field="reminder_plan")
     names what is wrong. `null` for a step leaves it out; `{"first_after_minutes": null,
     "daily_at": null, "last_before_minutes": null}` means no reminders at all."""
-    from wecom_app.directives.issue import DirectiveError
-
     if not isinstance(plan, dict):
         raise DirectiveError("reminder_plan", "an object: first_after_minutes, daily_at, last_before_minutes, "
                                               "max_reminders")
@@ -222,8 +219,6 @@ def send_reminders(session, settings, calendar: WorkCalendar, now: datetime) -> 
 
 def _remind(session, settings, directive: Directive, planner: Planner, receipts: list[DirectiveReceipt],
             now: datetime, *, actor: str = "system", manual: bool = False) -> None:
-    from wecom_app.directives.delivery import send_cards
-
     receipts.sort(key=lambda r: r.userid)
     number = max(r.reminders for r in receipts) + 1
     userids = [r.userid for r in receipts]
@@ -259,9 +254,6 @@ def remind_now(session, settings, directive: Directive, *, actor: str, now: date
     sends one (reminders counted, the next planned reminder counted from this one, a
     `reminded` ledger entry per card batch with the actor and `manual`). A non-urgent
     directive's card waits for working time in the outbox (R4). How many were reminded."""
-    from wecom_app.directives.issue import DirectiveError
-    from wecom_app.workcal import load_calendar
-
     if directive.status != "active":
         raise DirectiveError("status", f"directive {directive.id} is {directive.status}")
     receipts = not_done(session, directive)

@@ -27,11 +27,13 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from wecom_app.audit import audit
-from wecom_app.directives import ledger
+from wecom_app.directives import delivery, followup, ledger
+from wecom_app.directives.errors import DirectiveError
 from wecom_app.governance import scope
 from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, Group, GroupMember, User
 from wecom_app.models.directives import REQUIRES, done_at
 from wecom_app.wecom import textlimits
+from wecom_app.workcal import load_calendar
 
 # In UTF-8 bytes, as WeCom counts (textlimits.py). The title is at most what WeCom takes
 # whole as a message title (textcard/news title: 128 bytes, "超过会自动截断", 90236); the
@@ -44,14 +46,6 @@ TITLE_MAX, BODY_MAX = TITLE_BYTES, BODY_BYTES  # characters: never more than the
 MAX_ASSIGNEES = 200_000
 IN_CHUNK = 10_000
 STATUS_ACTIVE = 1
-
-
-class DirectiveError(ValueError):
-    """An invalid field: the API answers 422 with `field` and `message` (404 when `missing`)."""
-
-    def __init__(self, field: str, message: str, *, missing: bool = False):
-        super().__init__(f"{field}: {message}")
-        self.field, self.message, self.missing = field, message, missing
 
 
 def content_hash(directive_id: int, version: int, *, title: str, body: str, issuer: str, require: str,
@@ -135,9 +129,6 @@ def issue(session, settings, *, title: str, body: str, assignees: dict[str, Any]
           summary_group_id: int | None = None, reminder_plan: dict | None = None) -> Directive:
     """Freeze and queue a directive. Urgent ones go out at once; others at the next
     working moment (R4). Returns the directive (flushed, with its id)."""
-    from wecom_app.directives import delivery as directives_delivery
-    from wecom_app.directives import followup as directives_followup
-
     title, body = _check_content(title, body)
     if require not in REQUIRES:
         raise DirectiveError("require", f"one of {', '.join(REQUIRES)}")
@@ -148,7 +139,7 @@ def issue(session, settings, *, title: str, body: str, assignees: dict[str, Any]
     if not urgent:
         _check_goes_before_deadline(session, settings, deadline, now)
     summary_group = _summary_group(session, summary_group_id)
-    plan = directives_followup.check_plan(reminder_plan) if reminder_plan is not None else None
+    plan = followup.check_plan(reminder_plan) if reminder_plan is not None else None
     people = expand_assignees(session, assignees)
 
     directive = Directive(title=title, body=body, version=1, content_hash="", issuer=issuer, require=require,
@@ -168,17 +159,15 @@ def issue(session, settings, *, title: str, body: str, assignees: dict[str, Any]
                   assignees=_spec(assignees), people=len(people), people_hash=people_hash(people))
     audit(session, issuer, "directive.issue", f"directive:{directive.id}", now=now, title=title, people=len(people),
           urgent=bool(urgent), confidential=bool(confidential))
-    directives_delivery.send_cards(session, settings, directive, people, now=now)
+    delivery.send_cards(session, settings, directive, people, now=now)
     if summary_group is not None:
-        directives_delivery.send_summary(session, settings, directive, summary_group, now=now)
+        delivery.send_summary(session, settings, directive, summary_group, now=now)
     return directive
 
 
 def correct(session, settings, directive: Directive, *, title: str | None, body: str | None, actor: str,
             now: datetime, note: str = "") -> Directive:
     """A new version of the content: everyone acknowledges again."""
-    from wecom_app.directives import delivery as directives_delivery
-
     ledger.lock(session)
     session.refresh(directive)
     _require_active(directive)
@@ -204,17 +193,15 @@ def correct(session, settings, directive: Directive, *, title: str | None, body:
                   previous_version=old_version, previous_hash=old_hash, content_hash=directive.content_hash,
                   title=title, note=note)
     audit(session, actor, "directive.correct", f"directive:{directive.id}", now=now, version=directive.version)
-    directives_delivery.retire_cards(session, settings, directive, old_version, now=now,
+    delivery.retire_cards(session, settings, directive, old_version, now=now,
                                      label=f"已更新为第{directive.version}版")
     people = list(session.scalars(select(DirectiveReceipt.userid).where(DirectiveReceipt.directive_id == directive.id)
                                   .order_by(DirectiveReceipt.userid)))
-    directives_delivery.send_cards(session, settings, directive, people, now=now)
+    delivery.send_cards(session, settings, directive, people, now=now)
     return directive
 
 
 def revoke(session, settings, directive: Directive, *, actor: str, reason: str, now: datetime) -> Directive:
-    from wecom_app.directives import delivery as directives_delivery
-
     ledger.lock(session)
     session.refresh(directive)
     _require_active(directive)
@@ -227,15 +214,13 @@ def revoke(session, settings, directive: Directive, *, actor: str, reason: str, 
     ledger.append(session, "revoked", at=now, directive_id=directive.id, actor=actor, version=directive.version,
                   reason=reason)
     audit(session, actor, "directive.revoke", f"directive:{directive.id}", now=now, reason=reason)
-    directives_delivery.retire_cards(session, settings, directive, directive.version, now=now, label="已撤回",
-                                     notice=directives_delivery.REVOKED_NOTICE.format(title=directive.title))
+    delivery.retire_cards(session, settings, directive, directive.version, now=now, label="已撤回",
+                                     notice=delivery.REVOKED_NOTICE.format(title=directive.title))
     return directive
 
 
 def _check_goes_before_deadline(session, settings, deadline: datetime, now: datetime) -> None:
     """A non-urgent card waits for working time (R4): refuse one that would go only after its deadline."""
-    from wecom_app.workcal import load_calendar
-
     goes_at = load_calendar(session, settings).next_working_time(now)
     if goes_at >= deadline:
         when = goes_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, select
 
 from wecom_app import session_generations
+from wecom_app.governance.scope import invalidate
 from wecom_app.logs import kv
 from wecom_app.models import Department, Tag, TagMember, User, UserDepartment
 from wecom_app.models.directory import STATUS_ACTIVE, STATUS_LEFT, STATUS_NOT_ACTIVATED
@@ -229,13 +230,4 @@ def apply_tag(session, tagid: int, data: dict) -> Tag:
 def delete_tag(session, tagid: int) -> None:
     session.execute(delete(TagMember).where(TagMember.tag_id == int(tagid)))
     session.execute(delete(Tag).where(Tag.id == int(tagid)))
-    from wecom_app.governance.scope import invalidate
-
     invalidate(session)
-
-
-def full_sync(session_factory, client, now: datetime, progress=None):
-    """The full sync (directory/full_sync.py): departments, users, tags, departures → SyncCounts."""
-    from wecom_app.directory.full_sync import full_sync as run
-
-    return run(session_factory, client, now, progress)

@@ -10,7 +10,7 @@ WECOM_GROUP_SIZE_LIMIT (`settings.group_size_limit`).
 - `creation_problem`: a managed group that would start above the limit is refused
   (registry.create_managed_group → 422 on `scope`), before anything is written.
 - `room`: whether an appchat/update may add people. When it may not, the people are
-  left out (member state `over_limit`, rules.leave_out) and the group carries an open
+  left out (member state `over_limit`, `leave_out`) and the group carries an open
   problem (`Group.problem` = "size_limit", `problem_detail`, `problem_since`) that the
   group page, the dashboard and GET /api/v1/groups/{id} show with the people left out.
   When the problem is new its owner and custodian are told (a message/send), once per
@@ -90,6 +90,17 @@ def room(session, settings, group: Group, member: GroupMember) -> bool:
     transactions adding to the same group cannot both take its last place."""
     session.execute(select(Group.id).where(Group.id == group.id).with_for_update())
     return present(session, group, other_than=member.member_id) + 1 <= limit(settings, group)
+
+
+def leave_out(session, settings, group: Group, member: GroupMember, now: datetime, reason: str) -> None:
+    """Someone who belongs in a managed group that is full: WeCom would answer 86006 above the
+    company's group size (90245), so nothing is queued; they are listed on the group's
+    problem (its owner and custodian are told once) and added when room appears."""
+    if member.state != LEFT_OUT:
+        member.state, member.checked_at = LEFT_OUT, now
+        audit(session, "system", "member.left_out", f"group:{group.id}", now=now, userid=member.member_id,
+              reason=reason, limit=limit(settings, group))
+    open_problem(session, group, now, setting=settings.group_size_limit)
 
 
 def left_out(session, group: Group) -> list[str]:

@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from wecom_app.audit import audit
-from wecom_app.governance import group_size, rules, scope
+from wecom_app.governance import group_size, members, rules, scope
 from wecom_app.models import Group, GroupMember, GroupReread, User
 from wecom_app.models.groups import GOVERNED
 
@@ -38,7 +38,7 @@ def review_user(session, settings, userid: str, now: datetime, *, gone: bool = F
     for group in session.scalars(select(Group).where(Group.kind == "managed", Group.status.in_(GOVERNED))
                                  .order_by(Group.id)).all():
         member = rows_of.get(group.id)
-        if member is not None and member.state in rules.HERE:
+        if member is not None and member.state in members.HERE:
             review_member(session, settings, group, member, now, gone=gone)
         elif not gone and _belongs(session, group, userid):
             rules.admit(session, settings, group, userid, now)
@@ -61,7 +61,7 @@ def review_member(session, settings, group: Group, member: GroupMember, now: dat
 def review_group(session, settings, group: Group, now: datetime) -> None:
     """Judge every member of a (newly registered) group."""
     for member in session.scalars(select(GroupMember).where(
-            GroupMember.group_id == group.id, GroupMember.state.in_(rules.HERE)).order_by(GroupMember.id)):
+            GroupMember.group_id == group.id, GroupMember.state.in_(members.HERE)).order_by(GroupMember.id)):
         review_member(session, settings, group, member, now)
 
 
@@ -97,13 +97,13 @@ def _belongs(session, group: Group, userid: str) -> bool:
 def member_joined(session, settings, group: Group, member_id: str, now: datetime, *, join_time: int | None = None):
     """Someone joined a customer group (add_member). Recorded always; judged once the
     group is registered. The inviter is not in the event: reconciliation adds it."""
-    external = rules.is_external(member_id)
+    external = members.is_external(member_id)
     member_id = member_id if external else member_id.lower()
-    member = rules.member_row(session, group, member_id)
+    member = members.member_row(session, group, member_id)
     if member is None:
         member = GroupMember(group_id=group.id, member_id=member_id, member_type=2 if external else 1)
         session.add(member)
-    elif member.state not in rules.HERE:  # back after leaving: a fresh judgement
+    elif member.state not in members.HERE:  # back after leaving: a fresh judgement
         member.compliance = "unknown"
     # a join is a new membership: an inviter recorded for an earlier one is not this join's
     # (a leave we missed, then a QR-code join); groupchat/get tells the inviter, if any
@@ -143,7 +143,7 @@ def invitor_of(info: dict) -> str | None:
 
 def member_left(session, group: Group, member_id: str, now: datetime, *, quit_scene: str = "") -> None:
     """Someone left a customer group (del_member; QuitScene 0 left, 1 removed by owner/admin)."""
-    member = rules.member_row(session, group, member_id if rules.is_external(member_id) else member_id.lower())
+    member = members.member_row(session, group, member_id if members.is_external(member_id) else member_id.lower())
     if member is None or member.state == "removed":
         return
     member.state, member.checked_at = "removed", now

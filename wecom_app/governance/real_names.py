@@ -12,7 +12,7 @@ flagged:
   `realname:<userid>:<local date>` makes a second run that day a no-op, and the
   message waits for working time like every message to a person, R4);
 - after the deadline, records one R2 violation for the custodian to rule on
-  (`rules.record_violation`, detected by `system`): never a removal.
+  (violations/records.py `record_violation`, detected by `system`): never a removal.
 
 A fixed name ends the grace with no violation: the next judgement (change_contact
 update_user → membership.review_user; a nickname seen by reconciliation's
@@ -37,8 +37,9 @@ from sqlalchemy import or_, select
 
 from wecom_app.audit import audit
 from wecom_app.governance import naming
-from wecom_app.models import AuditEntry, Group, GroupMember, User
-from wecom_app.wecom import textlimits
+from wecom_app.governance.notify import tell
+from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction, User, Violation
+from wecom_app.violations.records import record_violation
 
 ACTION = "member.bad_name"
 DEFAULT_GRACE_DAYS = 3
@@ -79,34 +80,48 @@ def grace_until(entry: AuditEntry) -> datetime:
 
 def run_due(session, settings, calendar, now: datetime) -> Stats:
     """Remind members in their grace period (once a working day) and record an R2 violation
-    for each whose grace is over (once). Idempotent: a second run changes nothing."""
-    from wecom_app.governance.rules import record_violation
-    from wecom_app.models import Violation
-
+    for each whose grace is over (once). Idempotent: a second run changes nothing.
+    The R2 job (jobs/real_names.py) runs it; it is the steps below, in order."""
     stats = Stats()
     due: dict[str, list] = {}
-    rows = session.execute(select(Group, GroupMember).join(GroupMember, GroupMember.group_id == Group.id).where(
-        GroupMember.compliance == "bad_name", GroupMember.state == "present", GroupMember.member_type == 1,
-        Group.status == "active").order_by(GroupMember.member_id, Group.id)).all()
-    for group, member in rows:
+    for group, member in flagged(session):
         entry = grace_entry(session, group, member)
         if entry is None:  # flagged before grace periods existed: the grace starts now
             start_grace(session, settings, group, member, now)
-            continue
-        until = grace_until(entry)
-        if now < until:
-            due.setdefault(member.member_id, []).append((group, member, until))
-            continue
-        recorded = session.scalar(select(Violation.id).where(
-            Violation.rule == "R2", Violation.userid == member.member_id, Violation.group_id == group.id,
-            or_(Violation.created_at >= entry.at, Violation.status == "open")).limit(1))
-        if recorded is None:
-            record_violation(session, group, member, "R2", "bad_name", now)
+        elif now < grace_until(entry):
+            due.setdefault(member.member_id, []).append((group, member, grace_until(entry)))
+        elif end_grace(session, group, member, entry, now):
             stats.violations += 1
-    if calendar.is_workday(now.astimezone(settings.tz).date()):
-        for userid, items in due.items():
-            stats.reminded += _remind(session, settings, userid, items, now)
+    stats.reminded += remind_due(session, settings, calendar, due, now)
     return stats
+
+
+def flagged(session) -> list[tuple[Group, GroupMember]]:
+    """Employees present in an active group whose name is flagged (`bad_name`), by person."""
+    return [tuple(row) for row in session.execute(
+        select(Group, GroupMember).join(GroupMember, GroupMember.group_id == Group.id).where(
+            GroupMember.compliance == "bad_name", GroupMember.state == "present", GroupMember.member_type == 1,
+            Group.status == "active").order_by(GroupMember.member_id, Group.id)).all()]
+
+
+def end_grace(session, group: Group, member: GroupMember, entry: AuditEntry, now: datetime) -> bool:
+    """The grace `entry` opened is over: one R2 violation for the (member, group), unless one was
+    recorded since it opened or one is still open; True when it is recorded now."""
+    recorded = session.scalar(select(Violation.id).where(
+        Violation.rule == "R2", Violation.userid == member.member_id, Violation.group_id == group.id,
+        or_(Violation.created_at >= entry.at, Violation.status == "open")).limit(1))
+    if recorded is not None:
+        return False
+    record_violation(session, group, member, "R2", "bad_name", now)
+    return True
+
+
+def remind_due(session, settings, calendar, due: dict[str, list], now: datetime) -> int:
+    """On a working day, one reminder per person in `due` ({userid: [(group, member, until)]});
+    the number of people reminded now."""
+    if not calendar.is_workday(now.astimezone(settings.tz).date()):
+        return 0
+    return sum(_remind(session, settings, userid, items, now) for userid, items in due.items())
 
 
 def problems(session, settings, group: Group, member: GroupMember) -> list[str]:
@@ -131,9 +146,6 @@ def describe(pattern: str) -> str:
 
 def _remind(session, settings, userid: str, items, now: datetime) -> int:
     """One reminder to `userid` for today (local date), listing what to fix in each group and by when."""
-    from wecom_app.models import OutboxAction
-    from wecom_app.wecom.outbox import enqueue
-
     key = f"realname:{userid}:{now.astimezone(settings.tz):%Y%m%d}"
     if session.scalar(select(OutboxAction.id).where(OutboxAction.idempotency_key == key)) is not None:
         return 0
@@ -145,7 +157,5 @@ def _remind(session, settings, userid: str, items, now: datetime) -> int:
                      f"期限 {deadline}")
     text = ("【实名提醒】按群规（R2）群成员须使用真实姓名：\n" + "\n".join(lines)
             + "\n逾期未改将记为违规，交由群专管人员处理。")
-    for i, part in enumerate(textlimits.split(text)):  # someone in many groups: several messages, never cut
-        enqueue(session, "message/send", {"touser": userid, "msgtype": "text", "text": {"content": part}},
-                key=key + (f":{i + 1}" if i else ""), now=now)
+    tell(session, settings, [userid], text, key=key, now=now)  # someone in many groups: several messages, never cut
     return 1

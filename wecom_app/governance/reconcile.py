@@ -37,9 +37,10 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import bindparam, case, func, select, update
 
 from wecom_app.audit import audit
-from wecom_app.governance import group_size, membership, registry, rules
+from wecom_app.governance import group_size, members, membership, notify, registry, rules
 from wecom_app.logs import kv
 from wecom_app.models import Group, GroupMember, OutboxAction
+from wecom_app.wecom import outbox
 from wecom_app.wecom.errors import WeComError, WeComRateLimited
 
 log = logging.getLogger("wecom.reconcile")
@@ -213,7 +214,7 @@ def _managed(session, settings, group: Group, info: dict, now: datetime, counts)
     for member_id in sorted(listed - here):
         _listed_not_present(session, settings, group, member_id, ours.get(member_id), now, counts)
     for member_id in sorted(m for m, state in ours.items() if m not in listed and state in ("present", "removing")):
-        _present_not_listed(session, settings, group, rules.member_row(session, group, member_id), now, counts)
+        _present_not_listed(session, settings, group, members.member_row(session, group, member_id), now, counts)
     _restore_name_and_owner(session, group, info, listed, now, counts)
     if group.problem:  # people its size kept out get the places that are free now (group_size.py)
         membership.fill_group(session, settings, group, now)
@@ -222,12 +223,12 @@ def _managed(session, settings, group: Group, info: dict, now: datetime, counts)
 def _listed_not_present(session, settings, group, member_id, state, now, counts) -> None:
     """In WeCom but not `present` with us: added in the client (or a removal still to be done)."""
     if state in ("suspended", "rejected"):  # kept out on purpose (R14, R6): out again
-        rules.appchat_change(session, group, now, f"reconcile.{state}", remove=[member_id])
+        members.appchat_change(session, group, now, f"reconcile.{state}", remove=[member_id])
         audit(session, "system", "member.remove", f"group:{group.id}", now=now, userid=member_id, reason=state)
         return
-    member = rules.member_row(session, group, member_id)
+    member = members.member_row(session, group, member_id)
     if member is None:
-        member = GroupMember(group_id=group.id, member_id=member_id, member_type=2 if rules.is_external(member_id) else 1)
+        member = GroupMember(group_id=group.id, member_id=member_id, member_type=2 if members.is_external(member_id) else 1)
         session.add(member)
     if state in (None, "removed", "removing"):  # removing: our removal went out, then someone added them back
         member.compliance, member.invitor = "unknown", None
@@ -245,9 +246,9 @@ def _present_not_listed(session, settings, group, member: GroupMember, now, coun
         return
     finding = rules.judge(session, group, member, settings)
     if finding in ("ok", "bad_name") and not group_size.room(session, settings, group, member):
-        rules.leave_out(session, settings, group, member, now, "reconcile.readd")  # WeCom would answer 86006
+        group_size.leave_out(session, settings, group, member, now, "reconcile.readd")  # WeCom would answer 86006
     elif finding in ("ok", "bad_name"):  # belongs here: left or was removed in the client (R9)
-        rules.appchat_change(session, group, now, "reconcile.readd", add=[member.member_id])
+        members.appchat_change(session, group, now, "reconcile.readd", add=[member.member_id])
         member.checked_at = now
         counts.readded += 1
         audit(session, "system", "member.readd", f"group:{group.id}", now=now, userid=member.member_id)
@@ -268,10 +269,8 @@ def _restore_name_and_owner(session, group, info, listed, now, counts) -> None:
         body["owner"] = group.owner
     if not body:
         return
-    from wecom_app.wecom import outbox
-
     outbox.enqueue(session, "appchat/update", {"chatid": group.chat_id, **body}, now=now,
-                   key=f"appchat.restore:{group.chat_id}:{rules.stamp(now)}")
+                   key=f"appchat.restore:{group.chat_id}:{notify.stamp(now)}")
     counts.restored += 1
     audit(session, "system", "group.restore", f"group:{group.id}", now=now, found_name=info.get("name"),
           found_owner=owner, **body)
@@ -309,7 +308,7 @@ def _customer(session, settings, group: Group, chat: dict, now: datetime, counts
 
 
 def _member_id(userid: str) -> str:
-    return userid if rules.is_external(userid) else userid.lower()
+    return userid if members.is_external(userid) else userid.lower()
 
 
 def _name_and_owner(session, group: Group, chat: dict, now: datetime) -> None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 
 from wecom_app.audit import audit
-from wecom_app.governance import group_size, membership, naming, rules
+from wecom_app.governance import group_size, members, membership, naming, rules
 from wecom_app.governance.scope import active_in_scope
 from wecom_app.models import Department, Group, GroupMember, OutboxAction, Tag, User
 from wecom_app.models.groups import JOIN_POLICIES
@@ -33,6 +33,7 @@ from wecom_app.wecom.robot_keys import encrypt_robot_key
 SCOPE_KEYS = {"departments": int, "tags": int, "users": str, "exclude": str}
 ROBOT_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
 WELCOME = "欢迎加入「{name}」。本群由{custodian}负责管理，请使用实名并遵守《公司微信群管理细则》。"
+WELCOME_DELAY = timedelta(minutes=1)  # after the appchat/create, so the sender tries the create first
 ENFORCED = {
     "managed": {
         "automatic": [
@@ -134,7 +135,7 @@ def new_chatid() -> str:
 
 def _enqueue_create(session, group: Group, userlist: list[str], now: datetime) -> None:
     outbox.enqueue(session, "appchat/create", {"chatid": group.chat_id, "name": group.name, "owner": group.owner,
-                                               "userlist": userlist}, key=rules.create_key(group.chat_id), now=now,
+                                               "userlist": userlist}, key=members.create_key(group.chat_id), now=now,
                    subject=group_size.subject(group))  # an 86006 answer is recorded on the group
     # Pitfall 23: a new appchat may not show in members' chat lists until a message is
     # sent. A minute later than the create, so the sender tries the create first; it
@@ -142,13 +143,13 @@ def _enqueue_create(session, group: Group, userlist: list[str], now: datetime) -
     custodian = session.get(User, group.custodian)
     text = WELCOME.format(name=group.name, custodian=custodian.name if custodian else group.custodian)
     outbox.enqueue(session, "appchat/send", {"chatid": group.chat_id, "msgtype": "text", "text": {"content": text}},
-                   key=f"appchat.welcome:{group.chat_id}", now=now, not_before=now + rules.WELCOME_DELAY)
+                   key=f"appchat.welcome:{group.chat_id}", now=now, not_before=now + WELCOME_DELAY)
 
 
 def settle_created_groups(session, now: datetime) -> list[Group]:
     """`creating` → `active` for every managed group whose appchat/create the outbox has sent."""
     rows = session.execute(
-        select(Group, OutboxAction).join(OutboxAction, OutboxAction.idempotency_key == rules.CREATE_KEY + Group.chat_id)
+        select(Group, OutboxAction).join(OutboxAction, OutboxAction.idempotency_key == members.CREATE_KEY + Group.chat_id)
         .where(Group.status == "creating", OutboxAction.status == "sent")
     ).all()
     for group, _action in rows:
@@ -223,7 +224,7 @@ def group_view(session, group: Group) -> dict:
 
         view["archive"] = coverage(session, group)
     if group.status == "creating":
-        action = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == rules.create_key(group.chat_id)))
+        action = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == members.create_key(group.chat_id)))
         view["creation"] = {"outbox": action.status if action else "missing", "errcode": action and action.errcode}
     return view
 

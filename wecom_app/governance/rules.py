@@ -9,7 +9,7 @@ exempt), `external_not_allowed` (R13) or `bad_name` (R2, naming.py).
 §3.12): a managed group loses the member through appchat/update del_user_list
 (98913); a customer or ordinary group cannot be changed by any server API, so its
 owner and custodian get a task message and the finding is recorded
-(`record_violation`). A bad name is never a reason to remove anyone: the member
+(violations/records.py `record_violation`). A bad name is never a reason to remove anyone: the member
 gets a grace period with reminders, then an R2 violation (real_names.py).
 `admit` adds people who come into a managed group's scope, or asks the custodian
 first when the group's join policy is `approval` (R6) — as long as the group has
@@ -23,26 +23,20 @@ membership changes are not held.
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 
 from wecom_app.audit import audit
-from wecom_app.governance import group_size, naming, scope
+from wecom_app.governance import group_size, naming, real_names, scope
+from wecom_app.governance.members import HERE, appchat_change, member_row
+from wecom_app.governance.notify import custodians, display, kind_word, stamp, tell
 from wecom_app.models import Group, GroupMember, User
-from wecom_app.wecom import outbox, textlimits
+from wecom_app.violations.records import record_violation
 
 RULE = {"not_active": "R1", "out_of_scope": "R11", "external_not_allowed": "R13", "bad_name": "R2"}
 WHY = {"not_active": "不是已激活的在职员工", "out_of_scope": "不在本群的成员范围内",
        "external_not_allowed": "本群不允许外部联系人", "bad_name": "未使用实名"}
-HERE = ("present", "pending_approval")  # states of someone the group counts as in it (or on the way in)
-WELCOME_DELAY = timedelta(minutes=1)
-
-
-def is_external(member_id: str) -> bool:
-    """external_userid values start with wm or wo (92130); employees' userids do not."""
-    return member_id.startswith(("wm", "wo"))
 
 
 def judge(session, group: Group, member: GroupMember, settings=None) -> str:
@@ -82,18 +76,6 @@ def enforce(session, settings, group: Group, member: GroupMember, now: datetime,
         _custodian_task(session, settings, group, member, now, reason)
 
 
-def record_violation(session, group: Group, member: GroupMember, rule: str, reason: str, now: datetime,
-                     detected_by: str = "system") -> None:
-    """A violation record (R15) for the custodian to rule on; at most one open per (rule, member, group)."""
-    from wecom_app.violations.records import open_violation
-
-    audit(session, detected_by, "violation.detected", f"group:{group.id}", now=now, rule=rule, reason=reason,
-          userid=member.member_id, invitor=member.invitor)
-    open_violation(session, rule, member.member_id, group.id, detected_by=detected_by, now=now,
-                   evidence={"reason": reason, "invitor": member.invitor, "member_type": member.member_type,
-                             "group_nickname": member.group_nickname})
-
-
 def _remove(session, settings, group, member, now, reason) -> None:
     if member.state not in HERE:
         return
@@ -123,7 +105,7 @@ def _custodian_task(session, settings, group, member, now, reason) -> None:
     if member.compliance == reason:
         return  # already told
     member.compliance, member.checked_at = reason, now
-    who = _display(session, member)
+    who = display(session, member)
     text = (f"【群管理任务】{kind_word(group)}「{group.name}」中的 {who} {WHY[reason]}（{RULE[reason]}）。"
             "企业微信不提供移出该群成员的接口，请群主或专管人员在客户端将其移出，或在工作台说明情况。")
     tell(session, settings, custodians(session, settings, group), text,
@@ -135,8 +117,6 @@ def _custodian_task(session, settings, group, member, now, reason) -> None:
 
 def _remind_real_name(session, settings, group, member, now) -> None:
     """R2: a grace period with reminders (real_names.py), then a violation; never a removal."""
-    from wecom_app.governance import real_names
-
     if member.compliance == "bad_name":
         return
     member.compliance, member.checked_at = "bad_name", now
@@ -156,7 +136,7 @@ def record_invitor(session, settings, group: Group, member: GroupMember, invitor
 def _tell_invitor(session, settings, group, member, now) -> None:
     if not member.invitor or member.compliance not in ("out_of_scope", "external_not_allowed"):
         return
-    text = (f"【群规提醒】您邀请的 {_display(session, member)} 加入了{kind_word(group)}「{group.name}」，"
+    text = (f"【群规提醒】您邀请的 {display(session, member)} 加入了{kind_word(group)}「{group.name}」，"
             f"但其{WHY[member.compliance]}。请勿邀请无关人员入群（{RULE['out_of_scope']}）；群主和专管人员已收到通知。")
     tell(session, settings, [member.invitor], text, now=now,
          key=f"invitor:{group.id}:{member.member_id}:{member.invitor}:{member.compliance}")
@@ -180,11 +160,11 @@ def admit(session, settings, group: Group, userid: str, now: datetime, reason: s
     member.compliance = verdict(session, group, member, settings, in_scope=True)
     if group.join_policy == "approval" and userid not in (group.owner, group.custodian):
         if not group_size.room(session, settings, group, member):  # no point asking: the group is full
-            leave_out(session, settings, group, member, now, reason)
+            group_size.leave_out(session, settings, group, member, now, reason)
             return member
         member.state, member.checked_at = "pending_approval", now
         tell(session, settings, custodians(session, settings, group),
-             f"【入群审批】{_display(session, member)} 符合「{group.name}」的成员范围，请在工作台批准或拒绝其入群。",
+             f"【入群审批】{display(session, member)} 符合「{group.name}」的成员范围，请在工作台批准或拒绝其入群。",
              key=f"join.request:{group.id}:{userid}:{stamp(now)}", now=now)
         audit(session, "system", "member.join_requested", f"group:{group.id}", now=now, userid=userid, reason=reason)
         _left_out_no_more(session, group, now)
@@ -196,24 +176,13 @@ def admit(session, settings, group: Group, userid: str, now: datetime, reason: s
 def _add(session, settings, group, member, now, actor, reason) -> bool:
     """appchat/update add_user_list, if the group has room (else the member is left out)."""
     if not group_size.room(session, settings, group, member):
-        leave_out(session, settings, group, member, now, reason)
+        group_size.leave_out(session, settings, group, member, now, reason)
         return False
     appchat_change(session, group, now, reason, add=[member.member_id])
     member.state, member.checked_at = "present", now
     audit(session, actor, "member.add", f"group:{group.id}", now=now, userid=member.member_id, reason=reason)
     _left_out_no_more(session, group, now)
     return True
-
-
-def leave_out(session, settings, group: Group, member: GroupMember, now: datetime, reason: str) -> None:
-    """Someone who belongs in a managed group that is full: WeCom would answer 86006 above the
-    company's group size (90245), so nothing is queued; they are listed on the group's
-    problem (its owner and custodian are told once) and added when room appears."""
-    if member.state != group_size.LEFT_OUT:
-        member.state, member.checked_at = group_size.LEFT_OUT, now
-        audit(session, "system", "member.left_out", f"group:{group.id}", now=now, userid=member.member_id,
-              reason=reason, limit=group_size.limit(settings, group))
-    group_size.open_problem(session, group, now, setting=settings.group_size_limit)
 
 
 def _left_out_no_more(session, group: Group, now: datetime) -> None:
@@ -242,74 +211,3 @@ def _pending(session, group, userid) -> GroupMember:
     if member is None or member.state != "pending_approval":
         raise LookupError(f"{userid} has no pending join request for group {group.id}")
     return member
-
-
-# -- outbox and messages ------------------------------------------------------------------------------
-
-
-def appchat_change(session, group: Group, now: datetime, reason: str, *, add=(), remove=(), owner=None):
-    """One appchat/update (98913). While the group's appchat/create still waits in the outbox
-    (or failed, for an operator to retry) the change is folded into its userlist instead:
-    an update before the create would be refused (86003)."""
-    from wecom_app.models import OutboxAction
-
-    create = session.scalar(select(OutboxAction).where(
-        OutboxAction.idempotency_key == create_key(group.chat_id),
-        OutboxAction.status.in_(("pending", "failed"))).with_for_update())
-    if create is not None:
-        payload = dict(create.payload)
-        payload["userlist"] = [u for u in payload["userlist"] if u not in remove] + [
-            u for u in add if u not in payload["userlist"]]
-        payload["owner"] = owner or payload["owner"]
-        create.payload = payload
-        return create
-    body = {"chatid": group.chat_id, **({"add_user_list": list(add)} if add else {}),
-            **({"del_user_list": list(remove)} if remove else {}), **({"owner": owner} if owner else {})}
-    ids = hashlib.sha1(",".join([*add, "/", *remove]).encode()).hexdigest()[:12]
-    return outbox.enqueue(session, "appchat/update", body, now=now,
-                          key=f"appchat.update:{group.chat_id}:{ids}:{reason}:{stamp(now)}",
-                          subject=group_size.subject(group) if add else None)  # 86006 → the group's problem
-
-
-def tell(session, settings, userids, text: str, *, key: str, now: datetime) -> None:
-    """A text from the app (message/send 90236); it waits for working time (R4). Over
-    WeCom's 2,048 bytes it goes as several messages (textlimits.split), never cut."""
-    userids = [u for u in dict.fromkeys(userids) if u]
-    if userids:
-        for i, part in enumerate(textlimits.split(text)):
-            outbox.enqueue(session, "message/send", {"touser": "|".join(userids), "msgtype": "text",
-                                                     "text": {"content": part}},
-                           key=key + (f":{i + 1}" if i else ""), now=now)
-
-
-def custodians(session, settings, group: Group) -> list[str]:
-    """The owner and the custodian who can still be told; else the office admins."""
-    people = [u for u in dict.fromkeys([group.owner, group.custodian]) if u]
-    active = set(session.scalars(select(User.userid).where(User.userid.in_(people), User.status == 1)))
-    return [u for u in people if u in active] or list(settings.admins)
-
-
-def member_row(session, group: Group, member_id: str) -> GroupMember | None:
-    return session.scalar(select(GroupMember).where(GroupMember.group_id == group.id,
-                                                    GroupMember.member_id == member_id))
-
-
-def _display(session, member: GroupMember) -> str:
-    user = session.get(User, member.member_id) if member.member_type == 1 else None
-    name = (user.name if user else "") or member.group_nickname
-    return f"{name}（{member.member_id}）" if name else member.member_id
-
-
-def kind_word(group: Group) -> str:
-    return {"managed": "群", "customer": "客户群", "internal": "内部群"}[group.kind]
-
-
-CREATE_KEY = "appchat.create:"  # + chat_id: the outbox key of a managed group's appchat/create
-
-
-def create_key(chat_id: str) -> str:
-    return CREATE_KEY + chat_id
-
-
-def stamp(now: datetime) -> str:
-    return now.strftime("%Y%m%dT%H%M%S.%f")

@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 
 from wecom_app.audit import audit
 from wecom_app.db import utcnow
-from wecom_app.models import SensitiveWordRule
+from wecom_app.models import OutboxAction, SensitiveWordRule
+from wecom_app.wecom import outbox
 
 ADD, UPDATE, DELETE = ("externalcontact/add_intercept_rule", "externalcontact/update_intercept_rule",
                        "externalcontact/del_intercept_rule")
@@ -70,8 +71,6 @@ def _range(rule: SensitiveWordRule) -> dict[str, list]:
 
 
 def _queue(session: Session, rule: SensitiveWordRule, kind: str, payload: dict, now: datetime) -> None:
-    from wecom_app.wecom import outbox
-
     session.flush()  # the rule's id for the key
     rule.version += 1
     row = outbox.enqueue(session, kind, payload, key=f"intercept-rule:{rule.id}:{rule.version}", now=now)
@@ -159,8 +158,6 @@ def delete_rule(session: Session, rule: SensitiveWordRule, *, actor: str, now: d
 
 def apply_outbox_results(session: Session, *, now: datetime | None = None) -> int:
     """Copy the answers of sent or failed outbox calls onto their rules; how many changed."""
-    from wecom_app.models import OutboxAction
-
     now = now or utcnow()
     changed = 0
     waiting = session.scalars(select(SensitiveWordRule).where(SensitiveWordRule.sync_status == "pending")).all()

@@ -21,8 +21,8 @@ from wecom_app.sandbox.pusher import (
     template_card_event,
     text_message,
 )
-from wecom_app.sandbox.seed import seed_demo_company
-from wecom_app.sandbox.state import ManualClock, SandboxState, make_sandbox
+from wecom_app.sandbox.seed import make_sandbox, seed_demo_company
+from wecom_app.sandbox.state import ManualClock, SandboxState
 
 __all__ = [
     "CallbackPusher", "FaultInjector", "ManualClock", "SandboxState", "change_contact", "change_external_chat",

@@ -81,7 +81,7 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    from wecom_app.directory.mirror import full_sync
+    from wecom_app.directory.full_sync import full_sync
 
     counts = full_sync(runtime.sessions, runtime.client, runtime.clock())  # the mirror of the demo company
     print(f"wecom-app sandbox: {counts.users} employees in {counts.departments} departments synced from the emulator",

@@ -3,12 +3,14 @@ tree (90208), ~60 members (90196) with leaders, the awkward cases a real
 directory has (not activated, disabled, departed, names that break the 实名 rule),
 the app's admins (a tag, since self-built apps have no admin-list API — 100072),
 three customer groups (92122) and one managed group (90244).
-Deterministic: the same state every time.
+Deterministic: the same state every time. `make_sandbox` builds a state and seeds it.
 """
 
 from __future__ import annotations
 
-from wecom_app.sandbox.state import STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT
+from collections.abc import Callable
+
+from wecom_app.sandbox.state import STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT, SandboxState
 
 COMPANY = "云杉科技有限公司"
 DEPARTMENTS = [  # id, name, parentid
@@ -95,3 +97,12 @@ def _seed_staff(state) -> None:
                            direct_leader=direct, position=position, status=STATUS.get(userid, 1),
                            alias=userid if name.isascii() else "", gender=str(1 + i % 2),
                            mobile=f"138{department:02d}{i:06d}", email=f"{userid}@yunshan.example")
+
+
+def make_sandbox(corp_id: str, agent_id: int, secret: str, contact_secret: str | None = None,
+                 clock: Callable[[], float] | None = None, *, seed: bool = True) -> SandboxState:
+    """A state for `create_emulator`; seeded with the demo company unless `seed=False`."""
+    state = SandboxState(corp_id, agent_id, secret, contact_secret, clock)
+    if seed:
+        seed_demo_company(state)
+    return state

@@ -312,14 +312,3 @@ class SandboxState(CallbackEventsMixin):
 
     def calls(self, path: str | None = None) -> list[dict]:
         return self.faults.calls(path)
-
-
-def make_sandbox(corp_id: str, agent_id: int, secret: str, contact_secret: str | None = None,
-                 clock: Callable[[], float] | None = None, *, seed: bool = True) -> SandboxState:
-    """A state for `create_emulator`; seeded with the demo company unless `seed=False`."""
-    state = SandboxState(corp_id, agent_id, secret, contact_secret, clock)
-    if seed:
-        from wecom_app.sandbox.seed import seed_demo_company
-
-        seed_demo_company(state)
-    return state

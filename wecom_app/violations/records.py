@@ -1,4 +1,4 @@
-"""Violation records and the custodian's decision on them (R3, R5, R6, R11, R15).
+"""Violation records (R3, R5, R6, R11, R15): what was detected or reported, and its status.
 
 A violation names a rule id, a person (`userid`; empty when a report names only a
 group, e.g. "a stranger is in the sales group"), the group (nullable), the
@@ -12,10 +12,9 @@ There is never more than one open violation for the same (rule, userid, group):
 decided, and a unique constraint (NULLs never collide, on SQLite and PostgreSQL)
 turns a race into one row.
 
-`decide` confirms or dismisses; a confirmation applies the next step of the
-person's sanctions ladder (violations/sanctions.py, R6) and becomes an
-assessment record for the month (assessments.py, R15). Every step is audited with
-who did it.
+A low module: it imports the tables and the audit log, nothing of governance or
+sanctions. The custodian's decision (`decide`, which may lead to a sanction) is in
+violations/decisions.py, next to the sanctions ladder.
 """
 
 from __future__ import annotations
@@ -27,19 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from wecom_app.audit import audit
-from wecom_app.models import Violation
+from wecom_app.models import Group, GroupMember, Violation
 
 STATUSES = ("open", "confirmed", "dismissed")
-DECISIONS = {"confirm": "confirmed", "dismiss": "dismissed"}
 RULES = ("R1", "R2", "R3", "R5", "R11", "R13", "R14", "R16")
-
-
-class DecisionError(ValueError):
-    """A decision that cannot be taken (unknown violation, already decided, bad decision)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(field, message)
-        self.field, self.message = field, message
 
 
 def open_key(rule: str, userid: str, group_id: int | None) -> str:
@@ -68,29 +58,15 @@ def open_violation(session, rule: str, userid: str, group_id: int | None, *, evi
     return row, True
 
 
-def decide(session, settings, violation_id: int, decision: str, actor: str, now: datetime, text: str = "") -> Violation:
-    """Confirm or dismiss an open violation (R6: the custodian rules on it). A confirmation
-    applies the next step of the person's sanctions ladder and writes the assessment record
-    (R15). The caller checks that `actor` may decide for this group."""
-    from wecom_app.violations import assessments
-    from wecom_app.violations import sanctions as violations_sanctions
-
-    if decision not in DECISIONS:
-        raise DecisionError("decision", "must be one of " + ", ".join(f'"{d}"' for d in DECISIONS))
-    violation = session.get(Violation, violation_id, with_for_update=True)
-    if violation is None:
-        raise LookupError(f"no violation {violation_id}")
-    if violation.status != "open":
-        raise DecisionError("decision", f"violation {violation_id} is already {violation.status}")
-    violation.status, violation.open_key = DECISIONS[decision], None
-    violation.decision, violation.decided_by, violation.decided_at = text, actor, now
-    audit(session, actor, f"violation.{violation.status}", f"violation:{violation.id}", now=now,
-          rule=violation.rule, userid=violation.userid, group_id=violation.group_id, text=text)
-    if violation.status == "confirmed" and violation.userid:
-        violation.sanction = violations_sanctions.apply_next(session, settings, violation, actor, now)
-        assessments.record(session, settings, violation.userid, source="violation", source_id=violation.id,
-                           rule=violation.rule, at=now, note=text or violation.evidence.get("reason", ""))
-    return violation
+def record_violation(session, group: Group, member: GroupMember, rule: str, reason: str, now: datetime,
+                     detected_by: str = "system") -> None:
+    """A violation the rules detected in a group (R15), for the custodian to rule on; at most
+    one open per (rule, member, group)."""
+    audit(session, detected_by, "violation.detected", f"group:{group.id}", now=now, rule=rule, reason=reason,
+          userid=member.member_id, invitor=member.invitor)
+    open_violation(session, rule, member.member_id, group.id, detected_by=detected_by, now=now,
+                   evidence={"reason": reason, "invitor": member.invitor, "member_type": member.member_type,
+                             "group_nickname": member.group_nickname})
 
 
 def view(violation: Violation) -> dict[str, Any]:

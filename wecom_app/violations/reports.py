@@ -19,10 +19,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from wecom_app.governance import rules
+from wecom_app.governance import notify
 from wecom_app.models import Group, GroupMember, User, Violation
 from wecom_app.models.groups import GOVERNED
-from wecom_app.violations import sanctions as violations_sanctions
+from wecom_app.violations import sanctions
 from wecom_app.violations.records import open_violation
 
 REPORT = "举报"
@@ -92,9 +92,9 @@ def report(session, settings, reporter: str, content: str, now: datetime, *, msg
     """A member's 举报: a violation for the custodian, or a reply asking for details."""
     reporter = reporter.lower()
     userid, group, rest = parse(session, reporter, content)
-    key = msg_id or rules.stamp(now)
+    key = msg_id or notify.stamp(now)
     if userid is None and group is None:
-        rules.tell(session, settings, [reporter], f"【举报】收到您的举报，但没能确认被举报的人或群。{HOW}",
+        notify.tell(session, settings, [reporter], f"【举报】收到您的举报，但没能确认被举报的人或群。{HOW}",
                    key=f"report.unclear:{reporter}:{key}", now=now)
         return None
     return file_report(session, settings, reporter, userid=userid, group=group, rule=category(content), reason=rest,
@@ -106,17 +106,17 @@ def file_report(session, settings, reporter: str, *, userid: str | None, group: 
     """A report whose person, group and rule are known (parsed from a text, or chosen on
     the workbench's form): a violation for the custodian (or the admins), the reporter
     told its number, the deciders told once."""
-    reporter, key = reporter.lower(), key or msg_id or rules.stamp(now)
+    reporter, key = reporter.lower(), key or msg_id or notify.stamp(now)
     evidence = {"text": text, "reporter": reporter, "reason": reason, "msg_id": msg_id, "channel": channel}
     violation, new = open_violation(session, rule, userid or "", group.id if group else None, evidence=evidence,
                                     detected_by=f"report:{reporter}", now=now)
     where = f"「{group.name}」的专管人员" if group else "管理员"
-    rules.tell(session, settings, [reporter], f"【举报】已收到（编号 {violation.id}），已转交{where}处理，谢谢您维护群秩序。",
+    notify.tell(session, settings, [reporter], f"【举报】已收到（编号 {violation.id}），已转交{where}处理，谢谢您维护群秩序。",
                key=f"report.ack:{reporter}:{key}", now=now)
     if new:
-        deciders = rules.custodians(session, settings, group) if group else list(settings.admins)
+        deciders = notify.custodians(session, settings, group) if group else list(settings.admins)
         who = userid or "（未指明，请核实）"
-        rules.tell(session, settings, [d for d in deciders if d != userid],
+        notify.tell(session, settings, [d for d in deciders if d != userid],
                    f"【举报待处理】{reporter} 举报 {who}" + (f" 在「{group.name}」" if group else "")
                    + f"：{reason or '（无说明）'}（{rule}，编号 {violation.id}）。请在工作台确认或驳回。",
                    key=f"report.custodian:{violation.id}", now=now)
@@ -125,9 +125,9 @@ def file_report(session, settings, reporter: str, *, userid: str | None, group: 
 
 def account_compromised(session, settings, userid: str, now: datetime, *, msg_id: str = "") -> list[int]:
     """R14: suspend the sender in every governed group and tell them what happens next."""
-    groups = violations_sanctions.suspend_account(session, settings, userid, now, reported_by=userid.lower())
-    rules.tell(session, settings, [userid.lower()],
+    groups = sanctions.suspend_account(session, settings, userid, now, reported_by=userid.lower())
+    notify.tell(session, settings, [userid.lower()],
                f"【账号安全】已暂停您在 {len(groups)} 个群中的成员资格，以免他人冒用您的账号（R14）。"
                "请尽快联系管理员核实身份，恢复后将自动重新入群。",
-               key=f"r14.ack:{userid.lower()}:{msg_id or rules.stamp(now)}", now=now)
+               key=f"r14.ack:{userid.lower()}:{msg_id or notify.stamp(now)}", now=now)
     return groups

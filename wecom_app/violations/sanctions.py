@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from wecom_app.audit import audit
-from wecom_app.governance import group_size, rules
+from wecom_app.governance import group_size, members, notify
 from wecom_app.models import Group, GroupMember, Sanction, User
 from wecom_app.models.groups import GOVERNED
 
@@ -83,18 +83,18 @@ def _groups_of(session, violation) -> list[Group]:
 
 def _present_in(session, userid: str) -> list[Group]:
     return list(session.scalars(select(Group).join(GroupMember, GroupMember.group_id == Group.id).where(
-        GroupMember.member_id == userid, GroupMember.state.in_(rules.HERE), Group.status.in_(GOVERNED))
+        GroupMember.member_id == userid, GroupMember.state.in_(members.HERE), Group.status.in_(GOVERNED))
         .order_by(Group.id)))
 
 
 def take_out(session, settings, group: Group, userid: str, now: datetime, reason: str, actor: str) -> None:
     """Remove from a managed group (state `suspended`); elsewhere a task for the owner and custodian."""
-    member = rules.member_row(session, group, userid)
+    member = members.member_row(session, group, userid)
     if group.kind != "managed":
-        _tell(session, settings, rules.custodians(session, settings, group),
-              f"【群管理任务】请将 {userid} 移出{rules.kind_word(group)}「{group.name}」（{reason}）。"
+        _tell(session, settings, notify.custodians(session, settings, group),
+              f"【群管理任务】请将 {userid} 移出{notify.kind_word(group)}「{group.name}」（{reason}）。"
               "企业微信不提供移出该群成员的接口，请群主或专管人员在客户端操作。",
-              f"sanction.task:{group.id}:{userid}:{reason}:{rules.stamp(now)}", now)
+              f"sanction.task:{group.id}:{userid}:{reason}:{notify.stamp(now)}", now)
         return
     if member is None or member.state == "suspended":
         return
@@ -102,7 +102,7 @@ def take_out(session, settings, group: Group, userid: str, now: datetime, reason
         audit(session, actor, "member.remove_blocked", f"group:{group.id}", now=now, userid=userid, reason=reason,
               why="the owner is sanctioned; change the owner first")
     elif member.state == "present":
-        rules.appchat_change(session, group, now, reason, remove=[userid])
+        members.appchat_change(session, group, now, reason, remove=[userid])
     member.state, member.checked_at = "suspended", now
     audit(session, actor, "member.suspend", f"group:{group.id}", now=now, userid=userid, reason=reason)
 
@@ -115,17 +115,17 @@ def put_back(session, settings, group: Group, userid: str, now: datetime, reason
     if still is not None or user is None or not user.active or group.status not in GOVERNED:
         return False
     if group.kind != "managed":
-        _tell(session, settings, rules.custodians(session, settings, group),
-              f"【群管理任务】{userid} 在{rules.kind_word(group)}「{group.name}」的处理已结束（{reason}），可重新邀请其入群。",
-              f"sanction.readd_task:{group.id}:{userid}:{rules.stamp(now)}", now)
+        _tell(session, settings, notify.custodians(session, settings, group),
+              f"【群管理任务】{userid} 在{notify.kind_word(group)}「{group.name}」的处理已结束（{reason}），可重新邀请其入群。",
+              f"sanction.readd_task:{group.id}:{userid}:{notify.stamp(now)}", now)
         return False
-    member = rules.member_row(session, group, userid)
+    member = members.member_row(session, group, userid)
     if member is None or member.state != "suspended":
         return False
     if not group_size.room(session, settings, group, member):  # full meanwhile: waits for a place (86006, 90245)
-        rules.leave_out(session, settings, group, member, now, reason)
+        group_size.leave_out(session, settings, group, member, now, reason)
         return False
-    rules.appchat_change(session, group, now, reason, add=[userid])
+    members.appchat_change(session, group, now, reason, add=[userid])
     member.state, member.checked_at = "present", now
     audit(session, actor, "member.add", f"group:{group.id}", now=now, userid=userid, reason=reason)
     return True
@@ -156,9 +156,9 @@ def suspend_account(session, settings, userid: str, now: datetime, *, reported_b
     for group in groups:
         session.add(Sanction(userid=userid, group_id=group.id, kind=SUSPENSION, actor=reported_by, started_at=now))
         take_out(session, settings, group, userid, now, "account_compromised", reported_by)
-        _tell(session, settings, rules.custodians(session, settings, group),
+        _tell(session, settings, notify.custodians(session, settings, group),
               f"【账号安全】{userid} 报告其企业微信账号被盗或丢失（R14），已暂停其在「{group.name}」中的成员资格，"
-              "待管理员核实后恢复。期间以其名义发出的消息请勿轻信。", f"r14.custodian:{group.id}:{userid}:{rules.stamp(now)}", now)
+              "待管理员核实后恢复。期间以其名义发出的消息请勿轻信。", f"r14.custodian:{group.id}:{userid}:{notify.stamp(now)}", now)
     audit(session, reported_by, "account.suspended", f"user:{userid}", now=now, groups=[g.id for g in groups])
     return [g.id for g in groups]
 
@@ -178,10 +178,10 @@ def restore_account(session, settings, userid: str, actor: str, now: datetime) -
             restored.append(group.id)
     if active:
         _tell(session, settings, [userid], "【账号安全】管理员已恢复您的账号在各群中的成员资格（R14）。",
-              f"r14.restored:{userid}:{rules.stamp(now)}", now)
+              f"r14.restored:{userid}:{notify.stamp(now)}", now)
     audit(session, actor, "account.restored", f"user:{userid}", now=now, groups=restored)
     return restored
 
 
 def _tell(session, settings, userids, text: str, key: str, now: datetime) -> None:
-    rules.tell(session, settings, userids, text, key=key, now=now)
+    notify.tell(session, settings, userids, text, key=key, now=now)

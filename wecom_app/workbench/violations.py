@@ -6,7 +6,7 @@ ruling on each (R3, R5, R6, R11, R15).
 - `/violations/<id>`: the evidence, the person, the group; the decision form.
   Only an admin or the custodian of the violation's group may open or decide it
   (a violation without a group is the office's).
-- `POST /violations/<id>/decide`: violations.decide — a confirmation applies the
+- `POST /violations/<id>/decide`: decisions.decide — a confirmation applies the
   next step of the person's sanctions ladder (violations_sanctions, R6) and writes
   an assessment record (R15); the page then shows what happened.
 """
@@ -23,8 +23,9 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from wecom_app.inputs import bounded_int
 from wecom_app.models import Assessment, Department, Group, Sanction, User, Violation
-from wecom_app.violations import records as violations
-from wecom_app.violations.records import RULES, STATUSES, DecisionError
+from wecom_app.violations import decisions
+from wecom_app.violations.decisions import DecisionError
+from wecom_app.violations.records import RULES, STATUSES
 from wecom_app.violations.sanctions import NO_MUTE
 from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import audit_action, current_user, forbidden, roles_required
@@ -46,7 +47,7 @@ class DecideForm(FlaskForm):
     text = TextAreaField("处理意见", validators=[Length(max=500, message="最多 500 个字")])
 
     def validate_decision(self, field):
-        if field.data not in violations.DECISIONS:
+        if field.data not in decisions.DECISIONS:
             raise ValidationError("请选择确认或驳回")
 
     def validate_text(self, field):
@@ -55,7 +56,7 @@ class DecideForm(FlaskForm):
 
 
 def decision_message(exc: DecisionError) -> str:
-    """violations.decide's refusal in Chinese."""
+    """decisions.decide's refusal in Chinese."""
     match = re.search(r"is already (\w+)", exc.message)
     if match:
         word = {"confirmed": "确认", "dismissed": "驳回"}.get(match[1], match[1])
@@ -177,7 +178,7 @@ def violation_decide(violation_id: int):
     text = (form.text.data or "").strip()
     try:
         with rt.sessions.begin() as db:
-            violation = violations.decide(db, rt.settings, violation_id, form.decision.data, actor, rt.clock(), text)
+            violation = decisions.decide(db, rt.settings, violation_id, form.decision.data, actor, rt.clock(), text)
             audit_action(db, f"workbench.violation.{form.decision.data}", f"violation:{violation_id}",
                          sanction=violation.sanction)
             status, sanction, userid = violation.status, violation.sanction, violation.userid
