@@ -28,8 +28,9 @@ from wecom_app.api.auth import caller, require, runtime
 from wecom_app.api.blueprint import bp, json_body, paginate
 from wecom_app.api.errors import ApiError
 from wecom_app.api.validate import Boolean, Integer, Invalid, ListOf, Object, OneOf, String, optional, validate
+from wecom_app.governance import registry
 from wecom_app.governance.naming import GROUP_NAME_MAX
-from wecom_app.governance.registry import ROBOT_KEY
+from wecom_app.governance.registry import ROBOT_KEY, group_view
 from wecom_app.models import Group
 from wecom_app.models.groups import KINDS, STATUSES
 
@@ -131,8 +132,6 @@ def visible_group(session, group_id: int) -> Group:
 @bp.get("/groups/<int:group_id>")
 @require(*READERS)
 def get_group(group_id: int):
-    from wecom_app.governance.registry import group_view
-
     with runtime().sessions() as session:
         return group_view(session, visible_group(session, group_id))
 
@@ -155,8 +154,6 @@ def register_group():
 
 def _create(make):
     """Run a registry function in one transaction; 201 with the group at the top level."""
-    from wecom_app.governance import registry
-
     rt = runtime()
     try:
         with rt.sessions.begin() as session:

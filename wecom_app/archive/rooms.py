@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, or_, select
 
 from wecom_app.audit import audit
-from wecom_app.governance import membership, rules
+from wecom_app.governance import members, membership
 from wecom_app.logs import kv
 from wecom_app.models import ArchiveCursor, ArchivePermitUser, ArchiveRoom, Group, GroupMember
 from wecom_app.wecom.errors import WeComAuthError, WeComError, WeComRateLimited
@@ -91,8 +91,8 @@ def note_message(session, settings, message, now: datetime, counts, cache: dict 
     if message.sender and room.group_id and room.read_due_at is None and room.read_errcode is None:
         group = session.get(Group, room.group_id)
         if group is not None and group.kind == "internal" and group.status != "dismissed":
-            sender = message.sender if rules.is_external(message.sender) else message.sender.lower()
-            member = rules.member_row(session, group, sender)
+            sender = message.sender if members.is_external(message.sender) else message.sender.lower()
+            member = members.member_row(session, group, sender)
             if member is None or member.state != "present":  # someone we have not seen in it: read its members
                 room.read_due_at = now
     return room
@@ -207,7 +207,7 @@ def _userid(value) -> str:
     if not isinstance(value, str):
         return ""
     value = value.strip()[:64]
-    return value if rules.is_external(value) else value.lower()
+    return value if members.is_external(value) else value.lower()
 
 
 def _text(value, limit: int) -> str:

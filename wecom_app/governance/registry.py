@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 
+from wecom_app.archive.coverage import coverage
 from wecom_app.audit import audit
 from wecom_app.governance import group_size, members, membership, naming, rules
 from wecom_app.governance.scope import active_in_scope
@@ -220,8 +221,6 @@ def group_view(session, group: Group) -> dict:
         "enforced": ENFORCED[group.kind], "problem": group_size.view(session, group),
     }
     if group.kind == "internal":  # the conversation archive: whose messages are seen (None: archive off)
-        from wecom_app.archive.coverage import coverage
-
         view["archive"] = coverage(session, group)
     if group.status == "creating":
         action = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == members.create_key(group.chat_id)))

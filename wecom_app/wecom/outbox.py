@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -64,9 +64,7 @@ from wecom_app.wecom.outcome import (
     released_values,
     stops_batch,
 )
-
-if TYPE_CHECKING:  # workcal → models → rules → outbox: a runtime import would be circular
-    from wecom_app.workcal import WorkCalendar
+from wecom_app.workcal import WorkCalendar
 
 log = logging.getLogger("wecom.outbox")
 

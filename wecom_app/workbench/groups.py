@@ -26,12 +26,14 @@ from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, Select
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from wecom_app.api.directives import counts
+from wecom_app.archive.coverage import coverage
+from wecom_app.archive.pull import status as pull_status
 from wecom_app.governance import group_size, membership, registry, rules
 from wecom_app.inputs import form_id
 from wecom_app.models import Department, Directive, Group, GroupMember, Tag, User
 from wecom_app.models.groups import KINDS, STATUSES
-from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.auth import audit_action, can_manage_group, current_user, forbidden, roles_required
+from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.home import KIND_NAMES
 from wecom_app.workbench.paging import paginate
@@ -330,10 +332,7 @@ def _archive_block(db, group: Group) -> dict | None:
     settings = runtime().settings
     if not settings.archive_enabled:
         return {"enabled": False}
-    from wecom_app.archive.coverage import coverage
-    from wecom_app.archive.pull import status
-
-    return {"enabled": True, "coverage": coverage(db, group), "pull": status(db, settings, runtime().clock())}
+    return {"enabled": True, "coverage": coverage(db, group), "pull": pull_status(db, settings, runtime().clock())}
 
 
 def _scope_labels(db, group: Group) -> dict:
