@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from wecom_app import labels
 from wecom_app.directives import ledger
 from wecom_app.models import Directive, DirectiveBatch, DirectiveReceipt, Group, OutboxAction, User
 from wecom_app.wecom import outbox, task_ids
@@ -40,7 +41,7 @@ REVOKED_NOTICE = "指令《{title}》已撤回，无需再处理。"
 # WeCom's recommended card lengths in characters (90236, 101032)
 TITLE_MAX, DESC_MAX = CARD_CHARS["main_title.title"], CARD_CHARS["main_title.desc"]
 SUB_TITLE_MAX = CARD_CHARS["sub_title_text"]
-REQUIRE_WORDS = {"ack": "确认收到", "completion": "办结并确认"}
+REQUIRE_WORDS = labels.REQUIRES  # directive.require as the cards say it
 
 
 def directive_url(settings, directive: Directive) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from wecom_app.directives import acks as directives_acks
 from wecom_app.models import Directive, DirectiveReceipt, User
 from wecom_app.workbench import bp, runtime
-from wecom_app.workbench.auth import current_user, forbidden, login_required
+from wecom_app.workbench.access import current_user, forbidden, login_required
 from wecom_app.workbench.forms import ActForm
 
 DONE = ("acknowledged", "completed")

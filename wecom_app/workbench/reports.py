@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wecom_app.models import Group, GroupMember, User, Violation
 from wecom_app.violations import reports as violations_reports
 from wecom_app.workbench import bp, runtime
-from wecom_app.workbench.auth import audit_action, current_user, login_required
+from wecom_app.workbench.access import audit_action, current_user, login_required
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.paging import paginate
 
