@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from wecom_app.counts import Counts
 from wecom_app.directives import ledger
 from wecom_app.models import Directive, DirectiveReceipt
 from wecom_app.models.directives import done_at, done_column
@@ -59,7 +60,7 @@ MAX_SCANS = 40  # per run: 200,000 receipts; the rest next minute
 
 
 @dataclasses.dataclass
-class ReminderStats:
+class ReminderStats(Counts):
     planned: int = 0  # first reminder times stored
     reminded: int = 0  # people sent a reminder card
     directives: int = 0  # reminder batches (one per directive per run)
