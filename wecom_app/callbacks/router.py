@@ -51,14 +51,6 @@ class Router:
             if all(event.get(field) == value for field, value in detail.items())
         ]
 
-    def routes(self) -> list[tuple[str, dict[str, str], str]]:
-        """(event, detail, handler name) for every registration: for `wecom-app` diagnostics."""
-        return [
-            (name, detail, f"{handler.__module__}.{handler.__name__}")
-            for name, entries in sorted(self._routes.items())
-            for detail, handler in entries
-        ]
-
     @staticmethod
     def hint(event: CallbackEvent) -> str:
         """The registration that would handle an unhandled event, for the log line."""

@@ -99,12 +99,11 @@ def send_cards(session, settings, directive: Directive, userids: list[str], *, n
         session.add(batch)
         session.flush()
         batch.task_id = task_ids.make(prefix, directive.id, directive.version, kind, batch.id)
-        row = outbox.enqueue(
+        outbox.enqueue(
             session, "message/send",
             {"touser": "|".join(people), "msgtype": "template_card",
              "template_card": card(settings, directive, batch.task_id, issuer_name=name, reminder=reminder)},
             key=f"directive:{directive.id}:batch:{batch.id}", urgent=urgent, now=now, subject=f"directive_batch:{batch.id}")
-        batch.outbox_id = row.id
         if kind == "card":
             session.execute(update(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive.id,
                                                            DirectiveReceipt.userid.in_(people))
@@ -127,11 +126,10 @@ def send_summary(session, settings, directive: Directive, group: Group, *, now: 
         lines.append(directive.body)
     lines.append(f"各位请在应用消息中点击「收到」确认，或打开：{directive_url(settings, directive)}")
     for i, text in enumerate(split("\n".join(lines))):
-        row = outbox.enqueue(session, "appchat/send", {"chatid": group.chat_id, "msgtype": "text",
-                                                       "text": {"content": text}},
-                             key=f"directive:{directive.id}:summary:{batch.id}" + (f":{i + 1}" if i else ""),
-                             urgent=directive.urgent, now=now, subject=f"directive_batch:{batch.id}")
-        batch.outbox_id = batch.outbox_id or row.id
+        outbox.enqueue(session, "appchat/send", {"chatid": group.chat_id, "msgtype": "text",
+                                                 "text": {"content": text}},
+                       key=f"directive:{directive.id}:summary:{batch.id}" + (f":{i + 1}" if i else ""),
+                       urgent=directive.urgent, now=now, subject=f"directive_batch:{batch.id}")
     return batch
 
 
@@ -149,11 +147,10 @@ def tell(session, directive: Directive, userids: list[str], text: str, *, key: s
     session.flush()
     for start in range(0, len(userids), BATCH_SIZE):
         for i, part in enumerate(split(text)):
-            row = outbox.enqueue(session, "message/send", {"touser": "|".join(userids[start:start + BATCH_SIZE]),
-                                                           "msgtype": "text", "text": {"content": part}},
-                                 key=f"{key}:{start}" + (f":{i + 1}" if i else ""), urgent=urgent, now=now,
-                                 subject=f"directive_batch:{batch.id}")
-            batch.outbox_id = batch.outbox_id or row.id
+            outbox.enqueue(session, "message/send", {"touser": "|".join(userids[start:start + BATCH_SIZE]),
+                                                     "msgtype": "text", "text": {"content": part}},
+                           key=f"{key}:{start}" + (f":{i + 1}" if i else ""), urgent=urgent, now=now,
+                           subject=f"directive_batch:{batch.id}")
     return batch
 
 
@@ -248,9 +245,6 @@ def settle_batches(session, rows: list[OutboxAction], now: datetime) -> None:
         directive = session.get(Directive, batch.directive_id)
         result, people = row.result or {}, _touser(row)
         task_id = ((row.payload or {}).get("template_card") or {}).get("task_id")
-        if row.status == "sent" and row.parent_id is None:
-            batch.msgid, batch.sent_at = result.get("msgid"), row.sent_at
-            batch.response_code = result.get("response_code")
         if batch.kind == "summary":
             ledger.append(session, "delivered" if row.status == "sent" else "undeliverable", at=now,
                           directive_id=directive.id, version=batch.version, batch=batch.id, channel="appchat",

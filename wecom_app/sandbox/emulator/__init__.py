@@ -55,7 +55,6 @@ CONTACT_REFUSED = 48009
 NO_TOKEN = ("gettoken", "webhook/send")  # a group robot's key is its credential (99398)
 PRIVATE_FIELDS = ("avatar", "thumb_avatar", "gender", "mobile", "email", "biz_mail", "qr_code", "address")
 REDACTED = ("access_token", "corpsecret", "key")  # key: a group robot's, a bearer secret
-HANG_PAGE = "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>"
 
 
 def create_emulator(state: SandboxState) -> Flask:
