@@ -35,7 +35,7 @@ from wecom_app.directives import issue as directives
 from wecom_app.directives import receipt_sheet
 from wecom_app.directives.queries import counts
 from wecom_app.governance.scope import subtree
-from wecom_app.labels import CHANNELS, GROUP_KINDS, RECEIPT_STATUSES
+from wecom_app.labels import CHANNELS, GROUP_KINDS, RECEIPT_STATUSES, REQUIRES
 from wecom_app.inputs import bounded_int, form_id
 from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, Group, User, UserDepartment
 from wecom_app.models.directives import done_column
@@ -109,7 +109,7 @@ class ComposeForm(ZhForm):
     groups = SelectMultipleField("群（群内员工）", coerce=form_id, validate_choice=False)
     deadline_date = DateField("截止日期", validators=[InputRequired("请填写截止日期")])
     deadline_time = TimeField("截止时间", validators=[InputRequired("请填写截止时间")])
-    require = SelectField("要求", choices=[SelectChoice("ack", "确认收到"), SelectChoice("completion", "收到并办结")],
+    require = SelectField("要求", choices=[SelectChoice(k, word) for k, word in REQUIRES.items()],
                           default="ack")
     urgent = BooleanField("紧急")
     confidential = BooleanField("机密")
