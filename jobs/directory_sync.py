@@ -24,6 +24,7 @@ import logging
 
 from sqlalchemy import select
 
+from wecom_app.counts import Counts
 from wecom_app.directory import rename as directory_rename
 from wecom_app.directory.mirror import apply_tag, apply_user, delete_tag, delete_user, stamp
 from wecom_app.governance import membership
@@ -40,15 +41,11 @@ TAG_NOT_FOUND = 40068
 
 
 @dataclasses.dataclass
-class RefreshCounts:
+class RefreshCounts(Counts):
     users: int = 0
     left: int = 0
     tags: int = 0
     errors: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.users + self.left + self.tags + self.errors
 
 
 def run(runtime):

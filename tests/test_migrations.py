@@ -56,3 +56,38 @@ def test_0011_takes_robot_keys_out_of_outbox_payloads_and_the_rows_still_send(db
     assert outbox.send_due(sessions, client, settings, WorkCalendar(settings), now).sent == 1
     assert client.calls == [("webhook/send", {"key": "robot-a", **body})]
     engine.dispose()
+
+
+def test_0015_drops_the_unread_batch_columns_and_downgrade_puts_them_back(db_url):
+    """Issue 11: directive_batch loses the columns written but never read; a batch
+    written before the downgrade is still there after it, and after the upgrade again."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from wecom_app.db import alembic_config, make_engine
+
+    gone = {"outbox_id", "msgid", "response_code", "response_code_used", "sent_at"}
+    config, engine = alembic_config(db_url), make_engine(db_url)
+
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns("directive_batch")}
+
+    assert not gone & columns()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO directive (id, version, title, body, content_hash, issuer, require, urgent, "
+                          "confidential, deadline, assignees, status, revoke_reason, created_at) VALUES (1, 1, 't', 'b', "
+                          "'h', 'office', 'ack', false, false, '2027-03-05 10:00:00', '{}', 'active', '', "
+                          "'2027-03-01 10:00:00')"))
+        conn.execute(text("INSERT INTO directive_batch (id, directive_id, version, kind, userids, created_at) "
+                          "VALUES (1, 1, 1, 'card', '[]', '2027-03-01 10:00:00')"))
+    engine.dispose()
+    command.downgrade(config, "0012")
+    assert gone <= columns()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT response_code_used, msgid FROM directive_batch")).one() == (False, None)
+    engine.dispose()
+    command.upgrade(config, "head")
+    assert not gone & columns()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT kind FROM directive_batch")).scalar_one() == "card"
+    engine.dispose()

@@ -103,7 +103,7 @@ def test_r16_receipt_pdf_shows_content_hashes_people_and_chain_head(sessions):
     assert head in flat and last_hash == head
     assert compact(f"wecom-app ledger verify --head {head}") in flat
     assert "2027-03-05 18:00:00" in text and "2027-03-01 09:30:00" in text  # Asia/Shanghai
-    assert "2027-03-01 11:30:00 卡片" in text and "invaliduser" in text
+    assert "2027-03-01 11:30:00 消息卡片" in text and "invaliduser" in text
     assert "须办结" in text and "紧急" in text and "员工1" in text and "销售部" in text
 
 
@@ -195,6 +195,6 @@ def test_r16_receipt_sheet_of_an_issued_and_acknowledged_directive(world):
         assert ledger.verify(session, expect_head=head).ok
     people = {row[0]: row for row in book["签收明细"].iter_rows(min_row=2, values_only=True)}
     assert set(people) == {"lina", "chenjing", "zhaolei"}
-    assert people["lina"][4] == "acknowledged" and people["lina"][6].endswith(" 卡片")
+    assert people["lina"][4] == "acknowledged" and people["lina"][6].endswith(" 消息卡片")
     assert people["chenjing"][4] == "delivered"
     assert "周五前提交季度报表" in text and head in compact(text)

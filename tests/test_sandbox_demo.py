@@ -9,7 +9,7 @@ from wecom_app.directory.full_sync import full_sync
 from wecom_app.models import Directive, DirectiveReceipt, Group, User, Violation
 from wecom_app.sandbox.demo import seed_demo_data
 from wecom_app.scheduler import run_job
-from wecom_app.workbench.auth import roles_of
+from wecom_app.workbench.access import roles_of
 
 
 def test_sandbox_demo_data_gives_each_role_something_to_see(sandbox):

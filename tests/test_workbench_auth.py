@@ -15,7 +15,8 @@ from tests.conftest import replace
 from tests.plugins.workbench import csrf_of, issue_directive, login, make_wb_app
 from wecom_app.config import load_settings
 from wecom_app.models import AuditEntry, DirectiveReceipt, Group, User
-from wecom_app.workbench.auth import Viewer, can_manage_group, safe_next
+from wecom_app.workbench.access import Viewer, can_manage_group
+from wecom_app.workbench.auth import safe_next
 
 
 def _app(settings, engine, synced=True):
@@ -168,7 +169,7 @@ def test_roles_are_checked_on_the_server(wb, sandbox_state):
 
 
 def test_roles_required_names_the_role_needed(wb, sandbox_state):
-    from wecom_app.workbench.auth import roles_required
+    from wecom_app.workbench.access import roles_required
 
     @roles_required("admin")
     def only_admins():

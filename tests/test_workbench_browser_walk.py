@@ -47,7 +47,7 @@ def _links(page) -> list[str]:
 
 def _menu_for(live_app, userid: str) -> list[str]:
     from wecom_app.models import User
-    from wecom_app.workbench.auth import roles_of
+    from wecom_app.workbench.access import roles_of
     from wecom_app.workbench.nav import nav_for
 
     with live_app.runtime.sessions() as session:

@@ -90,7 +90,7 @@ def test_admin_actions_go_to_the_audit_log(wb, sandbox_state):
     from sqlalchemy import select
 
     from wecom_app.models import AuditEntry
-    from wecom_app.workbench.auth import audit_action, roles_required
+    from wecom_app.workbench.access import audit_action, roles_required
 
     @roles_required("admin")
     def rename():

@@ -119,20 +119,6 @@ def parse_work_hours(text: str) -> tuple[tuple[time, time], ...]:
     return tuple(windows)
 
 
-def _int(env, name, default, problems, minimum=1):
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        problems.append(f"{name}: must be an integer, got {raw!r}")
-        return default
-    if value < minimum:
-        problems.append(f"{name}: must be at least {minimum}")
-    return value
-
-
 _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -145,175 +131,221 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNIT[match.group(2)]
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
-    """Build Settings from `environ` (default os.environ) over an optional .env file."""
-    env: dict[str, str] = {}
-    if env_file and Path(env_file).is_file():
-        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    env.update(os.environ if environ is None else environ)
-    problems: list[str] = []
+class _Reader:
+    """The environment being read, and the one list of problems every setting group adds to."""
 
-    def required(name: str) -> str:
-        value = env.get(name, "").strip()
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+        self.problems: list[str] = []
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.env.get(name, "").strip() or default
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    def required(self, name: str) -> str:
+        value = self.get(name)
         if not value:
-            problems.append(f"{name}: required but not set")
+            self.problem(f"{name}: required but not set")
         return value
 
-    corp_id = required("WECOM_CORP_ID")
-    agent_raw = required("WECOM_AGENT_ID")
+    def int(self, name: str, default, minimum: int = 1):
+        raw = self.get(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problem(f"{name}: must be an integer, got {raw!r}")
+            return default
+        if value < minimum:
+            self.problem(f"{name}: must be at least {minimum}")
+        return value
+
+
+def _wecom_app(env: _Reader) -> dict:
+    """The self-built app's credentials and callback (WECOM_*), and where WeCom is."""
+    corp_id = env.required("WECOM_CORP_ID")
+    agent_raw = env.required("WECOM_AGENT_ID")
     agent_id = 0
     if agent_raw:
         if agent_raw.isdigit():
             agent_id = int(agent_raw)
         else:
-            problems.append(f"WECOM_AGENT_ID: must be the app's numeric AgentId, got {agent_raw!r}")
-    secret = required("WECOM_SECRET")
-    token = required("WECOM_TOKEN")
+            env.problem(f"WECOM_AGENT_ID: must be the app's numeric AgentId, got {agent_raw!r}")
+    secret = env.required("WECOM_SECRET")
+    token = env.required("WECOM_TOKEN")
     if token and not _TOKEN.fullmatch(token):
-        problems.append("WECOM_TOKEN: must be 1-32 letters or digits (as the WeCom console generates it)")
-    aes_key = required("WECOM_AES_KEY")
+        env.problem("WECOM_TOKEN: must be 1-32 letters or digits (as the WeCom console generates it)")
+    aes_key = env.required("WECOM_AES_KEY")
     if aes_key and not _AES_KEY.fullmatch(aes_key):
-        problems.append(f"WECOM_AES_KEY: must be exactly 43 letters or digits (got {len(aes_key)} characters)")
-    secret_key = required("SECRET_KEY")
-    if secret_key and len(secret_key) < 16:
-        problems.append("SECRET_KEY: must be at least 16 characters (use a long random string)")
+        env.problem(f"WECOM_AES_KEY: must be exactly 43 letters or digits (got {len(aes_key)} characters)")
 
-    contact_secret = env.get("WECOM_CONTACT_SECRET", "").strip()
-    contact_token = env.get("WECOM_CONTACT_TOKEN", "").strip()
-    contact_aes_key = env.get("WECOM_CONTACT_AES_KEY", "").strip()
+    contact_secret, contact_token = env.get("WECOM_CONTACT_SECRET"), env.get("WECOM_CONTACT_TOKEN")
+    contact_aes_key = env.get("WECOM_CONTACT_AES_KEY")
     if contact_token and not _TOKEN.fullmatch(contact_token):
-        problems.append("WECOM_CONTACT_TOKEN: must be 1-32 letters or digits")
+        env.problem("WECOM_CONTACT_TOKEN: must be 1-32 letters or digits")
     if contact_aes_key and not _AES_KEY.fullmatch(contact_aes_key):
-        problems.append(f"WECOM_CONTACT_AES_KEY: must be exactly 43 letters or digits (got {len(contact_aes_key)} characters)")
+        env.problem(f"WECOM_CONTACT_AES_KEY: must be exactly 43 letters or digits"
+                    f" (got {len(contact_aes_key)} characters)")
     if bool(contact_token) != bool(contact_aes_key):
-        problems.append("WECOM_CONTACT_TOKEN and WECOM_CONTACT_AES_KEY: set both or neither")
+        env.problem("WECOM_CONTACT_TOKEN and WECOM_CONTACT_AES_KEY: set both or neither")
 
-    api_base = env.get("WECOM_API_BASE", "").strip() or DEFAULT_API_BASE
+    api_base = env.get("WECOM_API_BASE", DEFAULT_API_BASE)
     parts = urlsplit(api_base)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-        problems.append(f"WECOM_API_BASE: must be an http(s) URL such as {DEFAULT_API_BASE}")
+        env.problem(f"WECOM_API_BASE: must be an http(s) URL such as {DEFAULT_API_BASE}")
     elif not api_base.endswith("/"):
         api_base += "/"
+    return dict(corp_id=corp_id, agent_id=agent_id, secret=secret, token=token, aes_key=aes_key,
+                contact_secret=contact_secret, contact_token=contact_token, contact_aes_key=contact_aes_key,
+                api_base=api_base, wecom_timeout=float(env.int("WECOM_TIMEOUT", int(Settings.wecom_timeout), 1)))
 
-    database_url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+
+def _database(env: _Reader) -> dict:
+    database_url = env.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     if not re.match(r"(sqlite|postgresql)(\+\w+)?://", database_url):
-        problems.append("DATABASE_URL: must be a sqlite:/// or postgresql:// SQLAlchemy URL")
-    database_url = normalise_database_url(database_url)
+        env.problem("DATABASE_URL: must be a sqlite:/// or postgresql:// SQLAlchemy URL")
+    return dict(database_url=normalise_database_url(database_url))
 
-    public_url = (env.get("PUBLIC_URL", "").strip() or "http://127.0.0.1:8000").rstrip("/")
+
+def _web(env: _Reader) -> dict:
+    """The workbench and the receiver as served: session key, public URL, admins, proxies, bodies."""
+    secret_key = env.required("SECRET_KEY")
+    if secret_key and len(secret_key) < 16:
+        env.problem("SECRET_KEY: must be at least 16 characters (use a long random string)")
+
+    public_url = env.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
     parts = urlsplit(public_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        problems.append("PUBLIC_URL: must be an http(s) URL such as https://wecom.example.com")
+        env.problem("PUBLIC_URL: must be an http(s) URL such as https://wecom.example.com")
 
-    admins = tuple(a.strip().lower() for a in env.get("WECOM_ADMINS", "").split(",") if a.strip())
+    admins = tuple(a.strip().lower() for a in env.get("WECOM_ADMINS").split(",") if a.strip())
     for admin in admins:
         if not _USERID.fullmatch(admin):
-            problems.append(f"WECOM_ADMINS: {admin!r} is not a WeCom userid")
+            env.problem(f"WECOM_ADMINS: {admin!r} is not a WeCom userid")
 
     admin_tag = None
-    admin_tag_raw = env.get("WECOM_ADMIN_TAG", "").strip()
+    admin_tag_raw = env.get("WECOM_ADMIN_TAG")
     if admin_tag_raw:
         if admin_tag_raw.isdigit() and int(admin_tag_raw) > 0:
             admin_tag = int(admin_tag_raw)
         else:
-            problems.append(f"WECOM_ADMIN_TAG: must be a WeCom tag id (a positive integer), got {admin_tag_raw!r}")
+            env.problem(f"WECOM_ADMIN_TAG: must be a WeCom tag id (a positive integer), got {admin_tag_raw!r}")
+    return dict(secret_key=secret_key, public_url=public_url, admins=admins, admin_tag=admin_tag,
+                session_hours=env.int("SESSION_HOURS", Settings.session_hours, 1),
+                proxy_count=env.int("PROXY_COUNT", Settings.proxy_count, 0),
+                callback_max_bytes=env.int("CALLBACK_MAX_BYTES", Settings.callback_max_bytes, 1024),
+                callback_max_skew=env.int("CALLBACK_MAX_SKEW", Settings.callback_max_skew, 30),
+                body_timeout=env.int("BODY_TIMEOUT", Settings.body_timeout, 1))
 
-    timezone = env.get("TIMEZONE", "").strip() or "Asia/Shanghai"
+
+def _working_time(env: _Reader) -> dict:
+    """The company's time zone and working hours (R4)."""
+    timezone = env.get("TIMEZONE", "Asia/Shanghai")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"TIMEZONE: unknown time zone {timezone!r} (use an IANA name such as Asia/Shanghai)")
-
+        env.problem(f"TIMEZONE: unknown time zone {timezone!r} (use an IANA name such as Asia/Shanghai)")
     work_hours = Settings.work_hours
     try:
-        work_hours = parse_work_hours(env.get("WORK_HOURS", "").strip() or DEFAULT_WORK_HOURS)
+        work_hours = parse_work_hours(env.get("WORK_HOURS", DEFAULT_WORK_HOURS))
     except ValueError as exc:
-        problems.append(f"WORK_HOURS: {exc}")
+        env.problem(f"WORK_HOURS: {exc}")
+    return dict(timezone=timezone, work_hours=work_hours)
 
-    log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
+
+def _logging(env: _Reader) -> dict:
+    log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        problems.append("LOG_LEVEL: one of DEBUG, INFO, WARNING, ERROR")
+        env.problem("LOG_LEVEL: one of DEBUG, INFO, WARNING, ERROR")
+    return dict(log_level=log_level)
 
-    patterns = {}
+
+def _governance(env: _Reader) -> dict:
+    """Naming patterns (R2, R8), the real-name grace period and the sanctions ladder (R6)."""
+    found = {}
     for name, field in (("GROUP_NAME_PATTERN", "group_name_pattern"), ("REAL_NAME_PATTERN", "real_name_pattern")):
-        pattern = env.get(name, "").strip()
+        pattern = env.get(name)
         try:
             re.compile(pattern)
         except re.error as exc:
-            problems.append(f"{name}: not a valid regular expression ({exc})")
-        patterns[field] = pattern
+            env.problem(f"{name}: not a valid regular expression ({exc})")
+        found[field] = pattern
 
-    ladder = env.get("SANCTION_LADDER", "").strip() or Settings.sanction_ladder
+    ladder = env.get("SANCTION_LADDER", Settings.sanction_ladder)
     for step in ladder.split(","):
         if not re.fullmatch(r"warning|removal|temporary_removal:[1-9]\d{0,2}", step.strip()):
-            problems.append(f"SANCTION_LADDER: {step.strip()!r} is not warning, temporary_removal:<days> or removal")
+            env.problem(f"SANCTION_LADDER: {step.strip()!r} is not warning, temporary_removal:<days> or removal")
+    return dict(**found, sanction_ladder=",".join(step.strip() for step in ladder.split(",")),
+                real_name_grace_days=env.int("REAL_NAME_GRACE_DAYS", Settings.real_name_grace_days, 0))
 
+
+def _limits(env: _Reader) -> dict:
+    """The pipeline's limits: retries, the outbox's give-up time, the spool, WeCom's group size and seats."""
     give_up_after = Settings.outbox_give_up_after
-    give_up_raw = env.get("OUTBOX_GIVE_UP_AFTER", "").strip()
+    give_up_raw = env.get("OUTBOX_GIVE_UP_AFTER")
     if give_up_raw:
         try:
             give_up_after = parse_duration(give_up_raw)
         except ValueError as exc:
-            problems.append(f"OUTBOX_GIVE_UP_AFTER: {exc}")
+            env.problem(f"OUTBOX_GIVE_UP_AFTER: {exc}")
         else:
             if give_up_after < 3600:
-                problems.append("OUTBOX_GIVE_UP_AFTER: must be at least 1h (a WeCom outage often lasts longer)")
+                env.problem("OUTBOX_GIVE_UP_AFTER: must be at least 1h (a WeCom outage often lasts longer)")
 
-    group_size_limit = _int(env, "WECOM_GROUP_SIZE_LIMIT", Settings.group_size_limit, problems, 5)
+    group_size_limit = env.int("WECOM_GROUP_SIZE_LIMIT", Settings.group_size_limit, 5)
     if group_size_limit > 2000:
-        problems.append("WECOM_GROUP_SIZE_LIMIT: WeCom's group size setting is at most 2000")
-    seat_limit = None
-    if env.get("WECOM_SEAT_LIMIT", "").strip():
-        seat_limit = _int(env, "WECOM_SEAT_LIMIT", None, problems, 1)
-
-    spool_dir = env.get("SPOOL_DIR", "").strip() or Settings.spool_dir
-    archive = _archive_settings(env, problems)
-
-    settings = dict(
-        **patterns,
-        outbox_give_up_after=give_up_after, spool_dir=spool_dir,
-        group_size_limit=group_size_limit, seat_limit=seat_limit,
-        real_name_grace_days=_int(env, "REAL_NAME_GRACE_DAYS", Settings.real_name_grace_days, problems, 0),
-        sanction_ladder=",".join(step.strip() for step in ladder.split(",")),
-        callback_max_bytes=_int(env, "CALLBACK_MAX_BYTES", Settings.callback_max_bytes, problems, 1024),
-        callback_max_skew=_int(env, "CALLBACK_MAX_SKEW", Settings.callback_max_skew, problems, 30),
-        body_timeout=_int(env, "BODY_TIMEOUT", Settings.body_timeout, problems, 1),
-        wecom_timeout=float(_int(env, "WECOM_TIMEOUT", int(Settings.wecom_timeout), problems, 1)),
-        inbox_max_attempts=_int(env, "INBOX_MAX_ATTEMPTS", Settings.inbox_max_attempts, problems, 1),
-        outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", Settings.outbox_max_attempts, problems, 1),
-        session_hours=_int(env, "SESSION_HOURS", Settings.session_hours, problems, 1),
-        proxy_count=_int(env, "PROXY_COUNT", Settings.proxy_count, problems, 0),
-    )
-    if problems:
-        raise SettingsError(problems)
-    return Settings(
-        corp_id=corp_id, agent_id=agent_id, secret=secret, token=token, aes_key=aes_key,
-        secret_key=secret_key, contact_secret=contact_secret, contact_token=contact_token,
-        contact_aes_key=contact_aes_key, api_base=api_base, database_url=database_url,
-        public_url=public_url, admins=admins, admin_tag=admin_tag, timezone=timezone, work_hours=work_hours,
-        log_level=log_level, **archive, **settings,
-    )
+        env.problem("WECOM_GROUP_SIZE_LIMIT: WeCom's group size setting is at most 2000")
+    seat_limit = env.int("WECOM_SEAT_LIMIT", None, 1) if env.get("WECOM_SEAT_LIMIT") else None
+    return dict(outbox_give_up_after=give_up_after, group_size_limit=group_size_limit, seat_limit=seat_limit,
+                spool_dir=env.get("SPOOL_DIR", Settings.spool_dir),
+                inbox_max_attempts=env.int("INBOX_MAX_ATTEMPTS", Settings.inbox_max_attempts, 1),
+                outbox_max_attempts=env.int("OUTBOX_MAX_ATTEMPTS", Settings.outbox_max_attempts, 1))
 
 
 ARCHIVE_VARIABLES = ("WECOM_ARCHIVE_SECRET", "WECOM_ARCHIVE_PRIVATE_KEYS", "WECOM_FINANCE_SDK")
 
 
-def _archive_settings(env, problems: list[str]) -> dict:
+def _archive(env: _Reader) -> dict:
     """The conversation archive's three settings: all empty (off) or all set and usable."""
-    secret, keys, sdk = (env.get(name, "").strip() for name in ARCHIVE_VARIABLES)
+    secret, keys, sdk = (env.get(name) for name in ARCHIVE_VARIABLES)
     given = [name for name, value in zip(ARCHIVE_VARIABLES, (secret, keys, sdk)) if value]
     for name in ARCHIVE_VARIABLES:
         if given and name not in given:
-            problems.append(f"{name}: required when {' and '.join(given)} is set (the conversation archive "
-                            "needs all three, or none)")
+            env.problem(f"{name}: required when {' and '.join(given)} is set (the conversation archive "
+                        "needs all three, or none)")
     if keys:
         try:
             load_private_keys(keys)
         except KeyFileError as exc:
-            problems.extend(exc.problems)
+            for problem in exc.problems:
+                env.problem(problem)
     if sdk and sdk != "emulator":
-        problems.extend(_finance_sdk_problems(Path(sdk)))
+        for problem in _finance_sdk_problems(Path(sdk)):
+            env.problem(problem)
     return dict(archive_secret=secret, archive_private_keys=keys, finance_sdk=sdk)
+
+
+# Each group reads its variables and adds what is wrong to the reader's one list of problems.
+GROUPS = (_wecom_app, _database, _web, _working_time, _logging, _governance, _limits, _archive)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Build Settings from `environ` (default os.environ) over an optional .env file; every
+    problem in every group at once (SettingsError)."""
+    env: dict[str, str] = {}
+    if env_file and Path(env_file).is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    reader = _Reader(env)
+    fields: dict = {}
+    for group in GROUPS:
+        fields.update(group(reader))
+    if reader.problems:
+        raise SettingsError(reader.problems)
+    return Settings(**fields)
 
 
 def _finance_sdk_problems(path: Path) -> list[str]:

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from jobs import BY_NAME, JOBS
+from wecom_app.counts import Counts
 from wecom_app.logs import kv
 from wecom_app.models import JobLease
 
@@ -71,7 +72,8 @@ def _safe(name: str, runtime) -> None:
     try:
         result = run_job(name, runtime)
         if result is not None and getattr(result, "total", 1):
-            log.info(kv(f"wecom.job.{name}", result=result))
+            fields = result.as_dict() if isinstance(result, Counts) else {"result": result}
+            log.info(kv(f"wecom.job.{name}", **fields))
     except Exception:
         log.exception(kv("wecom.job.failed", job=name))
     finally:

@@ -33,13 +33,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import Response, request, url_for
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
 from wecom_app.api.auth import caller, require, runtime
 from wecom_app.api.blueprint import bp, json_body, paginate
 from wecom_app.api.errors import ApiError
-from wecom_app.api.groups import USERID
 from wecom_app.api.validate import (
+    USERID,
     Boolean,
     DateTime,
     Integer,
@@ -53,13 +53,13 @@ from wecom_app.api.validate import (
 )
 from wecom_app.audit import audit
 from wecom_app.directives import issue as directives
+from wecom_app.directives.queries import counts
+from wecom_app.directives import receipt_sheet as sheets
 from wecom_app.models import Directive, DirectiveReceipt, DirectiveVersion, User
 from wecom_app.models.directives import DIRECTIVE_STATUSES, REQUIRES
 
 READERS = ("admin", "readonly", "issuer")
 WRITERS = ("admin", "issuer")
-SHEET_TYPES = {"pdf": "application/pdf", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-COUNTED = ("queued", "delivered", "undeliverable", "acknowledged", "completed", "overdue")
 
 ASSIGNEES = Object(
     users=optional(ListOf(USERID, max_items=directives.MAX_ASSIGNEES), default=list),
@@ -114,36 +114,6 @@ def _visible(session, directive_id: int) -> Directive:
     if directive is None:
         raise ApiError(404, f"no directive {directive_id}")
     return directive
-
-
-def counts(session, found: list[Directive]) -> dict[int, dict]:
-    """Receipts per directive by API status, with the acknowledgment (and completion) rate."""
-    if not found:
-        return {}
-    r, d = DirectiveReceipt, Directive
-    done = case((d.require == "completion", r.completed_at), else_=r.acknowledged_at)
-    overdue = (r.overdue_at.is_not(None)) & done.is_(None)
-    # grouped outside a subquery: PostgreSQL would see two CASEs with different bound literals
-    inner = (select(r.directive_id, case((overdue, "overdue"), else_=r.status).label("api_status"), r.acknowledged_at,
-                    r.completed_at)
-             .join(d, d.id == r.directive_id).where(r.directive_id.in_([x.id for x in found])).subquery())
-    rows = session.execute(
-        select(inner.c.directive_id, inner.c.api_status, func.count(), func.count(inner.c.acknowledged_at),
-               func.count(inner.c.completed_at)).group_by(inner.c.directive_id, inner.c.api_status)).all()
-    out = {x.id: {"by_status": dict.fromkeys(COUNTED, 0), "total": 0, "acknowledged": 0, "completed": 0}
-           for x in found}
-    for directive_id, status, n, acked, completed in rows:
-        c = out[directive_id]
-        c["by_status"][status] = c["by_status"].get(status, 0) + n
-        c["total"] += n
-        c["acknowledged"] += acked
-        c["completed"] += completed
-    for x in found:
-        c = out[x.id]
-        c["ack_rate"] = round(c["acknowledged"] / c["total"], 4) if c["total"] else None
-        c["completion_rate"] = (round(c["completed"] / c["total"], 4) if c["total"] else None) \
-            if x.require == "completion" else None
-    return out
 
 
 def summary(directive: Directive, counted: dict) -> dict:
@@ -218,15 +188,13 @@ def get_directive(directive_id: int):
 @require(*READERS)
 def receipt_sheet(directive_id: int, fmt: str):
     """The 签收单 (directives/receipt_sheet.py) as a download, for whoever may read the directive."""
-    from wecom_app.directives import receipt_sheet
-
     rt = runtime()
     with rt.sessions() as session:
         _visible(session, directive_id)
-        make = receipt_sheet.receipt_pdf if fmt == "pdf" else receipt_sheet.receipt_xlsx
+        make = sheets.receipt_pdf if fmt == "pdf" else sheets.receipt_xlsx
         data = make(session, rt.settings, directive_id, now=rt.clock())
     name = f"directive-{directive_id}-receipts.{fmt}"
-    return Response(data, mimetype=SHEET_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(data, mimetype=sheets.SHEET_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # -- issuing, correcting, revoking ------------------------------------------------------------------

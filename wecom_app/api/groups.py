@@ -27,7 +27,18 @@ from sqlalchemy import select
 from wecom_app.api.auth import caller, require, runtime
 from wecom_app.api.blueprint import bp, json_body, paginate
 from wecom_app.api.errors import ApiError
-from wecom_app.api.validate import Boolean, Integer, Invalid, ListOf, Object, OneOf, String, optional, validate
+from wecom_app.api.validate import (
+    USERID,
+    Boolean,
+    Integer,
+    Invalid,
+    ListOf,
+    Object,
+    OneOf,
+    String,
+    optional,
+    validate,
+)
 from wecom_app.governance import registry
 from wecom_app.governance.naming import GROUP_NAME_MAX
 from wecom_app.governance.registry import ROBOT_KEY, group_view
@@ -37,8 +48,6 @@ from wecom_app.models.groups import KINDS, STATUSES
 READERS = ("admin", "readonly", "issuer", "custodian")
 WEBHOOK_HOST, WEBHOOK_PATH = "qyapi.weixin.qq.com", "/cgi-bin/webhook/send"
 
-USERID = String(64, lower=True, pattern=r"[a-z0-9_.@-]+",
-                pattern_message="must be a WeCom userid (letters, digits, _ . @ -)")
 IDS = ListOf(Integer(minimum=1))
 SCOPE = Object(
     departments=optional(IDS, default=list),  # a department includes its sub-departments

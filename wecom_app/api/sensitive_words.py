@@ -26,8 +26,7 @@ from flask import url_for
 from wecom_app.api.auth import caller, require, runtime
 from wecom_app.api.blueprint import bp, json_body
 from wecom_app.api.errors import ApiError
-from wecom_app.api.groups import USERID
-from wecom_app.api.validate import Integer, Invalid, ListOf, Object, String, optional, validate
+from wecom_app.api.validate import USERID, Integer, Invalid, ListOf, Object, String, optional, validate
 from wecom_app.governance import sensitive_words as sw
 
 

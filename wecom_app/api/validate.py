@@ -206,3 +206,8 @@ def _join(path: str, name: str) -> str:
 def validate(schema: Kind, body: Any) -> Any:
     """Clean a parsed JSON body against `schema`; raises Invalid with every problem."""
     return schema.clean(body, "")
+
+
+# a WeCom userid, as every resource takes one (groups, directives, violations, sensitive words)
+USERID = String(64, lower=True, pattern=r"[a-z0-9_.@-]+",
+                pattern_message="must be a WeCom userid (letters, digits, _ . @ -)")

@@ -24,8 +24,7 @@ from sqlalchemy import select
 from wecom_app.api.auth import caller, require, runtime
 from wecom_app.api.blueprint import bp, json_body, paginate
 from wecom_app.api.errors import ApiError
-from wecom_app.api.groups import USERID
-from wecom_app.api.validate import Integer, Invalid, Object, OneOf, String, optional, validate
+from wecom_app.api.validate import USERID, Integer, Invalid, Object, OneOf, String, optional, validate
 from wecom_app.inputs import bounded_int
 from wecom_app.models import Group, User, Violation
 from wecom_app.violations import assessments

@@ -21,6 +21,7 @@ from wecom_app import metrics
 from wecom_app.callbacks.events import BadPayload, parse_event
 from wecom_app.callbacks.router import HandlerContext, Router
 from wecom_app.config import Settings
+from wecom_app.counts import Counts
 from wecom_app.logs import kv
 from wecom_app.models import InboxEvent
 
@@ -31,15 +32,11 @@ MAX_BACKOFF = timedelta(hours=1)
 
 
 @dataclasses.dataclass
-class DispatchStats:
+class DispatchStats(Counts):
     done: int = 0
     ignored: int = 0
     retried: int = 0
     parked: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.done + self.ignored + self.retried + self.parked
 
 
 def backoff(attempts: int) -> timedelta:

@@ -47,6 +47,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from wecom_app import metrics
+from wecom_app.counts import Counts
 from wecom_app.logs import kv
 from wecom_app.models import InboxEvent
 
@@ -159,7 +160,7 @@ class Spool:
 
 
 @dataclasses.dataclass
-class ReplayStats:
+class ReplayStats(Counts):
     files: int = 0
     stored: int = 0
     duplicates: int = 0
@@ -168,7 +169,7 @@ class ReplayStats:
     busy: int = 0  # files a writer was appending to (replayed next time)
 
     @property
-    def total(self) -> int:
+    def total(self) -> int:  # files looked at; stored, duplicates, torn and corrupt are what became of them
         return self.files + self.busy
 
 

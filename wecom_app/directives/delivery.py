@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from wecom_app import labels
 from wecom_app.directives import ledger
 from wecom_app.models import Directive, DirectiveBatch, DirectiveReceipt, Group, OutboxAction, User
 from wecom_app.wecom import outbox, task_ids
@@ -40,7 +41,7 @@ REVOKED_NOTICE = "指令《{title}》已撤回，无需再处理。"
 # WeCom's recommended card lengths in characters (90236, 101032)
 TITLE_MAX, DESC_MAX = CARD_CHARS["main_title.title"], CARD_CHARS["main_title.desc"]
 SUB_TITLE_MAX = CARD_CHARS["sub_title_text"]
-REQUIRE_WORDS = {"ack": "确认收到", "completion": "办结并确认"}
+REQUIRE_WORDS = labels.REQUIRES  # directive.require as the cards say it
 
 
 def directive_url(settings, directive: Directive) -> str:
@@ -98,12 +99,11 @@ def send_cards(session, settings, directive: Directive, userids: list[str], *, n
         session.add(batch)
         session.flush()
         batch.task_id = task_ids.make(prefix, directive.id, directive.version, kind, batch.id)
-        row = outbox.enqueue(
+        outbox.enqueue(
             session, "message/send",
             {"touser": "|".join(people), "msgtype": "template_card",
              "template_card": card(settings, directive, batch.task_id, issuer_name=name, reminder=reminder)},
             key=f"directive:{directive.id}:batch:{batch.id}", urgent=urgent, now=now, subject=f"directive_batch:{batch.id}")
-        batch.outbox_id = row.id
         if kind == "card":
             session.execute(update(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive.id,
                                                            DirectiveReceipt.userid.in_(people))
@@ -126,11 +126,10 @@ def send_summary(session, settings, directive: Directive, group: Group, *, now: 
         lines.append(directive.body)
     lines.append(f"各位请在应用消息中点击「收到」确认，或打开：{directive_url(settings, directive)}")
     for i, text in enumerate(split("\n".join(lines))):
-        row = outbox.enqueue(session, "appchat/send", {"chatid": group.chat_id, "msgtype": "text",
-                                                       "text": {"content": text}},
-                             key=f"directive:{directive.id}:summary:{batch.id}" + (f":{i + 1}" if i else ""),
-                             urgent=directive.urgent, now=now, subject=f"directive_batch:{batch.id}")
-        batch.outbox_id = batch.outbox_id or row.id
+        outbox.enqueue(session, "appchat/send", {"chatid": group.chat_id, "msgtype": "text",
+                                                 "text": {"content": text}},
+                       key=f"directive:{directive.id}:summary:{batch.id}" + (f":{i + 1}" if i else ""),
+                       urgent=directive.urgent, now=now, subject=f"directive_batch:{batch.id}")
     return batch
 
 
@@ -148,11 +147,10 @@ def tell(session, directive: Directive, userids: list[str], text: str, *, key: s
     session.flush()
     for start in range(0, len(userids), BATCH_SIZE):
         for i, part in enumerate(split(text)):
-            row = outbox.enqueue(session, "message/send", {"touser": "|".join(userids[start:start + BATCH_SIZE]),
-                                                           "msgtype": "text", "text": {"content": part}},
-                                 key=f"{key}:{start}" + (f":{i + 1}" if i else ""), urgent=urgent, now=now,
-                                 subject=f"directive_batch:{batch.id}")
-            batch.outbox_id = batch.outbox_id or row.id
+            outbox.enqueue(session, "message/send", {"touser": "|".join(userids[start:start + BATCH_SIZE]),
+                                                     "msgtype": "text", "text": {"content": part}},
+                           key=f"{key}:{start}" + (f":{i + 1}" if i else ""), urgent=urgent, now=now,
+                           subject=f"directive_batch:{batch.id}")
     return batch
 
 
@@ -245,9 +243,6 @@ def settle_batches(session, rows: list[OutboxAction], now: datetime) -> None:
         directive = session.get(Directive, batch.directive_id)
         result, people = row.result or {}, _touser(row)
         task_id = ((row.payload or {}).get("template_card") or {}).get("task_id")
-        if row.status == "sent" and row.parent_id is None:
-            batch.msgid, batch.sent_at = result.get("msgid"), row.sent_at
-            batch.response_code = result.get("response_code")
         if batch.kind == "summary":
             ledger.append(session, "delivered" if row.status == "sent" else "undeliverable", at=now,
                           directive_id=directive.id, version=batch.version, batch=batch.id, channel="appchat",

@@ -24,6 +24,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from wecom_app.counts import Counts
 from wecom_app.directives import ledger
 from wecom_app.directives.delivery import REQUIRE_WORDS, card_subjects, directive_url, local, tell
 from wecom_app.models import (
@@ -46,7 +47,7 @@ UNDONE_WORDS = {"ack": "未确认", "completion": "未办结"}
 
 
 @dataclasses.dataclass
-class EscalationStats:
+class EscalationStats(Counts):
     directives: int = 0
     overdue: int = 0  # assessed
     undelivered: int = 0  # listed, not assessed

@@ -42,6 +42,7 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
+from wecom_app.counts import Counts
 from wecom_app.directives import ledger
 from wecom_app.directives.delivery import send_cards
 from wecom_app.directives.errors import DirectiveError
@@ -58,7 +59,7 @@ MAX_SCANS = 40  # per run: 200,000 receipts; the rest next minute
 
 
 @dataclasses.dataclass
-class ReminderStats:
+class ReminderStats(Counts):
     planned: int = 0  # first reminder times stored
     reminded: int = 0  # people sent a reminder card
     directives: int = 0  # reminder batches (one per directive per run)

@@ -32,6 +32,7 @@ from sqlalchemy import select
 
 from wecom_app import pdf_fonts
 from wecom_app.db import utcnow
+from wecom_app.labels import CHANNELS, RECEIPT_STATUSES, REQUIRES
 from wecom_app.directives import ledger
 from wecom_app.directives.issue import get as get_directive
 from wecom_app.directives.issue import receipt_status
@@ -41,10 +42,7 @@ from wecom_app.models.directives import done_at
 FONT = pdf_fonts.SANS
 MONO = pdf_fonts.MONO
 MONO_RUN = re.compile(r"(wecom-app ledger verify --head )?\b[0-9a-f]{64}\b")
-STATUSES = {"queued": "待送达", "delivered": "已送达", "undeliverable": "无法送达", "acknowledged": "已收到",
-            "completed": "已办结", "overdue": "逾期"}
-CHANNELS = {"card": "卡片", "workbench": "工作台", "api": "API"}
-REQUIRES = {"ack": "收到即可 (ack)", "completion": "须办结 (completion)"}
+SHEET_TYPES = {"pdf": "application/pdf", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 PEOPLE_HEADER = ["userid", "姓名", "部门", "状态", "送达", "收到", "办结", "提醒次数", "逾期于"]
 CHUNK = 200  # person rows per PDF table: one huge table is laid out far slower than many small ones
 
@@ -91,7 +89,7 @@ def load(session, settings, directive_id: int, *, now: datetime | None = None) -
 def _totals(directive: Directive, people: list[Person]) -> list[tuple[str, int]]:
     counts = Counter(p.status for p in people)
     return ([("应签收人数", len(people)), ("已按要求处理", sum(done_at(directive, p.receipt) is not None for p in people))]
-            + [(STATUSES[s], counts.get(s, 0)) for s in STATUSES]
+            + [(RECEIPT_STATUSES[s], counts.get(s, 0)) for s in RECEIPT_STATUSES]
             + [("曾逾期", sum(p.receipt.overdue_at is not None for p in people)),
                ("提醒合计", sum(p.receipt.reminders or 0 for p in people))])
 
@@ -122,9 +120,10 @@ class _Format:
 
     def facts(self) -> list[tuple[str, str]]:
         d, sheet = self.sheet.directive, self.sheet
+        require = f"{REQUIRES[d.require]} ({d.require})" if d.require in REQUIRES else d.require
         return [("指令编号", str(d.id)), ("标题", d.title), ("当前版本", f"第 {d.version} 版"),
                 ("内容哈希 (SHA-256)", d.content_hash), ("发布人", d.issuer), ("发布时间", self.time(d.created_at)),
-                ("截止时间", self.time(d.deadline)), ("要求", REQUIRES.get(d.require, d.require)),
+                ("截止时间", self.time(d.deadline)), ("要求", require),
                 ("紧急", "是" if d.urgent else "否"), ("机密", "是" if d.confidential else "否"), ("状态", self.status()),
                 ("导出时间", f"{self.time(sheet.exported_at)} ({sheet.tz_name})")]
 
@@ -144,7 +143,7 @@ class _Format:
 
     def person_row(self, person: Person) -> list[str]:
         r = person.receipt
-        return [person.userid, person.name, person.department, STATUSES.get(person.status, person.status),
+        return [person.userid, person.name, person.department, RECEIPT_STATUSES.get(person.status, person.status),
                 self.delivered(person), self.acted(r.acknowledged_at, r.ack_channel),
                 self.acted(r.completed_at, r.complete_channel), str(r.reminders or 0), self.time(r.overdue_at)]
 

@@ -28,6 +28,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from wecom_app.counts import Counts
 from wecom_app.directory.mirror import apply_department, apply_tag, apply_user, delete_tag, delete_user, stamp
 from wecom_app.logs import kv
 from wecom_app.models import Department, Tag, User
@@ -47,25 +48,20 @@ ERROR_NOT_VISIBLE = 60011  # outside the app's visible range (90196)
 
 
 @dataclasses.dataclass
-class SyncCounts:
-    departments: int = 0
-    departments_deleted: int = 0
+class SyncCounts(Counts):
+    departments: int = 0  # the order of the fields is the order of summary() and of the log line
     users: int = 0
     left: int = 0
+    tags: int = 0
+    departments_deleted: int = 0
+    tags_deleted: int = 0
     unconfirmed: int = 0  # missing users marked stale for the job to confirm
     invisible: int = 0  # listed by user/list_id but outside the app's visible range (60011): not read
-    tags: int = 0
-    tags_deleted: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def complete(self) -> bool:
         return not self.errors
-
-    def summary(self) -> str:
-        return (f"departments={self.departments} users={self.users} left={self.left} tags={self.tags}"
-                f" departments_deleted={self.departments_deleted} tags_deleted={self.tags_deleted}"
-                f" unconfirmed={self.unconfirmed} invisible={self.invisible} errors={len(self.errors)}")
 
 
 def full_sync(session_factory, client, now: datetime, progress: Progress | None = None) -> SyncCounts:
@@ -85,8 +81,7 @@ def full_sync(session_factory, client, now: datetime, progress: Progress | None 
     _sync_tags(session_factory, client, counts, report)
     if not any(e.startswith("users") for e in counts.errors):
         _mark_missing_left(session_factory, seen, at, now, counts)
-    log.info(kv("wecom.directory.synced", **{k: v for k, v in dataclasses.asdict(counts).items() if k != "errors"},
-                errors=len(counts.errors)))
+    log.info(kv("wecom.directory.synced", **counts.as_dict()))
     return counts
 
 

@@ -151,15 +151,6 @@ def delete_user(session, userid: str, event_time: int, now: datetime | None = No
     return user
 
 
-def mark_user_stale(session, userid: str, event_time: int = 0) -> User:
-    """The job re-reads a stale user with user/get."""
-    user = session.get(User, userid.strip().lower())
-    if user is None:
-        return apply_user(session, {"userid": userid}, event_time, stale=True)
-    user.stale = True
-    return user
-
-
 # A userid rename (update_user with NewUserID) moves far more than the mirror: directory/rename.py.
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from wecom_app.counts import Counts
 from wecom_app.governance import registry
 from wecom_app.models import Group, User
 from wecom_app.wecom.errors import WeComError
@@ -26,13 +27,10 @@ TOO_MANY_OWNERS = 81017
 
 
 @dataclasses.dataclass
-class DiscoveryCounts:
+class DiscoveryCounts(Counts):
     listed: int = 0
     discovered: int = 0
     pages: int = 0
-
-    def summary(self) -> str:
-        return f"listed={self.listed} discovered={self.discovered} pages={self.pages}"
 
 
 def discover(session_factory, client, now: datetime, progress=None) -> DiscoveryCounts:

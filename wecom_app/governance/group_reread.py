@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
+from wecom_app.counts import Counts
 from wecom_app.governance import registry
 from wecom_app.governance.reconcile import CUSTOMER_GONE, apply_customer_group
 from wecom_app.logs import kv
@@ -44,7 +45,7 @@ ERROR_BACKOFF_CAP = timedelta(minutes=15)
 
 
 @dataclasses.dataclass
-class RereadCounts:
+class RereadCounts(Counts):
     read: int = 0
     applied: int = 0  # groups whose groupchat/get answer was applied
     judged: int = 0  # members applied (each judged again: R1, R2, R11, R13)
@@ -54,7 +55,7 @@ class RereadCounts:
     rate_limited: bool = False
 
     @property
-    def total(self) -> int:
+    def total(self) -> int:  # groups read (applied, judged, waiting and dismissed are what the reads found)
         return self.read + self.errors
 
 
@@ -82,7 +83,7 @@ def reread_due(session_factory, client, settings, now: datetime, *, limit: int =
                 _later(session_factory, rest, now + timedelta(seconds=exc.retry_after), error=str(exc), count=False)
             break
     if claims:
-        log.info(kv("wecom.group_reread.pass", **dataclasses.asdict(counts)))
+        log.info(kv("wecom.group_reread.pass", **counts.as_dict()))
     return counts
 
 

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 
 from wecom_app.audit import audit
+from wecom_app.counts import Counts
 from wecom_app.governance import naming
 from wecom_app.governance.notify import tell
 from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction, User, Violation
@@ -46,7 +47,7 @@ DEFAULT_GRACE_DAYS = 3
 
 
 @dataclasses.dataclass
-class Stats:
+class Stats(Counts):
     reminded: int = 0  # people sent a reminder in this run
     violations: int = 0  # R2 violations recorded in this run
 

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import bindparam, case, func, select, update
 
 from wecom_app.audit import audit
+from wecom_app.counts import Counts
 from wecom_app.governance import group_size, members, membership, notify, registry, rules
 from wecom_app.logs import kv
 from wecom_app.models import Group, GroupMember, OutboxAction
@@ -54,7 +55,7 @@ PROBE_EVERY = timedelta(hours=24)  # an unchanged customer group is still read o
 
 
 @dataclasses.dataclass
-class ReconcileCounts:
+class ReconcileCounts(Counts):
     groups: int = 0  # read from WeCom
     unchanged: int = 0
     skipped: int = 0  # customer groups whose member_version is the one we hold (not read)
@@ -67,9 +68,6 @@ class ReconcileCounts:
     applied: int = 0  # customer-group members whose groupchat/get details were applied
     errors: int = 0
     rate_limited: bool = False
-
-    def summary(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
 
 
 def reconcile(session_factory, client, settings, now: datetime, *, budget: int = BUDGET) -> ReconcileCounts:
@@ -110,7 +108,7 @@ def reconcile(session_factory, client, settings, now: datetime, *, budget: int =
                 _stamp(session_factory, stamps, now)
     finally:
         _stamp(session_factory, stamps, now)
-    log.info(kv("wecom.reconcile.pass", **dataclasses.asdict(counts)))
+    log.info(kv("wecom.reconcile.pass", **counts.as_dict()))
     return counts
 
 

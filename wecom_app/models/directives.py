@@ -120,9 +120,10 @@ def done_at(directive: Directive, receipt: DirectiveReceipt) -> datetime | None:
 
 
 class DirectiveBatch(Base):
-    """One message/send (or appchat/send) of a directive: its task_id, the outbox row
-    that carries it, and what WeCom answered (msgid, response_code for one update of
-    every recipient's card within 72 h)."""
+    """One message/send (or appchat/send) of a directive: its task_id and recipients. The
+    outbox row that carries it has `subject = "directive_batch:<id>"`; WeCom's answer
+    (msgid, the response_code for one update of every recipient's card within 72 h) is
+    read from that row's `result`."""
 
     __tablename__ = "directive_batch"
 
@@ -131,12 +132,7 @@ class DirectiveBatch(Base):
     version: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))  # card | reminder | summary | notice
     task_id: Mapped[str | None] = mapped_column(String(128), unique=True)
-    outbox_id: Mapped[int | None] = mapped_column(Integer)
     userids: Mapped[list[str]] = mapped_column(JSON, default=list)
-    msgid: Mapped[str | None] = mapped_column(String(128))
-    response_code: Mapped[str | None] = mapped_column(String(256))  # the send's, single use
-    response_code_used: Mapped[bool] = mapped_column(Boolean, default=False)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

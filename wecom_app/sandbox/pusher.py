@@ -19,8 +19,6 @@ import requests
 
 from wecom_app.callbacks.crypto import WeComCrypto, signature
 
-LIST_FIELDS = ("Department", "IsLeaderInDept", "DirectLeader", "AddUserItems", "DelUserItems",
-               "AddPartyItems", "DelPartyItems")
 NUMBER_FIELDS = ("MainDepartment", "Status", "Gender", "Id", "ParentId", "Order", "TagId", "CreateTime",
                  "JoinScene", "QuitScene", "MemChangeCnt", "AgentID", "MsgId")
 

@@ -110,23 +110,6 @@ class CallbackEventsMixin:
             return pusher.change_contact("create_party", Id=id, Name=name, ParentId=parentid,
                                          Order=party["order"], **self._created())
 
-    def party_update(self, id: int, *, name: str | None = None, parentid: int | None = None) -> str:
-        with self.lock:
-            party, fields = self.departments[id], {}
-            if name is not None and name != party["name"]:
-                party["name"] = fields["Name"] = name
-            if parentid is not None and parentid != party["parentid"]:
-                party["parentid"] = fields["ParentId"] = parentid
-            return pusher.change_contact("update_party", Id=id, **fields, **self._created())
-
-    def party_delete(self, id: int) -> str:
-        with self.lock:
-            if any(id in u["department"] for u in self.users.values()) or any(
-                    d["parentid"] == id for d in self.departments.values()):
-                raise ValueError("WeCom refuses to delete a department that has members or sub-departments")
-            del self.departments[id]
-            return pusher.change_contact("delete_party", Id=id, **self._created())
-
     # -- customer groups (change_external_chat) ------------------------------------------------------
     def groupchat_create(self, chat_id: str, name: str, owner: str, members=(), *, notice: str = "",
                          admin_list=()) -> str:

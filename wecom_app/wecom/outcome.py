@@ -35,6 +35,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import sessionmaker
 
 from wecom_app import metrics
+from wecom_app.counts import Counts
 from wecom_app.logs import kv
 from wecom_app.models import OutboxAction
 from wecom_app.wecom import quota
@@ -52,7 +53,7 @@ API_FORBIDDEN = 48002  # on externalcontact/*: the app is not in 客户联系「
 
 
 @dataclasses.dataclass
-class SendStats:
+class SendStats(Counts):
     claimed: int = 0
     sent: int = 0
     held: int = 0  # moved to the next working time
@@ -63,7 +64,7 @@ class SendStats:
     released: int = 0  # claimed but not called (WeCom down, bad credentials, lease half over)
 
     @property
-    def total(self) -> int:
+    def total(self) -> int:  # what became of the claimed rows (claimed and split are not outcomes)
         return self.sent + self.held + self.deferred + self.retried + self.failed + self.released
 
 

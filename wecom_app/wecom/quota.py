@@ -286,10 +286,6 @@ def reserve_members(session: Session, userids: Iterable[str], now: datetime) -> 
     return _by_userid(reserve(session, map(member_scope, userids), MEMBER_LIMITS, now))
 
 
-def release_members(session: Session, userids: Iterable[str], now: datetime) -> None:
-    release(session, map(member_scope, userids), MEMBER_LIMITS, now)
-
-
 def _by_userid(availability: Availability) -> Availability:
     strip = len(member_scope(""))
     return Availability(

@@ -4,7 +4,7 @@ One blueprint, `bp` (wecom_app/workbench/blueprint.py, with the CSRF check, the
 error pages and `runtime()`); pages live in the modules imported below (`auth` login
 and roles, `home` dashboard, `me` 我的待办 and the directive page). A new page is a
 module that does `from wecom_app.workbench.blueprint import bp, runtime`, decorates its
-views with `@login_required` / `@roles_required(...)` from `.auth`, renders a template
+views with `@login_required` / `@roles_required(...)` from `.access`, renders a template
 that extends `workbench/base.html`, and is imported and listed in `PAGES` below.
 
 Everything here is attached to the blueprint, never to the app: the REST API

@@ -26,11 +26,11 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from wecom_app import announcements
 from wecom_app.inputs import form_id
+from wecom_app.labels import GROUP_KINDS
 from wecom_app.models import Announcement, Group
+from wecom_app.workbench.access import audit_action, current_user, forbidden, roles_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import audit_action, current_user, forbidden, roles_required
-from wecom_app.workbench.directives_admin import KIND_NAMES, ZhForm
-from wecom_app.workbench.forms import bytes_words, utf8_bytes
+from wecom_app.workbench.forms import ZhForm, bytes_words, utf8_bytes
 from wecom_app.workbench.paging import paginate
 
 CHANNEL_NOTES = {"appchat/send": "应用管理群：由应用直接发送（appchat/send）",
@@ -142,7 +142,7 @@ def announcements_new():
                     flash("公告已提交发送。", "ok")
                     return redirect(url_for("workbench.announcement_detail", announcement_id=announcement.id))
         # in the session: a refusal's rollback expired the groups, which the page reloads
-        page = render_template("workbench/announcements_new.html", form=form, notes=notes, kind_names=KIND_NAMES)
+        page = render_template("workbench/announcements_new.html", form=form, notes=notes, kind_names=GROUP_KINDS)
     return page, 422 if request.method == "POST" else 200
 
 
@@ -172,5 +172,5 @@ def announcement_detail(announcement_id: int):
                        why=unreachable_words(d["reason"]) if d["status"] == "unreachable" else d["reason"])
                   for d in body["deliveries"]]
     return render_template("workbench/announcements_detail.html", announcement=announcement, body=body,
-                           deliveries=deliveries, goes_at=_when(body["goes_at"]), kind_names=KIND_NAMES,
+                           deliveries=deliveries, goes_at=_when(body["goes_at"]), kind_names=GROUP_KINDS,
                            unreachable=[d for d in deliveries if d["status"] == "unreachable"])

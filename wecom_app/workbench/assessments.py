@@ -23,15 +23,14 @@ from wtforms.validators import Optional, Regexp, ValidationError
 
 from wecom_app.governance.scope import subtree
 from wecom_app.inputs import bounded_int
+from wecom_app.labels import RULE_NAMES
 from wecom_app.models import Assessment, Department, DirectiveReceipt, User
 from wecom_app.violations.assessments import MONTH, month_report, month_xlsx, report_xlsx
+from wecom_app.workbench.access import audit_action, roles_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import audit_action, roles_required
 from wecom_app.workbench.paging import paginate
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-RULE_NAMES = {"R1": "非在职人员入群", "R2": "未使用实名", "R3": "不文明言论", "R5": "发布无关内容", "R11": "拉入无关人员",
-              "R12": "泄露涉密信息", "R13": "外发公司信息", "R16": "指令逾期未办"}
 
 
 class AssessmentFilter(FlaskForm):

@@ -19,10 +19,10 @@ from wtforms import StringField
 from wtforms.validators import Length, ValidationError
 
 from wecom_app.models import AuditEntry, User
+from wecom_app.workbench.access import roles_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import roles_required
+from wecom_app.workbench.forms import DayField
 from wecom_app.workbench.paging import paginate
-from wecom_app.workbench.settings_page import DayField
 
 PER_PAGE = 30
 SECRET_KEYS = re.compile(r"secret|token|passw|aes|signature|webhook|robot|cookie|credential|private", re.I)

@@ -17,7 +17,6 @@ import re
 from datetime import datetime, time, timedelta
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import (
     BooleanField,
@@ -29,28 +28,24 @@ from wtforms import (
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.meta import DefaultMeta
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from wecom_app.api.directives import SHEET_TYPES, counts
 from wecom_app.directives import followup as directives_followup
 from wecom_app.directives import issue as directives
 from wecom_app.directives import receipt_sheet
+from wecom_app.directives.queries import counts
 from wecom_app.governance.scope import subtree
 from wecom_app.inputs import bounded_int, form_id
+from wecom_app.labels import CHANNELS, GROUP_KINDS, RECEIPT_STATUSES, REQUIRES
 from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, Group, User, UserDepartment
 from wecom_app.models.directives import done_column
+from wecom_app.workbench.access import audit_action, current_user, forbidden, login_required, roles_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import audit_action, current_user, forbidden, login_required, roles_required
-from wecom_app.workbench.forms import EmptyForm, bytes_words, utf8_bytes
+from wecom_app.workbench.forms import EmptyForm, ZhForm, bytes_words, utf8_bytes
 from wecom_app.workbench.paging import paginate
 from wecom_app.workbench.people import PeopleField, check_people
 
 MATRIX_PER_PAGE = 50
-STATUS_FILTERS = {"queued": "待送达", "delivered": "已送达", "undeliverable": "无法送达", "acknowledged": "已收到",
-                  "completed": "已办结", "overdue": "已逾期"}
-CHANNELS = {"card": "消息卡片", "workbench": "工作台", "api": "API"}
-KIND_NAMES = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群"}
 # DirectiveError's field → the form field it is shown next to
 FIELD_OF = {"title": "title", "body": "body", "assignees": "users", "assignees.users": "users",
             "assignees.departments": "departments", "assignees.groups": "groups", "deadline": "deadline_date",
@@ -104,16 +99,6 @@ def show_error(form, exc: directives.DirectiveError) -> None:
 
 # ---- forms ------------------------------------------------------------------------------------------------------
 
-class ZhForm(FlaskForm):
-    """WTForms' own messages (a malformed date or time) in Chinese: its bundled translations."""
-
-    class Meta:
-        locales = ("zh",)
-
-        def get_translations(self, form):
-            return DefaultMeta.get_translations(self, form)
-
-
 class ComposeForm(ZhForm):
     # bytes, as WeCom counts them (directives.TITLE_BYTES / BODY_BYTES, textlimits.py)
     title = StringField("标题", validators=[DataRequired("请填写标题"), utf8_bytes(directives.TITLE_BYTES, "标题")])
@@ -124,7 +109,7 @@ class ComposeForm(ZhForm):
     groups = SelectMultipleField("群（群内员工）", coerce=form_id, validate_choice=False)
     deadline_date = DateField("截止日期", validators=[InputRequired("请填写截止日期")])
     deadline_time = TimeField("截止时间", validators=[InputRequired("请填写截止时间")])
-    require = SelectField("要求", choices=[SelectChoice("ack", "确认收到"), SelectChoice("completion", "收到并办结")],
+    require = SelectField("要求", choices=[SelectChoice(k, word) for k, word in REQUIRES.items()],
                           default="ack")
     urgent = BooleanField("紧急")
     confidential = BooleanField("机密")
@@ -148,7 +133,7 @@ def _fill_choices(db, form: ComposeForm) -> None:
                                   .order_by(Department.id)).all())
     form.departments.choices = [SelectChoice(i, name) for i, name in departments.items()]
     groups = db.scalars(select(Group).where(Group.status == "active").order_by(Group.kind, Group.name)).all()
-    form.groups.choices = [SelectChoice(g.id, f"{g.name}（{KIND_NAMES.get(g.kind, g.kind)}）") for g in groups]
+    form.groups.choices = [SelectChoice(g.id, f"{g.name}（{GROUP_KINDS.get(g.kind, g.kind)}）") for g in groups]
     form.summary_group.choices = [SelectChoice("", "不发送")] + [
         SelectChoice(str(g.id), g.name) for g in groups if g.kind == "managed" and g.chat_id]
 
@@ -256,7 +241,7 @@ def _int_arg(name: str) -> int | None:
 
 def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_code: int = 200):
     rt = runtime()
-    status = request.args.get("status") if request.args.get("status") in STATUS_FILTERS else None
+    status = request.args.get("status") if request.args.get("status") in RECEIPT_STATUSES else None
     department = _int_arg("department")
     with rt.sessions() as db:
         directive = _managed(db, directive_id)
@@ -278,7 +263,7 @@ def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_
                      status=directives.receipt_status(directive, r)) for r, name, dept in page.items]
     return render_template(
         "workbench/directives_receipts.html", directive=directive, page=page, rows=rows, rates=rates,
-        status=status, department=department, departments=departments, status_names=STATUS_FILTERS,
+        status=status, department=department, departments=departments, status_names=RECEIPT_STATUSES,
         channels=CHANNELS, issuer_name=issuer.name if issuer else directive.issuer, versions=versions,
         pending=pending, form=EmptyForm(), revoke_form=revoke_form or RevokeForm()), status_code
 
@@ -381,4 +366,4 @@ def directive_sheet(directive_id: int, fmt: str):
         audit_action(db, "directive.export", f"directive:{directive_id}", format=fmt)
         db.commit()
     name = f"directive-{directive_id}-receipts.{fmt}"
-    return Response(data, mimetype=SHEET_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(data, mimetype=receipt_sheet.SHEET_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -4,10 +4,34 @@ server and the `field` macro shows each error next to its field)."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField
+from wtforms import DateField, HiddenField
+from wtforms.meta import DefaultMeta
 from wtforms.validators import AnyOf, DataRequired, ValidationError
 
 from wecom_app.wecom import textlimits
+
+
+class ZhForm(FlaskForm):
+    """WTForms' own messages (a malformed date or time) in Chinese: its bundled translations."""
+
+    class Meta:
+        locales = ("zh",)
+
+        def get_translations(self, form):
+            return DefaultMeta.get_translations(self, form)
+
+
+class DayField(DateField):
+    """A date as YYYY-MM-DD with the message in Chinese."""
+
+    def process_formdata(self, valuelist):
+        if not any(v.strip() for v in valuelist):
+            self.data = None  # empty: validate_day says it is required
+            return
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("日期格式为 YYYY-MM-DD，例如 2027-02-06") from None
 
 
 class EmptyForm(FlaskForm):

@@ -25,25 +25,22 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from wecom_app.api.directives import counts
 from wecom_app.archive.coverage import coverage
 from wecom_app.archive.pull import status as pull_status
+from wecom_app.directives.queries import counts
 from wecom_app.governance import group_size, membership, registry, rules
 from wecom_app.inputs import form_id
+from wecom_app.labels import GROUP_KINDS, GROUP_STATUSES, MEMBER_STATES
 from wecom_app.models import Department, Directive, Group, GroupMember, Tag, User
 from wecom_app.models.groups import KINDS, STATUSES
-from wecom_app.workbench.auth import audit_action, can_manage_group, current_user, forbidden, roles_required
+from wecom_app.workbench.access import audit_action, can_manage_group, current_user, forbidden, roles_required
 from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.forms import EmptyForm
-from wecom_app.workbench.home import KIND_NAMES
 from wecom_app.workbench.paging import paginate
 from wecom_app.workbench.people import PeopleField, check_people
 
 BAD = GroupMember.compliance.notin_(("ok", "unknown"))
 SHOWN = ("present", "pending_approval", "removing", "suspended", group_size.LEFT_OUT)  # what a custodian cares about
-STATE_NAMES = {"present": "在群", "pending_approval": "待审批", "removing": "移出中", "suspended": "已暂停",
-               group_size.LEFT_OUT: "未能入群（群已满）"}
-STATUS_NAMES = {"creating": "创建中", "discovered": "待备案", "active": "正常", "dismissed": "已解散"}
 # what the app does for each kind, said plainly (DESIGN §1; registry.ENFORCED is the API's English)
 ENFORCED = {
     "managed": dict(
@@ -132,7 +129,7 @@ MESSAGES = [  # registry's English → what the person at the form reads
     (r"not in the directory: (.*)", lambda m: f"通讯录中没有：{'、'.join(m[1].split(', '))}"),
     (r"a customer group is registered by its chat_id", lambda m: "客户群须填写群 ID（chat_id，见客户群列表）"),
     (r"already registered as group (\d+)", lambda m: f"该群已登记（群 {m[1]}）"),
-    (r"(\S+) is a (\w+) group", lambda m: f"{m[1]} 是{KIND_NAMES.get(m[2], m[2])}"),
+    (r"(\S+) is a (\w+) group", lambda m: f"{m[1]} 是{GROUP_KINDS.get(m[2], m[2])}"),
     (r"a group robot's webhook URL", lambda m: "请填写群机器人的 Webhook 地址（…/cgi-bin/webhook/send?key=…）"),
 ]
 
@@ -193,7 +190,7 @@ def groups():
         counts, bad = _member_counts(db, ids), _member_counts(db, ids, BAD)
         names = _names(db, {u for g in page.items for u in (g.owner, g.custodian)})
     return render_template("workbench/groups_list.html", page=page, args=args, counts=counts, bad=bad, names=names,
-                           kind_names=KIND_NAMES, status_names=STATUS_NAMES, filtered=any(args.values()))
+                           kind_names=GROUP_KINDS, status_names=GROUP_STATUSES, filtered=any(args.values()))
 
 
 def _member_counts(db, group_ids, *where) -> dict[int, int]:
@@ -320,7 +317,7 @@ def group_detail(group_id: int):
     return render_template("workbench/groups_detail.html", archive=archive, group=group, members=members, compliance=compliance,
                            pending=pending, creation=creation, problem=problem, **labels, directives=directives, only_bad=only_bad,
                            enforced=ENFORCED[group.kind],
-                           kind_names=KIND_NAMES, state_names=STATE_NAMES, why=rules.WHY, rule_of=rules.RULE,
+                           kind_names=GROUP_KINDS, state_names=MEMBER_STATES, why=rules.WHY, rule_of=rules.RULE,
                            form=MemberForm(), recheck_form=EmptyForm())
 
 

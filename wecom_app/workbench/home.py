@@ -8,14 +8,13 @@ from __future__ import annotations
 from flask import redirect, render_template, url_for
 from sqlalchemy import func, select
 
-from wecom_app.api.directives import counts
+from wecom_app.directives.queries import counts
 from wecom_app.governance import group_size
+from wecom_app.labels import GROUP_KINDS
 from wecom_app.models import Directive, Group, GroupMember, OutboxAction, Violation
 from wecom_app.wecom.outbox import waiting
+from wecom_app.workbench.access import current_user, login_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import current_user, login_required
-
-KIND_NAMES = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群（备案）"}
 
 
 @bp.get("/")
@@ -36,7 +35,7 @@ def home():
             outbox=_outbox_health(db) if viewer.is_admin else None,
             outbox_waiting=waiting(db, rt.clock()),  # WeCom unreachable for 15 min: everyone who sends should know
         )
-    return render_template("workbench/home.html", kind_names=KIND_NAMES, **data)
+    return render_template("workbench/home.html", kind_names=GROUP_KINDS, **data)
 
 
 def _scoped(stmt, column, mine):

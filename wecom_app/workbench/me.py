@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from wecom_app.directives import acks as directives_acks
 from wecom_app.models import Directive, DirectiveReceipt, User
+from wecom_app.workbench.access import current_user, forbidden, login_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import current_user, forbidden, login_required
 from wecom_app.workbench.forms import ActForm
 
 DONE = ("acknowledged", "completed")

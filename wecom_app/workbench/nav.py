@@ -8,8 +8,9 @@ import dataclasses
 
 from flask import request
 
+from wecom_app import labels
+from wecom_app.workbench.access import current_user
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import current_user
 from wecom_app.workbench.forms import EmptyForm
 
 
@@ -44,6 +45,9 @@ def active_key() -> str:
     best = max((i for i in NAV if path == i.href or (i.href != "/" and path.startswith(i.href + "/"))),
                key=lambda i: len(i.href), default=None)
     return best.key if best else ""
+
+
+bp.add_app_template_global(labels, "LABELS")  # the one place for the Chinese words (badges, kinds)
 
 
 @bp.context_processor

@@ -32,8 +32,8 @@ from wecom_app.models import Group, GroupMember
 from wecom_app.models.directory import STATUS_ACTIVE
 from wecom_app.wecom import jsapi
 from wecom_app.wecom.errors import WeComError
+from wecom_app.workbench.access import current_user, login_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import current_user, login_required
 
 WHOLE_DIRECTORY = ("admin", "issuer")
 PER_PAGE_MAX = 50

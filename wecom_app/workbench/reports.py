@@ -14,8 +14,8 @@ from wtforms.validators import DataRequired, Length
 
 from wecom_app.models import Group, GroupMember, User, Violation
 from wecom_app.violations import reports as violations_reports
+from wecom_app.workbench.access import audit_action, current_user, login_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import audit_action, current_user, login_required
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.paging import paginate
 from wecom_app.workbench.people import PeopleField, check_people, visible_to

@@ -23,16 +23,17 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from wtforms import DateField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import AnyOf, Length, ValidationError
 
 from wecom_app import session_generations
+from wecom_app.labels import SANCTIONS
 from wecom_app.models import CalendarOverride, Tag, User
 from wecom_app.violations.sanctions import ladder
+from wecom_app.workbench.access import audit_action, current_user, roles_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import audit_action, current_user, roles_required
-from wecom_app.workbench.forms import EmptyForm
+from wecom_app.workbench.forms import DayField, EmptyForm
 from wecom_app.workbench.paging import paginate
 from wecom_app.workcal import load_calendar, set_override, unset_override
 
@@ -42,20 +43,6 @@ KINDS = (SelectChoice("holiday", "休息（放假）"), SelectChoice("workday", 
 # naming.py's defaults in words (their regular expressions are unreadable on a phone)
 DEFAULT_GROUP_NAMES = "默认：2-50 个字，汉字、字母、数字和常用标点（- _ · . & + / 、括号），不含表情"
 DEFAULT_REAL_NAMES = "默认：2-4 个汉字"
-STEP_NAMES = {"warning": "警告", "temporary_removal": "暂时移出群", "removal": "移出群"}
-
-
-class DayField(DateField):
-    """A date as YYYY-MM-DD with the message in Chinese."""
-
-    def process_formdata(self, valuelist):
-        if not any(v.strip() for v in valuelist):
-            self.data = None  # empty: validate_day says it is required
-            return
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError("日期格式为 YYYY-MM-DD，例如 2027-02-06") from None
 
 
 class OverrideForm(FlaskForm):
@@ -174,7 +161,7 @@ def _render(form: OverrideForm):
 def _environment(db, settings) -> list[tuple[str, str, str]]:
     """(label, value, variable) for each non-secret setting an admin cares about."""
     windows = "，".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in settings.work_hours)
-    steps = " → ".join(STEP_NAMES.get(step, step) + (f" {days} 天" if step == "temporary_removal" else "")
+    steps = " → ".join(SANCTIONS.get(step, step) + (f" {days} 天" if step == "temporary_removal" else "")
                        for step, days in ladder(settings))
     names = dict(db.execute(select(User.userid, User.name).where(User.userid.in_(settings.admins or [""]))).all())
     admins = "、".join(f"{names.get(a, '')}（{a}）" if names.get(a) else a for a in settings.admins) or "未设置"

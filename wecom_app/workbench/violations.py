@@ -22,20 +22,17 @@ from wtforms import RadioField, SelectChoice, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from wecom_app.inputs import bounded_int
+from wecom_app.labels import GROUP_KINDS, RULE_NAMES, SANCTIONS
 from wecom_app.models import Assessment, Department, Group, Sanction, User, Violation
 from wecom_app.violations import decisions
 from wecom_app.violations.decisions import DecisionError
 from wecom_app.violations.records import RULES, STATUSES
 from wecom_app.violations.sanctions import NO_MUTE
+from wecom_app.workbench.access import audit_action, current_user, forbidden, roles_required
 from wecom_app.workbench.blueprint import bp, runtime
-from wecom_app.workbench.auth import audit_action, current_user, forbidden, roles_required
-from wecom_app.workbench.home import KIND_NAMES
 from wecom_app.workbench.paging import paginate
 
-RULE_NAMES = {"R1": "非在职人员在群", "R2": "未使用实名", "R3": "言行不当（辱骂、歧视、谣言等）", "R5": "发布与工作无关的内容",
-              "R11": "无关人员入群", "R13": "外部人员在内部群", "R14": "账号被盗或丢失", "R16": "未落实群内指令"}
 STATUS_BADGE = {"open": "open", "confirmed": "confirmed", "dismissed": "dismissed_violation"}
-SANCTION_NAMES = {"warning": "警告", "temporary_removal": "暂时移出", "removal": "移出", "suspension": "暂停成员资格"}
 EVIDENCE_NAMES = {"reason": "说明", "text": "举报原文", "reporter": "举报人", "invitor": "邀请人", "msg_id": "消息编号",
                   "member_type": "成员类型", "group_nickname": "群昵称"}
 
@@ -148,8 +145,8 @@ def _render_detail(violation_id: int, form, status: int = 200):
     return render_template("workbench/violations_detail.html", v=violation, person=person, department=department,
                            group=group, sanctions=sanctions, assessment=assessment, history=history,
                            evidence=evidence, evidence_names=EVIDENCE_NAMES, names=names, form=form,
-                           rule_names=RULE_NAMES, status_badge=STATUS_BADGE, sanction_names=SANCTION_NAMES,
-                           kind_names=KIND_NAMES, no_mute=NO_MUTE, who=_who), status
+                           rule_names=RULE_NAMES, status_badge=STATUS_BADGE, sanction_names=SANCTIONS,
+                           kind_names=GROUP_KINDS, no_mute=NO_MUTE, who=_who), status
 
 
 def _who(actor: str | None) -> str:
@@ -186,7 +183,7 @@ def violation_decide(violation_id: int):
         form.decision.errors = [*form.decision.errors, decision_message(exc)]
         return _render_detail(violation_id, form, 409)
     if status == "confirmed":
-        what = f"已确认违规；处理：{SANCTION_NAMES.get(sanction, sanction)}" if sanction else "已确认违规（未指明个人，不处理个人）"
+        what = f"已确认违规；处理：{SANCTIONS.get(sanction, sanction)}" if sanction else "已确认违规（未指明个人，不处理个人）"
         flash(what + ("，并已记入当月考核。" if userid else "。"), "ok")
     else:
         flash("已驳回，不构成违规。", "ok")

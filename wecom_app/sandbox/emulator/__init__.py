@@ -46,7 +46,6 @@ PRIVATE_FIELDS = ("avatar", "thumb_avatar", "gender", "mobile", "email", "biz_ma
 REDACTED = ("access_token", "corpsecret", "key")  # key: a group robot's, a bearer secret
 # the archive's secret, a decrypted random key and the ciphertext it opens (finance/*)
 BODY_REDACTED = ("secret", "encrypt_key", "encrypt_msg")
-HANG_PAGE = "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>"
 
 
 def create_emulator(state: SandboxState) -> Flask:
