@@ -12,7 +12,7 @@ from wecom_app.cli import main
 from wecom_app.directives import ledger
 from wecom_app.models import LedgerEntry
 
-from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN
+from tests.conftest import AES_KEY, CORP_ID, SECRET, TOKEN
 
 T0 = datetime(2027, 3, 1, 1, 30, tzinfo=timezone.utc)
 EVENTS = ("delivered", "acknowledged", "reminded", "completed")

@@ -15,8 +15,8 @@ from wecom_app.directives.issue import content_hash
 from wecom_app.directives.receipt_sheet import receipt_pdf, receipt_xlsx
 from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, User
 
-from .conftest import make_settings
-from .test_rules_support import push, world  # noqa: F401 - the emulator-backed fixture
+from tests.conftest import make_settings
+from tests.test_rules_support import push, world  # noqa: F401 - the emulator-backed fixture
 
 T0 = datetime(2027, 3, 1, 1, 30, tzinfo=timezone.utc)  # 09:30:00 in Shanghai
 DEADLINE = datetime(2027, 3, 5, 10, 0, tzinfo=timezone.utc)  # 18:00:00 in Shanghai
@@ -183,7 +183,7 @@ def test_r16_receipt_sheet_of_10000_people_paginates(sessions):
 def test_r16_receipt_sheet_of_an_issued_and_acknowledged_directive(world):
     """Issued, delivered and acknowledged by the real code paths (emulator): the sheet's
     chain head is one `ledger verify --head` accepts."""
-    from .test_r16_directives import issue, send_and_settle, task_of
+    from tests.directives.test_r16_directives import issue, send_and_settle, task_of
 
     directive_id = issue(world)
     send_and_settle(world)

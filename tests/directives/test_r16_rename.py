@@ -29,8 +29,8 @@ from wecom_app.models import (
 from wecom_app.violations.assessments import record
 from wecom_app.violations.records import open_violation
 
-from .plugins.sandbox import AES_KEY, CORP_ID, SECRET, TOKEN
-from .test_rules_support import deliver, push, world  # noqa: F401
+from tests.plugins.sandbox import AES_KEY, CORP_ID, SECRET, TOKEN
+from tests.test_rules_support import deliver, push, world  # noqa: F401
 
 PEOPLE = ["lina", "chenjing"]
 

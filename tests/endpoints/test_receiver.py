@@ -14,9 +14,9 @@ from wecom_app.callbacks.receiver import NoAnswer
 from wecom_app.models import InboxEvent
 from wecom_app.scheduler import run_job
 
-from .callbacks import down_engines, envelope, fixture, post
-from .conftest import AES_KEY, CORP_ID, TOKEN, replace
-from .served import serving
+from tests.callbacks import down_engines, envelope, fixture, post
+from tests.conftest import AES_KEY, CORP_ID, TOKEN, replace
+from tests.served import serving
 
 CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
 
@@ -155,7 +155,7 @@ def test_database_and_spool_both_down_sends_no_answer(settings, tmp_path):
     [engine, *_] = down_engines(tmp_path)
     down = create_app(settings, runtime=Runtime(settings, engine=engine), check_schema=False).test_client()
     before = metrics.REJECTED.labels("spool_unavailable")._value.get()
-    with pytest.raises(NoAnswer):  # over HTTP the connection closes unanswered: tests/test_spool_outage.py
+    with pytest.raises(NoAnswer):  # over HTTP the connection closes unanswered: tests/e2e/test_spool_outage.py
         post(down, CRYPTO, fixture("text"))
     assert not blocked.is_dir()
     assert metrics.REJECTED.labels("spool_unavailable")._value.get() == before + 1
@@ -163,7 +163,7 @@ def test_database_and_spool_both_down_sends_no_answer(settings, tmp_path):
 
 
 def test_contacts_endpoint_uses_its_own_token_and_key(db_url, engine, sessions):
-    from .conftest import make_settings
+    from tests.conftest import make_settings
 
     contact_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
     settings = make_settings(database_url=db_url, contact_token="QDG6eK", contact_aes_key=contact_key)

@@ -10,7 +10,7 @@ from wecom_app.governance import registry
 from wecom_app.models import AuditEntry
 from wecom_app.violations.sanctions import restore_account
 
-from .test_rules_support import actions, deliver, member, push, texts_to, world  # noqa: F401
+from tests.test_rules_support import actions, deliver, member, push, texts_to, world  # noqa: F401
 
 
 def managed(world, name, custodian):

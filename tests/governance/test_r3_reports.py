@@ -11,9 +11,9 @@ from sqlalchemy import select
 from wecom_app.governance import registry
 from wecom_app.models import Violation
 
-from .test_rules_support import deliver, push, texts_to, world  # noqa: F401
+from tests.test_rules_support import deliver, push, texts_to, world  # noqa: F401
 
-FIXTURES = Path(__file__).parent / "fixtures" / "callbacks"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "callbacks"
 
 
 def managed(world, name="研发部-全员"):

@@ -21,8 +21,8 @@ from wecom_app.models import (
 )
 from wecom_app.models.directory import STATUS_DISABLED, STATUS_LEFT
 
-from .callbacks import fixture
-from .conftest import make_settings
+from tests.callbacks import fixture
+from tests.conftest import make_settings
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 

@@ -15,8 +15,8 @@ from wecom_app.models.directory import STATUS_ACTIVE, STATUS_LEFT
 from wecom_app.wecom.client import WeComClient
 from wecom_app.wecom.errors import WeComError
 
-from .conftest import make_settings
-from .plugins.sandbox import CONTACT_SECRET
+from tests.conftest import make_settings
+from tests.plugins.sandbox import CONTACT_SECRET
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 

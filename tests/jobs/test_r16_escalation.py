@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
-from tests.test_r16_reminders import card_task, local, set_clock, tick
+from tests.jobs.test_r16_reminders import card_task, local, set_clock, tick
 from tests.test_rules_support import deliver, push, world  # noqa: F401
 from wecom_app.directives import issue as directives
 from wecom_app.models import (

@@ -15,7 +15,7 @@ from wecom_app.governance import membership, naming, real_names, registry
 from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction, Violation
 from wecom_app.wecom import outbox
 
-from .test_rules_support import actions, member, push, texts_to, world  # noqa: F401
+from tests.test_rules_support import actions, member, push, texts_to, world  # noqa: F401
 
 CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"  # 华东客户交流群, owned by hujie
 VIP = "wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAAA"  # 华南VIP客户群
@@ -159,7 +159,7 @@ def test_r2_grace_days_setting_is_validated():
 
     from wecom_app.config import SettingsError, load_settings
 
-    from .test_settings import GOOD
+    from tests.ops.test_settings import GOOD
 
     assert load_settings(dict(GOOD), env_file=None).real_name_grace_days == 3
     assert load_settings(dict(GOOD, REAL_NAME_GRACE_DAYS="0"), env_file=None).real_name_grace_days == 0

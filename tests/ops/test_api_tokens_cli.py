@@ -9,8 +9,8 @@ from wecom_app.app import create_app
 from wecom_app.cli import main
 from wecom_app.models import ApiToken
 
-from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN, make_settings
-from .test_api_support import bearer
+from tests.conftest import AES_KEY, CORP_ID, SECRET, TOKEN, make_settings
+from tests.test_api_support import bearer
 
 
 @pytest.fixture

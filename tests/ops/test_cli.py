@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from wecom_app.cli import main
 
-from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN
+from tests.conftest import AES_KEY, CORP_ID, SECRET, TOKEN
 
 
 @pytest.fixture

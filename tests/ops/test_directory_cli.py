@@ -9,7 +9,7 @@ from wecom_app.cli.sync import SYNC_STEPS
 from wecom_app.db import upgrade
 from wecom_app.models import User
 
-from .conftest import AES_KEY, CORP_ID, SECRET, TOKEN
+from tests.conftest import AES_KEY, CORP_ID, SECRET, TOKEN
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from wecom_app.config import Settings
 
-CONF = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
+CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 
 
 def _nginx() -> str:

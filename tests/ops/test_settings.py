@@ -66,7 +66,7 @@ def test_env_example_documents_every_setting_the_code_reads():
     import re
     from pathlib import Path
 
-    root = Path(__file__).parent.parent
+    root = Path(__file__).resolve().parents[2]
     source = (root / "wecom_app" / "config.py").read_text()
     read = set(re.findall(r'(?:env\.get\(|required\(|_int\(env, )"([A-Z_]+)"', source))
     read |= set(re.findall(r'"([A-Z]+(?:_[A-Z]+)+)"', source))  # names read in loops

@@ -11,8 +11,8 @@ from wecom_app.callbacks.events import parse_event
 from wecom_app.callbacks.router import Router
 from wecom_app.models import CalendarOverride, InboxEvent
 
-from .callbacks import fixture
-from .conftest import make_settings
+from tests.callbacks import fixture
+from tests.conftest import make_settings
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 

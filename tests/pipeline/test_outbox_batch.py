@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import make_settings
-from tests.test_outbox import TUESDAY_10, FakeClient, add, calendar, row, send, settings, text  # noqa: F401
+from tests.pipeline.test_outbox import TUESDAY_10, FakeClient, add, calendar, row, send, settings, text  # noqa: F401
 from wecom_app.governance.registry import encrypt_robot_key
 from wecom_app.models import Group, OutboxAction, QuotaCounter
 from wecom_app.wecom import outbox, quota

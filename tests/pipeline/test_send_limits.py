@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from tests.conftest import make_settings
-from tests.test_outbox import TUESDAY_10, FakeClient, add, calendar, row, send, settings, text  # noqa: F401
+from tests.pipeline.test_outbox import TUESDAY_10, FakeClient, add, calendar, row, send, settings, text  # noqa: F401
 from wecom_app import metrics
 from wecom_app.models import Group, GroupMember, OutboxAction
 from wecom_app.wecom import outbox, quota

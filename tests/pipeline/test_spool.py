@@ -1,6 +1,6 @@
 """The callback spool (wecom_app/callbacks/spool.py): nothing WeCom was answered 200 for is lost while
 the database is down, and nothing is stored or handled twice (DESIGN §3; WeCom retries no
-HTTP status, document/path/90930 §3.2). Real-server outages: tests/test_spool_outage.py."""
+HTTP status, document/path/90930 §3.2). Real-server outages: tests/e2e/test_spool_outage.py."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from wecom_app.models import InboxEvent
 from wecom_app.sandbox import text_message
 from wecom_app.scheduler import run_job
 
-from .callbacks import down_engines, post
-from .conftest import AES_KEY, AGENT_ID, CORP_ID, TOKEN
+from tests.callbacks import down_engines, post
+from tests.conftest import AES_KEY, AGENT_ID, CORP_ID, TOKEN
 
 CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
 T0 = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
@@ -181,7 +181,7 @@ for n in range(1_000_000):
 
 def test_a_process_killed_while_writing_loses_nothing_it_answered(settings, runtime):
     writer = subprocess.Popen([sys.executable, "-c", WRITER, settings.spool_dir], stdout=subprocess.PIPE,
-                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
+                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
     answered = [int(writer.stdout.readline()) for _ in range(50)]
     during = run_job("spool", runtime)  # replays what the live writer has written so far; it goes on in a new file
     answered += [int(writer.stdout.readline()) for _ in range(50)]

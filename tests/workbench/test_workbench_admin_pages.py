@@ -131,7 +131,7 @@ def test_r15_assessments_export_the_whole_month(wb, sandbox_state, records):
 def test_r15_assessments_export_survives_a_control_character_and_formula_names(wb, sandbox_state):
     """Issue 10: a report with \x01 confirmed without a comment made /assessments.xlsx
     answer 500 for the whole month; a name starting with = was a live formula."""
-    from tests.test_r15_assessments import LINK, reported_and_confirmed
+    from tests.endpoints.test_r15_assessments import LINK, reported_and_confirmed
 
     with rt(wb).sessions() as db:
         group = Group(kind="internal", name="研发交流群", owner="caoyang", custodian="lisi")
