@@ -8,8 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from tests.e2e.test_e2e_sandbox import sandbox  # noqa: F401
-from tests.test_rules_support import deliver, push, world  # noqa: F401
+from tests.plugins.world import deliver, push
 from wecom_app.directives import acks as directives_acks
 from wecom_app.directives import issue as directives
 from wecom_app.directives.ledger import head

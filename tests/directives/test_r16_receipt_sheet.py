@@ -16,7 +16,7 @@ from wecom_app.directives.receipt_sheet import receipt_pdf, receipt_xlsx
 from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, User
 
 from tests.conftest import make_settings
-from tests.test_rules_support import push, world  # noqa: F401 - the emulator-backed fixture
+from tests.plugins.world import push
 
 T0 = datetime(2027, 3, 1, 1, 30, tzinfo=timezone.utc)  # 09:30:00 in Shanghai
 DEADLINE = datetime(2027, 3, 5, 10, 0, tzinfo=timezone.utc)  # 18:00:00 in Shanghai

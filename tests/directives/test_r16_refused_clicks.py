@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from tests.plugins.workbench import csrf_of, issue_directive, login
 from tests.directives.test_r16_directives import issue, send_and_settle, task_of
-from tests.test_rules_support import push, world  # noqa: F401
+from tests.plugins.world import push
 from wecom_app.directives import issue as directives
 from wecom_app.directives import receipt_sheet
 from wecom_app.models import Directive, DirectiveClick, LedgerEntry

@@ -30,7 +30,7 @@ from wecom_app.violations.assessments import record
 from wecom_app.violations.records import open_violation
 
 from tests.plugins.sandbox import AES_KEY, CORP_ID, SECRET, TOKEN
-from tests.test_rules_support import deliver, push, world  # noqa: F401
+from tests.plugins.world import deliver, push
 
 PEOPLE = ["lina", "chenjing"]
 

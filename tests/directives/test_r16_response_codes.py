@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.directives.test_r16_directives import issue, send_and_settle, task_of
-from tests.test_rules_support import deliver, push, world  # noqa: F401
+from tests.plugins.world import deliver, push
 from wecom_app.directives import issue as directives
 from wecom_app.models import Directive, OutboxAction
 from wecom_app.wecom import outbox

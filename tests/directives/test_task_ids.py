@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from tests.plugins.database import fresh_database
 from tests.directives.test_r16_directives import issue, receipts, task_of
-from tests.test_rules_support import seed_directory, world  # noqa: F401
+from tests.plugins.world import seed_directory
 from wecom_app.db import make_engine, make_sessionmaker
 from wecom_app.directives import acks as directives_acks
 from wecom_app.directives.delivery import batch_for_task

@@ -1,42 +1,11 @@
 """End to end over real HTTP: the sandbox (emulator + app on one port), WeCom's
 encrypted callbacks pushed by the emulator, the dispatcher, the metrics."""
 
-import socket
-import threading
-
-import pytest
 import requests
 from sqlalchemy import select
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from wecom_app.models import InboxEvent
-from wecom_app.sandbox.run import build
 from wecom_app.scheduler import run_job
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def sandbox(db_url):
-    port = _free_port()
-    wsgi, runtime, state = build("127.0.0.1", port, db_url)
-    server = make_server("127.0.0.1", port, wsgi, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    app = wsgi.app
-    yield app, runtime, state
-    state.stopping.set()
-    server.shutdown()
-    runtime.engine.dispose()
 
 
 def test_console_url_check_is_answered_with_the_echostr(sandbox):

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from tests.conftest import AES_KEY, CORP_ID, SECRET, TOKEN
 from tests.plugins.workbench import login
 from tests.directives.test_r16_directives import issue, receipts, task_of
-from tests.test_rules_support import world  # noqa: F401
 from wecom_app.cli import main
 from wecom_app.db import make_engine, make_sessionmaker
 from wecom_app.models import AuditEntry, OutboxAction

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select, text
 
-from tests.e2e.test_e2e_sandbox import sandbox  # noqa: F401
 from wecom_app.cli import main
 from wecom_app.directives import issue as directives
 from wecom_app.directives.receipt_sheet import receipt_pdf

@@ -8,7 +8,7 @@ from sqlalchemy.exc import OperationalError
 
 from wecom_app.models import ApiToken
 
-from tests.test_api_support import bearer, error, issue_token
+from tests.plugins.api import bearer, error, issue_token
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from wecom_app.models import AuditEntry
 from wecom_app.workcal import load_calendar
 
-from tests.test_api_support import bearer, error, issue_token
+from tests.plugins.api import bearer, error, issue_token
 
 URL = "/api/v1/calendar/overrides"
 

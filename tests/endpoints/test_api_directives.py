@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 
 import jobs.outbox
 from tests.emulated import runtime, settings  # noqa: F401
-from tests.test_rules_support import seed_directory
+from tests.plugins.world import seed_directory
 from wecom_app.directives import acks as directives_acks
 from wecom_app.models import AuditEntry, Directive, DirectiveReceipt, LedgerEntry, OutboxAction, User
 from wecom_app.models.directory import STATUS_ACTIVE
 from wecom_app.sandbox.seed import MANAGED_CHAT
 
-from tests.test_api_support import add_group, bearer, error, issue_token
+from tests.plugins.api import add_group, bearer, error, issue_token
 
 SHANGHAI = timezone(timedelta(hours=8))
 MONDAY_0900 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # the sandbox clock's start

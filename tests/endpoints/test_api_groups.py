@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.test_api_support import add_group, bearer, error, issue_token, seed_directory
+from tests.plugins.api import add_group, bearer, error, issue_token, seed_directory
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction
 
-from tests.test_api_support import bearer, error, issue_token, seed_directory
+from tests.plugins.api import bearer, error, issue_token, seed_directory
 
 KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 WEBHOOK = f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}"

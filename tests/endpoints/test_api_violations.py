@@ -10,7 +10,7 @@ import pytest
 
 from wecom_app.violations import records as violations
 
-from tests.test_api_support import add_group, bearer, error, issue_token, seed_directory
+from tests.plugins.api import add_group, bearer, error, issue_token, seed_directory
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 

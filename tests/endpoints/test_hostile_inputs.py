@@ -10,7 +10,7 @@ from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from tests.plugins.workbench import csrf_of, login
 from wecom_app.api import groups as api_groups
 
-from tests.test_api_support import bearer, error, issue_token
+from tests.plugins.api import bearer, error, issue_token
 
 HUGE = "99999999999999999999"  # beyond bigint: PostgreSQL and Python's sqlite3 driver both refuse it
 

@@ -18,7 +18,7 @@ from wecom_app.models import AuditEntry, OutboxAction, SensitiveWordRule
 from wecom_app.wecom import outbox
 from wecom_app.workcal import WorkCalendar
 
-from tests.test_api_support import bearer, error, issue_token
+from tests.plugins.api import bearer, error, issue_token
 
 RULE = {"name": "禁用词-辱骂", "words": ["傻瓜", "项目天穹"], "semantics": [1], "intercept_type": 1,
         "users": ["hujie", "zhuxia"], "departments": [7]}

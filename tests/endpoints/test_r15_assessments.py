@@ -15,7 +15,7 @@ from wecom_app.models import Department, Group, User
 from wecom_app.violations import records as violations
 from wecom_app.violations.reports import file_report
 
-from tests.test_api_support import add_group, bearer, error, issue_token, seed_directory
+from tests.plugins.api import add_group, bearer, error, issue_token, seed_directory
 
 LINK = '=HYPERLINK("http://x","click")'  # a live link if a spreadsheet evaluated it
 

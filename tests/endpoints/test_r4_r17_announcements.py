@@ -22,7 +22,7 @@ from wecom_app.models import Announcement, AnnouncementDelivery, AuditEntry, Gro
 from wecom_app.sandbox.seed import CUSTOMER_CHATS, MANAGED_CHAT
 from wecom_app.wecom import outbox
 
-from tests.test_api_support import add_group, bearer, error, issue_token, seed_directory
+from tests.plugins.api import add_group, bearer, error, issue_token, seed_directory
 
 SHANGHAI = timezone(timedelta(hours=8))
 MONDAY_0900 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # the sandbox clock's start, working time

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from wecom_app.governance import registry
 from wecom_app.models import AuditEntry
 
-from tests.test_rules_support import actions, group_by_chat, member, push, texts_to, world  # noqa: F401
+from tests.plugins.world import actions, group_by_chat, member, push, texts_to
 
 CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"  # 华东客户交流群, owned by hujie
 STRANGER = "wmOgQhDgAAnewcustomerXXXXXXXXXAAA"

@@ -10,7 +10,7 @@ from wecom_app.governance import registry
 from wecom_app.models import AuditEntry
 from wecom_app.violations.sanctions import restore_account
 
-from tests.test_rules_support import actions, deliver, member, push, texts_to, world  # noqa: F401
+from tests.plugins.world import actions, deliver, member, push, texts_to
 
 
 def managed(world, name, custodian):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from wecom_app.governance import registry
 from wecom_app.models import Group
 
-from tests.test_rules_support import actions, deliver, group_by_chat, member, push, texts_to, world  # noqa: F401
+from tests.plugins.world import actions, deliver, group_by_chat, member, push, texts_to
 
 
 def managed(world, session, name, scope, owner="wangfang", custodian="caoyang"):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from wecom_app.governance import registry
 from wecom_app.models import Violation
 
-from tests.test_rules_support import deliver, push, texts_to, world  # noqa: F401
+from tests.plugins.world import deliver, push, texts_to
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "callbacks"
 

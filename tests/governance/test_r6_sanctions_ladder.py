@@ -15,7 +15,7 @@ from wecom_app.models import AuditEntry, Sanction
 from wecom_app.violations import records as violations
 from wecom_app.violations.sanctions import ladder
 
-from tests.test_rules_support import actions, deliver, member, push, texts_to, world  # noqa: F401
+from tests.plugins.world import actions, deliver, member, push, texts_to
 
 DAY = 86400
 

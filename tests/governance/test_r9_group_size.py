@@ -22,8 +22,8 @@ from wecom_app.governance import reconcile, registry
 from wecom_app.models import AuditEntry, Department, Group, GroupMember, OutboxAction, User, UserDepartment
 from wecom_app.wecom import outbox
 
-from tests.test_api_support import bearer, error, issue_token, seed_directory
-from tests.test_rules_support import actions, deliver, failed_rows, member, push, texts_to, world  # noqa: F401
+from tests.plugins.api import bearer, error, issue_token, seed_directory
+from tests.plugins.world import actions, deliver, failed_rows, member, push, texts_to
 
 SURNAMES, GIVEN = "赵钱孙李周吴郑王冯陈", "一二三四五六七八九十"
 

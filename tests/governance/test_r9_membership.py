@@ -8,7 +8,7 @@ import pytest
 from wecom_app.governance import registry, rules
 from wecom_app.models import AuditEntry
 
-from tests.test_rules_support import actions, deliver, group_by_chat, member, push, texts_to, world  # noqa: F401
+from tests.plugins.world import actions, deliver, group_by_chat, member, push, texts_to
 
 
 def managed(world, session, name, departments, join_policy="auto", custodian="wangfang"):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from wecom_app.governance import naming, registry
 from wecom_app.models import AuditEntry, Group, GroupMember
 
-from tests.test_rules_support import actions, deliver, world  # noqa: F401  (world is a fixture)
+from tests.plugins.world import actions, deliver
 
 RD = 8  # 研发部: 16 people, of whom jiayun and dingning are not activated and weiqiang is disabled
 HUADONG_CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from wecom_app.governance import registry
 from wecom_app.models import Violation
 
-from tests.test_rules_support import push, world  # noqa: F401
+from tests.plugins.world import push
 
 CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
 STRANGER = "wmOgQhDgAAnewcustomerXXXXXXXXXAAA"

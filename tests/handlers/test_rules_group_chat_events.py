@@ -15,7 +15,7 @@ from tests.conftest import make_settings
 from wecom_app.governance import membership, registry
 from wecom_app.models import AuditEntry, Group, GroupMember, GroupReread
 
-from tests.test_rules_support import actions, group_by_chat, member, push, seed_directory, texts_to
+from tests.plugins.world import actions, group_by_chat, member, push, seed_directory, texts_to
 
 CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
 EXTERNAL = "wmOgQhDgAAuXFJGwbve4g4iXknfOAAAA"

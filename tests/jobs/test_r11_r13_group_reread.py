@@ -14,7 +14,7 @@ from wecom_app.governance.group_reread import reread_due
 from wecom_app.governance.reconcile import reconcile
 from wecom_app.models import AuditEntry, Group, GroupReread
 
-from tests.test_rules_support import member, push, texts_to, world  # noqa: F401
+from tests.plugins.world import member, push, texts_to
 
 CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"  # 华东客户交流群, owned by hujie; scope 华东销售组 (department 6)
 OUTSIDER = "wmOgQhDgAAoutsider000000000000AAA"  # an external contact: none allowed here (R13)

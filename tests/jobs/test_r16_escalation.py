@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from sqlalchemy import func, select
 
 from tests.jobs.test_r16_reminders import card_task, local, set_clock, tick
-from tests.test_rules_support import deliver, push, world  # noqa: F401
+from tests.plugins.world import deliver, push
 from wecom_app.directives import issue as directives
 from wecom_app.models import (
     Assessment,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.test_rules_support import deliver, push, world  # noqa: F401
+from tests.plugins.world import deliver, push
 from wecom_app.directives import followup as directives_followup
 from wecom_app.directives import issue as directives
 from wecom_app.directives.followup import Planner, check_plan, scan_due, send_reminders

@@ -15,7 +15,7 @@ from wecom_app.governance import membership, naming, real_names, registry
 from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction, Violation
 from wecom_app.wecom import outbox
 
-from tests.test_rules_support import actions, member, push, texts_to, world  # noqa: F401
+from tests.plugins.world import actions, member, push, texts_to
 
 CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"  # 华东客户交流群, owned by hujie
 VIP = "wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAAA"  # 华南VIP客户群

@@ -14,7 +14,7 @@ from wecom_app.governance import registry
 from wecom_app.governance.reconcile import reconcile
 from wecom_app.models import Group, OutboxAction
 
-from tests.test_rules_support import actions, deliver, member, world  # noqa: F401
+from tests.plugins.world import actions, deliver, member
 
 WRITES = ("appchat/update", "appchat/create", "appchat/send", "message/send")
 

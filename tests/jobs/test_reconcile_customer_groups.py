@@ -10,7 +10,7 @@ from wecom_app.governance.reconcile import reconcile
 from wecom_app.models import Group
 from wecom_app.wecom.errors import WeComError
 
-from tests.test_rules_support import member, push, texts_to, world  # noqa: F401
+from tests.plugins.world import member, push, texts_to
 
 CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"  # 华东客户交流群, owned by hujie
 

@@ -10,7 +10,7 @@ from wecom_app.cli import main
 from wecom_app.models import ApiToken
 
 from tests.conftest import AES_KEY, CORP_ID, SECRET, TOKEN, make_settings
-from tests.test_api_support import bearer
+from tests.plugins.api import bearer
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ def test_0011_takes_robot_keys_out_of_outbox_payloads_and_the_rows_still_send(db
     from alembic import command
 
     from tests.conftest import make_settings
-    from tests.pipeline.test_outbox import FakeClient
-    from tests.pipeline.test_outbox_batch import robot
+    from tests.plugins.outbox import FakeClient, robot
     from wecom_app.db import alembic_config, make_engine, make_sessionmaker
     from wecom_app.models import Announcement, AnnouncementDelivery, OutboxAction
     from wecom_app.wecom import outbox

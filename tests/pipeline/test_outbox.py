@@ -15,79 +15,20 @@ from sqlalchemy import select
 
 from jobs import outbox as outbox_job
 from tests.conftest import make_settings
+from tests.plugins.outbox import TUESDAY_10, FakeClient, add, row, send, text
 from wecom_app.models import OutboxAction
 from wecom_app.wecom import outbox
 from wecom_app.wecom.errors import WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
 from wecom_app.workcal import WorkCalendar
 
 SH = ZoneInfo("Asia/Shanghai")
-TUESDAY_10 = datetime(2026, 3, 10, 10, 0, 7, tzinfo=SH).astimezone(timezone.utc)
 FRIDAY_19 = datetime(2026, 3, 13, 19, 0, tzinfo=SH).astimezone(timezone.utc)
 MONDAY_9 = datetime(2026, 3, 16, 9, 0, tzinfo=SH).astimezone(timezone.utc)
-
-
-class FakeClient:
-    """Answers like WeComClient; `script` holds the outcomes of the next calls
-    (an exception to raise or a dict to return), then every call succeeds."""
-
-    def __init__(self, *script):
-        self.script = list(script)
-        self.calls: list[tuple[str, dict]] = []
-        self.lock = threading.Lock()
-
-    def _answer(self, api, body):
-        with self.lock:
-            self.calls.append((api, body))
-            outcome = self.script.pop(0) if self.script else {"errcode": 0, "errmsg": "ok", "msgid": f"msg{len(self.calls)}"}
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    def send_message(self, body):
-        return self._answer("message/send", body)
-
-    def update_template_card(self, body):
-        return self._answer("message/update_template_card", body)
-
-    def appchat_create(self, body):
-        return self._answer("appchat/create", body)
-
-    def appchat_update(self, body):
-        return self._answer("appchat/update", body)
-
-    def appchat_send(self, body):
-        return self._answer("appchat/send", body)
-
-    def webhook_send(self, key, body):
-        return self._answer("webhook/send", {"key": key, **body})
 
 
 @pytest.fixture
 def settings(db_url):
     return make_settings(database_url=db_url)
-
-
-@pytest.fixture
-def calendar(settings):
-    return WorkCalendar(settings)
-
-
-def text(userids, content="请于周五前提交周报"):
-    return {"touser": "|".join(userids) if isinstance(userids, list) else userids, "msgtype": "text", "text": {"content": content}}
-
-
-def add(sessions, kind, payload, key, now, **kw):
-    with sessions.begin() as session:
-        return outbox.enqueue(session, kind, payload, key=key, now=now, **kw).id
-
-
-def row(sessions, id):  # noqa: A002
-    with sessions() as session:
-        return session.get(OutboxAction, id)
-
-
-def send(sessions, client, settings, calendar, now, **kw):
-    return outbox.send_due(sessions, client, settings, calendar, now, **kw)
 
 
 def test_r4_friday_evening_message_is_held_until_monday_first_window(sessions, settings, calendar):

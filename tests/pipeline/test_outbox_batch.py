@@ -13,22 +13,17 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import make_settings
-from tests.pipeline.test_outbox import TUESDAY_10, FakeClient, add, calendar, row, send, settings, text  # noqa: F401
-from wecom_app.governance.registry import encrypt_robot_key
-from wecom_app.models import Group, OutboxAction, QuotaCounter
+from tests.plugins.outbox import TUESDAY_10, FakeClient, add, robot, row, send, text
+from wecom_app.models import OutboxAction, QuotaCounter
 from wecom_app.wecom import outbox, quota
 from wecom_app.wecom.errors import WeComAuthError, WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
 from wecom_app.workcal import WorkCalendar
 
 
-def robot(sessions, settings, key: str) -> int:
-    """A group with a registered robot whose key is `key`: a webhook/send row names the
-    group, and the sender decrypts the key when it sends (issue 10)."""
-    with sessions.begin() as session:
-        group = Group(kind="internal", name=f"群 {key}", robot_webhook=encrypt_robot_key(settings, key))
-        session.add(group)
-        session.flush()
-        return group.id
+@pytest.fixture
+def settings(db_url):
+    """As in test_outbox.py: the test settings on this test's database."""
+    return make_settings(database_url=db_url)
 
 
 def card(users, task_id="d7-1"):

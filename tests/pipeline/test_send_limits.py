@@ -8,13 +8,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import make_settings
-from tests.pipeline.test_outbox import TUESDAY_10, FakeClient, add, calendar, row, send, settings, text  # noqa: F401
+from tests.plugins.outbox import TUESDAY_10, FakeClient, add, row, send, text
 from wecom_app import metrics
 from wecom_app.models import Group, GroupMember, OutboxAction
 from wecom_app.wecom import outbox, quota
+
+
+@pytest.fixture
+def settings(db_url):
+    """As in test_outbox.py: the test settings on this test's database."""
+    return make_settings(database_url=db_url)
 
 MIDNIGHT_BEIJING = datetime(2026, 3, 10, 16, 0, tzinfo=timezone.utc)  # TUESDAY_10's next natural day
 

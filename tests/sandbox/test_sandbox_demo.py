@@ -4,7 +4,6 @@ non-compliant members, directives, a report."""
 
 from sqlalchemy import func, select
 
-from tests.e2e.test_e2e_sandbox import sandbox  # noqa: F401
 from wecom_app.directory.mirror import full_sync
 from wecom_app.models import Directive, DirectiveReceipt, Group, User, Violation
 from wecom_app.sandbox.demo import seed_demo_data

@@ -5,33 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.plugins.sandbox import AGENT_ID, CONTACT_SECRET, CORP_ID, SECRET
-
-
-class Api:
-    def __init__(self, base: str, token: str | None):
-        self.base, self.token = base, token
-
-    def get(self, path, **params):
-        return requests.get(self.base + path, params=dict(params, access_token=self.token), timeout=5).json()
-
-    def post(self, path, payload):
-        return requests.post(self.base + path, params=dict(access_token=self.token), json=payload, timeout=5).json()
-
-    def text(self, touser="zhangwei", content="会议通知", **extra):
-        return self.post("message/send", dict(touser=touser, msgtype="text", agentid=AGENT_ID,
-                                              text=dict(content=content), **extra))
-
-
-@pytest.fixture
-def api(emulator_url, emulator_token):
-    return Api(emulator_url, emulator_token)
-
-
-def card(task_id, **extra):
-    return dict(touser="zhangwei|lina", msgtype="template_card", agentid=AGENT_ID, template_card=dict(
-        card_type="button_interaction", task_id=task_id, main_title=dict(title="【指令】周五前完成"),
-        button_list=[dict(type=0, text="收到", key="ack"), dict(type=0, text="已办结", key="done")], **extra))
+from tests.plugins.sandbox import AGENT_ID, CONTACT_SECRET, CORP_ID, SECRET, Api, card
 
 
 # -- gettoken and tokens (91039) --------------------------------------------------------------------

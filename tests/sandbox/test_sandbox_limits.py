@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.plugins.sandbox import AGENT_ID, CORP_ID, SECRET
-from tests.sandbox.test_sandbox_emulator import Api, api, card  # noqa: F401  (the fixture)
+from tests.plugins.sandbox import AGENT_ID, CORP_ID, SECRET, card
 
 
 def _long_token(api, sandbox_state):

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from tests.plugins.workbench import csrf_of, login
-from tests.test_rules_support import push
+from tests.plugins.world import push
 from wecom_app.models import AuditEntry, User
 from wecom_app.models.directory import STATUS_ACTIVE
 

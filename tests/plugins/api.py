@@ -1,4 +1,5 @@
-"""Helpers for the REST API tests (no tests here): tokens, a seeded directory, groups."""
+"""Helpers for the REST API tests: `issue_token`, `bearer`, `add_group`, `seed_directory` (a small
+directory on the runtime's database) and `error` (the DESIGN §3 error shape, checked)."""
 
 from __future__ import annotations
 

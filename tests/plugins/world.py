@@ -1,7 +1,11 @@
-"""Shared fixtures and helpers for the group-governance tests (test_registry*, test_rules*,
-test_r*_*): a database whose directory mirror holds the emulator's demo company, the
-real client against the emulator, callbacks dispatched through the real router, and
-the outbox sent to the emulator. No tests here."""
+"""The emulator-backed world for the governance, directive and job tests: a database whose
+directory mirror holds the emulator's demo company, the real client against the emulator,
+callbacks dispatched through the real router, and the outbox sent to the emulator.
+
+- `world` (fixture): settings, client, emulator state and clock, sessions, calendar.
+- helpers: `push(world, *xmls)`, `deliver(world)`, `actions`, `member`, `group_by_chat`, `texts_to`,
+  `failed_rows`, `seed_directory`.
+"""
 
 from __future__ import annotations
 
