@@ -206,6 +206,7 @@ def test_r16_a_correction_is_a_new_version_to_acknowledge_again(world):
     assert receipts(world, directive_id)["chenjing"].acknowledged_at is None
 
 
+@pytest.mark.both_databases  # PostgreSQL's 65,535 parameters a statement
 def test_r16_a_directive_to_ten_thousand_people_goes_in_ten_sends_and_reaches_everyone(world):
     """10,000 people in one department: ten message/send calls of 1,000 (40032 beyond),
     every receipt delivered with its msgid, one `delivered` ledger entry per call."""
@@ -291,6 +292,7 @@ def test_r16_a_correction_after_the_deadline_is_refused(world):
     assert refused.value.field == "deadline"
 
 
+@pytest.mark.both_databases  # concurrency: row locks
 def test_r16_two_workers_acting_on_one_receipt_at_once_count_each_step_once(world):
     """收到 and 已办结 handled at the same moment by two processes (two inbox rows, two
     dispatchers): the ledger lock makes them take turns, so the receipt ends completed with

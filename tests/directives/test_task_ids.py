@@ -20,6 +20,8 @@ from wecom_app.directives.delivery import batch_for_task
 from wecom_app.models import AppInstance, OutboxAction
 from wecom_app.wecom import outbox, task_ids
 
+pytestmark = pytest.mark.both_databases  # the task_id prefix made race-safe with ON CONFLICT per dialect
+
 # -- the format ---------------------------------------------------------------------------------
 
 

@@ -1,11 +1,14 @@
 """End to end over real HTTP: the sandbox (emulator + app on one port), WeCom's
 encrypted callbacks pushed by the emulator, the dispatcher, the metrics."""
 
+import pytest
 import requests
 from sqlalchemy import select
 
 from wecom_app.models import InboxEvent
 from wecom_app.scheduler import run_job
+
+pytestmark = pytest.mark.both_databases  # the end-to-end layer
 
 
 def test_console_url_check_is_answered_with_the_echostr(sandbox):

@@ -21,6 +21,8 @@ from wecom_app.db import make_engine, make_sessionmaker
 from wecom_app.models import AuditEntry, OutboxAction
 from wecom_app.wecom import outbox
 
+pytestmark = pytest.mark.both_databases  # the end-to-end layer: a long WeCom outage
+
 
 def outbox_pass(world):
     """What the outbox job does every few seconds: send what is due, settle the answers."""

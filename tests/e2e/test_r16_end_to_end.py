@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
+import pytest
 from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select, text
@@ -20,6 +21,8 @@ from wecom_app.directory.mirror import full_sync
 from wecom_app.models import Assessment, DirectiveBatch, DirectiveReceipt, LedgerEntry
 from wecom_app.sandbox.run import AES_KEY, AGENT_ID, CORP_ID, SECRET, TOKEN
 from wecom_app.scheduler import run_job
+
+pytestmark = pytest.mark.both_databases  # the end-to-end layer
 
 PEOPLE = ["lina", "chenjing", "zhaolei"]  # 行政部, led by wangfang
 

@@ -1,4 +1,4 @@
-"""R16 directives over /api/v1/directives against the WeCom emulator, on both databases:
+"""R16 directives over /api/v1/directives against the WeCom emulator:
 issue (201, the directive at the top level), every refusal naming its field with nothing
 written, roles, list filters and pagination, receipts after the real outbox job sent the
 cards, revocation and correction."""

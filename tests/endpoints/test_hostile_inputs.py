@@ -12,6 +12,8 @@ from wecom_app.api import groups as api_groups
 
 from tests.plugins.api import bearer, error, issue_token
 
+pytestmark = pytest.mark.both_databases  # numbers beyond PostgreSQL's integer columns, database errors
+
 HUGE = "99999999999999999999"  # beyond bigint: PostgreSQL and Python's sqlite3 driver both refuse it
 
 

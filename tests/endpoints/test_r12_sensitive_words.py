@@ -1,5 +1,5 @@
 """R3/R12 sensitive-word rules: /api/v1/sensitive-words pushes each list to WeCom's
-敏感词 intercept rules through the outbox, against the emulator, on both databases.
+敏感词 intercept rules through the outbox, against the emulator.
 
 create → the rule exists in WeCom with its words and rule_id stored back; update →
 words and range changed (range by difference); delete → gone; over WeCom's limits →

@@ -1,5 +1,5 @@
 """R17 announcements, R4 quiet hours: /api/v1/announcements against the WeCom emulator,
-on both databases, sent by the real outbox job.
+sent by the real outbox job.
 
 One announcement reaches a managed group (appchat/send) and a registered group with
 a robot (webhook/send); the groups that cannot be reached are listed with why. A

@@ -18,6 +18,8 @@ from tests.callbacks import down_engines, envelope, fixture, post
 from tests.conftest import AES_KEY, CORP_ID, TOKEN, replace
 from tests.served import serving
 
+pytestmark = pytest.mark.both_databases  # the receiver: INSERT ... ON CONFLICT per dialect, bigint, a database down
+
 CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
 
 

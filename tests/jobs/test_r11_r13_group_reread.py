@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from sqlalchemy import select
 
 from jobs import JOBS
@@ -52,6 +53,7 @@ def version(world, group_id):
         return session.get(Group, group_id).member_version
 
 
+@pytest.mark.both_databases  # the claim: FOR UPDATE OF ... SKIP LOCKED
 def test_r13_list_less_push_for_three_joiners_outsider_violation_within_one_reread_cycle(world):
     assert JOBS["group_reread"].seconds <= 5 and not JOBS["group_reread"].exclusive  # the cycle, in every process
     group_id = register(world)
@@ -177,6 +179,7 @@ class _PushWhileReading:
         return answer
 
 
+@pytest.mark.both_databases  # the claim: FOR UPDATE OF ... SKIP LOCKED
 def test_a_push_during_the_reread_gets_another_reread(world):
     group_id = register(world)
     push(world, world.state.groupchat_add_members(CHAT, [OUTSIDER], listed=0))

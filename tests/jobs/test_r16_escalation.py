@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.jobs.test_r16_reminders import card_task, local, set_clock, tick
@@ -61,6 +62,7 @@ def counts(world) -> tuple[int, ...]:
         return tuple(session.scalar(select(func.count()).select_from(t)) for t in (OutboxAction, Assessment, LedgerEntry))
 
 
+@pytest.mark.both_databases  # the claim: FOR UPDATE SKIP LOCKED
 def test_r16_overdue_people_are_assessed_and_undeliverable_people_are_not(world):
     directive_id = overdue_case(world)
     stats = escalate(world)
@@ -98,6 +100,7 @@ def test_r16_each_leader_gets_one_summary_of_their_own_people_and_the_issuer_the
     assert texts_to(world, "chenjing") == []  # the overdue people themselves are not told by escalation
 
 
+@pytest.mark.both_databases  # the claim: FOR UPDATE SKIP LOCKED
 def test_r16_escalating_twice_adds_nothing(world):
     overdue_case(world)
     escalate(world)

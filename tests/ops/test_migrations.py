@@ -1,11 +1,14 @@
 """The migrations build exactly the schema the models describe, on both databases."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
 from wecom_app import models  # noqa: F401
 from wecom_app.db import Base
+
+pytestmark = pytest.mark.both_databases  # migrations build the schema on each database
 
 
 def test_migrated_schema_matches_the_models(engine):

@@ -1,4 +1,5 @@
-"""The WeCom client against the sandbox emulator over real HTTP, on SQLite and PostgreSQL.
+"""The WeCom client against the sandbox emulator over real HTTP (the token row's tests on SQLite
+and PostgreSQL).
 
 Token sharing and single-flight refresh (91039), the one-refresh-one-retry rule
 for 40014/42001, bounded retries on -1 / HTTP 5xx / hangs, typed errors for
@@ -78,6 +79,7 @@ def some_userid(state) -> str:
 
 # -- the shared token -------------------------------------------------------------------------------
 
+@pytest.mark.both_databases  # the shared token row: ON CONFLICT per dialect
 def test_token_is_stored_in_the_database_and_reused_by_another_client(make_client, sessions, sandbox_state):
     make_client().agent_get()
     make_client().user_get(some_userid(sandbox_state))  # a second client object, e.g. another worker
@@ -156,6 +158,7 @@ def test_wrong_secret_is_a_config_error_and_gettoken_is_not_retried(make_client,
     assert gettokens(sandbox_state) == 1 and sleeps == []
 
 
+@pytest.mark.both_databases  # the shared token row: ON CONFLICT per dialect
 def test_contact_secret_has_its_own_token(wecom, sessions, sandbox_state):
     wecom.agent_get()
     contacts = wecom.for_contacts()
@@ -182,6 +185,7 @@ def run_threads(count: int, target) -> list:
     return results
 
 
+@pytest.mark.both_databases  # concurrency: FOR UPDATE on the token row
 def test_eight_threads_on_a_cold_cache_fetch_one_token(wecom, sandbox_state):
     sandbox_state.faults.add("gettoken", "latency", seconds=0.2, count=None)  # a wide window for a race
     results = run_threads(8, lambda i: wecom.agent_get()["agentid"])
@@ -189,6 +193,7 @@ def test_eight_threads_on_a_cold_cache_fetch_one_token(wecom, sandbox_state):
     assert gettokens(sandbox_state) == 1
 
 
+@pytest.mark.both_databases  # concurrency: FOR UPDATE on the token row
 @pytest.mark.parametrize("cache", ["cold", "expiring"])
 def test_eight_workers_with_their_own_connections_fetch_one_token(cache, make_client, db_url, sandbox_state):
     """Separate clients and engines. On PostgreSQL, as separate processes would have, the database

@@ -14,6 +14,8 @@ from wecom_app.models import CalendarOverride, InboxEvent
 from tests.callbacks import fixture
 from tests.conftest import make_settings
 
+pytestmark = pytest.mark.both_databases  # SKIP LOCKED: several dispatchers at once
+
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
 

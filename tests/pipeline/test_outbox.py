@@ -21,6 +21,8 @@ from wecom_app.wecom import outbox
 from wecom_app.wecom.errors import WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
 from wecom_app.workcal import WorkCalendar
 
+pytestmark = pytest.mark.both_databases  # the outbox: SKIP LOCKED claims, concurrent senders, a dialect branch
+
 SH = ZoneInfo("Asia/Shanghai")
 FRIDAY_19 = datetime(2026, 3, 13, 19, 0, tzinfo=SH).astimezone(timezone.utc)
 MONDAY_9 = datetime(2026, 3, 16, 9, 0, tzinfo=SH).astimezone(timezone.utc)

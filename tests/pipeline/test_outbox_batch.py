@@ -19,6 +19,8 @@ from wecom_app.wecom import outbox, quota
 from wecom_app.wecom.errors import WeComAuthError, WeComBusy, WeComError, WeComRateLimited, WeComUnavailable
 from wecom_app.workcal import WorkCalendar
 
+pytestmark = pytest.mark.both_databases  # the outbox: SKIP LOCKED claims, leases, quotas given back
+
 
 @pytest.fixture
 def settings(db_url):

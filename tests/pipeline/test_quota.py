@@ -6,10 +6,13 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from wecom_app.models import QuotaCounter
 from wecom_app.wecom import quota
+
+pytestmark = pytest.mark.both_databases  # quota counting under concurrency, the parameter limit
 
 NOW = datetime(2026, 3, 10, 2, 0, 5, tzinfo=timezone.utc)  # 10:00:05 in Beijing
 

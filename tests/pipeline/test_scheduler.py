@@ -3,8 +3,12 @@
 import threading
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from wecom_app.app import Runtime
 from wecom_app.scheduler import Worker, release_lease, take_lease
+
+pytestmark = pytest.mark.both_databases  # leases taken concurrently (INSERT ... ON CONFLICT per dialect)
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 

@@ -17,6 +17,8 @@ from wecom_app import metrics
 from wecom_app.models import Group, GroupMember, OutboxAction
 from wecom_app.wecom import outbox, quota
 
+pytestmark = pytest.mark.both_databases  # quota counting per member and per day
+
 
 @pytest.fixture
 def settings(db_url):

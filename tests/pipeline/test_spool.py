@@ -13,6 +13,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from wecom_app.app import Runtime, create_app
@@ -29,6 +30,8 @@ from wecom_app.scheduler import run_job
 
 from tests.callbacks import down_engines, post
 from tests.conftest import AES_KEY, AGENT_ID, CORP_ID, TOKEN
+
+pytestmark = pytest.mark.both_databases  # the spool: INSERT ... ON CONFLICT per dialect, a database down
 
 CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP_ID)
 T0 = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)

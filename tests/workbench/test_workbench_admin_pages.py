@@ -236,6 +236,7 @@ def test_r4_duplicate_override_is_refused(wb, sandbox_state):
         assert db.scalar(select(func.count()).where(AuditEntry.action == "calendar.override.set")) == 1
 
 
+@pytest.mark.both_databases  # concurrency: the unique constraint's error per dialect
 def test_r4_override_added_twice_at_once_is_refused_not_a_500(wb, sandbox_state, monkeypatch):
     from wecom_app.workbench.settings_page import OverrideForm
 
