@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.plugins.world",
     "tests.plugins.api",
     "tests.plugins.outbox",
+    "tests.plugins.handlers",
     "tests.plugins.workbench",
     "tests.plugins.browser",
 ]
