@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.plugins.api",
     "tests.plugins.outbox",
     "tests.plugins.handlers",
+    "tests.plugins.emulated",
     "tests.plugins.workbench",
     "tests.plugins.browser",
 ]

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 import jobs.outbox
-from tests.emulated import runtime, settings  # noqa: F401
 from tests.plugins.world import seed_directory
 from wecom_app.directives import acks as directives_acks
 from wecom_app.models import AuditEntry, Directive, DirectiveReceipt, LedgerEntry, OutboxAction, User
@@ -27,6 +26,17 @@ DIRECTIVE = {"title": "周五前提交季度报表",
              "body": "请各位在周五 17:00 前提交季度报表。\n逾期将通报。",
              "assignees": {"users": ["lina", "chenjing", "zhaolei"]}, "deadline": DEADLINE, "require": "ack",
              "urgent": False, "confidential": False}
+
+
+@pytest.fixture
+def settings(emulated_settings):
+    return emulated_settings
+
+
+@pytest.fixture
+def runtime(emulated_runtime):
+    """The app and the outbox job on the emulator's clock (tests/plugins/emulated.py)."""
+    return emulated_runtime
 
 
 @pytest.fixture

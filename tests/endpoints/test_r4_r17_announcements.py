@@ -17,7 +17,6 @@ import requests
 from sqlalchemy import func, select
 
 import jobs.outbox
-from tests.emulated import runtime, settings  # noqa: F401
 from wecom_app.models import Announcement, AnnouncementDelivery, AuditEntry, Group, OutboxAction
 from wecom_app.sandbox.seed import CUSTOMER_CHATS, MANAGED_CHAT
 from wecom_app.wecom import outbox
@@ -27,6 +26,17 @@ from tests.plugins.api import add_group, bearer, error, issue_token, seed_direct
 SHANGHAI = timezone(timedelta(hours=8))
 MONDAY_0900 = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # the sandbox clock's start, working time
 TEXT = {"msgtype": "text", "content": "周五下午三点消防演练，请各群成员准时参加。"}
+
+
+@pytest.fixture
+def settings(emulated_settings):
+    return emulated_settings
+
+
+@pytest.fixture
+def runtime(emulated_runtime):
+    """The app and the outbox job on the emulator's clock (tests/plugins/emulated.py)."""
+    return emulated_runtime
 
 
 @pytest.fixture
