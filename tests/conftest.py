@@ -12,7 +12,17 @@ from wecom_app.app import Runtime, create_app
 from wecom_app.config import Settings
 from wecom_app.db import make_sessionmaker
 
-pytest_plugins = ["tests.plugins.database", "tests.plugins.sandbox", "tests.plugins.workbench", "tests.plugins.browser"]
+pytest_plugins = [
+    "tests.plugins.database",
+    "tests.plugins.sandbox",
+    "tests.plugins.world",
+    "tests.plugins.api",
+    "tests.plugins.outbox",
+    "tests.plugins.handlers",
+    "tests.plugins.emulated",
+    "tests.plugins.workbench",
+    "tests.plugins.browser",
+]
 
 # The official sample's callback settings (shared/wecom-api-notes.md §1.6, set A)
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"

@@ -13,7 +13,7 @@ browser here).
 - `shot(page, name)`: a full-page screenshot in screenshots/ at the repo root (git-ignored).
 - `issue_directive(runtime, userids, ...)`: from tests/plugins/workbench.py.
 
-Browser tests live in tests/test_workbench_browser_*.py, marked `@pytest.mark.browser`.
+Browser tests live in tests/e2e/test_workbench_browser_*.py, marked `@pytest.mark.browser`.
 """
 
 from __future__ import annotations

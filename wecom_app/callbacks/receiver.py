@@ -17,7 +17,7 @@ puts in the environ (`gunicorn.socket` under gunicorn, `werkzeug.socket` under
 werkzeug's server) is shut down, then an EPIPE error is raised, which both servers
 treat as a dropped connection and answer nothing (gunicorn's gthread worker logs
 it at debug and closes; werkzeug calls `connection_dropped`). Under any other
-server the error still propagates; tests/test_spool_outage.py checks both servers
+server the error still propagates; tests/e2e/test_spool_outage.py checks both servers
 with a real HTTP client, which sees "connection closed without response", no status.
 
 It is a bare WSGI layer in front of the Flask app, not a Flask view: this is the

@@ -1,0 +1,1 @@
+"""Running the app: settings, the command line, migrations, the nginx configuration."""

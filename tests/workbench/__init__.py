@@ -1,0 +1,1 @@
+"""The workbench pages through the Flask test client (the browser tests are in tests/e2e/)."""

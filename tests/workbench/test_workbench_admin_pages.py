@@ -1,0 +1,340 @@
+"""The admin pages through the Flask test client (R4, R6, R8, R15): 考核 by month and
+department with its XLSX export, 设置 (read-only environment, no secret shown;
+调休 overrides added and removed, audited, the 14-day strip following), 审计 with
+its filters and pages; everyone else is refused on every page and POST."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from tests.plugins.workbench import csrf_of, issue_directive, login
+from wecom_app.audit import audit
+from wecom_app.models import Assessment, AuditEntry, CalendarOverride, Department, DirectiveReceipt, Group, User
+
+MARCH = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
+ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03", "/settings", "/audit")
+
+
+def rt(wb):
+    return wb.extensions["wecom"]
+
+
+def admin(wb, sandbox_state, userid="zhangwei"):
+    client = wb.test_client()
+    login(client, sandbox_state, userid)
+    return client
+
+
+@pytest.mark.parametrize("userid", ["zhuxia", "caoyang", "pengfei"])  # an employee, an issuer, a custodian
+def test_r15_admin_pages_refuse_everyone_else(wb, sandbox_state, userid):
+    with rt(wb).sessions() as db:
+        db.add(Group(kind="internal", name="研发交流群", owner="caoyang", custodian="pengfei"))
+        db.commit()
+    client = admin(wb, sandbox_state, userid)
+    for path in ADMIN_PAGES:
+        assert client.get(path).status_code == 403, path
+    token = csrf_of(client.get("/me").text)
+    for path in ("/settings/overrides", "/settings/overrides/2030-12-02/delete"):
+        response = client.post(path, data={"csrf_token": token, "day": "2030-12-02", "kind": "holiday"})
+        assert response.status_code == 403, path
+    with rt(wb).sessions() as db:
+        assert db.scalar(select(func.count()).select_from(CalendarOverride)) == 0
+
+
+def test_admin_pages_send_strangers_to_login(wb):
+    for path in ADMIN_PAGES:
+        assert "/login" in wb.test_client().get(path).headers["Location"]
+
+
+# -- 考核 ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def records(wb):
+    """March 2026: zhuxia (华东销售组 6) a violation and an overdue directive, zhengming (华南 7) one,
+    caoyang (研发部 8) one; April: zhuxia one."""
+    directive_id = issue_directive(rt(wb), ["zhuxia"])
+    with rt(wb).sessions() as db:
+        receipt_id = db.scalar(select(DirectiveReceipt.id).where(DirectiveReceipt.directive_id == directive_id))
+        db.add_all([
+            Assessment(month="2026-03", userid="zhuxia", department_id=6, source="violation", source_id=41,
+                       rule="R3", note="群内辱骂同事", at=MARCH),
+            Assessment(month="2026-03", userid="zhuxia", department_id=6, source="directive", source_id=receipt_id,
+                       rule="R16", note="指令《消防演练》逾期未收到", at=MARCH + timedelta(days=1)),
+            Assessment(month="2026-03", userid="zhengming", department_id=7, source="violation", source_id=42,
+                       rule="R5", note="=HYPERLINK(\"x\")", at=MARCH),
+            Assessment(month="2026-03", userid="caoyang", department_id=8, source="violation", source_id=43,
+                       rule="R3", note="", at=MARCH),
+            Assessment(month="2026-04", userid="zhuxia", department_id=6, source="violation", source_id=44,
+                       rule="R11", note="", at=MARCH + timedelta(days=30)),
+        ])
+        db.commit()
+    return directive_id
+
+
+def test_r15_assessments_by_month_with_totals_and_links(wb, sandbox_state, records):
+    html = admin(wb, sandbox_state).get("/assessments?month=2026-03").text
+    rows = html.split('data-test="rows"')[1]
+    assert rows.count("data-assessment=") == 4 and "朱霞" in rows and "曹阳" in rows
+    assert 'href="/violations/41"' in rows and f'href="/directives/{records}/receipts"' in rows
+    assert "2026-03-10 10:00" in rows  # company time
+    by_rule = html.split('data-test="by-rule"')[1].split("</table>")[0]
+    assert "R3" in by_rule and ">2<" in by_rule and "R16" in by_rule
+    assert "华东销售组" in html.split('data-test="by-department"')[1]
+    assert "2026-02" in html and "2026-04" in html  # previous / next month links
+
+
+def test_r15_assessments_department_includes_sub_departments(wb, sandbox_state, records):
+    client = admin(wb, sandbox_state)
+    sales = client.get("/assessments?month=2026-03&department=5").text  # 销售部: 华东 6 + 华南 7
+    rows = sales.split('data-test="rows"')[1]
+    assert rows.count("data-assessment=") == 3 and "曹阳" not in rows
+    assert "导出 2026-03（销售部） Excel" in sales
+    east = client.get("/assessments?month=2026-03&department=6").text.split('data-test="rows"')[1]
+    assert east.count("data-assessment=") == 2 and "郑明" not in east
+
+
+def test_r15_assessments_default_month_and_empty_state(wb, sandbox_state):
+    html = admin(wb, sandbox_state).get("/assessments").text
+    this_month = rt(wb).clock().astimezone(rt(wb).settings.tz).strftime("%Y-%m")
+    assert f'value="{this_month}"' in html and "本月没有考核记录" in html
+
+
+def test_r15_bad_month_or_department_is_shown_next_to_the_field(wb, sandbox_state, records):
+    client = admin(wb, sandbox_state)
+    for query, field, message in (("month=2026-13", "month", "月份格式为 YYYY-MM"),
+                                  ("month=march", "month", "月份格式为 YYYY-MM"),
+                                  ("month=0000-01", "month", "月份超出范围"),
+                                  ("month=2026-03&department=999", "department", "没有这个部门"),
+                                  ("month=2026-03&department=abc", "department", "没有这个部门")):
+        for path in ("/assessments", "/assessments.xlsx"):
+            response = client.get(f"{path}?{query}")
+            assert response.status_code == 400, query
+            assert f'data-error="{field}">{message}' in response.text
+
+
+def test_r15_assessments_export_the_whole_month(wb, sandbox_state, records):
+    response = admin(wb, sandbox_state).get("/assessments.xlsx?month=2026-03")
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    assert "assessments-2026-03.xlsx" in response.headers["Content-Disposition"]
+    details = list(load_workbook(io.BytesIO(response.data))["明细"].iter_rows(values_only=True))
+    assert len(details) == 5 and ("2026-03", "华东销售组", "朱霞", "zhuxia", "R3") == details[1][:5]
+    with rt(wb).sessions() as db:
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "assessment.export"))
+    assert (entry.actor, entry.target) == ("zhangwei", "month:2026-03")
+
+
+def test_r15_assessments_export_survives_a_control_character_and_formula_names(wb, sandbox_state):
+    """Issue 10: a report with \x01 confirmed without a comment made /assessments.xlsx
+    answer 500 for the whole month; a name starting with = was a live formula."""
+    from tests.endpoints.test_r15_assessments import LINK, reported_and_confirmed
+
+    with rt(wb).sessions() as db:
+        group = Group(kind="internal", name="研发交流群", owner="caoyang", custodian="lisi")
+        db.add(group)
+        db.get(User, "zhuxia").name = LINK
+        db.get(Department, 6).name = "-1+2"
+        db.commit()
+        group_id = group.id
+    reported_and_confirmed(rt(wb), "caoyang", "zhuxia", group_id, "辱骂\x01同事", MARCH)
+    response = admin(wb, sandbox_state).get("/assessments.xlsx?month=2026-03")
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.data))
+    detail = next(row for row in book["明细"].iter_rows(values_only=True) if row[3] == "zhuxia")
+    assert detail[1:3] == ("'-1+2", "'" + LINK) and detail[7] == "辱骂同事"
+    assert not any(c.data_type == "f" for sheet in book for line in sheet.iter_rows() for c in line)
+
+
+def test_r15_assessments_export_keeps_to_the_department(wb, sandbox_state, records):
+    response = admin(wb, sandbox_state).get("/assessments.xlsx?month=2026-03&department=5")
+    assert response.status_code == 200 and "assessments-2026-03-dept5.xlsx" in response.headers["Content-Disposition"]
+    book = load_workbook(io.BytesIO(response.data))
+    summary = list(book["汇总"].iter_rows(values_only=True))[1:]
+    assert sorted((row[4], row[5]) for row in summary) == [("zhengming", 1), ("zhuxia", 2)]
+    details = list(book["明细"].iter_rows(values_only=True))[1:]
+    assert next(row for row in details if row[3] == "zhengming")[7] == "'=HYPERLINK(\"x\")"  # never a formula
+
+
+# -- 设置 ------------------------------------------------------------------------------------------
+
+def today(wb) -> date:
+    return rt(wb).clock().astimezone(rt(wb).settings.tz).date()
+
+
+def strip_day(html: str, day: date) -> str:
+    return html.split(f'data-day="{day.isoformat()}"')[1].split(">")[0]
+
+
+def test_r4_settings_show_the_environment_and_no_secret(wb, sandbox_state, wb_settings):
+    html = admin(wb, sandbox_state).get("/settings").text
+    for variable in ("WORK_HOURS", "TIMEZONE", "GROUP_NAME_PATTERN", "REAL_NAME_PATTERN", "REAL_NAME_GRACE_DAYS",
+                     "SANCTION_LADDER", "WECOM_ADMINS", "WECOM_ADMIN_TAG"):
+        assert f'data-env="{variable}"' in html, variable
+    assert "09:00-12:00，13:30-18:00" in html and "警告 → 暂时移出群 7 天 → 移出群" in html and "张伟（zhangwei）" in html
+    assert "重启服务生效" in html
+    for secret in (wb_settings.secret, wb_settings.token, wb_settings.aes_key, wb_settings.secret_key,
+                   wb_settings.contact_secret, wb_settings.database_url):
+        assert secret and secret not in html
+
+
+def test_r4_add_and_remove_an_override_changes_the_strip(wb, sandbox_state):
+    client = admin(wb, sandbox_state)
+    html = client.get("/settings").text
+    day = next(today(wb) + timedelta(days=i) for i in range(1, 14)
+               if 'data-workday="yes"' in strip_day(html, today(wb) + timedelta(days=i)))
+    added = client.post("/settings/overrides", data={"csrf_token": csrf_of(html), "day": day.isoformat(),
+                                                     "kind": "holiday", "note": "公司周年庆"})
+    assert added.status_code == 302
+    html = client.get("/settings").text
+    assert 'data-workday="no" data-override="yes"' in strip_day(html, day) and "公司周年庆" in html
+    with rt(wb).sessions() as db:
+        row = db.get(CalendarOverride, day)
+        assert (row.workday, row.set_by) == (False, "zhangwei")
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "calendar.override.set"))
+        assert (entry.actor, entry.target, entry.details["workday"]) == ("zhangwei", f"day:{day}", False)
+    removed = client.post(f"/settings/overrides/{day}/delete", data={"csrf_token": csrf_of(html)})
+    assert removed.status_code == 302
+    html = client.get("/settings").text
+    assert 'data-workday="yes"' in strip_day(html, day) and "公司周年庆" not in html
+    with rt(wb).sessions() as db:
+        assert db.get(CalendarOverride, day) is None
+        assert db.scalar(select(AuditEntry).where(AuditEntry.action == "calendar.override.delete")).actor == "zhangwei"
+
+
+@pytest.mark.parametrize("day, kind, field, message", [
+    ("2026-02-30", "holiday", "day", "日期格式为 YYYY-MM-DD"),
+    ("tomorrow", "holiday", "day", "日期格式为 YYYY-MM-DD"),
+    ("", "holiday", "day", "请填写日期"),
+    ("2020-01-01", "holiday", "day", "只能调整今天及以后的日期"),
+    ("+3", "sometimes", "kind", "请选择上班或休息"),
+])
+def test_r4_invalid_override_is_shown_next_to_the_field(wb, sandbox_state, day, kind, field, message):
+    client = admin(wb, sandbox_state)
+    if day == "+3":
+        day = (today(wb) + timedelta(days=3)).isoformat()
+    response = client.post("/settings/overrides", data={"csrf_token": csrf_of(client.get("/settings").text),
+                                                        "day": day, "kind": kind})
+    assert response.status_code == 400 and f'data-error="{field}">{message}' in response.text
+    with rt(wb).sessions() as db:
+        assert db.scalar(select(func.count()).select_from(CalendarOverride)) == 0
+        assert db.scalar(select(func.count()).where(AuditEntry.action.like("calendar.%"))) == 0
+
+
+def test_r4_duplicate_override_is_refused(wb, sandbox_state):
+    client = admin(wb, sandbox_state)
+    day = (today(wb) + timedelta(days=5)).isoformat()
+    token = csrf_of(client.get("/settings").text)
+    assert client.post("/settings/overrides", data={"csrf_token": token, "day": day, "kind": "workday"}).status_code == 302
+    again = client.post("/settings/overrides", data={"csrf_token": token, "day": day, "kind": "holiday"})
+    assert again.status_code == 400 and 'data-error="day">这一天已调整为上班' in again.text
+    with rt(wb).sessions() as db:
+        assert db.get(CalendarOverride, date.fromisoformat(day)).workday is True
+        assert db.scalar(select(func.count()).where(AuditEntry.action == "calendar.override.set")) == 1
+
+
+@pytest.mark.both_databases  # concurrency: the unique constraint's error per dialect
+def test_r4_override_added_twice_at_once_is_refused_not_a_500(wb, sandbox_state, monkeypatch):
+    from wecom_app.workbench.settings_page import OverrideForm
+
+    client = admin(wb, sandbox_state)
+    day = today(wb) + timedelta(days=6)
+    with rt(wb).sessions() as db:
+        db.add(CalendarOverride(day=day, workday=True, note="另一位管理员", set_by="lina"))
+        db.commit()
+    monkeypatch.setattr(OverrideForm, "validate_day", lambda self, field: None)  # as if it looked just before
+    response = client.post("/settings/overrides", data={"csrf_token": csrf_of(client.get("/settings").text),
+                                                        "day": day.isoformat(), "kind": "holiday"})
+    assert response.status_code == 400 and 'data-error="day">这一天刚被其他管理员调整过' in response.text
+    with rt(wb).sessions() as db:
+        assert db.get(CalendarOverride, day).set_by == "lina"
+        assert db.scalar(select(func.count()).where(AuditEntry.action == "calendar.override.set")) == 0
+
+
+def test_r4_override_without_csrf_is_refused(wb, sandbox_state):
+    client = admin(wb, sandbox_state)
+    day = (today(wb) + timedelta(days=2)).isoformat()
+    assert client.post("/settings/overrides", data={"day": day, "kind": "holiday"}).status_code == 400
+    with rt(wb).sessions() as db:
+        db.add(CalendarOverride(day=date.fromisoformat(day), workday=False, note="", set_by="cli"))
+        db.commit()
+    assert client.post(f"/settings/overrides/{day}/delete").status_code == 400
+    with rt(wb).sessions() as db:
+        assert db.get(CalendarOverride, date.fromisoformat(day)) is not None
+
+
+# -- 审计 ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def entries(wb):
+    """45 group.create by zhangwei on 2026-03-01..; one directive.issue by caoyang and a workbench.group.create
+    on 2026-03-20 (Shanghai); one api token entry with secrets in its details."""
+    start = datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc)
+    with rt(wb).sessions() as db:
+        for i in range(45):
+            audit(db, "zhangwei", "group.create", f"group:{i + 1}", now=start + timedelta(minutes=i), name=f"群{i + 1}")
+        audit(db, "caoyang", "directive.issue", "directive:7", now=datetime(2026, 3, 19, 16, 30, tzinfo=timezone.utc),
+              title="周五演练", assignees={"users": ["zhuxia", "gaoping"]}, urgent=False)
+        audit(db, "wangfang", "workbench.group.create", "group:99", now=datetime(2026, 3, 20, 2, tzinfo=timezone.utc))
+        audit(db, "api:ops", "group.register", "group:100", now=datetime(2026, 3, 21, 2, tzinfo=timezone.utc),
+              robot_webhook="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=robot-key-do-not-show",
+              before={"access_token": "tok-do-not-show", "name": "旧名"},
+              url="https://qyapi.weixin.qq.com/cgi-bin/appchat/get?access_token=tok2-do-not-show&chatid=wr1")
+        db.commit()
+
+
+def ids_in(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'data-entry="(\d+)"', html)
+
+
+def test_r6_audit_newest_first_and_paginated(wb, sandbox_state, entries):
+    client = admin(wb, sandbox_state)
+    first = client.get("/audit?action=group.").text
+    assert "共 47 条" in first and len(ids_in(first)) == 30 and "第 1 / 2 页" in first
+    assert first.index("group:100") < first.index("group:99") < first.index("group:45")
+    second = client.get("/audit?action=group.&page=2").text
+    assert len(ids_in(second)) == 17 and 'group:1<' in second and not set(ids_in(first)) & set(ids_in(second))
+
+
+def test_r6_audit_filters(wb, sandbox_state, entries):
+    client = admin(wb, sandbox_state)
+    by_actor = client.get("/audit?actor=caoyang").text
+    assert len(ids_in(by_actor)) == 1 and "曹阳" in by_actor and "title:</b> 周五演练" in by_actor
+    assert "assignees.users:</b> zhuxia、gaoping" in by_actor
+    directives = client.get("/audit?action=directive.").text
+    assert len(ids_in(directives)) == 1 and "directive:7" in directives
+    assert len(ids_in(client.get("/audit?target=group:4").text)) == 7  # group:4, group:40..45
+    # 2026-03-19 16:30 UTC is 2026-03-20 00:30 in Shanghai: the 20th holds it and the workbench entry
+    day = client.get("/audit?start=2026-03-20&end=2026-03-20").text
+    assert len(ids_in(day)) == 2 and "directive:7" in day and "group:99" in day
+    assert "没有符合条件的记录" in client.get("/audit?actor=nobody").text
+
+
+def test_r6_audit_never_shows_secrets(wb, sandbox_state, entries):
+    html = admin(wb, sandbox_state).get("/audit?target=group:100").text
+    assert "robot-key-do-not-show" not in html and "tok-do-not-show" not in html and "tok2-do-not-show" not in html
+    assert "access_token=***&amp;chatid=wr1" in html
+    assert "robot_webhook:</b> （不显示）" in html and "before.name:</b> 旧名" in html
+
+
+@pytest.mark.parametrize("query, field, message", [
+    ("start=2026-02-30", "start", "日期格式为 YYYY-MM-DD"),
+    ("start=2026-03-20&end=2026-03-01", "end", "截止日期不能早于起始日期"),
+])
+def test_r6_audit_bad_dates_are_shown_next_to_the_field(wb, sandbox_state, query, field, message):
+    response = admin(wb, sandbox_state).get(f"/audit?{query}")
+    assert response.status_code == 400 and f'data-error="{field}">{message}' in response.text
+
+
+def test_r6_audit_records_the_admin_pages_own_actions(wb, sandbox_state):
+    client = admin(wb, sandbox_state)
+    day = (today(wb) + timedelta(days=4)).isoformat()
+    client.post("/settings/overrides", data={"csrf_token": csrf_of(client.get("/settings").text), "day": day,
+                                             "kind": "workday", "note": "调休上班"})
+    html = client.get("/audit?action=calendar.").text
+    assert f"day:{day}" in html and "calendar.override.set" in html and "channel:</b> workbench" in html
