@@ -50,7 +50,7 @@ NAV = (
             "M12 15a3 3 0 100-6 3 3 0 000 6zM12 2v3M12 19v3M2 12h3M19 12h3M5 5l2 2M17 17l2 2M5 19l2-2M17 7l2-2"),
     NavItem("audit", "审计", "/audit", ("admin",), 10, "M12 21a9 9 0 100-18 9 9 0 000 18zM12 7v5l3 3"),
 )
-MORE = NavItem("more", "更多", "/more", ("employee",), 99, "M5 12h.01M12 12h.01M19 12h.01")
+MORE = NavItem("more", "更多", "/more", ("employee",), 99, "M4 12a1.5 1.5 0 103 0 1.5 1.5 0 10-3 0M10.5 12a1.5 1.5 0 103 0 1.5 1.5 0 10-3 0M17 12a1.5 1.5 0 103 0 1.5 1.5 0 10-3 0")
 
 
 def nav_for(viewer) -> list[NavItem]:
