@@ -61,7 +61,7 @@ class Settings:
     work_hours: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13, 30), time(18)))
     log_level: str = "INFO"
     group_name_pattern: str = ""  # empty: wecom_app.governance.naming's default
-    real_name_pattern: str = ""  # empty: 2-4 CJK characters
+    real_name_pattern: str = ""  # empty: 2-4 CJK characters; or a preset name (naming.REAL_NAME_PRESETS)
     real_name_grace_days: int = 3  # R2: days to fix a bad name before it is a violation
     sanction_ladder: str = "warning,temporary_removal:7,removal"
     callback_max_bytes: int = 256 * 1024

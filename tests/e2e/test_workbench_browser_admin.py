@@ -23,7 +23,8 @@ def test_admin_walks_assessments_settings_and_audit(page, login_as, live_app, sh
         db.commit()
     login_as(page, "zhangwei")
 
-    page.click("[data-nav=assessments]")
+    page.click("[data-tab=more]")  # on a phone: 更多, then the page (issue 13 #3)
+    page.click("[data-more=assessments]")
     page.wait_for_url("**/assessments")
     rows = page.locator("[data-test=rows]")
     assert "朱霞" in rows.inner_text() and "群内辱骂同事" in rows.inner_text()
@@ -33,7 +34,8 @@ def test_admin_walks_assessments_settings_and_audit(page, login_as, live_app, sh
     assert "销售部" in page.locator("[data-test=export]").inner_text()
     shot(page, "assessments")
 
-    page.click("[data-nav=settings]")
+    page.click("[data-tab=more]")  # on a phone: 更多, then the page (issue 13 #3)
+    page.click("[data-more=settings]")
     page.wait_for_url("**/settings")
     day = page.locator("[data-test=strip] [data-workday=yes]").first.get_attribute("data-day")
     page.fill("#day", day)
@@ -50,7 +52,8 @@ def test_admin_walks_assessments_settings_and_audit(page, login_as, live_app, sh
     page.wait_for_url("**/settings#calendar")
     assert cell.get_attribute("data-workday") == "yes" and cell.get_attribute("data-override") is None
 
-    page.click("[data-nav=audit]")
+    page.click("[data-tab=more]")  # on a phone: 更多, then the page (issue 13 #3)
+    page.click("[data-more=audit]")
     page.wait_for_url("**/audit")
     page.click("[data-test=families] a:has-text('日历')")  # the quick filter: action=calendar.
     page.wait_for_url("**/audit?action=calendar.*")

@@ -187,3 +187,23 @@ def test_r2_broken_again_while_violation_open_adds_nothing(world):
     assert run_job(world, t0 + timedelta(days=9, hours=1)) == real_names.Stats() and snapshot(world) == before
     with world.sessions() as session:
         assert len(session.scalars(select(Violation)).all()) == 1
+
+
+def test_r2_the_default_stays_2_to_4_chinese_characters_and_the_dash_form_is_an_option():
+    import dataclasses
+
+    from wecom_app.config import load_settings
+
+    from tests.ops.test_settings import GOOD
+
+    default = load_settings(dict(GOOD), env_file=None)
+    either = load_settings(dict(GOOD, REAL_NAME_PATTERN="name-or-department-name"), env_file=None)
+    only_dashed = dataclasses.replace(default, real_name_pattern="department-name")
+    cases = {"张伟": (True, True, False), "欧阳娜娜": (True, True, False), "华东销售-朱霞": (False, True, True),
+             "研发部-李娜": (False, True, True), "Tony": (False, False, False), "华东销售-": (False, False, False),
+             "-朱霞": (False, False, False), "张伟-华东销售部": (False, False, False)}
+    for name, expected in cases.items():
+        got = tuple(naming.is_real_name(name, naming.real_name_pattern(s)) for s in (default, either, only_dashed))
+        assert got == expected, name
+    assert real_names.describe(naming.real_name_pattern(either)) == "2-4 个汉字的真实姓名，或「部门-姓名」格式（如 华东销售-朱霞）"
+    assert real_names.describe(naming.real_name_pattern(default)) == "2-4 个汉字的真实姓名"

@@ -12,7 +12,11 @@ sets `GROUP_NAME_PATTERN` to `DEPARTMENT_PURPOSE`.
 Real names (R2). The default is 2-4 Chinese characters (`张伟`, `欧阳娜娜`); a
 group may override it (`Group.name_pattern`, e.g. `DEPARTMENT_DASH_NAME` for
 `华东销售-朱霞`). Checked on directory names and, in customer groups, on the
-member's group nickname.
+member's group nickname. Many offices write names as `部门-姓名`, so besides a
+regular expression `REAL_NAME_PATTERN` (and a group's pattern) may name a preset
+(`REAL_NAME_PRESETS`): `name` (the default), `department-name` (only `部门-姓名`)
+or `name-or-department-name` (either form). The default itself is unchanged: a
+company chooses the wider rule, it is never widened behind its back.
 
 Company-wide patterns come from settings attributes `group_name_pattern` and
 `real_name_pattern` when present (read with getattr so this module works before
@@ -29,6 +33,13 @@ DEFAULT_GROUP_NAME_PATTERN = rf"[{_HAN}A-Za-z0-9][{_HAN}A-Za-z0-9 _\-·.&+/、()
 DEPARTMENT_PURPOSE = rf"[{_HAN}A-Za-z0-9]{{2,20}}-[{_HAN}A-Za-z0-9]{{2,28}}"  # 部门-用途
 DEFAULT_REAL_NAME_PATTERN = rf"[{_HAN}]{{2,4}}"
 DEPARTMENT_DASH_NAME = rf"[{_HAN}A-Za-z0-9]{{1,20}}-[{_HAN}]{{1,4}}"  # 部门-姓名
+NAME_OR_DEPARTMENT_DASH_NAME = rf"{DEFAULT_REAL_NAME_PATTERN}|{DEPARTMENT_DASH_NAME}"  # 张伟 or 华东销售-朱霞
+# the real-name rules a company picks by name (REAL_NAME_PATTERN=department-name), with their words
+REAL_NAME_PRESETS = {
+    "name": (DEFAULT_REAL_NAME_PATTERN, "2-4 个汉字的真实姓名"),
+    "department-name": (DEPARTMENT_DASH_NAME, "「部门-姓名」格式（如 华东销售-朱霞）"),
+    "name-or-department-name": (NAME_OR_DEPARTMENT_DASH_NAME, "2-4 个汉字的真实姓名，或「部门-姓名」格式（如 华东销售-朱霞）"),
+}
 GROUP_NAME_MAX = 50  # appchat keeps 50 characters (90245)
 
 
@@ -46,8 +57,19 @@ def group_name_pattern(settings=None) -> str:
 
 
 def real_name_pattern(settings=None, group=None) -> str:
-    return (getattr(group, "name_pattern", None) or (settings.real_name_pattern if settings else None)
-            or DEFAULT_REAL_NAME_PATTERN)
+    """The regular expression for real names: the group's, else the company's, else the default;
+    a preset's name (`department-name`) stands for its expression."""
+    chosen = (getattr(group, "name_pattern", None) or (settings.real_name_pattern if settings else None)
+              or DEFAULT_REAL_NAME_PATTERN)
+    return REAL_NAME_PRESETS[chosen][0] if chosen in REAL_NAME_PRESETS else chosen
+
+
+def describe_real_name(pattern: str) -> str:
+    """A real-name rule in words for a member or an admin (a preset's words, else the expression)."""
+    for expression, words in REAL_NAME_PRESETS.values():
+        if pattern == expression:
+            return words
+    return REAL_NAME_PRESETS[pattern][1] if pattern in REAL_NAME_PRESETS else f"格式 {pattern}"
 
 
 def group_name_problem(name: str, settings=None) -> str | None:

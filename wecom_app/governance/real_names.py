@@ -138,11 +138,7 @@ def problems(session, settings, group: Group, member: GroupMember) -> list[str]:
 
 
 def describe(pattern: str) -> str:
-    if pattern == naming.DEFAULT_REAL_NAME_PATTERN:
-        return "2-4 个汉字的真实姓名"
-    if pattern == naming.DEPARTMENT_DASH_NAME:
-        return "「部门-姓名」格式（如 华东销售-朱霞）"
-    return f"格式 {pattern}"
+    return naming.describe_real_name(pattern)
 
 
 def _remind(session, settings, userid: str, items, now: datetime) -> int:

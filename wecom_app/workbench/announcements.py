@@ -171,6 +171,8 @@ def announcement_detail(announcement_id: int):
     deliveries = [dict(d, sent=_when(d["sent_at"]), next_at=_when(d.get("next_attempt_at")),
                        why=unreachable_words(d["reason"]) if d["status"] == "unreachable" else d["reason"])
                   for d in body["deliveries"]]
+    shown = request.args.get("status", "") if request.args.get("status") in body["counts"] else ""  # a count's link
     return render_template("workbench/announcements_detail.html", announcement=announcement, body=body,
-                           deliveries=deliveries, goes_at=_when(body["goes_at"]), kind_names=GROUP_KINDS,
+                           deliveries=[d for d in deliveries if not shown or d["status"] == shown], shown=shown,
+                           goes_at=_when(body["goes_at"]), kind_names=GROUP_KINDS,
                            unreachable=[d for d in deliveries if d["status"] == "unreachable"])

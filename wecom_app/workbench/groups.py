@@ -40,6 +40,7 @@ from wecom_app.workbench.paging import paginate
 from wecom_app.workbench.people import PeopleField, check_people
 
 BAD = GroupMember.compliance.notin_(("ok", "unknown"))
+COMPLIANCE = ("ok", "unknown", *rules.RULE)  # the findings a member's compliance holds
 SHOWN = ("present", "pending_approval", "removing", "suspended", group_size.LEFT_OUT)  # what a custodian cares about
 # what the app does for each kind, said plainly (DESIGN §1; registry.ENFORCED is the API's English)
 ENFORCED = {
@@ -188,8 +189,12 @@ def groups():
         page = paginate(db, stmt)
         ids = [g.id for g in page.items]
         counts, bad = _member_counts(db, ids), _member_counts(db, ids, BAD)
+        asking = dict(db.execute(select(GroupMember.group_id, func.count()).where(  # join requests to approve (R6)
+            GroupMember.group_id.in_(ids or [-1]), GroupMember.state == "pending_approval")
+            .group_by(GroupMember.group_id)).all())
         names = _names(db, {u for g in page.items for u in (g.owner, g.custodian)})
     return render_template("workbench/groups_list.html", page=page, args=args, counts=counts, bad=bad, names=names,
+                           asking=asking,
                            kind_names=GROUP_KINDS, status_names=GROUP_STATUSES, filtered=any(args.values()))
 
 
@@ -299,10 +304,14 @@ def group_detail(group_id: int):
         if refused:
             return refused
         only_bad = request.args.get("members") == "bad"
+        # a summary count's link (名称不规范 2): the present members with that finding, as the count counts them
+        finding = request.args.get("compliance", "") if request.args.get("compliance") in COMPLIANCE else ""
         stmt = (select(GroupMember, User.name).outerjoin(User, User.userid == GroupMember.member_id)
                 .where(GroupMember.group_id == group.id, GroupMember.state.in_(SHOWN)).order_by(GroupMember.id))
         if only_bad:
             stmt = stmt.where(BAD)
+        if finding:
+            stmt = stmt.where(GroupMember.compliance == finding, GroupMember.state == "present")
         members = paginate(db, stmt, scalars=False, per_page=50)
         compliance = dict(db.execute(select(GroupMember.compliance, func.count()).where(
             GroupMember.group_id == group.id, GroupMember.state == "present").group_by(GroupMember.compliance)).all())
@@ -316,6 +325,7 @@ def group_detail(group_id: int):
         archive = _archive_block(db, group)
     return render_template("workbench/groups_detail.html", archive=archive, group=group, members=members, compliance=compliance,
                            pending=pending, creation=creation, problem=problem, **labels, directives=directives, only_bad=only_bad,
+                           finding=finding,
                            enforced=ENFORCED[group.kind],
                            kind_names=GROUP_KINDS, state_names=MEMBER_STATES, why=rules.WHY, rule_of=rules.RULE,
                            form=MemberForm(), recheck_form=EmptyForm())

@@ -28,6 +28,7 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import AnyOf, Length, ValidationError
 
 from wecom_app import session_generations
+from wecom_app.governance import naming
 from wecom_app.labels import SANCTIONS
 from wecom_app.models import CalendarOverride, Tag, User
 from wecom_app.violations.sanctions import ladder
@@ -173,7 +174,8 @@ def _environment(db, settings) -> list[tuple[str, str, str]]:
         ("工作时间（工作日）", windows, "WORK_HOURS"),
         ("公司时区", settings.timezone, "TIMEZONE"),
         ("群名称规范", settings.group_name_pattern or DEFAULT_GROUP_NAMES, "GROUP_NAME_PATTERN"),
-        ("实名规范", settings.real_name_pattern or DEFAULT_REAL_NAMES, "REAL_NAME_PATTERN"),
+        ("实名规范", naming.describe_real_name(settings.real_name_pattern) if settings.real_name_pattern
+         else f"{DEFAULT_REAL_NAMES}（可设 name-or-department-name 同时接受「部门-姓名」）", "REAL_NAME_PATTERN"),
         ("实名整改宽限", f"{settings.real_name_grace_days} 天", "REAL_NAME_GRACE_DAYS"),
         ("处罚阶梯", steps, "SANCTION_LADDER"),
         ("办公室管理员", admins, "WECOM_ADMINS"),
