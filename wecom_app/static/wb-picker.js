@@ -69,10 +69,12 @@
       this.tools.append(wecom);
     }
 
-    var timer;
+    // only the newest request may fill the list: a search typed a moment ago must not close or
+    // overwrite the department tree the person has opened since (or an answer that came late)
+    this.ticket = 0;
     this.query.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(function () { self.search(1); }, 180);
+      clearTimeout(self.timer);
+      self.timer = setTimeout(function () { self.search(1); }, 180);
     });
     this.query.addEventListener("keydown", function (e) { self.key(e); });
     // text typed but not picked goes as typed, as without JavaScript: the server resolves it
@@ -150,12 +152,18 @@
     this.query.setAttribute("aria-expanded", "true");
   };
 
+  Picker.prototype.request = function () {
+    clearTimeout(this.timer);
+    return ++this.ticket;
+  };
+
   Picker.prototype.search = function (page, extra) {
-    var self = this;
+    var self = this, ticket = this.request();
     var q = this.query.value.trim();
     if (!q && !extra) { this.close(); return; }
     var url = this.searchUrl + "?per_page=20&page=" + page + "&q=" + encodeURIComponent(q) + (extra || "");
-    getJSON(url).then(function (found) { self.show(found, page, extra); }).catch(function (err) { self.message(String(err.message || err)); });
+    getJSON(url).then(function (found) { if (ticket === self.ticket) self.show(found, page, extra); })
+      .catch(function (err) { if (ticket === self.ticket) self.message(String(err.message || err)); });
   };
 
   Picker.prototype.message = function (text) {
@@ -236,8 +244,9 @@
   };
 
   Picker.prototype.showTree = function () {
-    var self = this;
+    var self = this, ticket = this.request();
     getJSON(this.input.dataset.departments).then(function (tree) {
+      if (ticket !== self.ticket) return;
       self.list.textContent = "";
       self.options = [];
       var sub = el("li", { "class": "wb-picker__sub", role: "presentation" });
