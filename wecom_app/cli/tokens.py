@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from wecom_app.api_tokens import ROLES, hash_token, new_token
+from wecom_app.audit import audit
 from wecom_app.cli.runtime import make_runtime
-from wecom_app.models import ApiToken
+from wecom_app.models import ApiToken, User
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,59}")  # "api:" + name fits audit_entry.actor (64)
 USERID = re.compile(r"[a-z0-9_.@-]{1,64}")
@@ -45,9 +46,6 @@ def api_token():
 @click.option("--userid", default=None, help="the person a custodian or issuer token acts as")
 def create(name, role, userid):
     """Create a token and print it once, alone on the last line."""
-    from wecom_app.audit import audit
-    from wecom_app.models import User
-
     if not NAME.fullmatch(name):
         raise click.BadParameter("1-60 letters, digits, _ . - (starting with a letter or digit)", param_hint="--name")
     if role in PERSONAL_ROLES and not userid:
@@ -94,8 +92,6 @@ def list_tokens():
 @click.argument("name")
 def revoke(name):
     """Revoke a token at once; its name stays taken (the audit log refers to it)."""
-    from wecom_app.audit import audit
-
     with _runtime() as runtime, runtime.sessions.begin() as session:
         row = session.scalars(select(ApiToken).where(ApiToken.name == name)).first()
         if row is None:
