@@ -10,7 +10,7 @@ the chats WeCom archives for a company that bought it.
 
 - `pull.py`: the pull from the stored `seq` cursor into `archived_message`, one transaction
   per page; unreadable records kept encrypted; the pull's standing error; the lag and the
-  office's alert; `on_message` hooks for what reads messages (content rules, instructions).
+  office's alert; readers (job.READERS) for what reads messages (content rules, instructions).
 - `rooms.py`: every roomid read with msgaudit/groupchat/get and made a discovered internal
   group; a registered one's members mirrored and judged (R1, R11, R2); the permit list.
 - `job.py`: what the `archive` and `archive_notify` jobs run.

@@ -20,6 +20,10 @@ from wecom_app.archive.rooms import RoomCounts, read_due, read_permit_users
 from wecom_app.archive.sdk import open_archive_sdk
 from wecom_app.models import ArchiveCursor
 
+# What reads each newly stored message, in order, in its page's transaction (archive/pull.py):
+# content rules, in-group instructions, activity (issue 12 items 5-7) join here.
+READERS: tuple = ()
+
 _tools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -64,8 +68,10 @@ def run(runtime, *, only_if_notified: bool = False, force: bool = False) -> Arch
     def rooms() -> None:  # WeCom answered: the permit list (hourly) and the rooms due, under the pull's lease
         result.permit_users = read_permit_users(runtime.sessions, runtime.client, settings, now)
         result.rooms = read_due(runtime.sessions, runtime.client, settings, now)
-        result.recovered = retry_encrypted(runtime.sessions, sdk, keys, settings, now)  # a key added since
+        result.recovered = retry_encrypted(runtime.sessions, sdk, keys, settings, now,  # a key added since
+                                           readers=READERS)
 
-    result.pull = pull(runtime.sessions, sdk, keys, settings, now, client=runtime.client, force=force, after=rooms)
+    result.pull = pull(runtime.sessions, sdk, keys, settings, now, client=runtime.client, force=force, after=rooms,
+                       readers=READERS)
     result.lag_seconds = check_lag(runtime.sessions, settings, now)
     return result

@@ -27,11 +27,12 @@ it was, so the page is pulled again: no duplicate, no skipped `seq`.
 - Lag: how far behind WeCom the stored messages may be (`lag_seconds`): /metrics shows it,
   and the office is alerted once when it passes 3 days, because WeCom keeps 5.
 
-Hooks for what reads messages (content rules, instructions, activity: issue 12 items 5-7):
-`on_message(hook)` registers `hook(session, settings, message, room, now)`, called for every
-newly stored message in the page's transaction (room is the ArchiveRoom or None); an
-exception rolls the page back and it is pulled again on the next run, so a message is
-judged once and never lost.
+Readers (content rules, instructions, activity: issue 12 items 5-7): `pull(readers=…)` and
+`retry_encrypted(readers=…)` call each `reader(session, settings, message, room, now)` for
+every newly stored (or newly decrypted) message in the page's transaction (room is the
+ArchiveRoom or None); an exception rolls the page back and it is pulled again on the next
+run, so a message is judged once and never lost. The job composes them (archive/job.py
+`READERS`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
@@ -83,14 +84,7 @@ _SDK_ERRORS = {10009: "ip_not_allowed"}
 
 MISSING_KEY = "no private key for publickey_ver"  # UnknownKeyVersion's message: such records are read once the key is there
 
-_hooks: list[Callable] = []
-
-
-def on_message(hook: Callable) -> Callable:
-    """Register `hook(session, settings, message, room, now)` for every newly stored message."""
-    if hook not in _hooks:
-        _hooks.append(hook)
-    return hook
+Reader = Callable  # reader(session, settings, message: ArchivedMessage, room: ArchiveRoom | None, now)
 
 
 @dataclasses.dataclass
@@ -138,11 +132,13 @@ def note_notify(session, corp_id: str, now: datetime) -> None:
 
 
 def pull(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, settings, now: datetime, *, client=None,
-         pages: int = PAGES_PER_RUN, force: bool = False, after: Callable[[], None] | None = None) -> PullCounts:
+         pages: int = PAGES_PER_RUN, force: bool = False, after: Callable[[], None] | None = None,
+         readers: Sequence[Reader] = ()) -> PullCounts:
     """Pull from the cursor until WeCom has nothing more (or `pages` pages). `client`: the
     WeComClient, to tell a wrong secret from an outage. `force`: ignore the hourly wait
     after a configuration error. `after`: run once the pull succeeded, still holding the
-    cursor's lease (the rooms' reads: one process at a time for them too)."""
+    cursor's lease (the rooms' reads: one process at a time for them too). `readers`: run
+    for each newly stored message in its page's transaction."""
     counts = PullCounts()
     if not _lease(session_factory, settings.corp_id, now, force, config_key(settings)):
         counts.busy = True
@@ -153,7 +149,7 @@ def pull(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, settings, now: dat
         for _ in range(pages):
             try:
                 records = _page(sdk, client, seq)
-                seq = _store_page(session_factory, sdk, keys, settings, seq, records, now, counts)
+                seq = _store_page(session_factory, sdk, keys, settings, seq, records, now, counts, readers)
             except _Abort as abort:
                 counts.error = abort.code
                 _failed(session_factory, settings, abort, now, force)
@@ -221,7 +217,7 @@ def _secret_refused(client) -> bool:
 
 
 def _store_page(session_factory, sdk, keys, settings, seq: int, records: list[dict], now: datetime,
-                counts: PullCounts) -> int:
+                counts: PullCounts, readers: Sequence[Reader]) -> int:
     """Decrypt a page, then store it and move the cursor in one transaction; the new seq."""
     rows = [_read(sdk, keys, record, now) for record in records]  # WeCom down mid-page: _Abort, nothing stored
     counts.records += len(rows)
@@ -244,8 +240,8 @@ def _store_page(session_factory, sdk, keys, settings, seq: int, records: list[di
             counts.unknown_types += not row.known_type
             counts.private += row.state == "private"
             room = rooms.note_message(session, settings, row, now, counts, page_rooms) if row.roomid else None
-            for hook in _hooks:
-                hook(session, settings, row, room, now)
+            for reader in readers:
+                reader(session, settings, row, room, now)
         row = cursor(session, settings.corp_id, now)
         if last < row.seq:  # another pull went further (its lease ran out while we waited): keep the furthest
             last = row.seq
@@ -430,7 +426,7 @@ def tell_office(session, settings, text: str, *, key: str, now: datetime) -> Non
 
 
 def retry_encrypted(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, settings, now: datetime,
-                    *, limit: int = 500) -> int:
+                    *, limit: int = 500, readers: Sequence[Reader] = ()) -> int:
     """Records kept encrypted whose key version the app now has (a key added to
     WECOM_ARCHIVE_PRIVATE_KEYS since): read again from the stored record (WeCom's 5 days do
     not matter, the record is ours). The number read."""
@@ -463,8 +459,8 @@ def retry_encrypted(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, setting
                 setattr(row, field, getattr(new, field))
             row.encrypted, row.error = None, None
             room = rooms.note_message(session, settings, row, now, PullCounts()) if row.roomid else None
-            for hook in _hooks:
-                hook(session, settings, row, room, now)
+            for reader in readers:
+                reader(session, settings, row, room, now)
         read += 1
     return read
 
