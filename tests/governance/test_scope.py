@@ -1,7 +1,9 @@
 """Scope resolution (wecom_app/governance/scope.py): nested departments, tags, explicit users, exclusions."""
 
 import pytest
+from sqlalchemy import event, text
 
+from wecom_app.db import make_engine
 from wecom_app.directory.mirror import apply_user, delete_user
 from wecom_app.governance.scope import INDEX_AFTER, active_in_scope, expand_scope, in_scope, subtree
 from wecom_app.models import Department, Tag, TagMember, User, UserDepartment
@@ -76,11 +78,85 @@ def test_r1_directory_changes_in_the_same_transaction_are_seen(directory):
 
 
 def test_scope_of_a_thousand_groups_costs_a_few_queries(directory, engine):
-    from sqlalchemy import event
-
     statements = []
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(1))
     with directory() as session:
         for n in range(1000):
             expand_scope(session, {"departments": [2 + n % 4], "exclude": [f"x{n}"]})
     assert len(statements) < 10
+
+
+# ---- the index kept across transactions (per process), checked against the directory's version
+
+
+def _counting(engine) -> list[str]:
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_a: statements.append(sql))
+    return statements
+
+
+@pytest.mark.both_databases  # the version stamp is a trigger per dialect
+def test_the_index_is_kept_across_transactions_while_the_directory_is_unchanged(directory, engine):
+    with directory() as session:
+        assert expand_scope(session, {"departments": [2]})
+    statements = _counting(engine)
+    with directory() as session:
+        assert active_in_scope(session, {"departments": [2]}) == {"sales", "east", "shanghai", "devlead"}
+        assert in_scope(session, {"departments": [3]}, "east") and subtree(session, 2) == {2, 3, 4}
+    assert len([s for s in statements if "SELECT" in s.upper()]) == 1  # the version, nothing else
+
+
+@pytest.mark.both_databases
+@pytest.mark.parametrize("change", ["hire", "departure", "move", "tag", "new_department"])
+def test_r1_r11_a_directory_change_by_another_process_is_seen_by_the_next_transaction(directory, db_url, change):
+    scope = {"departments": [3], "tags": [7]}
+    with directory() as session:  # the index built and kept
+        assert expand_scope(session, scope) == {"east", "shanghai", "newbie", "disabled", "dev", "boss"}
+        assert in_scope(session, scope, "east")
+    other = make_engine(db_url)  # another process's connection, raw SQL: no ORM hook of ours sees it
+    with other.begin() as conn:
+        if change == "hire":
+            conn.execute(text("INSERT INTO wecom_user (userid, name, status, position, alias, direct_leader, extra, "
+                              "stale, event_time, updated_at) VALUES ('hire', 'hire', 1, '', '', '[]', '{}', false, "
+                              "0, CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO user_department (userid, department_id, is_leader) "
+                              "VALUES ('hire', 4, false)"))
+        elif change == "departure":
+            conn.execute(text("UPDATE wecom_user SET status = 5 WHERE userid = 'east'"))
+        elif change == "move":
+            conn.execute(text("UPDATE user_department SET department_id = 5 WHERE userid = 'east'"))
+        elif change == "tag":
+            conn.execute(text("DELETE FROM tag_member WHERE tag_id = 7 AND userid = 'boss'"))
+        else:
+            conn.execute(text("UPDATE department SET parentid = 3 WHERE id = 5"))
+    other.dispose()
+    expected = {"hire": {"hire"}, "departure": {"-east"}, "move": {"-east"}, "tag": {"-boss"},
+                "new_department": {"devlead"}}[change]
+    with directory() as session:
+        found = expand_scope(session, scope)
+    before = {"east", "shanghai", "newbie", "disabled", "dev", "boss"}
+    added = {u for u in expected if not u.startswith("-")}
+    removed = {u[1:] for u in expected if u.startswith("-")}
+    assert found == (before | added) - removed
+    with directory() as session:
+        assert in_scope(session, scope, "east") == ("east" not in removed)
+
+
+@pytest.mark.both_databases
+def test_r1_a_transaction_that_rolls_back_a_directory_change_leaves_no_index_behind(directory):
+    with directory() as session:
+        assert expand_scope(session, {"departments": [4]}) == {"shanghai", "newbie"}
+    with directory() as session:
+        apply_user(session, {"userid": "ghost", "name": "幽灵", "status": 1, "department": [4]}, 10, stale=False)
+        assert expand_scope(session, {"departments": [4]}) == {"shanghai", "newbie", "ghost"}
+        session.rollback()
+    with directory() as session:
+        assert expand_scope(session, {"departments": [4]}) == {"shanghai", "newbie"}
+
+
+def test_r11_an_edited_scope_is_expanded_afresh_with_the_kept_index(directory):
+    with directory() as session:
+        assert expand_scope(session, {"departments": [4]}) == {"shanghai", "newbie"}
+    with directory() as session:
+        assert expand_scope(session, {"departments": [4], "exclude": ["newbie"]}) == {"shanghai"}
+        assert expand_scope(session, {"departments": [5]}) == {"dev", "devlead"}

@@ -10,7 +10,6 @@ Demo directory (sandbox/seed.py): lina 李娜 行政部·行政专员 and lina2 
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -208,3 +207,44 @@ def test_the_index_of_10000_people_is_built_once_and_finds_them(engine, db_url):
     assert hits["u09999"]["people"][0]["userid"] == "u09999"
     assert all("李" in p["name"] and "娜" in p["name"] for p in hits["李娜"]["people"])
     assert 0 < hits["李娜"]["total"] <= hits["lina"]["total"] <= hits["ln"]["total"]  # each a looser spelling
+
+
+# -- freshness: one read of the directory's version decides (directory/version.py) ------------------------
+
+
+@pytest.mark.both_databases  # the version is bumped by a trigger per dialect
+def test_the_index_is_rebuilt_after_a_change_by_another_process_and_kept_otherwise(engine, db_url):
+    from sqlalchemy import text
+    from sqlalchemy.orm import sessionmaker
+
+    from wecom_app.db import make_engine
+
+    sessions = sessionmaker(engine)
+    with sessions.begin() as db:
+        db.add_all([User(userid="lina", name="李娜", status=1, main_department=1),
+                    UserDepartment(userid="lina", department_id=1)])
+    with sessions() as db:
+        first = people.index(db)
+    with sessions() as db:
+        assert people.index(db) is first
+    other = make_engine(db_url)  # another process, raw SQL
+    with other.begin() as conn:
+        conn.execute(text("UPDATE wecom_user SET name = '李娜娜' WHERE userid = 'lina'"))
+    other.dispose()
+    with sessions() as db:
+        assert people.search(db, "李娜娜")["people"][0]["userid"] == "lina"
+        assert people.index(db) is not first
+
+
+def test_a_transaction_s_own_directory_write_is_searched_but_not_kept_for_others(engine):
+    from sqlalchemy.orm import sessionmaker
+
+    sessions = sessionmaker(engine)
+    with sessions() as db:
+        kept = people.index(db)
+    with sessions() as db:
+        db.add(User(userid="ghost", name="幽灵", status=1, main_department=1))
+        assert people.search(db, "幽灵")["total"] == 1
+        db.rollback()
+    with sessions() as db:
+        assert people.search(db, "幽灵")["total"] == 0 and people.index(db) is kept

@@ -6,6 +6,16 @@ On PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED, so several
 processes can dispatch at once and each event is handled once. A failing
 handler is retried with backoff and parked after `inbox_max_attempts`, with its
 error kept, visible in /metrics and `wecom-app inbox list --status parked`.
+
+Several dispatchers never deadlock one another: a batch takes, before any handler
+runs, every lock its handlers would otherwise take in event order, in one order for
+all — (1) a batch of card clicks (the clicks lane) the directive ledger's lock, once
+for the batch (directives/ledger.py: every receipt change takes it first); (2) any
+other batch (the groups lane: group, contact and message events) a lock per group it
+touches, by ChatId in sorted order, so one group's events are handled by one
+dispatcher at a time and in the order claimed. A batch holds events of one lane only,
+so joins never wait for the ledger and clicks never wait for a group; a dispatcher
+finding the ledger busy takes the groups lane's events first.
 """
 
 from __future__ import annotations
@@ -13,21 +23,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import zlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from wecom_app import metrics
-from wecom_app.callbacks.events import BadPayload, parse_event
+from wecom_app.callbacks.events import BadPayload, CallbackEvent, parse_event
 from wecom_app.callbacks.router import HandlerContext, Router
 from wecom_app.config import Settings
 from wecom_app.counts import Counts
+from wecom_app.directives import ledger
 from wecom_app.logs import kv
 from wecom_app.models import InboxEvent
 
 log = logging.getLogger("wecom.dispatch")
 
 BATCH = 50
+CLICKS = "template_card_event"  # the clicks lane: each one changes a receipt and appends to the ledger
+GROUP_LOCKS = 0x67727570  # "grup": the advisory lock space of a group's events (key: crc32 of its ChatId)
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -45,23 +59,64 @@ def backoff(attempts: int) -> timedelta:
     return base * random.uniform(0.8, 1.2)
 
 
+def _due(now: datetime):
+    return InboxEvent.status == "pending", InboxEvent.next_attempt_at <= now
+
+
 def _claim(session, now: datetime, limit: int) -> list[InboxEvent]:
-    query = (
-        select(InboxEvent)
-        .where(InboxEvent.status == "pending", InboxEvent.next_attempt_at <= now)
-        .order_by(InboxEvent.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(query))
+    """Up to `limit` due events of one lane, oldest first, locked (SKIP LOCKED: a row another
+    dispatcher holds is left to it); the lane of the oldest free event first, unless that is the
+    clicks lane and the ledger is busy."""
+    oldest = session.scalar(select(InboxEvent.event).where(*_due(now)).order_by(InboxEvent.id).limit(1)
+                            .with_for_update(skip_locked=True))
+    if oldest is None:
+        return []
+    clicks_first = oldest == CLICKS and (not _postgresql(session) or _try_ledger_lock(session))
+    for clicks in (True, False) if clicks_first else (False, True):
+        lane = InboxEvent.event == CLICKS if clicks else InboxEvent.event != CLICKS
+        rows = list(session.scalars(select(InboxEvent).where(*_due(now), lane).order_by(InboxEvent.id).limit(limit)
+                                    .with_for_update(skip_locked=True)))
+        if rows:
+            return rows
+    return []
 
 
-def _handle(row: InboxEvent, router: Router, ctx: HandlerContext, stats: DispatchStats, max_attempts: int) -> None:
+def _postgresql(session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _try_ledger_lock(session) -> bool:
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ledger.LEDGER_LOCK}))
+
+
+def _lock_in_order(session, events: list[CallbackEvent]) -> None:
+    """Every lock the batch's handlers need, before the first runs, in one order (the module's
+    docstring). SQLite's single writer needs none."""
+    if not _postgresql(session):
+        return
+    if any(e.name == CLICKS for e in events):
+        ledger.lock(session)
+        return
+    keys = sorted({zlib.crc32(e.get("ChatId").encode()) - 2 ** 31 for e in events if e.get("ChatId")})
+    for key in keys:
+        session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": GROUP_LOCKS, "key": key})
+
+
+def _parsed(rows: list[InboxEvent]) -> list[CallbackEvent | BadPayload]:
+    found = []
+    for row in rows:
+        try:
+            found.append(parse_event(row.payload))
+        except BadPayload as exc:
+            found.append(exc)
+    return found
+
+
+def _handle(row: InboxEvent, event: CallbackEvent | BadPayload, router: Router, ctx: HandlerContext,
+            stats: DispatchStats, max_attempts: int) -> None:
     row.attempts += 1
-    try:
-        event = parse_event(row.payload)
-    except BadPayload as exc:  # cannot happen for rows the receiver stored; park, never loop
-        _fail(row, ctx.now, f"unparseable payload: {exc}", max_attempts=0, stats=stats)
+    if isinstance(event, BadPayload):  # cannot happen for rows the receiver stored; park, never loop
+        _fail(row, ctx.now, f"unparseable payload: {event}", max_attempts=0, stats=stats)
         return
     handlers = router.match(event)
     if not handlers:
@@ -105,9 +160,11 @@ def dispatch_pending(sessions, router: Router, settings: Settings, now: datetime
             rows = _claim(session, now, min(BATCH, limit - stats.total))
             if not rows:
                 break
+            events = _parsed(rows)
+            _lock_in_order(session, [e for e in events if isinstance(e, CallbackEvent)])
             ctx = HandlerContext(session=session, settings=settings, now=now, log=log)
-            for row in rows:
-                _handle(row, router, ctx, stats, settings.inbox_max_attempts)
+            for row, event in zip(rows, events):
+                _handle(row, event, router, ctx, stats, settings.inbox_max_attempts)
     for outcome in ("done", "ignored", "retried", "parked"):
         if getattr(stats, outcome):
             metrics.EVENTS_HANDLED.labels(outcome).inc(getattr(stats, outcome))

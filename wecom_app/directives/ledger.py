@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from wecom_app.models import LedgerEntry
 
 GENESIS = "0" * 64
 LEDGER_LOCK = 0x6C656467  # "ledg"
+LOCKED_KEY = "wecom.ledger.locked"  # session.info: this transaction holds the lock
 EVENTS = ("issued", "delivered", "undeliverable", "acknowledged", "completed", "reminded", "escalated",
           "overdue", "corrected", "revoked", "click_refused",
           "renamed")  # the person's userid changed (NewUserID, 90970): the rows before keep the old one
@@ -57,9 +58,21 @@ def lock(session: Session) -> None:
     change to a directive's receipts takes it first, before reading what it changes, so
     two of them (a click and a correction, two clicks in two workers) never interleave
     and never take locks in opposite orders. SQLite's BEGIN IMMEDIATE already
-    serialises writers."""
+    serialises writers. Taken once per transaction: the dispatcher takes it for a whole
+    batch of clicks, and the clicks' own calls cost nothing more (one taken inside a
+    savepoint is taken again, since a savepoint's rollback may release it)."""
+    if session.info.get(LOCKED_KEY):
+        return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
+    if not session.in_nested_transaction():
+        session.info[LOCKED_KEY] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _unlocked(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: the lock went with it
+        session.info.pop(LOCKED_KEY, None)
 
 
 def append(session: Session, event: str, *, at: datetime, directive_id: int | None = None, actor: str = "system",

@@ -6,10 +6,19 @@ a tag contributes its users and its departments' subtrees; `exclude` wins over
 everything. Only the mirror is read (directory.py), never WeCom.
 
 The department tree (with tag members) and the department → users index are
-loaded once per session and kept in `session.info`, so judging 1,000 groups of
-500 members costs a handful of queries. The cache is dropped when the session
+built once and kept in `session.info` for the transaction, so judging 1,000 groups
+of 500 members costs a handful of queries. The cache is dropped when the session
 flushes a directory change, commits or rolls back, so a handler that changes the
 directory and a rule that reads it in the same transaction agree.
+
+Across transactions the process keeps the index it built last, labelled with the
+directory's version (models.DirectoryVersion, bumped by a trigger on every directory
+write in the writer's transaction): a transaction reads the version once, and uses
+the kept index only if it is that version, so a hire, a departure or a move committed
+by any session or process is seen by the next transaction that reads scope (R1, R11).
+An index built by a transaction that itself wrote the directory is never kept (its
+writes might still roll back). A group's scope is the key of its expansion, so an
+edited scope is expanded afresh.
 """
 
 from __future__ import annotations
@@ -21,14 +30,15 @@ from collections import defaultdict
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from wecom_app.models import Department, Tag, TagMember, User, UserDepartment
+from wecom_app.directory import version as directory_version
+from wecom_app.models import Department, TagMember, User, UserDepartment
 from wecom_app.models.directory import STATUS_ACTIVE, STATUS_LEFT
 
 TREE_KEY = "wecom.scope.tree"
 MEMBERS_KEY = "wecom.scope.members"
 CALLS_KEY = "wecom.scope.in_scope_calls"
+KEEP = 4  # indexes kept per process (one per database; more only in tests)
 INDEX_AFTER = 20  # single checks in one session before loading the whole index pays off
-_DIRECTORY_TYPES = (Department, User, UserDepartment, Tag, TagMember)
 
 
 @dataclasses.dataclass
@@ -67,29 +77,84 @@ class _Members:
     expanded: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)  # scope key → expand_scope
 
 
+@dataclasses.dataclass
+class _Kept:
+    version: int
+    tree: _Tree
+    members: _Members
+
+
+_kept: dict[str, _Kept] = {}  # per process: database URL → the index last built outside a directory write
+
+
 def invalidate(session) -> None:
-    """Forget the cached tree and index (after writes the session's flush does not see)."""
+    """Forget this transaction's tree and index (after writes its flush does not see); the
+    process's kept index is not used again in this transaction."""
     session.info.pop(TREE_KEY, None)
     session.info.pop(MEMBERS_KEY, None)
+    directory_version.mark_written(session)
 
 
 @event.listens_for(Session, "after_flush")
 def _directory_flushed(session, _context) -> None:
-    if TREE_KEY in session.info or MEMBERS_KEY in session.info:
-        changed = (*session.new, *session.dirty, *session.deleted)
-        if any(isinstance(obj, _DIRECTORY_TYPES) for obj in changed):
-            invalidate(session)
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, directory_version.DIRECTORY_TYPES) for obj in changed):
+        invalidate(session)
 
 
-@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "do_orm_execute")
+def _directory_statement(state) -> None:
+    """A bulk update or delete of a directory table through the session (directory/rename.py)."""
+    if (state.is_update or state.is_delete or state.is_insert) and any(
+            getattr(m, "class_", None) in directory_version.DIRECTORY_TYPES for m in state.all_mappers):
+        invalidate(state.session)
+
+
 @event.listens_for(Session, "after_soft_rollback")
-def _transaction_ended(session, *_args) -> None:
-    invalidate(session)
+def _rolled_back(session, _previous) -> None:
+    """A savepoint's rollback may undo directory writes the index holds: build it again
+    (the transaction still counts as a writer if it wrote before)."""
+    session.info.pop(TREE_KEY, None)
+    session.info.pop(MEMBERS_KEY, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session, transaction) -> None:
+    if transaction.parent is None:  # the outermost: the next one reads the version again
+        for key in (TREE_KEY, MEMBERS_KEY, CALLS_KEY):
+            session.info.pop(key, None)
+
+
+def _database(session) -> str:
+    return session.get_bind().url.render_as_string(hide_password=True)
+
+
+def _use_kept(session) -> bool:
+    """Put the process's kept index in this transaction if it is the directory's version."""
+    if directory_version.wrote_directory(session):
+        return False
+    kept = _kept.get(_database(session))
+    if kept is None or kept.version != directory_version.current(session):
+        return False
+    session.info[TREE_KEY], session.info[MEMBERS_KEY] = kept.tree, kept.members
+    return True
+
+
+def _keep(session, version: int | None) -> None:
+    """Keep this transaction's index for the next ones, unless it wrote the directory."""
+    if version is None or directory_version.wrote_directory(session):
+        return
+    _kept.pop(_database(session), None)
+    while len(_kept) >= KEEP:
+        _kept.pop(next(iter(_kept)))
+    _kept[_database(session)] = _Kept(version, session.info[TREE_KEY], session.info[MEMBERS_KEY])
 
 
 def _tree(session) -> _Tree:
     session.flush()  # pending directory changes first (the flush hook drops a stale cache)
     tree = session.info.get(TREE_KEY)
+    if tree is None and _use_kept(session):
+        tree = session.info[TREE_KEY]
     if tree is None:
         rows = session.execute(select(Department.id, Department.parentid).where(Department.deleted.is_(False)))
         parent, children = {}, defaultdict(list)
@@ -108,7 +173,9 @@ def _tree(session) -> _Tree:
 
 
 def _members(session) -> _Members:
-    _tree(session)  # flushes
+    # the version first: data read after it is at least that new (a later write bumps it again)
+    version = None if directory_version.wrote_directory(session) else directory_version.current(session)
+    _tree(session)  # flushes; takes the kept index when it is fresh
     members = session.info.get(MEMBERS_KEY)
     if members is None:
         status = dict(session.execute(select(User.userid, User.status)).all())
@@ -116,6 +183,7 @@ def _members(session) -> _Members:
         for userid, department_id in session.execute(select(UserDepartment.userid, UserDepartment.department_id)):
             department_users[department_id].add(userid)
         members = session.info[MEMBERS_KEY] = _Members(status, dict(department_users))
+        _keep(session, version)
     return members
 
 
@@ -183,7 +251,7 @@ def in_scope(session, scope: dict, userid: str) -> bool:
     queries; from the INDEX_AFTER-th check in a session on, the whole index answers from memory."""
     scope, userid = scope or {}, (userid or "").strip().lower()
     calls = session.info[CALLS_KEY] = session.info.get(CALLS_KEY, 0) + 1
-    if calls > INDEX_AFTER or MEMBERS_KEY in session.info:
+    if calls > INDEX_AFTER or MEMBERS_KEY in session.info or _use_kept(session):
         return userid in _expanded(session, scope)
     if userid in _lower(scope.get("exclude")):
         return False

@@ -27,7 +27,7 @@ from wecom_app.models.directives import (
     DirectiveReceipt,
     DirectiveVersion,
 )
-from wecom_app.models.directory import Department, Tag, TagMember, User, UserDepartment
+from wecom_app.models.directory import Department, DirectoryVersion, Tag, TagMember, User, UserDepartment
 from wecom_app.models.groups import Group, GroupMember, GroupReread
 from wecom_app.models.ledger import LedgerEntry
 from wecom_app.models.pipeline import (
@@ -55,6 +55,7 @@ __all__ = [
     "AuditEntry",
     "CalendarOverride",
     "Department",
+    "DirectoryVersion",
     "Directive",
     "DirectiveBatch",
     "DirectiveClick",

@@ -91,3 +91,16 @@ class TagMember(Base):
     tag_id: Mapped[int] = mapped_column(Integer, index=True)
     userid: Mapped[str | None] = mapped_column(String(64))
     department_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class DirectoryVersion(Base):
+    """One row whose `version` a database trigger bumps on every write to the tables above
+    (migration 0023): the cheap stamp that tells a process its in-memory index of the
+    directory (governance/scope.py, directory/people.py) is still the directory's. The
+    bump commits or rolls back with the write, so a reader that sees a version also sees
+    every write before it, whichever process or session made it."""
+
+    __tablename__ = "directory_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
