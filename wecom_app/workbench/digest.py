@@ -5,7 +5,7 @@ leaders in DIGEST_LEADERS; the card sent by the digest job opens
 
 from __future__ import annotations
 
-from flask import Response, abort, redirect, render_template, url_for
+from flask import Response, abort, render_template
 
 from wecom_app.digest import period as periods
 from wecom_app.digest.figures import compute
@@ -14,6 +14,8 @@ from wecom_app.digest.send import percent
 from wecom_app.labels import GROUP_KINDS, REQUIRES, RULE_NAMES, VIOLATION_STATUSES
 from wecom_app.workbench.access import current_user, forbidden, login_required
 from wecom_app.workbench.blueprint import bp, runtime
+
+REFUSED = "汇报只给办公室管理员和配置的领导（DIGEST_LEADERS）查看。"
 
 
 def _may_read() -> bool:
@@ -34,18 +36,16 @@ def _period(kind: str, key: str) -> periods.Period:
 @bp.get("/digest")
 @login_required
 def digest_latest():
-    if not _may_read():
-        return forbidden("admin", reason="汇报只给办公室管理员和配置的领导（DIGEST_LEADERS）查看。")
+    """The latest complete week's digest (the navigation's 汇报)."""
     rt = runtime()
-    latest = periods.last_complete("weekly", rt.clock(), rt.settings.tz)
-    return redirect(url_for("workbench.digest_page", kind="weekly", key=latest.key))
+    return digest_page("weekly", periods.last_complete("weekly", rt.clock(), rt.settings.tz).key)
 
 
 @bp.get("/digest/<kind>/<key>")
 @login_required
 def digest_page(kind: str, key: str):
     if not _may_read():
-        return forbidden("admin", reason="汇报只给办公室管理员和配置的领导（DIGEST_LEADERS）查看。")
+        return forbidden("admin", reason=REFUSED)
     period = _period(kind, key)
     rt = runtime()
     now = rt.clock()
@@ -66,7 +66,7 @@ def digest_page(kind: str, key: str):
 @login_required
 def digest_pdf_file(kind: str, key: str):
     if not _may_read():
-        return forbidden("admin", reason="汇报只给办公室管理员和配置的领导（DIGEST_LEADERS）查看。")
+        return forbidden("admin", reason=REFUSED)
     period = _period(kind, key)
     rt = runtime()
     with rt.sessions() as db:
