@@ -56,6 +56,7 @@ def seed_week(world) -> None:
         ])
 
 
+@pytest.mark.both_databases  # FILTER, GROUP BY the key with a JSON column selected
 def test_r6_weekly_digest_figures_match_the_world(world):
     seed_week(world)
     with world.sessions() as session:
@@ -139,6 +140,7 @@ def test_r6_periods_in_company_time():
     assert periods.last_complete("weekly", local(2026, 3, 9, 0, 0), local(2026, 1, 1).tzinfo).key == "2026-W10"
 
 
+@pytest.mark.both_databases
 def test_r6_weekly_trend_counts_violations_and_acknowledgments_by_week(world):
     seed_week(world)
     with world.sessions() as session:
