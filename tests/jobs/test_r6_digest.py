@@ -21,6 +21,7 @@ from wecom_app.digest import period as periods
 from wecom_app.digest.figures import compute, weekly_trend
 from wecom_app.digest.send import card, recipients
 from wecom_app.models import Group, GroupMember, Violation
+from wecom_app import scheduler
 from wecom_app.scheduler import run_job
 
 WEEK10 = periods.parse("weekly", "2026-W10")  # Monday 2026-03-02 to Sunday 03-08
@@ -164,3 +165,18 @@ def test_r6_due_only_from_the_start_of_working_hours():
     assert periods.due("weekly", settings, local(2026, 3, 15, 23, 0) + timedelta(minutes=59)).key == "2026-W10"
     assert periods.due("monthly", settings, local(2026, 3, 8, 8, 59)).key == "2026-02"
     assert periods.due("monthly", settings, local(2026, 3, 8, 9, 0)) is None  # a week late: not sent any more
+
+
+def test_r6_two_schedulers_send_one_digest_a_period(world):
+    """Two processes' schedulers run the job at once and again later: the job's lease lets
+    one run at a time, and the period's outbox key lets a period go once whatever runs."""
+    set_clock(world, local(2026, 3, 9, 9, 0))
+    first, second = (SimpleNamespace(sessions=world.sessions, settings=world.settings, clock=world.now,
+                                     engine=world.sessions.kw["bind"]) for _ in range(2))
+    for moment in (local(2026, 3, 9, 9, 0), local(2026, 3, 9, 9, 20), local(2026, 3, 10, 9, 0)):
+        set_clock(world, moment)
+        scheduler._safe("digest", first)
+        scheduler._safe("digest", second)
+    with world.sessions() as session:
+        keys = [a.idempotency_key for a in actions(session, "message/send")]
+    assert keys == ["digest:weekly:2026-W10:0"]
