@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 KINDS = ("weekly", "monthly")
 KIND_WORDS = {"weekly": "周报", "monthly": "月报"}
-# how long after its send time a digest is still sent (the app was down, or just installed):
-# a month's digest on the 20th would only confuse
-LATE = timedelta(days=7)
+# how long after its send time a digest is still sent (the app was down that morning); later
+# than that, or on a fresh install mid-week, the period's news is stale and the next one is
+# nearer: last week's digest on a Thursday, last month's on the 20th, would only confuse
+LATE = {"weekly": timedelta(days=2), "monthly": timedelta(days=3)}
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 
@@ -84,9 +85,9 @@ def last_complete(kind: str, now: datetime, tz: ZoneInfo) -> Period:
 
 def due(kind: str, settings, now: datetime) -> Period | None:
     """The period whose digest should be out by `now`: the last complete one, from the
-    start of working hours on its first day after (Monday, or the 1st) for a week
-    (LATE); None before or after that."""
+    start of working hours on its first day after (Monday, or the 1st) for LATE
+    (two days, three for a month); None before or after that."""
     tz = settings.tz
     period = last_complete(kind, now, tz)
     send_from = datetime.combine(period.end, settings.work_hours[0][0], tz)
-    return period if send_from <= now < send_from + LATE else None
+    return period if send_from <= now < send_from + LATE[kind] else None

@@ -8,9 +8,9 @@ message/send per 1,000 recipients. Once per period, however many schedulers run
 and however often: the outbox key `digest:<kind>:<period>:<chunk>` is unique, so a
 second run (or a second process racing the first) finds the row and sends nothing;
 the card's task_id is this installation's prefix with the same key, unique for the
-app's life (42014, wecom/task_ids.py). A period missed entirely (the app down for two
-whole weeks) is not sent late: only the latest period is ever due. The card waits
-for working time like every message to people (R4).
+app's life (42014, wecom/task_ids.py). A digest is sent late only within period.LATE
+(the app down that Monday morning), never for an older period. The card waits for
+working time like every message to people (R4).
 """
 
 from __future__ import annotations
