@@ -8,7 +8,6 @@ by however many schedulers it runs. Against the sandbox emulator."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
