@@ -13,14 +13,17 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import make_settings
 from tests.jobs.test_r16_escalation import escalate, overdue_case
 from tests.jobs.test_r16_reminders import local, set_clock
+from tests.ops.test_settings import GOOD
 from tests.plugins.world import actions, deliver
 from wecom_app.digest import period as periods
 from wecom_app.digest.figures import compute, weekly_trend
 from wecom_app.digest.send import card, recipients
 from wecom_app.models import Group, GroupMember, Violation
 from wecom_app import scheduler
+from wecom_app.config import SettingsError, load_settings
 from wecom_app.scheduler import run_job
 
 WEEK10 = periods.parse("weekly", "2026-W10")  # Monday 2026-03-02 to Sunday 03-08
@@ -157,7 +160,6 @@ def test_r6_weekly_trend_counts_violations_and_acknowledgments_by_week(world):
 
 
 def test_r6_due_only_from_the_start_of_working_hours():
-    from tests.conftest import make_settings
     settings = make_settings()
     assert periods.due("weekly", settings, local(2026, 3, 9, 8, 59)) is None
     assert periods.due("weekly", settings, local(2026, 3, 9, 9, 0)).key == "2026-W10"
@@ -180,3 +182,11 @@ def test_r6_two_schedulers_send_one_digest_a_period(world):
     with world.sessions() as session:
         keys = [a.idempotency_key for a in actions(session, "message/send")]
     assert keys == ["digest:weekly:2026-W10:0"]
+
+
+def test_r6_digest_leaders_setting_is_read_and_a_bad_userid_named():
+    assert load_settings(dict(GOOD, DIGEST_LEADERS=" LiuQiang, caoyang,liuqiang "), env_file=None).digest_leaders == (
+        "liuqiang", "caoyang")
+    assert load_settings(GOOD, env_file=None).digest_leaders == ()
+    with pytest.raises(SettingsError, match="DIGEST_LEADERS: 'bad user' is not a WeCom userid"):
+        load_settings(dict(GOOD, DIGEST_LEADERS="liuqiang,bad user"), env_file=None)
