@@ -10,6 +10,7 @@ from typing import Any
 from jobs import (
     archive,
     archive_notify,
+    digest,
     directory_full,
     directory_sync,
     escalation,
@@ -60,5 +61,7 @@ JOBS = (
         doc="pull the conversation archive; read its rooms (msgaudit/groupchat/get)"),
     Job("archive_notify", archive_notify.run, every=5,
         doc="pull the conversation archive at once after msgaudit_notify"),
+    Job("digest", digest.run, every=900,
+        doc="R6: the weekly (Monday) and monthly (the 1st) digest to the office and DIGEST_LEADERS, once a period"),
 )
 BY_NAME = {job.name: job for job in JOBS}

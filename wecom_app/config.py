@@ -84,6 +84,8 @@ class Settings:
     archive_secret: str = dataclasses.field(default="", repr=False)
     archive_private_keys: str = ""  # a PEM file, or a directory of <publickey_ver>.pem files
     finance_sdk: str = ""  # path of libWeWorkFinanceSdk_C.so, or "emulator" (the WeCom emulator's stand-in)
+    # R6: leaders who get the weekly and monthly digest (wecom_app/digest) besides the office admins
+    digest_leaders: tuple[str, ...] = ()
     # Set only in code by `wecom-app sandbox` and the tests; no variable turns it on.
     sandbox: bool = False
 
@@ -328,8 +330,17 @@ def _archive(env: _Reader) -> dict:
     return dict(archive_secret=secret, archive_private_keys=keys, finance_sdk=sdk)
 
 
+def _digest(env: _Reader) -> dict:
+    """Who gets the periodic summary to leadership (R6) besides the office admins."""
+    leaders = tuple(dict.fromkeys(u.strip().lower() for u in env.get("DIGEST_LEADERS").split(",") if u.strip()))
+    for userid in leaders:
+        if not _USERID.fullmatch(userid):
+            env.problem(f"DIGEST_LEADERS: {userid!r} is not a WeCom userid")
+    return dict(digest_leaders=leaders)
+
+
 # Each group reads its variables and adds what is wrong to the reader's one list of problems.
-GROUPS = (_wecom_app, _database, _web, _working_time, _logging, _governance, _limits, _archive)
+GROUPS = (_wecom_app, _database, _web, _working_time, _logging, _governance, _limits, _archive, _digest)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:

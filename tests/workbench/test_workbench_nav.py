@@ -30,7 +30,8 @@ def test_each_role_has_at_most_five_tabs_and_the_rest_under_more(role):
 def test_an_admin_keeps_todo_groups_and_violations_on_the_tab_bar():
     tabs, rest = tabs_for(Viewer(userid="zhangwei", name="张伟", roles=frozenset(ROLES["admin"])))
     assert [t.key for t in tabs] == ["home", "me", "groups", "violations", "more"]
-    assert [i.key for i in rest] == ["reports", "directives", "announcements", "assessments", "settings", "audit"]
+    assert [i.key for i in rest] == ["reports", "directives", "announcements", "assessments", "settings", "audit",
+                                    "digest", "help"]
 
 
 def test_nobody_logged_in_has_no_navigation():

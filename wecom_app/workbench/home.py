@@ -1,13 +1,18 @@
 """首页: the dashboard for admins and custodians (custodians see their own groups
 only); employees go to 我的待办. Groups by compliance, open violations,
 directives with their acknowledgment rate, outbox health (admins), and a warning
-when WeCom has not taken messages for over 15 minutes (an outage: they are retried)."""
+when WeCom has not taken messages for over 15 minutes (an outage: they are retried).
+Two trend charts of the last 12 weeks (digest/figures.py `weekly_trend`, drawn as
+inline SVG by wecom_app/charts.py): violations opened, and the acknowledgment rate of
+the directives issued, per week."""
 
 from __future__ import annotations
 
 from flask import redirect, render_template, url_for
 from sqlalchemy import func, select
 
+from wecom_app import charts
+from wecom_app.digest.figures import weekly_trend
 from wecom_app.directives.queries import counts
 from wecom_app.governance import group_size
 from wecom_app.labels import GROUP_KINDS
@@ -34,8 +39,21 @@ def home():
             directives=_directive_rates(db, mine),
             outbox=_outbox_health(db) if viewer.is_admin else None,
             outbox_waiting=waiting(db, rt.clock()),  # WeCom unreachable for 15 min: everyone who sends should know
+            trends=_trend_charts(weekly_trend(db, rt.settings, rt.clock(), mine=mine)),
         )
     return render_template("workbench/home.html", kind_names=GROUP_KINDS, **data)
+
+
+def _trend_charts(weeks) -> list:
+    def label(week) -> str:
+        return f"{week.start.month}/{week.start.day}"
+
+    violations = [charts.Point(label(w), w.violations, str(w.violations)) for w in weeks]
+    rates = [charts.Point(label(w), None if w.ack_rate is None else round(100 * w.ack_rate),
+                          "无指令" if w.ack_rate is None else f"{round(100 * w.ack_rate)}%") for w in weeks]
+    return [charts.bars(violations, title="每周新增违规（近 12 周）", unit="新增违规", ident="trend-violations"),
+            charts.bars(rates, title="每周指令签收率（按下达周，近 12 周）", unit="签收率", ident="trend-ack",
+                        maximum=100)]
 
 
 def _scoped(stmt, column, mine):

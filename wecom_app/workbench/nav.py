@@ -50,6 +50,9 @@ NAV = (
     NavItem("settings", "设置", "/settings", ("admin",), 9,
             "M12 15a3 3 0 100-6 3 3 0 000 6zM12 2v3M12 19v3M2 12h3M19 12h3M5 5l2 2M17 17l2 2M5 19l2-2M17 7l2-2"),
     NavItem("audit", "审计", "/audit", ("admin",), 10, "M12 21a9 9 0 100-18 9 9 0 000 18zM12 7v5l3 3"),
+    NavItem("digest", "汇报", "/digest", ("admin",), 11, "M5 3h14v18H5zM8 17v-3M12 17V9M16 17v-6"),
+    NavItem("help", "细则", "/help/rules", ("employee",), 12,
+            "M12 21a9 9 0 100-18 9 9 0 000 18zM9.5 9.5a2.5 2.5 0 115 0c0 2-2.5 2-2.5 4M12 17v1"),
 )
 MORE = NavItem("more", "更多", "/more", ("employee",), 99, "M4 12a1.5 1.5 0 103 0 1.5 1.5 0 10-3 0M10.5 12a1.5 1.5 0 103 0 1.5 1.5 0 10-3 0M17 12a1.5 1.5 0 103 0 1.5 1.5 0 10-3 0")
 
