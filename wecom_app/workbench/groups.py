@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from wecom_app.archive.coverage import coverage
 from wecom_app.archive.pull import status as pull_status
 from wecom_app.directives.queries import counts
+from wecom_app.directory.people import matching
 from wecom_app.governance import group_size, membership, registry, rules
 from wecom_app.governance.registry_words import registry_message
 from wecom_app.inputs import form_id
@@ -37,9 +38,14 @@ from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.paging import paginate
 from wecom_app.workbench.people import PeopleField, check_people
+from wecom_app.workbench.sorting import SortOption, search_arg, sorting
 
 BAD = GroupMember.compliance.notin_(("ok", "unknown"))
 COMPLIANCE = ("ok", "unknown", *rules.RULE)  # the findings a member's compliance holds
+MEMBER_SORTS = (SortOption("added", "登记顺序", GroupMember.id), SortOption("name", "姓名", User.name),
+                SortOption("compliance", "合规", GroupMember.compliance), SortOption("state", "状态", GroupMember.state),
+                SortOption("joined", "入群时间", GroupMember.join_time, desc_first=True),
+                SortOption("checked", "检查时间", GroupMember.checked_at, desc_first=True))
 SHOWN = ("present", "pending_approval", "removing", "suspended", group_size.LEFT_OUT)  # what a custodian cares about
 # what the app does for each kind, said plainly (DESIGN §1; registry.ENFORCED is the API's English)
 ENFORCED = {
@@ -273,8 +279,14 @@ def group_detail(group_id: int):
         only_bad = request.args.get("members") == "bad"
         # a summary count's link (名称不规范 2): the present members with that finding, as the count counts them
         finding = request.args.get("compliance", "") if request.args.get("compliance") in COMPLIANCE else ""
+        order, q = sorting(MEMBER_SORTS, "added"), search_arg()
         stmt = (select(GroupMember, User.name).outerjoin(User, User.userid == GroupMember.member_id)
-                .where(GroupMember.group_id == group.id, GroupMember.state.in_(SHOWN)).order_by(GroupMember.id))
+                .where(GroupMember.group_id == group.id, GroupMember.state.in_(SHOWN))
+                .order_by(*order.order_by(GroupMember.id)))
+        if q:  # a name, its pinyin or initials, a userid (an external one too), a group nickname
+            stmt = stmt.where(or_(GroupMember.member_id.in_(matching(db, q) or [""]),
+                                  GroupMember.member_id.icontains(q, autoescape=True),
+                                  GroupMember.group_nickname.icontains(q, autoescape=True)))
         if only_bad:
             stmt = stmt.where(BAD)
         if finding:
@@ -292,7 +304,7 @@ def group_detail(group_id: int):
         archive = _archive_block(db, group)
     return render_template("workbench/groups_detail.html", archive=archive, group=group, members=members, compliance=compliance,
                            pending=pending, creation=creation, problem=problem, **labels, directives=directives, only_bad=only_bad,
-                           finding=finding,
+                           finding=finding, q=q, order=order,
                            enforced=ENFORCED[group.kind],
                            kind_names=GROUP_KINDS, state_names=MEMBER_STATES, why=rules.WHY, rule_of=rules.RULE,
                            form=MemberForm(), recheck_form=EmptyForm())
