@@ -264,11 +264,13 @@ def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_
     rt = runtime()
     status = request.args.get("status") if request.args.get("status") in RECEIPT_STATUSES else None
     department = _int_arg("department")
-    order, q = sorting(MATRIX_SORTS, "name"), search_arg()
+    q = search_arg()
     with rt.sessions() as db:
         directive = _managed(db, directive_id)
         if directive is None:
             return _refuse()
+        order = sorting(MATRIX_SORTS if directive.require == "completion" else  # no 办结 column to sort by
+                        tuple(o for o in MATRIX_SORTS if o.key != "completed"), "name")
         page = paginate(db, _matrix_query(db, directive, status, department, q, order), per_page=MATRIX_PER_PAGE,
                         scalars=False)
         rates = _rates(directive, counts(db, [directive])[directive.id])
