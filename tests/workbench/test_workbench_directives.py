@@ -196,6 +196,24 @@ def test_r16_revoke_needs_a_reason_then_ends_the_directive(wb, sandbox_state, ac
         assert db.scalar(select(LedgerEntry).where(LedgerEntry.event == "revoked")).actor == "caoyang"
 
 
+def test_r16_a_revoked_directive_keeps_each_persons_record_on_their_page_and_the_matrix(
+        wb, sandbox_state, acknowledged):
+    """Issue 13 item 9: revoking ends the directive, not its evidence: 我的 lists it under 已撤回
+    with what the person did before, and the matrix keeps every row marked 撤回前."""
+    client = as_user(wb, sandbox_state, "caoyang")
+    token = csrf_of(client.get(f"/directives/{acknowledged}/receipts").text)
+    client.post(f"/directives/{acknowledged}/revoke", data={"csrf_token": token, "reason": "演练改期"})
+    mine = as_user(wb, sandbox_state, "zhuxia").get("/me").text
+    revoked = mine.split('data-test="revoked"', 1)[1]
+    assert f'data-directive="{acknowledged}"' in revoked and "撤回前：" in revoked and "已收到" in revoked
+    assert f'data-directive="{acknowledged}"' not in mine.split('data-test="revoked"', 1)[0]  # not a 待办 any more
+    other = as_user(wb, sandbox_state, "gaoping").get("/me").text.split('data-test="revoked"', 1)[1]
+    assert f'data-directive="{acknowledged}"' in other and "已送达" in other
+    matrix = client.get(f"/directives/{acknowledged}/receipts").text
+    assert matrix.count("<tr data-userid=") == 3 and matrix.count('data-test="before-revoke"') == 3
+    assert 'data-userid="zhuxia" data-status="acknowledged"' in matrix
+
+
 def test_r16_correction_is_a_new_version_everyone_acknowledges_again(wb, sandbox_state, acknowledged):
     client = as_user(wb, sandbox_state, "zhangwei")
     form = client.get(f"/directives/{acknowledged}/correct").text

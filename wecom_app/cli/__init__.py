@@ -11,6 +11,7 @@ from datetime import date, datetime
 import click
 from sqlalchemy import select
 
+from wecom_app.cli.groups import groups_group
 from wecom_app.cli.ledger import ledger_group
 from wecom_app.cli.runtime import make_runtime, read_settings
 from wecom_app.cli.sync import sync_command
@@ -314,6 +315,7 @@ def calendar_list(year):
 main.add_command(api_token)  # `wecom-app api-token`
 main.add_command(ledger_group)  # `wecom-app ledger`
 main.add_command(sync_command)  # `wecom-app sync`
+main.add_command(groups_group)  # `wecom-app groups import`
 
 if __name__ == "__main__":  # pragma: no cover
     main()

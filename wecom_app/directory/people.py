@@ -290,3 +290,21 @@ def resolve(session, values, visible: set[str] | None = None) -> Resolution:
         elif token not in unknown:
             unknown.append(token)
     return Resolution(userids, unknown, ambiguous)
+
+
+def matching(session, query: str) -> set[str]:
+    """Userids of everyone in the directory (any status: a list of records keeps people who
+    left) whose name has `query` in it, or is spelled by it in pinyin or initials, or whose
+    userid has it: the workbench lists' search box (workbench/sorting.py)."""
+    idx = index(session)
+    query = re.sub(r"\s+", "", query or "").lower()
+    if not query:
+        return set()
+    han = bool(HAN.search(query))
+    found = set()
+    for person in idx.people.values():
+        if query in person.name.lower() or query in person.userid:
+            found.add(person.userid)
+        elif not han and query[0] in person.initials and spelled(query, person.readings):
+            found.add(person.userid)
+    return found

@@ -17,7 +17,7 @@ import re
 from datetime import datetime, time, timedelta
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from wtforms import (
     BooleanField,
     DateField,
@@ -34,6 +34,7 @@ from wecom_app.directives import followup as directives_followup
 from wecom_app.directives import issue as directives
 from wecom_app.directives import receipt_sheet
 from wecom_app.directives.queries import counts
+from wecom_app.directory.people import matching
 from wecom_app.governance.scope import subtree
 from wecom_app.inputs import bounded_int, form_id
 from wecom_app.labels import CHANNELS, GROUP_KINDS, RECEIPT_STATUSES, REQUIRES
@@ -44,8 +45,12 @@ from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.forms import EmptyForm, ZhForm, bytes_words, utf8_bytes
 from wecom_app.workbench.paging import paginate
 from wecom_app.workbench.people import PeopleField, check_people
+from wecom_app.workbench.sorting import SortOption, search_arg, sorting
 
 MATRIX_PER_PAGE = 50
+DIRECTIVE_SORTS = (SortOption("created", "下达时间", Directive.created_at, desc_first=True),
+                   SortOption("deadline", "截止时间", Directive.deadline, desc_first=True),
+                   SortOption("title", "标题", Directive.title))
 # DirectiveError's field → the form field it is shown next to
 FIELD_OF = {"title": "title", "body": "body", "assignees": "users", "assignees.users": "users",
             "assignees.departments": "departments", "assignees.groups": "groups", "deadline": "deadline_date",
@@ -145,19 +150,23 @@ def _fill_choices(db, form: ComposeForm) -> None:
 def directives_list():
     viewer = current_user()
     status = request.args.get("status") if request.args.get("status") in ("active", "revoked") else None
-    query = select(Directive).order_by(Directive.id.desc())
+    order, q = sorting(DIRECTIVE_SORTS, "-created"), search_arg()
+    query = select(Directive).order_by(*order.order_by(Directive.id.desc()))
     if not viewer.is_admin:
         query = query.where(Directive.issuer == viewer.userid)
     if status:
         query = query.where(Directive.status == status)
     with runtime().sessions() as db:
+        if q:  # the title, or the issuer by name, pinyin or userid
+            query = query.where(or_(Directive.title.icontains(q, autoescape=True),
+                                    Directive.issuer.in_(matching(db, q) or [""])))
         page = paginate(db, query)
         counted = counts(db, page.items)
         names = dict(db.execute(select(User.userid, User.name).where(
             User.userid.in_({d.issuer for d in page.items}))).all())
     rows = [dict(directive=d, **_rates(d, counted[d.id])) for d in page.items]
     return render_template("workbench/directives_list.html", page=page, rows=rows, status=status,
-                           names=names)
+                           names=names, q=q, order=order)
 
 
 def _rates(directive: Directive, counted: dict) -> dict:
@@ -218,13 +227,25 @@ def _refuse():
     return forbidden("admin", "issuer", reason="只有办公室管理员和这条指令的发布人可以查看签收情况和导出签收单。")
 
 
-def _matrix_query(db, directive: Directive, status: str | None, department: int | None):
+MATRIX_SORTS = (SortOption("name", "姓名", User.name), SortOption("department", "部门", Department.name),
+                SortOption("status", "状态", DirectiveReceipt.status),
+                SortOption("delivered", "送达时间", DirectiveReceipt.delivered_at, desc_first=True),
+                SortOption("acknowledged", "收到时间", DirectiveReceipt.acknowledged_at, desc_first=True),
+                SortOption("completed", "办结时间", DirectiveReceipt.completed_at, desc_first=True),
+                SortOption("reminders", "提醒次数", DirectiveReceipt.reminders, desc_first=True))
+
+
+def _matrix_query(db, directive: Directive, status: str | None, department: int | None, q: str = "",
+                  order=None):
     r = DirectiveReceipt
     overdue = r.overdue_at.is_not(None) & done_column(directive).is_(None)
     query = (select(r, User.name, Department.name)
              .outerjoin(User, User.userid == r.userid)
              .outerjoin(Department, Department.id == User.main_department)
-             .where(r.directive_id == directive.id).order_by(r.userid))
+             .where(r.directive_id == directive.id)
+             .order_by(*(order.order_by(r.userid) if order else [r.userid])))
+    if q:  # a name (or part), its pinyin or initials, a userid, a department
+        query = query.where(or_(r.userid.in_(matching(db, q) or [""]), Department.name.icontains(q, autoescape=True)))
     if status == "overdue":
         query = query.where(overdue)
     elif status:
@@ -243,11 +264,14 @@ def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_
     rt = runtime()
     status = request.args.get("status") if request.args.get("status") in RECEIPT_STATUSES else None
     department = _int_arg("department")
+    q = search_arg()
     with rt.sessions() as db:
         directive = _managed(db, directive_id)
         if directive is None:
             return _refuse()
-        page = paginate(db, _matrix_query(db, directive, status, department), per_page=MATRIX_PER_PAGE,
+        order = sorting(MATRIX_SORTS if directive.require == "completion" else  # no 办结 column to sort by
+                        tuple(o for o in MATRIX_SORTS if o.key != "completed"), "name")
+        page = paginate(db, _matrix_query(db, directive, status, department, q, order), per_page=MATRIX_PER_PAGE,
                         scalars=False)
         rates = _rates(directive, counts(db, [directive])[directive.id])
         issuer = db.get(User, directive.issuer)
@@ -263,7 +287,7 @@ def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_
                      status=directives.receipt_status(directive, r)) for r, name, dept in page.items]
     return render_template(
         "workbench/directives_receipts.html", directive=directive, page=page, rows=rows, rates=rates,
-        status=status, department=department, departments=departments, status_names=RECEIPT_STATUSES,
+        status=status, department=department, departments=departments, status_names=RECEIPT_STATUSES, q=q, order=order,
         channels=CHANNELS, issuer_name=issuer.name if issuer else directive.issuer, versions=versions,
         pending=pending, form=EmptyForm(), revoke_form=revoke_form or RevokeForm()), status_code
 

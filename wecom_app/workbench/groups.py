@@ -17,18 +17,18 @@ Every rule lives in the domain modules; RegistryError lands next to its field
 
 from __future__ import annotations
 
-import re
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from wecom_app.archive.coverage import coverage
 from wecom_app.archive.pull import status as pull_status
 from wecom_app.directives.queries import counts
+from wecom_app.directory.people import matching
 from wecom_app.governance import group_size, membership, registry, rules
+from wecom_app.governance.registry_words import registry_message
 from wecom_app.inputs import form_id
 from wecom_app.labels import GROUP_KINDS, GROUP_STATUSES, MEMBER_STATES
 from wecom_app.models import Department, Directive, Group, GroupMember, Tag, User
@@ -38,9 +38,14 @@ from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.forms import EmptyForm
 from wecom_app.workbench.paging import paginate
 from wecom_app.workbench.people import PeopleField, check_people
+from wecom_app.workbench.sorting import SortOption, search_arg, sorting
 
 BAD = GroupMember.compliance.notin_(("ok", "unknown"))
 COMPLIANCE = ("ok", "unknown", *rules.RULE)  # the findings a member's compliance holds
+MEMBER_SORTS = (SortOption("added", "登记顺序", GroupMember.id), SortOption("name", "姓名", User.name),
+                SortOption("compliance", "合规", GroupMember.compliance), SortOption("state", "状态", GroupMember.state),
+                SortOption("joined", "入群时间", GroupMember.join_time, desc_first=True),
+                SortOption("checked", "检查时间", GroupMember.checked_at, desc_first=True))
 SHOWN = ("present", "pending_approval", "removing", "suspended", group_size.LEFT_OUT)  # what a custodian cares about
 # what the app does for each kind, said plainly (DESIGN §1; registry.ENFORCED is the API's English)
 ENFORCED = {
@@ -111,38 +116,6 @@ class MemberForm(FlaskForm):
 
 FIELD_OF = {"scope": "departments", "scope.departments": "departments", "scope.tags": "tags",
             "scope.users": "users", "scope.exclude": "exclude"}
-MESSAGES = [  # registry's English → what the person at the form reads
-    (r"a userid is required", lambda m: "请填写企业微信账号（userid）"),
-    (r"(.+?) is not an active member of the company", lambda m: f"{m[1]} 不是本企业已激活的在职成员（R1）"),
-    (r"a group needs a name", lambda m: "请填写群名称"),
-    (r"at most (\d+) characters", lambda m: f"群名称最多 {m[1]} 个字（企业微信会截断更长的名称）"),
-    (r"2-50 characters", lambda m: "群名称须为 2–50 个字：中文、字母、数字、空格及 - _ · . & + / 、 括号，不能有表情符号"),
-    (r"does not follow the company's group naming convention \((.*)\)", lambda m: f"不符合公司的群命名规范（{m[1]}）"),
-    (r"a managed group \(appchat\) can have internal members only",
-     lambda m: "应用管理群只能有企业内部成员：企业微信不允许外部联系人加入应用创建的群"),
-    (r"a managed group has at least 2 members; this one would have (\d+)",
-     lambda m: f"应用管理群至少要有 2 名成员，按此范围将有 {m[1]} 人"),
-    (r"this group would have (\d+) members .*? group size of (\d+)",
-     lambda m: f"按此范围（含群主和专管人员）将有 {m[1]} 人，超过企业的群人数上限 {m[2]} 人"
-               "（管理后台「群成员人数上限」，WECOM_GROUP_SIZE_LIMIT）：企业微信会拒绝建群。请缩小范围或拆分成几个群。"),
-    (r"unknown department (.*)", lambda m: f"通讯录中没有部门 {m[1]}"),
-    (r"unknown tag (.*)", lambda m: f"通讯录中没有标签 {m[1]}"),
-    (r"not in the directory: (.*)", lambda m: f"通讯录中没有：{'、'.join(m[1].split(', '))}"),
-    (r"a customer group is registered by its chat_id", lambda m: "客户群须填写群 ID（chat_id，见客户群列表）"),
-    (r"already registered as group (\d+)", lambda m: f"该群已登记（群 {m[1]}）"),
-    (r"(\S+) is a (\w+) group", lambda m: f"{m[1]} 是{GROUP_KINDS.get(m[2], m[2])}"),
-    (r"a group robot's webhook URL", lambda m: "请填写群机器人的 Webhook 地址（…/cgi-bin/webhook/send?key=…）"),
-]
-
-
-def registry_message(exc: registry.RegistryError) -> str:
-    for pattern, word in MESSAGES:
-        match = re.search(pattern, exc.message)
-        if match:
-            return word(match)
-    return exc.message
-
-
 def _attach(form, exc: registry.RegistryError) -> None:
     """The registry's refusal next to the field it names (else next to the name)."""
     field = getattr(form, FIELD_OF.get(exc.field, exc.field), None) or form.name
@@ -306,8 +279,14 @@ def group_detail(group_id: int):
         only_bad = request.args.get("members") == "bad"
         # a summary count's link (名称不规范 2): the present members with that finding, as the count counts them
         finding = request.args.get("compliance", "") if request.args.get("compliance") in COMPLIANCE else ""
+        order, q = sorting(MEMBER_SORTS, "added"), search_arg()
         stmt = (select(GroupMember, User.name).outerjoin(User, User.userid == GroupMember.member_id)
-                .where(GroupMember.group_id == group.id, GroupMember.state.in_(SHOWN)).order_by(GroupMember.id))
+                .where(GroupMember.group_id == group.id, GroupMember.state.in_(SHOWN))
+                .order_by(*order.order_by(GroupMember.id)))
+        if q:  # a name, its pinyin or initials, a userid (an external one too), a group nickname
+            stmt = stmt.where(or_(GroupMember.member_id.in_(matching(db, q) or [""]),
+                                  GroupMember.member_id.icontains(q, autoescape=True),
+                                  GroupMember.group_nickname.icontains(q, autoescape=True)))
         if only_bad:
             stmt = stmt.where(BAD)
         if finding:
@@ -325,7 +304,7 @@ def group_detail(group_id: int):
         archive = _archive_block(db, group)
     return render_template("workbench/groups_detail.html", archive=archive, group=group, members=members, compliance=compliance,
                            pending=pending, creation=creation, problem=problem, **labels, directives=directives, only_bad=only_bad,
-                           finding=finding,
+                           finding=finding, q=q, order=order,
                            enforced=ENFORCED[group.kind],
                            kind_names=GROUP_KINDS, state_names=MEMBER_STATES, why=rules.WHY, rule_of=rules.RULE,
                            form=MemberForm(), recheck_form=EmptyForm())

@@ -15,6 +15,7 @@ from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.forms import ActForm
 
 DONE = ("acknowledged", "completed")
+REVOKED_SHOWN = 50  # the newest revoked directives on 我的: what the person did before each was withdrawn
 
 
 def receipt_done(directive: Directive, receipt: DirectiveReceipt) -> bool:
@@ -33,9 +34,14 @@ def me():
                           .join(DirectiveReceipt, DirectiveReceipt.directive_id == Directive.id)
                           .where(DirectiveReceipt.userid == viewer.userid, Directive.status == "active")
                           .order_by(Directive.deadline, Directive.id)).all()
+        # a revoked directive leaves 待办 but not the record: the person still sees what they did before it
+        revoked = db.execute(select(Directive, DirectiveReceipt)
+                             .join(DirectiveReceipt, DirectiveReceipt.directive_id == Directive.id)
+                             .where(DirectiveReceipt.userid == viewer.userid, Directive.status == "revoked")
+                             .order_by(Directive.revoked_at.desc(), Directive.id.desc()).limit(REVOKED_SHOWN)).all()
     todo = [(d, r) for d, r in rows if not receipt_done(d, r)]
     done = sorted(((d, r) for d, r in rows if receipt_done(d, r)), key=lambda x: -x[0].id)[:50]
-    return render_template("workbench/me.html", todo=todo, done=done, form=ActForm())
+    return render_template("workbench/me.html", todo=todo, done=done, revoked=revoked, form=ActForm())
 
 
 def _load(db, directive_id: int):

@@ -17,10 +17,11 @@ import re
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from wtforms import RadioField, SelectChoice, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from wecom_app.directory.people import matching
 from wecom_app.inputs import bounded_int
 from wecom_app.labels import GROUP_KINDS, RULE_NAMES, SANCTIONS
 from wecom_app.models import Assessment, Department, Group, Sanction, User, Violation
@@ -31,7 +32,12 @@ from wecom_app.violations.sanctions import NO_MUTE
 from wecom_app.workbench.access import audit_action, current_user, forbidden, roles_required
 from wecom_app.workbench.blueprint import bp, runtime
 from wecom_app.workbench.paging import paginate
+from wecom_app.workbench.sorting import SortOption, search_arg, sorting
 
+VIOLATION_SORTS = (SortOption("created", "发现时间", Violation.created_at, desc_first=True),
+                   SortOption("person", "当事人", User.name), SortOption("group", "群", Group.name),
+                   SortOption("rule", "规则", Violation.rule), SortOption("status", "状态", Violation.status),
+                   SortOption("decided", "处理时间", Violation.decided_at, desc_first=True))
 STATUS_BADGE = {"open": "open", "confirmed": "confirmed", "dismissed": "dismissed_violation"}
 EVIDENCE_NAMES = {"reason": "说明", "text": "举报原文", "reporter": "举报人", "invitor": "邀请人", "msg_id": "消息编号",
                   "member_type": "成员类型", "group_nickname": "群昵称"}
@@ -91,7 +97,9 @@ def _load(db, violation_id: int):
 def violations_list():
     viewer = current_user()
     args = {k: request.args.get(k, "").strip() for k in ("status", "rule", "group")}
-    stmt = _mine(select(Violation), viewer).order_by(Violation.id.desc())
+    order, q = sorting(VIOLATION_SORTS, "-created"), search_arg()
+    stmt = (_mine(select(Violation), viewer).outerjoin(User, User.userid == Violation.userid)
+            .outerjoin(Group, Group.id == Violation.group_id).order_by(*order.order_by(Violation.id.desc())))
     if args["status"] in STATUSES:
         stmt = stmt.where(Violation.status == args["status"])
     if args["rule"] in RULES:
@@ -99,6 +107,9 @@ def violations_list():
     if (group := bounded_int(args["group"])) is not None:
         stmt = stmt.where(Violation.group_id == group)
     with runtime().sessions() as db:
+        if q:  # the person by name, pinyin or userid; the group's name; a rule id (R3)
+            stmt = stmt.where(or_(Violation.userid.in_(matching(db, q) or [""]), Violation.userid == q.lower(),
+                                  Group.name.icontains(q, autoescape=True), Violation.rule == q.upper()))
         page = paginate(db, stmt)
         groups_stmt = select(Group.id, Group.name).where(Group.status != "discovered").order_by(Group.name)
         if not viewer.is_admin:
@@ -107,7 +118,7 @@ def violations_list():
         names = _names(db, {v.userid for v in page.items})
     return render_template("workbench/violations_list.html", page=page, args=args, groups=groups,
                            group_names=dict(groups), names=names, rule_names=RULE_NAMES, statuses=STATUSES,
-                           status_badge=STATUS_BADGE, filtered=any(args.values()))
+                           status_badge=STATUS_BADGE, filtered=any(args.values()) or bool(q), q=q, order=order)
 
 
 def _names(db, userids) -> dict[str, str]:
