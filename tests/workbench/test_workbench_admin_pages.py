@@ -122,7 +122,10 @@ def test_r15_assessments_export_the_whole_month(wb, sandbox_state, records):
     assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
     assert "assessments-2026-03.xlsx" in response.headers["Content-Disposition"]
     details = list(load_workbook(io.BytesIO(response.data))["明细"].iter_rows(values_only=True))
-    assert len(details) == 5 and ("2026-03", "华东销售组", "朱霞", "zhuxia", "R3") == details[1][:5]
+    assert len(details) == 5 and ("2026-03", "华东销售组", "朱霞", "zhuxia", "R3 言行不当（辱骂、歧视、谣言等）") == details[1][:5]
+    assert details[2][5] == "指令逾期未落实" and details[2][9] == datetime(2026, 3, 11, 10, 0)  # company time, a date
+    departments = list(load_workbook(io.BytesIO(response.data))["部门汇总"].iter_rows(values_only=True))
+    assert departments[-1][1] == "合计" and departments[-1][3] == 3 and departments[-1][-1] == 4
     with rt(wb).sessions() as db:
         entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "assessment.export"))
     assert (entry.actor, entry.target) == ("zhangwei", "month:2026-03")
