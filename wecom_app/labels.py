@@ -111,6 +111,18 @@ ACTIONS = {
     "outbox.retry": "重试待发操作", "outbox.retry_all_failed": "重试全部失败的待发操作",
     "audit.export": "导出审计记录",
 }
+# the audit log's detail keys as the office reads them (workbench/audit_log.py: page and CSV)
+DETAIL_KEYS = {
+    "userid": "成员", "name": "名称", "title": "标题", "reason": "原因", "people": "人数", "channel": "来源",
+    "kind": "类型", "chat_id": "群聊 ID", "rule": "规则", "sanction": "处理", "group": "群", "group_id": "群",
+    "groups": "群", "violation_id": "违规编号", "sanction_id": "处理编号", "version": "版本", "format": "格式",
+    "department": "部门", "roles": "角色", "text": "说明", "note": "备注", "workday": "上班", "count": "数量",
+    "ends_at": "结束时间", "generation": "登录代次", "noncompliant": "不合规人数", "msgtype": "消息类型",
+    "old": "原帐号", "new": "新帐号", "previous": "原群主", "registered": "登记的群名", "found_name": "现群名",
+    "problem": "问题", "size": "人数上限", "fields": "修改项", "rule_id": "企业微信规则 ID", "role": "角色",
+    "ids": "编号", "assignees": "接收范围", "users": "人员", "departments": "部门", "urgent": "紧急",
+    "before": "修改前", "after": "修改后", "url": "地址", "reasons": "原因", "filters": "筛选条件", "rows": "行数",
+}
 # who acted, when it was no person
 ACTORS = {"system": "系统（自动）", "cli": "服务器命令行", "anonymous": "未登录"}
 
