@@ -59,5 +59,7 @@ def test_admin_walks_assessments_settings_and_audit(page, login_as, live_app, sh
     page.wait_for_url("**/audit?action=calendar.*")
     assert page.locator("#action").input_value() == "calendar."  # the (folded) filter holds what is applied
     entries = page.locator("[data-test=entries]").inner_text()
-    assert f"day:{day}" in entries and "calendar.override.set" in entries and "calendar.override.delete" in entries
+    assert f"日期 {day}" in entries and "设置调休" in entries and "删除调休" in entries  # in words (issue 13 #7)
+    assert "张伟（zhangwei）" in entries and "calendar.override.set" not in entries
+    assert page.locator("[data-test=export-csv]").get_attribute("href") == "/audit.csv?action=calendar."
     shot(page, "audit")
