@@ -33,7 +33,8 @@ from sqlalchemy import select
 
 from wecom_app import pdf_fonts
 from wecom_app.db import utcnow
-from wecom_app.labels import CHANNELS, RECEIPT_STATUSES, REQUIRES, person
+from wecom_app import labels
+from wecom_app.labels import CHANNELS, RECEIPT_STATUSES, REQUIRES
 from wecom_app.directives import ledger
 from wecom_app.directives.issue import get as get_directive
 from wecom_app.directives.issue import receipt_status
@@ -111,7 +112,7 @@ class _Format:
         return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
     def who(self, userid: str | None) -> str:
-        return person(self.sheet.names.get(userid or ""), userid)
+        return labels.person(self.sheet.names.get(userid or ""), userid)
 
     def acted(self, at: datetime | None, channel: str | None) -> str:
         return f"{self.time(at)} {CHANNELS.get(channel or '', channel or '')}".strip() if at else ""
