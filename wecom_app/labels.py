@@ -122,6 +122,12 @@ DETAIL_KEYS = {
     "problem": "问题", "size": "人数上限", "fields": "修改项", "rule_id": "企业微信规则 ID", "role": "角色",
     "ids": "编号", "assignees": "接收范围", "users": "人员", "departments": "部门", "urgent": "紧急",
     "before": "修改前", "after": "修改后", "url": "地址", "reasons": "原因", "filters": "筛选条件", "rows": "行数",
+    "set_by": "设置人", "QuitScene": "退群方式", "compliance": "合规情况", "confidential": "机密", "content": "内容",
+    "errcode": "错误码", "errmsg": "错误信息", "found": "实际", "found_owner": "实际群主", "grace_until": "宽限至",
+    "invitor": "邀请人", "issuer": "发布人", "join_policy": "入群方式", "left_out": "未能入群", "limit": "上限",
+    "members": "成员", "new_owner": "新群主", "outbox": "待发操作", "owner": "群主", "problems": "问题",
+    "refused_size": "被拒绝的人数", "scope": "范围", "send_at": "发出时间", "since": "起始", "source": "来源",
+    "unreachable": "无法送达", "why": "原因", "words": "敏感词", "robot_webhook": "群机器人地址",
 }
 # who acted, when it was no person
 ACTORS = {"system": "系统（自动）", "cli": "服务器命令行", "anonymous": "未登录"}

@@ -1,7 +1,8 @@
 """Issue 13 item 7: one vocabulary (wecom_app/labels.py) for pages and exports. Every
-action code the code can write to the audit log has Chinese words: the writers' calls
-(`audit(session, actor, ACTION, …)`, `audit_action(db, ACTION, …)`) are read from the
-source, so a new code without a label fails here; every rule R1–R17 has a title."""
+action code, and every detail key, the code can write to the audit log has Chinese words:
+the writers' calls (`audit(session, actor, ACTION, …, key=…)`, `audit_action(db, ACTION, …)`)
+are read from the source, so a new code or key without words fails here; every rule
+R1–R17 has a title."""
 
 from __future__ import annotations
 
@@ -45,6 +46,15 @@ def _codes(node: ast.expr, path: Path) -> list[str]:
     raise AssertionError(f"{path}:{node.lineno}: an action the test cannot read: {ast.dump(node)}")
 
 
+def calls(path: Path):
+    """The audit writers' calls in one file."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if name in WRITERS:
+                yield node
+
+
 def written_codes() -> dict[str, str]:
     """{action code: where it is written} over every call to an audit writer."""
     found: dict[str, str] = {}
@@ -78,6 +88,15 @@ def test_every_audit_action_the_code_writes_has_chinese_words():
     assert not missing, f"add these to wecom_app/labels.py ACTIONS: {missing}"
     for code, words in labels.ACTIONS.items():
         assert re.search(r"[\u4e00-\u9fff]", words), code
+
+
+def test_every_detail_key_the_code_writes_has_chinese_words():
+    """The audit log shows a detail's key in words (标题：…, not title: …)."""
+    keys = {k.arg: f"{path.relative_to(ROOT)}:{call.lineno}" for path in SOURCES for call in calls(path)
+            for k in call.keywords if k.arg not in (None, "now", "action")}
+    assert "userid" in keys and "reason" in keys
+    missing = {key: where for key, where in keys.items() if key not in labels.DETAIL_KEYS}
+    assert not missing, f"add these to wecom_app/labels.py DETAIL_KEYS: {missing}"
 
 
 def test_every_rule_r1_to_r17_has_a_title_and_a_label():

@@ -323,7 +323,7 @@ def test_r6_audit_never_shows_secrets(wb, sandbox_state, entries):
     html = admin(wb, sandbox_state).get("/audit?target=group:100").text
     assert "robot-key-do-not-show" not in html and "tok-do-not-show" not in html and "tok2-do-not-show" not in html
     assert "access_token=***&amp;chatid=wr1" in html
-    assert "robot_webhook：</b>（不显示）" in html and "修改前·名称：</b>旧名" in html
+    assert "群机器人地址：</b>（不显示）" in html and "修改前·名称：</b>旧名" in html
 
 
 @pytest.mark.parametrize("query, field, message", [

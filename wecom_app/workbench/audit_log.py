@@ -56,7 +56,9 @@ FAMILIES = (("group.", "群"), ("member.", "成员"), ("directive.", "指令"), 
 TARGETS = {"user": "成员", "group": "群", "directive": "指令", "violation": "违规", "announcement": "公告",
            "day": "日期", "month": "月份", "api_token": "API 令牌", "sensitive_words": "敏感词规则",
            "outbox_action": "待发操作", "outbox": "待发操作", "app_instance": "应用", "audit": "审计记录"}
-PERSON_KEYS = {"userid", "old", "new", "previous", "users"}  # detail values that are userids
+# detail values that are userids
+PERSON_KEYS = {"userid", "old", "new", "previous", "users", "set_by", "invitor", "issuer", "owner", "found_owner",
+               "new_owner"}
 GROUP_KEYS = {"group", "group_id", "groups"}  # detail values that are group ids
 CSV_HEADER = ["编号", "时间", "操作", "操作代码", "操作人", "对象", "详情"]
 
@@ -291,7 +293,7 @@ class Reader:
             return rule_label(value)
         if key == "roles" and isinstance(value, list):
             return "、".join(ROLE_NAMES.get(str(v), str(v)) for v in value)
-        if key == "ends_at" and isinstance(value, str):
+        if key in ("ends_at", "grace_until", "send_at", "since") and isinstance(value, str):
             try:
                 return datetime.fromisoformat(value).astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
             except ValueError:
