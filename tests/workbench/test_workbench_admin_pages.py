@@ -416,6 +416,8 @@ def test_r6_audit_filters_by_group_number_or_name(wb, sandbox_state, about_peopl
     assert ids_in(client.get("/audit?group=华东销售").text) == ids_in(by_number)
     missing = client.get("/audit?group=没有这个群")
     assert missing.status_code == 400 and 'data-error="group">没有名称包含「没有这个群」的群' in missing.text
+    for odd in ("²", "99999999999"):  # not a number it can use: looked for as a name
+        assert client.get(f"/audit?group={odd}").status_code == 400, odd
 
 
 def read_csv(response) -> list[list[str]]:

@@ -162,7 +162,7 @@ def _validate(db, form: AuditFilter) -> tuple[list[str] | None, list[int] | None
     text = _text(form.group)
     if text:
         number = text.removeprefix("#")
-        groups = [int(number)] if number.isdigit() and len(number) < 10 else list(db.scalars(
+        groups = [int(number)] if number.isascii() and number.isdigit() and len(number) < 10 else list(db.scalars(
             select(Group.id).where(Group.name.contains(text, autoescape=True))))
         if not groups:
             form.group.errors = [*form.group.errors, f"没有名称包含「{text}」的群"]
