@@ -105,6 +105,7 @@ def test_r16_receipt_pdf_shows_content_hashes_people_and_chain_head(sessions):
     assert "2027-03-05 18:00:00" in text and "2027-03-01 09:30:00" in text  # Asia/Shanghai
     assert "2027-03-01 11:30:00 消息卡片" in text and "invaliduser" in text
     assert "须办结" in text and "紧急" in text and "员工1" in text and "销售部" in text
+    assert "张三（zhangsan）" in flat  # the issuer by name, userid beside (issue 13 item 7)
 
 
 def test_r16_receipt_pdf_of_a_revoked_directive_says_so(sessions):
@@ -127,19 +128,23 @@ def test_r16_receipt_xlsx_cells(sessions):
     assert book.sheetnames == ["签收单", "版本", "签收明细"]
     facts = {row[0]: row[1] for row in book["签收单"].iter_rows(values_only=True)}
     assert facts["标题"] == TITLE and facts["内容哈希 (SHA-256)"] == directive.content_hash
-    assert facts["截止时间"] == "2027-03-05 18:00:00" and facts["要求"] == "须办结 (completion)"
+    assert facts["截止时间"] == datetime(2027, 3, 5, 18, 0) and facts["要求"] == "须办结 (completion)"  # a date
+    assert facts["发布人"] == "张三（zhangsan）" and facts["时区"] == "Asia/Shanghai"
     assert facts["应签收人数"] == 4 and facts["已办结"] == 1 and facts["逾期"] == 1 and facts["无法送达"] == 1
     assert facts["提醒合计"] == 2 and head in facts["证据链链头 (导出时)"]
     assert f"wecom-app ledger verify --head {head}" in facts["核验方法"]
     versions = list(book["版本"].iter_rows(values_only=True))
     assert [row[:2] for row in versions[1:]] == [(1, None), (2, "是")] and versions[2][6] == "补充排班要求"
+    assert versions[1][4:6] == (datetime(2027, 3, 1, 9, 30), "张三（zhangsan）")
     people = list(book["签收明细"].iter_rows(values_only=True))
-    assert people[0][:5] == ("userid", "姓名", "部门", "状态", "status")
-    assert people[1] == ("user00000", "员工0", "销售部", "已办结", "completed", "2027-03-01 10:31:00",
-                         "2027-03-01 11:30:00 工作台", "2027-03-02 09:30:00 工作台", 0, None, None)
+    assert people[0][:7] == ("userid", "姓名", "部门", "状态", "状态代码", "送达", "收到")
+    assert people[1] == ("user00000", "员工0", "销售部", "已办结", "completed", datetime(2027, 3, 1, 10, 31),
+                         datetime(2027, 3, 1, 11, 30), "工作台", datetime(2027, 3, 2, 9, 30), "工作台", 0, None, None)
     assert people[2][1] == "'=HYPERLINK(\"http://evil\")"  # never a formula
-    assert people[3][3:5] == ("逾期", "overdue") and people[3][8:10] == (2, "2027-03-05 18:00:00")
-    assert people[4][4] == "undeliverable" and people[4][10] == "invaliduser"
+    assert people[3][3:5] == ("逾期", "overdue") and people[3][10:12] == (2, datetime(2027, 3, 5, 18, 0))
+    assert people[4][4] == "undeliverable" and people[4][5] is None and people[4][12] == "invaliduser"
+    dates = [c for c in next(book["签收明细"].iter_rows(min_row=2, max_row=2)) if c.value is not None][5:9]
+    assert all(c.is_date and c.number_format == "yyyy-mm-dd hh:mm:ss" for c in dates[:2])  # Excel's dates
 
 
 def test_r16_receipt_xlsx_names_are_never_formulas(sessions):
@@ -195,6 +200,7 @@ def test_r16_receipt_sheet_of_an_issued_and_acknowledged_directive(world):
         assert ledger.verify(session, expect_head=head).ok
     people = {row[0]: row for row in book["签收明细"].iter_rows(min_row=2, values_only=True)}
     assert set(people) == {"lina", "chenjing", "zhaolei"}
-    assert people["lina"][4] == "acknowledged" and people["lina"][6].endswith(" 消息卡片")
+    assert people["lina"][4] == "acknowledged" and isinstance(people["lina"][6], datetime)
+    assert people["lina"][7] == "消息卡片"
     assert people["chenjing"][4] == "delivered"
     assert "周五前提交季度报表" in text and head in compact(text)

@@ -1,10 +1,10 @@
 """In a real browser, as the office admin: 考核 for a month with a record linked to
 its violation (R15), 设置 where a 调休 override added in the form shows at once in
-the 14-day strip and goes again when removed (R4), and 审计 listing both (R6)."""
+the 14-day strip and goes again when removed (R4), and 审计 listing both in words, then one person picked by name with its CSV link (R6)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -59,5 +59,17 @@ def test_admin_walks_assessments_settings_and_audit(page, login_as, live_app, sh
     page.wait_for_url("**/audit?action=calendar.*")
     assert page.locator("#action").input_value() == "calendar."  # the (folded) filter holds what is applied
     entries = page.locator("[data-test=entries]").inner_text()
-    assert f"day:{day}" in entries and "calendar.override.set" in entries and "calendar.override.delete" in entries
+    assert f"日期 {day}" in entries and "设置调休" in entries and "删除调休" in entries  # in words (issue 13 #7)
+    assert "张伟（zhangwei）" in entries and "calendar.override.set" not in entries
+    assert page.locator("[data-test=export-csv]").get_attribute("href") == "/audit.csv?action=calendar."
+    page.goto("/audit")  # by person, picked by part of the name as everywhere (issue 13 #7)
+    page.click(".wb-filter summary")
+    page.locator("#person").press_sequentially("张")
+    page.locator("[data-test=picker-person] [role=option][data-userid=zhangwei]").click()
+    page.click("[data-test=apply]")
+    page.wait_for_url("**/audit?*person=zhangwei*")
+    actors = page.locator("[data-test=entries] .wb-item__meta").all_inner_texts()
+    assert actors and all("张伟（zhangwei）" in a for a in actors)
+    assert "person=zhangwei" in page.locator("[data-test=export-csv]").get_attribute("href")
+    shot(page, "audit-person")
     shot(page, "audit")

@@ -91,7 +91,7 @@ def test_workbench_an_id_beyond_the_database_range_is_its_404_page(admin_client)
 
 def test_workbench_a_bad_page_or_a_nul_is_its_400_page_and_a_bad_filter_no_filter(admin_client):
     for path in (f"/violations?page={HUGE}", "/violations?page=²", f"/groups?page={HUGE}", "/groups?q=a%00b",
-                 "/audit?actor=a%00b", "/violations?status=open%00"):
+                 "/audit?actor=a%00b", "/audit?person=a%00b", "/audit.csv?group=a%00b", "/violations?status=open%00"):
         response = admin_client.get(path)
         assert response.status_code == 400 and "请求无效" in response.text, path
     for path in (f"/violations?group={HUGE}", "/violations?group=²"):  # the queue ignores a filter it cannot use

@@ -79,6 +79,26 @@ def test_r15_month_xlsx_opens_with_openpyxl(client, runtime, seeded):
     assert len(details) == 4 and any(str(row[7]).startswith("'=") for row in details)  # never a formula
 
 
+def test_r15_month_xlsx_reads_in_words_with_company_time_dates_and_department_totals(client, runtime, seeded):
+    """Issue 13 item 7: rules and sources in words, times real dates in the company's zone
+    (10:00 in Shanghai, not 02:00 UTC text), and a 部门汇总 sheet with a 合计 row."""
+    response = client.get("/api/v1/assessments.xlsx?month=2026-03", headers=bearer(issue_token(runtime, "admin")))
+    book = load_workbook(io.BytesIO(response.data))
+    assert book.sheetnames == ["部门汇总", "汇总", "明细"]
+    header, *details = list(book["明细"].iter_rows())
+    assert [c.value for c in header][4:] == ["规则", "来源", "编号", "说明", "处理", "时间"]
+    first = [c.value for c in details[0]]
+    assert first[2:6] == ["张三", "zhangsan", "R3 言行不当（辱骂、歧视、谣言等）", "违规确认"] and first[8] == "警告"
+    assert [c.value for c in details[1]][4] == "R5 发布与工作无关的内容"
+    at = details[0][9]
+    assert at.is_date and at.value == datetime(2026, 3, 2, 10, 0) and at.number_format == "yyyy-mm-dd hh:mm:ss"
+    sheet = list(book["部门汇总"].iter_rows(values_only=True))
+    assert sheet[0] == ("月份", "部门", "部门ID", "人数", "R3 言行不当（辱骂、歧视、谣言等）", "R5 发布与工作无关的内容",
+                        "处理：警告", "处理：暂时移出群", "合计")
+    assert sheet[1:] == [("2026-03", "华东公司", 1, 1, 1, 1, 1, 1, 2), ("2026-03", "平台组", 3, 1, 1, 0, 1, 0, 1),
+                         ("2026-03", "合计", None, 2, 2, 1, 2, 1, 3)]
+
+
 def test_r15_month_xlsx_survives_a_control_character_and_formula_names(client, runtime):
     """Issue 10: one report with \x01 made the month's export answer 500 for everyone,
     and directory names went into the workbook unguarded."""

@@ -5,7 +5,9 @@ its filters and pages; everyone else is refused on every page and POST."""
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -17,7 +19,7 @@ from wecom_app.audit import audit
 from wecom_app.models import Assessment, AuditEntry, CalendarOverride, Department, DirectiveReceipt, Group, User
 
 MARCH = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
-ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03", "/settings", "/audit")
+ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03", "/settings", "/audit", "/audit.csv")
 
 
 def rt(wb):
@@ -122,7 +124,10 @@ def test_r15_assessments_export_the_whole_month(wb, sandbox_state, records):
     assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
     assert "assessments-2026-03.xlsx" in response.headers["Content-Disposition"]
     details = list(load_workbook(io.BytesIO(response.data))["明细"].iter_rows(values_only=True))
-    assert len(details) == 5 and ("2026-03", "华东销售组", "朱霞", "zhuxia", "R3") == details[1][:5]
+    assert len(details) == 5 and ("2026-03", "华东销售组", "朱霞", "zhuxia", "R3 言行不当（辱骂、歧视、谣言等）") == details[1][:5]
+    assert details[2][5] == "指令逾期未落实" and details[2][9] == datetime(2026, 3, 11, 10, 0)  # company time, a date
+    departments = list(load_workbook(io.BytesIO(response.data))["部门汇总"].iter_rows(values_only=True))
+    assert departments[-1][1] == "合计" and departments[-1][3] == 3 and departments[-1][-1] == 4
     with rt(wb).sessions() as db:
         entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "assessment.export"))
     assert (entry.actor, entry.target) == ("zhangwei", "month:2026-03")
@@ -287,7 +292,6 @@ def entries(wb):
 
 
 def ids_in(html: str) -> list[str]:
-    import re
 
     return re.findall(r'data-entry="(\d+)"', html)
 
@@ -298,14 +302,14 @@ def test_r6_audit_newest_first_and_paginated(wb, sandbox_state, entries):
     assert "共 47 条" in first and len(ids_in(first)) == 30 and "第 1 / 2 页" in first
     assert first.index("group:100") < first.index("group:99") < first.index("group:45")
     second = client.get("/audit?action=group.&page=2").text
-    assert len(ids_in(second)) == 17 and 'group:1<' in second and not set(ids_in(first)) & set(ids_in(second))
+    assert len(ids_in(second)) == 17 and 'data-target="group:1"' in second and not set(ids_in(first)) & set(ids_in(second))
 
 
 def test_r6_audit_filters(wb, sandbox_state, entries):
     client = admin(wb, sandbox_state)
     by_actor = client.get("/audit?actor=caoyang").text
-    assert len(ids_in(by_actor)) == 1 and "曹阳" in by_actor and "title:</b> 周五演练" in by_actor
-    assert "assignees.users:</b> zhuxia、gaoping" in by_actor
+    assert len(ids_in(by_actor)) == 1 and "曹阳（caoyang）" in by_actor and "标题：</b>周五演练" in by_actor
+    assert "接收范围·人员：</b>朱霞（zhuxia）、高平（gaoping）" in by_actor
     directives = client.get("/audit?action=directive.").text
     assert len(ids_in(directives)) == 1 and "directive:7" in directives
     assert len(ids_in(client.get("/audit?target=group:4").text)) == 7  # group:4, group:40..45
@@ -319,7 +323,7 @@ def test_r6_audit_never_shows_secrets(wb, sandbox_state, entries):
     html = admin(wb, sandbox_state).get("/audit?target=group:100").text
     assert "robot-key-do-not-show" not in html and "tok-do-not-show" not in html and "tok2-do-not-show" not in html
     assert "access_token=***&amp;chatid=wr1" in html
-    assert "robot_webhook:</b> （不显示）" in html and "before.name:</b> 旧名" in html
+    assert "群机器人地址：</b>（不显示）" in html and "修改前·名称：</b>旧名" in html
 
 
 @pytest.mark.parametrize("query, field, message", [
@@ -337,4 +341,130 @@ def test_r6_audit_records_the_admin_pages_own_actions(wb, sandbox_state):
     client.post("/settings/overrides", data={"csrf_token": csrf_of(client.get("/settings").text), "day": day,
                                              "kind": "workday", "note": "调休上班"})
     html = client.get("/audit?action=calendar.").text
-    assert f"day:{day}" in html and "calendar.override.set" in html and "channel:</b> workbench" in html
+    assert f"日期 {day}" in html and 'data-action="calendar.override.set"' in html and "设置调休" in html
+    assert "来源：</b>工作台" in html
+
+
+def test_r6_audit_reads_in_words_names_beside_userids_and_company_time(wb, sandbox_state, entries):
+    """Issue 13 item 7: no English codes, raw keys, UTC times or bare ids."""
+    client = admin(wb, sandbox_state)
+    html = client.get("/audit?actor=caoyang").text
+    assert 'title="directive.issue">下达指令<' in html and "2026-03-20 00:30:00" in html  # 16:30 UTC the 19th
+    assert "曹阳（caoyang） → 指令 #7" in html
+    html = client.get("/audit?target=group:100").text
+    assert "备案群" in html and "API 令牌 ops → 群 #100" in html
+    with rt(wb).sessions() as db:
+        group = Group(kind="internal", name="研发交流群", owner="caoyang", custodian="pengfei")
+        db.add(group)
+        db.flush()
+        audit(db, "custodian:pengfei", "violation.confirmed", "violation:3", now=MARCH, rule="R3", userid="zhuxia",
+              group_id=group.id)
+        audit(db, "system", "sanction.temporary_removal", "user:zhuxia", now=MARCH, groups=[group.id])
+        db.commit()
+        group_id = group.id
+    html = client.get("/audit?action=violation.").text
+    assert "确认违规" in html and "彭飞（pengfei） · 群专管人员 → 违规 #3" in html
+    assert "规则：</b>R3 言行不当（辱骂、歧视、谣言等）" in html and "成员：</b>朱霞（zhuxia）" in html
+    assert f"群：</b>「研发交流群」（#{group_id}）" in html
+    html = client.get("/audit?action=sanction.").text
+    assert "处理：暂时移出群" in html and "系统（自动） → 朱霞（zhuxia）" in html
+
+
+@pytest.fixture
+def about_people(wb, entries):
+    """zhuxia acted once, was acted on three ways (target, details, as a custodian); group 12 twice."""
+    with rt(wb).sessions() as db:
+        audit(db, "zhuxia", "report.file", "violation:5", now=MARCH, group=12, rule="R5")
+        audit(db, "lisi", "member.add", "group:12", now=MARCH, userid="zhuxia", reason="scope")
+        audit(db, "system", "sanction.warning", "user:zhuxia", now=MARCH, violation_id=5)
+        audit(db, "custodian:zhuxia", "violation.dismissed", "violation:6", now=MARCH, group_id=13)
+        audit(db, "lisi", "member.add", "group:14", now=MARCH, userid="zhangwei")
+        db.commit()
+
+
+@pytest.mark.both_databases  # the details' userid and group ids are read with JSON operators
+def test_r6_audit_filters_by_person_acting_or_acted_on(wb, sandbox_state, about_people):
+    client = admin(wb, sandbox_state)
+    by_name = client.get("/audit?person=朱霞").text  # a name, as the picker would send it or someone types it
+    assert len(ids_in(by_name)) == 4 and "没有符合条件的记录" not in by_name
+    assert set(re.findall(r'data-action="([^"]+)"', by_name)) == {
+        "report.file", "member.add", "sanction.warning", "violation.dismissed"}
+    assert ids_in(client.get("/audit?person=zhuxia").text) == ids_in(by_name)
+    gone = client.get("/audit?person=someone_gone").text  # an id the directory no longer holds: still searchable
+    assert gone.count("data-entry=") == 0 and "没有符合条件的记录" in gone
+    combined = client.get("/audit?person=zhuxia&start=2026-03-10&end=2026-03-10&action=member.").text
+    assert len(ids_in(combined)) == 1
+
+
+def test_r6_audit_person_of_a_shared_name_is_asked_about(wb, sandbox_state, about_people):
+    with rt(wb).sessions() as db:
+        db.add(User(userid="zhuxia2", name="朱霞", status=1, main_department=8))
+        db.commit()
+    response = admin(wb, sandbox_state).get("/audit?person=朱霞")
+    assert response.status_code == 400 and 'data-error="person">有 2 位「朱霞」' in response.text
+
+
+@pytest.mark.both_databases  # the details' userid and group ids are read with JSON operators
+def test_r6_audit_filters_by_group_number_or_name(wb, sandbox_state, about_people):
+    client = admin(wb, sandbox_state)
+    by_number = client.get("/audit?group=12").text
+    assert set(re.findall(r'data-action="([^"]+)"', by_number)) == {"group.create", "report.file", "member.add"}
+    assert len(ids_in(by_number)) == 3 and len(ids_in(client.get("/audit?group=%2313").text)) == 2  # + group.create
+    with rt(wb).sessions() as db:
+        db.add(Group(id=12, kind="internal", name="华东销售群", owner="caoyang", custodian="pengfei"))
+        db.commit()
+    assert ids_in(client.get("/audit?group=华东销售").text) == ids_in(by_number)
+    missing = client.get("/audit?group=没有这个群")
+    assert missing.status_code == 400 and 'data-error="group">没有名称包含「没有这个群」的群' in missing.text
+    for odd in ("²", "99999999999"):  # not a number it can use: looked for as a name
+        assert client.get(f"/audit?group={odd}").status_code == 400, odd
+
+
+def read_csv(response) -> list[list[str]]:
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.data.startswith("\ufeff".encode())  # the BOM: Excel opens the Chinese
+    return list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
+
+
+def test_r6_audit_csv_is_the_filtered_rows_in_words_and_audited(wb, sandbox_state, about_people):
+    client = admin(wb, sandbox_state)
+    html = client.get("/audit?person=zhuxia").text
+    assert 'href="/audit.csv?person=zhuxia"' in html
+    header, *rows = read_csv(client.get("/audit.csv?person=zhuxia"))
+    assert header == ["编号", "时间", "操作", "操作代码", "操作人", "对象", "详情"]
+    assert [row[0] for row in rows] == ids_in(html)
+    report = next(row for row in rows if row[3] == "report.file")
+    assert report[1:3] == ["2026-03-10 10:00:00", "举报"] and report[4] == "朱霞（zhuxia）"
+    assert "规则：R5 发布与工作无关的内容" in report[6]
+    with rt(wb).sessions() as db:
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "audit.export"))
+    assert (entry.actor, entry.details["filters"], entry.details["rows"]) == ("zhangwei", {"person": "zhuxia"}, 4)
+
+
+def test_r6_audit_csv_neutralises_formulas(wb, sandbox_state):
+    with rt(wb).sessions() as db:
+        db.get(User, "zhuxia").name = '=HYPERLINK("http://x","click")'
+        audit(db, "zhuxia", "report.file", "-1+2", now=MARCH, note="@SUM(1)")
+        db.commit()
+    header, row = read_csv(admin(wb, sandbox_state).get("/audit.csv?actor=zhuxia"))
+    assert row[4] == "'=HYPERLINK(\"http://x\",\"click\")（zhuxia）" and row[5] == "'-1+2"
+    assert row[6] == "备注：@SUM(1)"  # not at the start of the cell: text in every reader
+
+
+def test_r6_audit_csv_reads_the_log_a_page_at_a_time(wb, sandbox_state, entries, monkeypatch):
+    from wecom_app.workbench import audit_log
+
+    monkeypatch.setattr(audit_log, "CSV_BATCH", 10)
+    client = admin(wb, sandbox_state)
+    _, *rows = read_csv(client.get("/audit.csv?action=group."))
+    ids = [int(row[0]) for row in rows]
+    assert len(ids) == 47 and ids == sorted(set(ids), key=lambda i: -i)  # newest first, each once
+    assert [row[5] for row in read_csv(client.get("/audit.csv?start=2026-03-20&end=2026-03-20"))[1:]] == [
+        "群 #99", "指令 #7"]
+
+
+def test_r6_audit_csv_with_a_bad_filter_is_the_page_with_the_message(wb, sandbox_state):
+    response = admin(wb, sandbox_state).get("/audit.csv?start=2026-03-20&end=2026-03-01")
+    assert response.status_code == 400 and 'data-error="end">截止日期不能早于起始日期' in response.text
+    with rt(wb).sessions() as db:
+        assert db.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "audit.export")) == 0

@@ -239,10 +239,11 @@ def test_r16_receipt_sheet_as_pdf_and_xlsx(wb, sandbox_state, acknowledged):
     assert "attachment" in pdf.headers["Content-Disposition"]
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
     assert "今天下班前核对消防通道" in text and "zhuxia" in text
+    assert "发布人曹阳（caoyang）" in "".join(text.split())  # the issuer by name, userid beside (issue 13 item 7)
     xlsx = client.get(f"/directives/{acknowledged}/receipts.xlsx")
     assert xlsx.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     cells = {str(c.value) for ws in load_workbook(io.BytesIO(xlsx.data)) for row in ws.iter_rows() for c in row}
-    assert any("今天下班前核对消防通道" in c for c in cells)
+    assert any("今天下班前核对消防通道" in c for c in cells) and "曹阳（caoyang）" in cells
     with rt(wb).sessions() as db:
         assert db.scalar(select(func.count()).where(AuditEntry.action == "directive.export")) == 2
 

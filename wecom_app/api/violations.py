@@ -179,6 +179,6 @@ def list_assessments():
 def export_assessments():
     month = _month()
     with runtime().sessions() as session:
-        body = assessments.month_xlsx(session, month)
+        body = assessments.month_xlsx(session, month, tz=runtime().settings.tz)
     return Response(body, mimetype=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="assessments-{month}.xlsx"'})

@@ -10,7 +10,8 @@ totals; and the evidence ledger's head at export time with the directive's own
 last ledger row, with how to check them: `wecom-app ledger verify --head <hash>`
 fails if the chain was altered, or no longer passes through that head, since.
 
-Every time is in the company's time zone (`settings.timezone`), `YYYY-MM-DD HH:MM:SS`.
+Every time is in the company's time zone (`settings.timezone`): `YYYY-MM-DD HH:MM:SS` in the PDF,
+a real spreadsheet date in the XLSX (`xlsx.append`); people read as 「曹阳（caoyang）」 (issue 13 item 7).
 Pure functions of the database (no Flask): the endpoint that serves them decides
 who may see a directive's content, confidential ones included (R12).
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
@@ -32,6 +33,7 @@ from sqlalchemy import select
 
 from wecom_app import pdf_fonts
 from wecom_app.db import utcnow
+from wecom_app import labels
 from wecom_app.labels import CHANNELS, RECEIPT_STATUSES, REQUIRES
 from wecom_app.directives import ledger
 from wecom_app.directives.issue import get as get_directive
@@ -44,6 +46,9 @@ MONO = pdf_fonts.MONO
 MONO_RUN = re.compile(r"(wecom-app ledger verify --head )?\b[0-9a-f]{64}\b")
 SHEET_TYPES = {"pdf": "application/pdf", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 PEOPLE_HEADER = ["userid", "姓名", "部门", "状态", "送达", "收到", "办结", "提醒次数", "逾期于"]
+# the workbook's: a time a column of its own (a real date), the channel beside it
+XLSX_PEOPLE_HEADER = ["userid", "姓名", "部门", "状态", "状态代码", "送达", "收到", "收到方式", "办结", "办结方式",
+                      "提醒次数", "逾期于", "无法送达原因"]
 CHUNK = 200  # person rows per PDF table: one huge table is laid out far slower than many small ones
 
 
@@ -66,6 +71,7 @@ class Sheet:
     last_entry: LedgerEntry | None
     exported_at: datetime
     tz_name: str
+    names: dict[str, str] = field(default_factory=dict)  # the issuer's, the revoker's, the versions' authors
 
 
 def load(session, settings, directive_id: int, *, now: datetime | None = None) -> Sheet:
@@ -82,8 +88,10 @@ def load(session, settings, directive_id: int, *, now: datetime | None = None) -
               for r, name, department in rows]
     last_entry = session.scalar(select(LedgerEntry).where(LedgerEntry.directive_id == directive.id)
                                 .order_by(LedgerEntry.seq.desc()).limit(1))
+    authors = {directive.issuer, directive.revoked_by, *(v.created_by for v in versions)} - {None, ""}
+    names = dict(session.execute(select(User.userid, User.name).where(User.userid.in_(authors))).all())
     return Sheet(directive, list(versions), people, _totals(directive, people), ledger.head(session), last_entry,
-                 now or utcnow(), settings.timezone)
+                 now or utcnow(), settings.timezone, names)
 
 
 def _totals(directive: Directive, people: list[Person]) -> list[tuple[str, int]]:
@@ -103,6 +111,9 @@ class _Format:
     def time(self, value: datetime | None) -> str:
         return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
+    def who(self, userid: str | None) -> str:
+        return labels.person(self.sheet.names.get(userid or ""), userid)
+
     def acted(self, at: datetime | None, channel: str | None) -> str:
         return f"{self.time(at)} {CHANNELS.get(channel or '', channel or '')}".strip() if at else ""
 
@@ -115,14 +126,14 @@ class _Format:
     def status(self) -> str:
         d = self.sheet.directive
         if d.status == "revoked":
-            return f"已撤回 {self.time(d.revoked_at)}（{d.revoked_by or ''}）：{d.revoke_reason or '未说明原因'}"
+            return f"已撤回 {self.time(d.revoked_at)}（{self.who(d.revoked_by)}）：{d.revoke_reason or '未说明原因'}"
         return "有效"
 
     def facts(self) -> list[tuple[str, str]]:
         d, sheet = self.sheet.directive, self.sheet
         require = f"{REQUIRES[d.require]} ({d.require})" if d.require in REQUIRES else d.require
         return [("指令编号", str(d.id)), ("标题", d.title), ("当前版本", f"第 {d.version} 版"),
-                ("内容哈希 (SHA-256)", d.content_hash), ("发布人", d.issuer), ("发布时间", self.time(d.created_at)),
+                ("内容哈希 (SHA-256)", d.content_hash), ("发布人", self.who(d.issuer)), ("发布时间", self.time(d.created_at)),
                 ("截止时间", self.time(d.deadline)), ("要求", require),
                 ("紧急", "是" if d.urgent else "否"), ("机密", "是" if d.confidential else "否"), ("状态", self.status()),
                 ("导出时间", f"{self.time(sheet.exported_at)} ({sheet.tz_name})")]
@@ -207,7 +218,7 @@ def _story(sheet: Sheet, fmt: _Format, styles: dict, width: float) -> list:
     story += [_p("正文（当前版本）", styles["h"]), _p(d.body, styles["body"]), _p("版本", styles["h"])]
     story.append(_grid([["版本", "标题", "内容哈希 (SHA-256)", "时间", "修订人", "说明"]] + [
         [str(v.version) + (" 当前" if v.version == d.version else ""), _p(v.title, styles["small"]),
-         _p(v.content_hash, styles["small"]), fmt.time(v.created_at), v.created_by,
+         _p(v.content_hash, styles["small"]), fmt.time(v.created_at), _p(fmt.who(v.created_by), styles["small"]),
          _p(v.note or "", styles["small"])] for v in sheet.versions], [40, 115, 325, 90, 70, width - 640],
         header=True))
     story += [_p("合计", styles["h"]),
@@ -264,35 +275,38 @@ def _people_tables(sheet: Sheet, fmt: _Format, width: float) -> list:
 # ---- XLSX ---------------------------------------------------------------------------------------------------------
 
 def receipt_xlsx(session, settings, directive_id: int, *, now: datetime | None = None) -> bytes:
-    """The sheet as a workbook: 签收单 (the facts, totals and ledger), 版本, 签收明细 (one row a person)."""
+    """The sheet as a workbook: 签收单 (the facts, totals and ledger), 版本, 签收明细 (one row a person);
+    every time a real date in the company's time zone."""
     from openpyxl import Workbook
 
     from wecom_app import xlsx  # openpyxl only where a workbook is written
 
     sheet = load(session, settings, directive_id, now=now)
-    fmt = _Format(sheet)
+    fmt, tz, d = _Format(sheet), ZoneInfo(sheet.tz_name), sheet.directive
     book = Workbook(write_only=True)  # streams rows: a directive may have 100,000 people
     facts = book.create_sheet("签收单")
     facts.column_dimensions["A"].width, facts.column_dimensions["B"].width = 22, 100
-    lines = fmt.facts() + [("正文", sheet.directive.body), *sheet.totals, *fmt.ledger_lines(),
-                           ("核验方法", fmt.how_to_check())]
-    for key, value in lines:  # every text through xlsx.row: no formula, nothing openpyxl refuses (issue 10)
-        facts.append(xlsx.row([key, value]))
+    times = {"发布时间": d.created_at, "截止时间": d.deadline, "导出时间": sheet.exported_at}
+    lines = ([(key, times.get(key, value)) for key, value in fmt.facts()] + [("时区", sheet.tz_name)]
+             + [("正文", d.body), *sheet.totals, *fmt.ledger_lines(), ("核验方法", fmt.how_to_check())])
+    for key, value in lines:  # every cell through xlsx: no formula, nothing openpyxl refuses (issue 10)
+        xlsx.append(facts, [key, value], tz)
     versions = book.create_sheet("版本")
     versions.append(["版本", "当前", "标题", "内容哈希 (SHA-256)", "时间", "修订人", "说明", "正文"])
     for v in sheet.versions:
-        versions.append(xlsx.row([v.version, "是" if v.version == sheet.directive.version else "", v.title,
-                                  v.content_hash, fmt.time(v.created_at), v.created_by, v.note or "", v.body]))
+        xlsx.append(versions, [v.version, "是" if v.version == d.version else "", v.title, v.content_hash,
+                               v.created_at, fmt.who(v.created_by), v.note or "", v.body], tz)
     people = book.create_sheet("签收明细")
-    for column, width in zip("ABCDEFGHIJK", (18, 12, 18, 10, 14, 20, 22, 22, 10, 20, 30)):
+    for column, width in zip("ABCDEFGHIJKLM", (18, 12, 18, 10, 14, 20, 20, 10, 20, 10, 10, 20, 30)):
         people.column_dimensions[column].width = width
     people.freeze_panes = "A2"
-    people.append(PEOPLE_HEADER[:4] + ["status"] + PEOPLE_HEADER[4:] + ["无法送达原因"])
-    for person in sheet.people:
-        row = fmt.person_row(person)
-        people.append(xlsx.row(row[:4] + [person.status] + row[4:7]
-                               + [person.receipt.reminders or 0, row[8], person.receipt.undeliverable or ""]))
+    people.append(XLSX_PEOPLE_HEADER)
+    for p in sheet.people:
+        r = p.receipt
+        xlsx.append(people, [p.userid, p.name, p.department, RECEIPT_STATUSES.get(p.status, p.status), p.status,
+                             r.delivered_at, r.acknowledged_at, CHANNELS.get(r.ack_channel or "", r.ack_channel or ""),
+                             r.completed_at, CHANNELS.get(r.complete_channel or "", r.complete_channel or ""),
+                             r.reminders or 0, r.overdue_at, r.undeliverable or ""], tz)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
-

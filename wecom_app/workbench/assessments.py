@@ -80,9 +80,9 @@ def assessments_xlsx():
         else:
             month, department = form.month.data, form.department.data
             if department:
-                body = report_xlsx(_report_for(db, month, _departments_in(db, department)))
+                body = report_xlsx(_report_for(db, month, _departments_in(db, department)), tz=rt.settings.tz)
             else:
-                body = month_xlsx(db, month)
+                body = month_xlsx(db, month, tz=rt.settings.tz)
             audit_action(db, "assessment.export", f"month:{month}", department=department or None)
             db.commit()
     if body is None:  # the page, with the message next to the field
