@@ -2,9 +2,11 @@
 
 The workbench pages, the receipt sheet, the cards and the templates (through the
 `LABELS` template global, workbench/nav.py) read their words here; none keeps a
-dict of its own. A leaf: it imports nothing of the app.
+dict of its own. A leaf: it imports nothing of the app but the regulation's rule titles (regulation.py, itself a leaf).
 """
 from __future__ import annotations
+
+from wecom_app.regulation import RULES
 
 # Group.kind (models/groups.py KINDS)
 GROUP_KINDS = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群（备案）"}
@@ -33,11 +35,7 @@ RULE_NAMES = {"R1": "非在职人员在群", "R2": "未使用实名", "R3": "言
               "R16": "未落实群内指令"}
 # every rule of RULES.md by its short title (pages, exports, the audit log): `rule_label` prefers the
 # violation's wording above where a rule has one, so a page and its export say the same
-RULE_TITLES = {"R1": "仅限在职员工入群", "R2": "使用实名", "R3": "文明发言", "R4": "非工作时间不谈工作",
-               "R5": "内容与工作相关", "R6": "群管理员职责", "R7": "统一建群、自建群备案", "R8": "群名、成员和管理员明确",
-               "R9": "建群人维护成员", "R10": "指定专管人员", "R11": "只加入相关的群", "R12": "不在群内发送涉密信息",
-               "R13": "不向外部转发公司信息", "R14": "账号不外借、被盗及时报告", "R15": "不合规纳入绩效考核",
-               "R16": "群内指令与书面通知同等效力", "R17": "管理员日常维护"}
+RULE_TITLES = {rule.id: rule.title for rule in RULES}  # the regulation's own short titles (regulation.py)
 # Violation.status
 VIOLATION_STATUSES = {"open": "待处理", "confirmed": "已确认", "dismissed": "已驳回"}
 # the sanctions ladder's steps (violations/sanctions.py) and the R14 suspension
@@ -74,14 +72,14 @@ ACTIONS = {
     "workbench.login": "登录工作台", "workbench.logout": "退出工作台",
     "workbench.sessions.revoke": "强制下线（注销全部登录）",
     "workbench.group.create": "建群（工作台）", "workbench.group.register": "备案群（工作台）",
-    "workbench.group.recheck": "重新检查群成员（工作台）",
+    "workbench.group.recheck": "重新检查群成员（工作台）", "workbench.group.import": "批量登记群（工作台）",
     "workbench.join.approve": "同意入群申请（工作台）", "workbench.join.reject": "拒绝入群申请（工作台）",
     "workbench.announcement.create": "发布公告（工作台）",
     "workbench.directive.issue": "下达指令（工作台）", "workbench.directive.revoke": "撤回指令（工作台）",
     "workbench.directive.correct": "更正指令（工作台）",
     "workbench.violation.confirm": "确认违规（工作台）", "workbench.violation.dismiss": "驳回违规（工作台）",
     # groups
-    "group.create": "建群", "group.register": "备案群", "group.active": "群已建成", "group.discovered": "发现未备案的群",
+    "group.create": "建群", "group.register": "备案群", "group.import": "批量登记群", "group.active": "群已建成", "group.discovered": "发现未备案的群",
     "group.dismissed": "群已解散", "group.restore": "群已恢复", "group.renamed_in_client": "群名在客户端被修改",
     "group.owner_changed": "群主变更", "group.problem": "群出现问题", "group.problem_resolved": "群问题已解决",
     "group.size_accepted": "群人数上限已确认",
@@ -121,7 +119,7 @@ DETAIL_KEYS = {
     "old": "原帐号", "new": "新帐号", "previous": "原群主", "registered": "登记的群名", "found_name": "现群名",
     "problem": "问题", "size": "人数上限", "fields": "修改项", "rule_id": "企业微信规则 ID", "role": "角色",
     "ids": "编号", "assignees": "接收范围", "users": "人员", "departments": "部门", "urgent": "紧急",
-    "before": "修改前", "after": "修改后", "url": "地址", "reasons": "原因", "filters": "筛选条件", "rows": "行数",
+    "before": "修改前", "after": "修改后", "url": "地址", "reasons": "原因", "filters": "筛选条件", "rows": "行数", "filename": "文件名", "source": "来源文件",
     "set_by": "设置人", "QuitScene": "退群方式", "compliance": "合规情况", "confidential": "机密", "content": "内容",
     "errcode": "错误码", "errmsg": "错误信息", "found": "实际", "found_owner": "实际群主", "grace_until": "宽限至",
     "invitor": "邀请人", "issuer": "发布人", "join_policy": "入群方式", "left_out": "未能入群", "limit": "上限",

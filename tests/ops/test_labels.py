@@ -102,7 +102,7 @@ def test_every_detail_key_the_code_writes_has_chinese_words():
 def test_every_rule_r1_to_r17_has_a_title_and_a_label():
     assert list(labels.RULE_TITLES) == [f"R{n}" for n in range(1, 18)]
     assert labels.rule_label("R5") == "R5 发布与工作无关的内容"  # the violation's words where it has them
-    assert labels.rule_label("R15") == "R15 不合规纳入绩效考核"
+    assert labels.rule_label("R15") == "R15 办公室监督，纳入考核"  # the regulation's own title (regulation.py), as on 细则
     assert labels.rule_label("R99") == "R99" and labels.rule_label(None) == ""
 
 
