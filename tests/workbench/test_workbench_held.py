@@ -66,7 +66,8 @@ def test_r4_r16_remind_on_a_saturday_evening_says_monday_and_the_second_tap_is_r
     token = csrf_of(html)
     first = client.post(f"/directives/{delivered}/remind", data={"csrf_token": token}, follow_redirects=True).text
     assert f"已提醒 3 人：将于 周一 {monday} 发出（非工作时间，R4）" in first
-    assert f"3 人刚提醒过（将于 周一 {monday} 发出）" in first and 'data-test="remind" disabled' in first
+    assert f"3 人刚提醒过（将于 周一 {monday} 发出）" in first and 'data-test="remind" disabled>已提醒<' in first
+    assert first.count(f'data-test="reminder-goes">将于 周一 {monday} 发出（非工作时间，R4）<') == 3  # each person's
     second = client.post(f"/directives/{delivered}/remind", data={"csrf_token": token}, follow_redirects=True).text
     assert f"刚提醒过，不重复提醒：上一次提醒将于 周一 {monday} 发出，周一 " in second
     assert reminder_batches(wb, delivered) == 1

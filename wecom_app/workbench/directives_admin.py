@@ -287,7 +287,8 @@ def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_
         remind = directives_followup.remind_plan(db, directive, calendar, now) if directive.status == "active" else None
         queued = directives_delivery.queued_cards_send_time(db, directive, calendar, now)
         rows = [dict(receipt=r, name=name or r.userid, department=dept or "—",
-                     status=directives.receipt_status(directive, r)) for r, name, dept in page.items]
+                     status=directives.receipt_status(directive, r),
+                     reminder_goes=_reminder_goes(directive, calendar, r, now)) for r, name, dept in page.items]
     return render_template(
         "workbench/directives_receipts.html", directive=directive, page=page, rows=rows, rates=rates,
         status=status, department=department, departments=departments, status_names=RECEIPT_STATUSES,
@@ -297,10 +298,21 @@ def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_
         revoke_form=revoke_form or RevokeForm()), status_code
 
 
+def _reminder_goes(directive: Directive, calendar: WorkCalendar, receipt: DirectiveReceipt, now: datetime) -> str:
+    """A person's last reminder that has not gone yet: when it goes (R4); "" otherwise."""
+    if receipt.last_reminded_at is None:
+        return ""
+    goes = directives_followup.reminder_goes_at(directive, calendar, receipt.last_reminded_at)
+    return held_words(goes, now, calendar.tz) if goes > now else ""
+
+
 def _remind_words(plan: directives_followup.RemindPlan, now: datetime, tz) -> dict:
     """The 立即提醒 button's label (who, and when it goes) and what it leaves out."""
     n = len(plan.people)
-    label = f"提醒 {n} 人" + (f" · {when_words(plan.goes_at, now, tz)} 发出" if plan.held else "")
+    if n:
+        label = f"提醒 {n} 人" + (f" · {when_words(plan.goes_at, now, tz)} 发出" if plan.held else "")
+    else:
+        label = "已提醒" if plan.waiting else "无人需要提醒"
     waiting = ""
     if plan.waiting:
         said = "将于" if plan.last_goes_at > now else "已于"
