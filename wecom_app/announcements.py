@@ -203,6 +203,20 @@ def statuses(session: Session, announcement_ids: list[int]) -> dict[int, list[st
     return found
 
 
+def held_times(session: Session, settings, announcement_ids: list[int], now: datetime) -> dict[int, datetime]:
+    """The announcements among these whose earliest post not gone yet waits for working
+    time (R4), with when it goes (the outbox's own rule, as `view` says it)."""
+    d, row = AnnouncementDelivery, OutboxAction
+    calendar, found = load_calendar(session, settings), {}
+    for announcement_id, pending in session.execute(
+            select(d.announcement_id, row).join(row, row.id == d.outbox_id)
+            .where(d.announcement_id.in_(announcement_ids), row.status == "pending")):
+        goes, held = outbox.send_time(pending, calendar, now)
+        if held:
+            found[announcement_id] = min(found.get(announcement_id, goes), goes)
+    return found
+
+
 def _status(status: str, row_status: str | None) -> str:
     # a failed post an operator re-queued (`outbox retry`) is queued again until settled
     return "queued" if status == "failed" and row_status in ("pending", "sending") else status

@@ -138,3 +138,5 @@ def test_r4_a_held_announcement_shows_one_send_time(wb, sandbox_state):
     assert html.count("发出（非工作时间，R4）") == 1
     assert f'data-test="held">将于 周一 {goes[0].astimezone(SH):%H:%M} 发出（非工作时间，R4）<' in html
     assert "随公告一起发出" in html and "预计" not in html
+    listed = client.get("/announcements").text  # the list says the same
+    assert f'data-test="held">将于 周一 {goes[0].astimezone(SH):%H:%M} 发出（非工作时间，R4）<' in listed

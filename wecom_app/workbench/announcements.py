@@ -104,11 +104,15 @@ def announcements_list():
     query = select(Announcement).order_by(Announcement.id.desc())
     if not viewer.is_admin:
         query = query.where(Announcement.created_by == viewer.userid)
-    with runtime().sessions() as db:
+    rt = runtime()
+    now = rt.clock()
+    with rt.sessions() as db:
         page = paginate(db, query)
         found = announcements.statuses(db, [a.id for a in page.items])
+        held = announcements.held_times(db, rt.settings, [a.id for a in page.items], now)
     rows = [dict(announcement=a, counts={s: found[a.id].count(s) for s in announcements.DELIVERY_STATUSES},
-                 total=len(found[a.id])) for a in page.items]
+                 total=len(found[a.id]), held=held_words(held[a.id], now, rt.settings.tz) if a.id in held else "")
+            for a in page.items]
     return render_template("workbench/announcements_list.html", page=page, rows=rows)
 
 
