@@ -6,6 +6,7 @@ once when the directive is urgent. Time is passed in: a Saturday evening, a Frid
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -164,3 +165,27 @@ def test_r4_r16_an_urgent_directive_reminds_at_once_on_a_saturday_evening(world)
     assert len(plan.people) == 3 and not plan.held and plan.goes_at == SATURDAY_20
     deliver(world)
     assert reminders_to(world, "lina") == [SATURDAY_20]
+
+
+@pytest.mark.both_databases  # concurrency: the ledger lock (an advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite)
+def test_r16_two_taps_at_the_same_moment_queue_one_reminder(world):
+    """Two workers take the two taps together: the second waits for the first, sees its
+    reminders and is refused; one reminder batch, one reminder per person."""
+    directive_id = delivered(world)
+    set_clock(world, SATURDAY_20)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def tap():
+        barrier.wait(timeout=10)
+        try:
+            outcomes.append(len(remind(world, directive_id).people))
+        except DirectiveError as refused:
+            outcomes.append(refused.field)
+
+    threads = [threading.Thread(target=tap) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes, key=str) == [3, "reminded"]
+    assert len(reminder_rows(world, directive_id)) == 1
