@@ -106,6 +106,9 @@ def test_r4_the_default_deadline_is_valid_for_the_next_working_window(wb, sandbo
         "deadline_date": f"{deadline:%Y-%m-%d}", "deadline_time": f"{deadline:%H:%M}", "require": "ack",
         "summary_group": ""})
     assert answer.status_code == 302
+    flashed = client.get(answer.location).text
+    assert ("（立即发送）" in flashed) == (now == FRIDAY_1759)
+    assert ("发出（非工作时间，R4））" in flashed) == (now == SATURDAY_20)
 
 
 def test_r4_the_default_deadline_skips_a_holiday_from_the_overrides(wb, sandbox_state):

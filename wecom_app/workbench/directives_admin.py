@@ -221,7 +221,9 @@ def directives_new():
             else:
                 audit_action(db, "workbench.directive.issue", f"directive:{directive.id}", title=directive.title)
                 db.commit()
-                flash(f"已下达：{directive.title}（{'立即发送' if directive.urgent else '在下一个工作时段发送'}）", "ok")
+                queued = directives_delivery.queued_cards_send_time(db, directive, load_calendar(db, rt.settings), now)
+                when = _queued_words(queued, now, rt.settings.tz) if queued and queued[2] else "立即发送"
+                flash(f"已下达：{directive.title}（{when}）", "ok")
                 return redirect(url_for("workbench.directive_receipts", directive_id=directive.id))
     status = 422 if request.method == "POST" else 200
     return render_template("workbench/directives_new.html", form=form), status
