@@ -13,7 +13,10 @@ How each group is reached:
 
 Every post is an outbox row (key `announcement:<id>:group:<group_id>`, subject
 `announcement_delivery:<delivery id>`) that waits for working time unless the
-announcement is urgent (R4), and is retried by the outbox. When a row is finished
+announcement is urgent (R4), and is retried by the outbox. A non-urgent announcement's
+posts are stored due at one moment, `outbox.held_until` of its send time with the
+announcement's own jitter, so they go together and the page shows one send time
+(`goes_at`, computed by the outbox's `send_time` from the rows themselves). When a row is finished
 the outbox job hands it back here (`settle_deliveries`): the delivery becomes
 `sent` (sent_at) or `failed` (WeCom's errcode and errmsg). An operator's
 `wecom-app outbox retry` re-queues a failed row; its delivery shows `queued` again
@@ -30,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wecom_app.audit import audit
+from wecom_app.db import utcnow
 from wecom_app.logs import kv
 from wecom_app.models import Announcement, AnnouncementDelivery, Group, OutboxAction
 from wecom_app.wecom import outbox, textlimits
@@ -85,8 +89,9 @@ def create(session: Session, settings, *, groups: list[int], msgtype: str, conte
     session.add(announcement)
     session.flush()
     unreachable = []
+    goes = outbox.held_until(load_calendar(session, settings), send_at, seed=announcement.id, urgent=urgent)
     for group_id in groups:
-        delivery = _deliver(session, settings, announcement, found[group_id], now)
+        delivery = _deliver(session, settings, announcement, found[group_id], now, goes)
         if delivery.status == "unreachable":
             unreachable.append(group_id)
     audit(session, actor, "announcement.create", f"announcement:{announcement.id}", now=now, msgtype=msgtype,
@@ -114,7 +119,8 @@ def route(settings, group: Group) -> tuple[str | None, str | None, str]:
     return "webhook/send", key, ""
 
 
-def _deliver(session, settings, announcement: Announcement, group: Group, now: datetime) -> AnnouncementDelivery:
+def _deliver(session, settings, announcement: Announcement, group: Group, now: datetime,
+             goes: datetime) -> AnnouncementDelivery:
     kind, key, reason = route(settings, group)
     delivery = AnnouncementDelivery(announcement_id=announcement.id, group_id=group.id)
     session.add(delivery)
@@ -129,7 +135,7 @@ def _deliver(session, settings, announcement: Announcement, group: Group, now: d
         # the group, not its robot's key: the sender decrypts the key when it sends (issue 10)
         payload, delivery.channel = {"group_id": group.id, "body": message}, "webhook"
     row = outbox.enqueue(session, kind, payload, key=f"announcement:{announcement.id}:group:{group.id}",
-                         urgent=announcement.urgent, not_before=announcement.send_at, now=now,
+                         urgent=announcement.urgent, not_before=goes, now=now,
                          subject=f"{SUBJECT}:{delivery.id}")
     delivery.status, delivery.outbox_id = "queued", row.id
     return delivery
@@ -150,18 +156,27 @@ def settle_deliveries(session: Session, rows: list[OutboxAction], now: datetime)
 # -- what the API shows ----------------------------------------------------------------------
 
 
-def view(session: Session, settings, announcement: Announcement) -> dict[str, Any]:
+def view(session: Session, settings, announcement: Announcement, now: datetime | None = None) -> dict[str, Any]:
     """The announcement with every group's delivery; `unreachable` lists the groups
-    that cannot be posted into, with why."""
+    that cannot be posted into, with why. `goes_at` is when its posts go (the earliest
+    post not gone yet, by the outbox's own rule; else when they were due), `held` whether
+    that waits for working time (R4); each queued post's `next_attempt_at` comes from the
+    same rule."""
     rows = session.execute(
         select(AnnouncementDelivery, Group, OutboxAction)
         .join(Group, Group.id == AnnouncementDelivery.group_id)
         .outerjoin(OutboxAction, OutboxAction.id == AnnouncementDelivery.outbox_id)
         .where(AnnouncementDelivery.announcement_id == announcement.id).order_by(AnnouncementDelivery.id)
     ).all()
-    deliveries = [_delivery_view(d, g, row) for d, g, row in rows]
+    calendar, now = load_calendar(session, settings), now or utcnow()
+    deliveries = [_delivery_view(d, g, row, calendar, now) for d, g, row in rows]
     body = summary(announcement, [d["status"] for d in deliveries])
-    body["goes_at"] = _goes_at(session, settings, announcement)
+    waiting = [(d["_goes"], d["_held"]) for d in deliveries if "_goes" in d]
+    goes, held = min(waiting) if waiting else (
+        outbox.held_until(calendar, announcement.send_at, seed=announcement.id, urgent=announcement.urgent), False)
+    for d in deliveries:
+        d.pop("_goes", None), d.pop("_held", None)
+    body["goes_at"], body["held"] = goes.isoformat(), held
     body["deliveries"] = deliveries
     body["unreachable"] = [{"group": d["group"], "name": d["name"], "reason": d["reason"]}
                            for d in deliveries if d["status"] == "unreachable"]
@@ -188,12 +203,27 @@ def statuses(session: Session, announcement_ids: list[int]) -> dict[int, list[st
     return found
 
 
+def held_times(session: Session, settings, announcement_ids: list[int], now: datetime) -> dict[int, datetime]:
+    """The announcements among these whose earliest post not gone yet waits for working
+    time (R4), with when it goes (the outbox's own rule, as `view` says it)."""
+    d, row = AnnouncementDelivery, OutboxAction
+    calendar, found = load_calendar(session, settings), {}
+    for announcement_id, pending in session.execute(
+            select(d.announcement_id, row).join(row, row.id == d.outbox_id)
+            .where(d.announcement_id.in_(announcement_ids), row.status == "pending")):
+        goes, held = outbox.send_time(pending, calendar, now)
+        if held:
+            found[announcement_id] = min(found.get(announcement_id, goes), goes)
+    return found
+
+
 def _status(status: str, row_status: str | None) -> str:
     # a failed post an operator re-queued (`outbox retry`) is queued again until settled
     return "queued" if status == "failed" and row_status in ("pending", "sending") else status
 
 
-def _delivery_view(delivery: AnnouncementDelivery, group: Group, row: OutboxAction | None) -> dict[str, Any]:
+def _delivery_view(delivery: AnnouncementDelivery, group: Group, row: OutboxAction | None, calendar,
+                   now: datetime) -> dict[str, Any]:
     status = _status(delivery.status, row.status if row else None)
     view = {
         "group": group.id, "name": group.name, "kind": group.kind, "chatid": group.chat_id,
@@ -204,13 +234,9 @@ def _delivery_view(delivery: AnnouncementDelivery, group: Group, row: OutboxActi
     if status == "queued" and row is not None:
         # the outbox's own view while it is not finished: when it is due, and the last
         # answer if WeCom already refused it once (retried with back-off)
-        view["next_attempt_at"] = row.not_before.isoformat() if row.not_before else None
+        goes, held = outbox.send_time(row, calendar, now) if row.status == "pending" else (row.not_before, False)
+        view["next_attempt_at"] = goes.isoformat() if goes else None
+        if goes:
+            view["_goes"], view["_held"] = goes, held
         view["last_errcode"], view["last_errmsg"] = row.errcode, row.errmsg
     return view
-
-
-def _goes_at(session, settings, announcement: Announcement) -> str:
-    """When the posts may go: send_at, or the next working time for a non-urgent one (R4)."""
-    if announcement.urgent:
-        return announcement.send_at.isoformat()
-    return load_calendar(session, settings).next_working_time(announcement.send_at).isoformat()

@@ -22,6 +22,9 @@ COMPLIANCE = {"ok": "合规", "not_active": "非在职", "out_of_scope": "超出
 # a receipt's status as the API and the workbench count it (directives/issue.py receipt_status)
 RECEIPT_STATUSES = {"queued": "待送达", "delivered": "已送达", "undeliverable": "无法送达", "acknowledged": "已收到",
                     "completed": "已办结", "overdue": "逾期"}
+# a receipt as its own assignee reads it (我的待办, the directive page): what they have to do, never how
+# the message travels (queued, delivered, undeliverable are the issuer's words)
+MY_STATUSES = {"todo": "待确认收到", "todo_completion": "待办结", "acknowledged": "已收到", "completed": "已办结"}
 # Directive.status
 DIRECTIVE_STATUSES = {"active": "正常", "revoked": "已撤回"}
 # where a receipt was acknowledged or completed (DirectiveReceipt.ack_channel / complete_channel)
@@ -56,10 +59,11 @@ _COLOURS = {
     "dismissed": "grey", "open": "orange", "confirmed": "red", "dismissed_violation": "grey", "pending": "blue",
     "sending": "blue", "sent": "green", "failed": "red", "cancelled": "grey", "unreachable": "red", "ok": "green",
     "not_active": "red", "out_of_scope": "red", "external_not_allowed": "red", "bad_name": "orange", "unknown": "grey",
+    "todo": "orange", "todo_completion": "orange",
 }
 _WORDS = {**RECEIPT_STATUSES, **DIRECTIVE_STATUSES, **GROUP_STATUSES,
           **{("dismissed_violation" if k == "dismissed" else k): v for k, v in VIOLATION_STATUSES.items()},
-          **DELIVERY_STATUSES, **COMPLIANCE}
+          **DELIVERY_STATUSES, **COMPLIANCE, **{k: MY_STATUSES[k] for k in ("todo", "todo_completion")}}
 BADGES = {status: (_WORDS[status], colour) for status, colour in _COLOURS.items()}
 
 # where an assessment record comes from (models Assessment.source)
@@ -119,7 +123,7 @@ DETAIL_KEYS = {
     "old": "原帐号", "new": "新帐号", "previous": "原群主", "registered": "登记的群名", "found_name": "现群名",
     "problem": "问题", "size": "人数上限", "fields": "修改项", "rule_id": "企业微信规则 ID", "role": "角色",
     "ids": "编号", "assignees": "接收范围", "users": "人员", "departments": "部门", "urgent": "紧急",
-    "before": "修改前", "after": "修改后", "url": "地址", "reasons": "原因", "filters": "筛选条件", "rows": "行数", "filename": "文件名", "source": "来源文件",
+    "before": "修改前", "after": "修改后", "url": "地址", "reasons": "原因", "filters": "筛选条件", "rows": "行数", "filename": "文件名",
     "set_by": "设置人", "QuitScene": "退群方式", "compliance": "合规情况", "confidential": "机密", "content": "内容",
     "errcode": "错误码", "errmsg": "错误信息", "found": "实际", "found_owner": "实际群主", "grace_until": "宽限至",
     "invitor": "邀请人", "issuer": "发布人", "join_policy": "入群方式", "left_out": "未能入群", "limit": "上限",
@@ -148,3 +152,28 @@ def rule_label(rule: str | None) -> str:
 
 def action_label(action: str) -> str:
     return ACTIONS.get(action, action)
+
+
+# When a held message goes (R4), as every page says it: "周一 09:02", "今天 18:05", "10-08（周四）09:02"
+WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+
+def when_words(moment, now, tz) -> str:
+    """`moment` (aware) in the company time zone `tz`, told from `now`: 今天/明天 HH:MM, the
+    weekday within the coming week, else the date with its weekday."""
+    at, today = moment.astimezone(tz), now.astimezone(tz).date()
+    days = (at.date() - today).days
+    if days == 0:
+        day = "今天"
+    elif days == 1:
+        day = "明天"
+    elif 1 < days < 7:
+        day = WEEKDAYS[at.weekday()]
+    else:
+        day = f"{at:%m-%d}（{WEEKDAYS[at.weekday()]}）"
+    return f"{day} {at:%H:%M}"
+
+
+def held_words(moment, now, tz) -> str:
+    """The one sentence every held card, reminder and announcement shows."""
+    return f"将于 {when_words(moment, now, tz)} 发出（非工作时间，R4）"

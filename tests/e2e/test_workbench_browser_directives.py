@@ -121,7 +121,7 @@ def test_r16_admin_issues_sees_the_matrix_change_and_exports_the_sheet(page, log
     assert download.value.suggested_filename == f"directive-{directive_id}-receipts.pdf"
 
     page.click("[data-test=remind]")
-    assert "提醒 1 人已发出" in page.locator(".wb-flash").inner_text()
+    assert "已提醒 1 人：已发出" in page.locator(".wb-flash").inner_text()
     page.goto("/directives")
     assert "2/3 已收到" in page.locator(f"[data-directive='{directive_id}']").inner_text()
     shot(page, "directives-list")

@@ -132,7 +132,7 @@ def test_r16_matrix_counts_after_delivery_and_a_card_acknowledgment(wb, sandbox_
     assert 'data-test="count-acknowledged">1<' in html and 'data-test="count-delivered">2<' in html
     assert 'data-test="count-queued">0<' in html and "width: 33%" in html and "1/3" in html
     assert 'data-userid="zhuxia" data-status="acknowledged"' in html and "消息卡片" in html
-    assert "立即提醒（2 人未完成）" in html
+    assert ">提醒 2 人<" in html  # urgent: it goes at once, so no time (issue 13 item 4)
     only = client.get(f"/directives/{acknowledged}/receipts?status=delivered").text
     assert 'data-userid="gaoping"' in only and 'data-userid="zhuxia"' not in only
     by_department = client.get(f"/directives/{acknowledged}/receipts?department=5").text  # 销售部 ⊃ 华东销售组
@@ -165,7 +165,7 @@ def test_r16_remind_now_goes_only_to_those_not_done(wb, sandbox_state, acknowled
     client = as_user(wb, sandbox_state, "caoyang")
     token = csrf_of(client.get(f"/directives/{acknowledged}/receipts").text)
     answer = client.post(f"/directives/{acknowledged}/remind", data={"csrf_token": token}, follow_redirects=True)
-    assert "提醒 2 人已发出" in answer.text
+    assert "已提醒 2 人：已发出" in answer.text
     run_job("outbox", rt(wb))
     reminded = {u for m in sandbox_state.messages if m["msgtype"] == "template_card"
                 and m["body"]["template_card"]["main_title"]["title"].startswith("【提醒】") for u in m["deliveries"]}

@@ -60,7 +60,7 @@ def create_announcement():
         with rt.sessions.begin() as session:
             announcement = announcements.create(session, rt.settings, **data, actor=caller().actor, now=rt.clock())
             session.flush()
-            body = announcements.view(session, rt.settings, announcement)
+            body = announcements.view(session, rt.settings, announcement, now=rt.clock())
     except announcements.AnnouncementError as exc:
         raise Invalid.at(exc.field, exc.message) from None
     return body, 201, {"Location": url_for("api.get_announcement", announcement_id=body["id"])}
@@ -86,4 +86,4 @@ def get_announcement(announcement_id: int):
         announcement = session.get(Announcement, announcement_id)
         if announcement is None:
             raise ApiError(404, f"no announcement {announcement_id}")
-        return announcements.view(session, rt.settings, announcement)
+        return announcements.view(session, rt.settings, announcement, now=rt.clock())

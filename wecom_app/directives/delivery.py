@@ -87,9 +87,11 @@ def issuer_name(session, directive: Directive) -> str:
 
 
 def send_cards(session, settings, directive: Directive, userids: list[str], *, now: datetime, kind: str = "card",
-               reminder: int = 0, urgent: bool | None = None) -> list[DirectiveBatch]:
+               reminder: int = 0, urgent: bool | None = None, not_before: datetime | None = None
+               ) -> list[DirectiveBatch]:
     """Queue the cards for `userids` (a card, or a reminder card: a new card with a new
-    task_id, since an old card cannot be edited for ever) in batches of 1,000."""
+    task_id, since an old card cannot be edited for ever) in batches of 1,000, to go at
+    `not_before` (default now; the outbox still holds a non-urgent one to working time)."""
     urgent = directive.urgent if urgent is None else urgent
     name, batches, prefix = issuer_name(session, directive), [], task_ids.prefix(session)
     for start in range(0, len(userids), BATCH_SIZE):
@@ -103,7 +105,8 @@ def send_cards(session, settings, directive: Directive, userids: list[str], *, n
             session, "message/send",
             {"touser": "|".join(people), "msgtype": "template_card",
              "template_card": card(settings, directive, batch.task_id, issuer_name=name, reminder=reminder)},
-            key=f"directive:{directive.id}:batch:{batch.id}", urgent=urgent, now=now, subject=f"directive_batch:{batch.id}")
+            key=f"directive:{directive.id}:batch:{batch.id}", urgent=urgent, now=now, not_before=not_before,
+            subject=f"directive_batch:{batch.id}")
         if kind == "card":
             session.execute(update(DirectiveReceipt).where(DirectiveReceipt.directive_id == directive.id,
                                                            DirectiveReceipt.userid.in_(people))
@@ -214,6 +217,22 @@ def card_subjects(session, directive_id: int, version: int | None = None) -> lis
         query = query.where(DirectiveBatch.version == version)
     subjects = [f"directive_batch:{i}" for i in session.scalars(query)]
     return [subjects[start:start + 500] for start in range(0, len(subjects), 500)]
+
+
+def queued_cards_send_time(session, directive: Directive, calendar, now: datetime
+                           ) -> tuple[datetime, datetime, bool] | None:
+    """When the current version's cards that have not gone yet go, by the outbox's own
+    rule (outbox.send_time): (earliest, latest, whether any waits for working time, R4);
+    None when none is waiting."""
+    ids = [f"directive_batch:{i}" for i in session.scalars(select(DirectiveBatch.id).where(
+        DirectiveBatch.directive_id == directive.id, DirectiveBatch.version == directive.version,
+        DirectiveBatch.kind == "card"))]
+    times = [outbox.send_time(row, calendar, now) for start in range(0, len(ids), 500)
+             for row in session.scalars(select(OutboxAction).where(OutboxAction.subject.in_(ids[start:start + 500]),
+                                                                   OutboxAction.status == "pending"))]
+    if not times:
+        return None
+    return min(t for t, _ in times), max(t for t, _ in times), any(held for _, held in times)
 
 
 def _card_rows(session, directive_id: int, version: int) -> list[OutboxAction]:

@@ -32,6 +32,14 @@ delivery settler sets it to the delivery time as a "plan my reminders" marker
 (`reminders == 0` and `last_reminded_at` NULL): `send_reminders` then stores the
 first reminder's time, or sends it at once if it is already due.
 The deadline itself is directives/escalation.py.
+
+立即提醒 (`remind_now`, `remind_plan`): a reminder to the people not done who were
+not reminded within a reminder's lifetime. A reminder lives until it went (a held
+one: the next working window's start plus the directive's 1-4 minutes, the outbox's
+own rule, `outbox.held_until`) and then `REMIND_AGAIN_AFTER` (one hour, the plan's
+`MIN_GAP`): a second tap in that time reminds nobody twice and is refused with when
+the last one went or goes. An urgent directive's reminder goes at once, night or
+holiday.
 """
 
 from __future__ import annotations
@@ -48,10 +56,12 @@ from wecom_app.directives.delivery import send_cards
 from wecom_app.directives.errors import DirectiveError
 from wecom_app.models import Directive, DirectiveReceipt
 from wecom_app.models.directives import done_at, done_column
+from wecom_app.wecom import outbox
 from wecom_app.workcal import WorkCalendar, load_calendar
 
 DEFAULT_PLAN = {"first_after_minutes": 120, "daily_at": "10:00", "last_before_minutes": 120, "max_reminders": None}
 MIN_GAP = timedelta(hours=1)  # never two reminders closer than this
+REMIND_AGAIN_AFTER = MIN_GAP  # 立即提醒: a person reminded is not reminded again until this long after it went
 MAX_MINUTES = 14 * 24 * 60
 HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 SCAN_LIMIT = 5000
@@ -223,10 +233,11 @@ def _remind(session, settings, directive: Directive, planner: Planner, receipts:
     receipts.sort(key=lambda r: r.userid)
     number = max(r.reminders for r in receipts) + 1
     userids = [r.userid for r in receipts]
+    # a non-urgent card queued outside working time goes at the next working moment (R4), its
+    # batches together: count the next reminder from then
+    sent_at = reminder_goes_at(directive, planner.calendar, now)
     batches = send_cards(session, settings, directive, userids, now=now, kind="reminder", reminder=number,
-                         urgent=directive.urgent)
-    # a non-urgent card queued outside working time goes at the next working moment: count from then
-    sent_at = now if directive.urgent else planner.calendar.next_working_time(now)
+                         urgent=directive.urgent, not_before=sent_at)
     for receipt in receipts:
         receipt.reminders += 1
         receipt.last_reminded_at = now
@@ -250,18 +261,58 @@ def not_done(session, directive: Directive) -> list[DirectiveReceipt]:
     return list(session.scalars(not_done_query(directive).order_by(DirectiveReceipt.userid)))
 
 
-def remind_now(session, settings, directive: Directive, *, actor: str, now: datetime) -> int:
-    """立即提醒 (the workbench): a reminder card now to everyone not done, as the job
-    sends one (reminders counted, the next planned reminder counted from this one, a
-    `reminded` ledger entry per card batch with the actor and `manual`). A non-urgent
-    directive's card waits for working time in the outbox (R4). How many were reminded."""
+def reminder_goes_at(directive: Directive, calendar: WorkCalendar, queued_at: datetime) -> datetime:
+    """When a reminder queued at `queued_at` goes: at once if urgent or in working time,
+    else the outbox's hold (R4) with the directive's own jitter, so that its batches go together."""
+    return outbox.held_until(calendar, queued_at, seed=directive.id, urgent=bool(directive.urgent))
+
+
+@dataclasses.dataclass
+class RemindPlan:
+    """What 立即提醒 would do now."""
+    people: list[DirectiveReceipt]  # whom a tap reminds
+    goes_at: datetime  # when that reminder goes
+    held: bool  # it waits for working time (R4)
+    waiting: int  # not done, but reminded within the lifetime: not reminded again yet
+    last_goes_at: datetime | None  # when the latest of those reminders went or goes
+    again_at: datetime | None  # when a tap reminds them again
+
+
+def remind_plan(session, directive: Directive, calendar: WorkCalendar, now: datetime) -> RemindPlan:
+    people, waiting, last, again = [], 0, None, None
+    for receipt in not_done(session, directive):
+        went = reminder_goes_at(directive, calendar, receipt.last_reminded_at) if receipt.last_reminded_at else None
+        if went is not None and now < went + REMIND_AGAIN_AFTER:
+            waiting += 1
+            last = went if last is None else max(last, went)
+            again = went + REMIND_AGAIN_AFTER if again is None else max(again, went + REMIND_AGAIN_AFTER)
+        else:
+            people.append(receipt)
+    goes = reminder_goes_at(directive, calendar, now)
+    return RemindPlan(people=people, goes_at=goes, held=goes > now, waiting=waiting, last_goes_at=last,
+                      again_at=again)
+
+
+def remind_now(session, settings, directive: Directive, *, actor: str, now: datetime) -> RemindPlan:
+    """立即提醒 (the workbench): a reminder card to everyone not done and not reminded within
+    a reminder's lifetime (`remind_plan`), as the job sends one (reminders counted, the next
+    planned reminder counted from this one, a `reminded` ledger entry per card batch with the
+    actor and `manual`). A non-urgent directive's card waits for working time (R4). Nobody to
+    remind because all were reminded just now: DirectiveError("reminded") saying when it went."""
+    ledger.lock(session)  # two taps at once: the second sees the first's reminders
+    session.refresh(directive)
     if directive.status != "active":
         raise DirectiveError("status", f"directive {directive.id} is {directive.status}")
-    receipts = not_done(session, directive)
-    if receipts:
-        _remind(session, settings, directive, Planner(directive, load_calendar(session, settings)), receipts, now,
-                actor=actor, manual=True)
-    return len(receipts)
+    calendar = load_calendar(session, settings)
+    plan = remind_plan(session, directive, calendar, now)
+    if not plan.people and plan.waiting:
+        verb = "goes" if plan.last_goes_at > now else "went"
+        raise DirectiveError("reminded", f"reminded already: the last reminder {verb} at "
+                                         f"{plan.last_goes_at.isoformat()}; again from {plan.again_at.isoformat()}")
+    if plan.people:
+        _remind(session, settings, directive, Planner(directive, calendar), plan.people, now, actor=actor,
+                manual=True)
+    return plan
 
 
 def _directive(session, cache: dict[int, Directive | None], directive_id: int) -> Directive | None:

@@ -13,7 +13,12 @@ senders never send a row twice and a crashed sender's rows come back when the
 lease expires. While claiming:
 
 - a row that waits for working time (`hold` and not `urgent`, rule R4) is moved to
-  the next working moment plus 1-4 minutes of jitter (pitfall 22: not on :00/:30);
+  the next working moment plus 1-4 minutes of jitter (pitfall 22: not on :00/:30).
+  The jitter is the row's own (from its id), so `goes_at` — the one function that
+  says when a row goes, used by the claim and by every page that shows a held
+  message's time — gives the claim's answer before the claim; a caller that wants
+  its held messages to go together (a directive's reminders, an announcement's
+  posts) stores `held_until(...)` as `not_before` with its own seed;
 - quotas are reserved, each API its own (quota.py, 90312). Members over WeCom's
   30/min or 1000/h are split off into a child row (`parent_id`) due when they have
   room, because WeCom would silently drop their copy (pitfall 15); so are those over
@@ -89,6 +94,7 @@ MAX_TOPARTY = MAX_TOTAG = 100
 # long enough to cover a lease expiry and a night's hold... mostly).
 DUPLICATE_CHECK_INTERVAL = 14400
 LEASE = timedelta(minutes=5)
+HELD_MARGIN = timedelta(minutes=5)  # longer than hold_jitter's 4 minutes
 # Claims reserve quota rows in the order of their outbox rows; two PostgreSQL claims
 # at once would lock them in different orders and deadlock, so claims (short, no
 # network) take turns. SQLite's BEGIN IMMEDIATE already serialises them.
@@ -225,7 +231,7 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
                 _fail_row(row, None, why_not, stats)
                 continue
         if row.hold and not row.urgent and not calendar.is_working_time(now):
-            _reschedule(row, calendar.next_working_time(now) + _jitter(60, 240))
+            _reschedule(row, goes_at(row, calendar, now))
             stats.held += 1
             continue
         state = dict(row.result or {})
@@ -240,6 +246,41 @@ def _claim(session, settings, calendar, now, limit, lease, stats) -> list[_Job]:
         stats.claimed += 1
     tally.flush()
     return jobs
+
+
+def hold_jitter(seed: int) -> timedelta:
+    """1-4 minutes past the working window's start (pitfall 22: not on :00/:30), the
+    same for the same seed, spread across seeds."""
+    return timedelta(seconds=60 + (seed * 7919) % 181)
+
+
+def held_until(calendar: WorkCalendar, moment: datetime, *, seed: int, hold: bool = True,
+               urgent: bool = False) -> datetime:
+    """R4's hold rule: `moment` itself when it is working time (or the message is
+    urgent or not held), else the next working window's start plus `hold_jitter(seed)`."""
+    if not hold or urgent or calendar.is_working_time(moment):
+        return moment
+    return calendar.next_working_time(moment) + hold_jitter(seed)
+
+
+def goes_at(row: OutboxAction, calendar: WorkCalendar, now: datetime) -> datetime:
+    """When a pending row goes (barring WeCom's quotas and back-off): the claim's own
+    rule applied to its due time. A page showing a held message's time calls this
+    (or `send_time`), so the page and the outbox never disagree."""
+    return send_time(row, calendar, now)[0]
+
+
+def send_time(row: OutboxAction, calendar: WorkCalendar, now: datetime) -> tuple[datetime, bool]:
+    """(when the pending row goes, whether it waits for working time (R4)). A row already
+    moved by the hold sits within 4 minutes of a window's start: the moment 5 minutes
+    before it is not working time (a row scheduled for 09:03 by its sender reads as held too)."""
+    due = max(row.not_before, now) if row.not_before else now
+    waits = bool(row.hold and not row.urgent)
+    if waits and not calendar.is_working_time(due):
+        return held_until(calendar, due, seed=row.id or 0), True
+    moved = waits and row.not_before is not None and row.not_before > now \
+        and not calendar.is_working_time(row.not_before - HELD_MARGIN)
+    return due, moved
 
 
 def _robot_key(session, settings: Settings, payload: dict) -> tuple[str, str]:

@@ -26,7 +26,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from wecom_app import announcements
 from wecom_app.inputs import form_id
-from wecom_app.labels import GROUP_KINDS
+from wecom_app.labels import GROUP_KINDS, held_words
 from wecom_app.models import Announcement, Group
 from wecom_app.workbench.access import audit_action, current_user, forbidden, roles_required
 from wecom_app.workbench.blueprint import bp, runtime
@@ -104,11 +104,15 @@ def announcements_list():
     query = select(Announcement).order_by(Announcement.id.desc())
     if not viewer.is_admin:
         query = query.where(Announcement.created_by == viewer.userid)
-    with runtime().sessions() as db:
+    rt = runtime()
+    now = rt.clock()
+    with rt.sessions() as db:
         page = paginate(db, query)
         found = announcements.statuses(db, [a.id for a in page.items])
+        held = announcements.held_times(db, rt.settings, [a.id for a in page.items], now)
     rows = [dict(announcement=a, counts={s: found[a.id].count(s) for s in announcements.DELIVERY_STATUSES},
-                 total=len(found[a.id])) for a in page.items]
+                 total=len(found[a.id]), held=held_words(held[a.id], now, rt.settings.tz) if a.id in held else "")
+            for a in page.items]
     return render_template("workbench/announcements_list.html", page=page, rows=rows)
 
 
@@ -153,6 +157,13 @@ def _words(exc: announcements.AnnouncementError, msgtype: str) -> str:
     return bytes_words("内容", exc.limit, exc.size) + (f"（{where}的 {msgtype} 上限）" if where else "")
 
 
+def _goes_words(body: dict, now: datetime, tz) -> str:
+    """The one sentence about when a held announcement goes (R4), or "" when none waits."""
+    if not body["counts"]["queued"] or not body["held"]:
+        return ""
+    return held_words(datetime.fromisoformat(body["goes_at"]), now, tz)
+
+
 def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -167,7 +178,8 @@ def announcement_detail(announcement_id: int):
             abort(404)
         if not viewer.is_admin and announcement.created_by != viewer.userid:
             return forbidden("admin", reason="群专管人员只能查看自己发出的公告。")
-        body = announcements.view(db, rt.settings, announcement)
+        now = rt.clock()
+        body = announcements.view(db, rt.settings, announcement, now=now)
     deliveries = [dict(d, sent=_when(d["sent_at"]), next_at=_when(d.get("next_attempt_at")),
                        why=unreachable_words(d["reason"]) if d["status"] == "unreachable" else d["reason"])
                   for d in body["deliveries"]]
@@ -175,4 +187,5 @@ def announcement_detail(announcement_id: int):
     return render_template("workbench/announcements_detail.html", announcement=announcement, body=body,
                            deliveries=[d for d in deliveries if not shown or d["status"] == shown], shown=shown,
                            goes_at=_when(body["goes_at"]), kind_names=GROUP_KINDS,
+                           goes_words=_goes_words(body, now, rt.settings.tz),
                            unreachable=[d for d in deliveries if d["status"] == "unreachable"])

@@ -14,10 +14,10 @@ nothing is written.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from wtforms import (
     BooleanField,
     DateField,
@@ -30,6 +30,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from wecom_app.directives import delivery as directives_delivery
 from wecom_app.directives import followup as directives_followup
 from wecom_app.directives import issue as directives
 from wecom_app.directives import receipt_sheet
@@ -37,7 +38,7 @@ from wecom_app.directives.queries import counts
 from wecom_app.directory.people import matching
 from wecom_app.governance.scope import subtree
 from wecom_app.inputs import bounded_int, form_id
-from wecom_app.labels import CHANNELS, GROUP_KINDS, RECEIPT_STATUSES, REQUIRES
+from wecom_app.labels import CHANNELS, GROUP_KINDS, RECEIPT_STATUSES, REQUIRES, held_words, when_words
 from wecom_app.models import Department, Directive, DirectiveReceipt, DirectiveVersion, Group, User, UserDepartment
 from wecom_app.models.directives import done_column
 from wecom_app.workbench.access import audit_action, current_user, forbidden, login_required, roles_required
@@ -46,6 +47,7 @@ from wecom_app.workbench.forms import EmptyForm, ZhForm, bytes_words, utf8_bytes
 from wecom_app.workbench.paging import paginate
 from wecom_app.workbench.people import PeopleField, check_people
 from wecom_app.workbench.sorting import SortOption, search_arg, sorting
+from wecom_app.workcal import WorkCalendar, load_calendar
 
 MATRIX_PER_PAGE = 50
 DIRECTIVE_SORTS = (SortOption("created", "下达时间", Directive.created_at, desc_first=True),
@@ -74,6 +76,7 @@ MESSAGES = (
 )
 
 
+REMINDED = re.compile(r"reminded already: the last reminder (goes|went) at (\S+); again from (\S+)")
 LATE = re.compile(r"the cards would go out only at (\d{4}-\d\d-\d\d \d\d:\d\d)")
 TOO_LONG = re.compile(r"must be at most (\d+) bytes in UTF-8 .*; this is (\d+)")
 FIELD_WORDS = {"title": "标题", "body": "正文"}
@@ -83,6 +86,8 @@ def zh(exc: directives.DirectiveError) -> str:
     """The refusal in Chinese, keeping what it names (userids, ids) after the colon."""
     if exc.field == "status":
         return "指令已撤回，不能再操作"
+    if reminded := REMINDED.match(exc.message):
+        return reminded_words(*reminded.groups())
     if too_long := TOO_LONG.match(exc.message):
         return bytes_words(FIELD_WORDS.get(exc.field, ""), int(too_long.group(1)), int(too_long.group(2)))
     late = LATE.match(exc.message)
@@ -93,6 +98,25 @@ def zh(exc: directives.DirectiveError) -> str:
             named = exc.message.split(": ", 1)[1] if ": " in exc.message else ""
             return words + named if words.endswith("：") else words
     return exc.message
+
+
+def reminded_words(verb: str, last: str, again: str) -> str:
+    rt = runtime()
+    now, tz = rt.clock(), rt.settings.tz
+    went = when_words(datetime.fromisoformat(last), now, tz)
+    said = f"将于 {went} 发出" if verb == "goes" else f"已于 {went} 发出"
+    return f"刚提醒过，不重复提醒：上一次提醒{said}，{when_words(datetime.fromisoformat(again), now, tz)} 起可再次提醒。"
+
+
+def default_deadline(calendar: WorkCalendar, now: datetime) -> datetime:
+    """The compose form's deadline: the end of the working day after the one the cards go
+    out on (R4), so it is valid on a weekend evening too (Tuesday 10:00 → Wednesday 18:00,
+    Saturday 20:00 → Tuesday 18:00, Friday 17:59 → Monday 18:00)."""
+    goes = calendar.next_working_time(now)
+    day = goes.astimezone(calendar.tz).date() + timedelta(days=1)
+    while not calendar.is_workday(day):
+        day += timedelta(days=1)
+    return calendar.windows(day)[-1][1]
 
 
 def show_error(form, exc: directives.DirectiveError) -> None:
@@ -186,8 +210,8 @@ def directives_new():
     with rt.sessions() as db:
         _fill_choices(db, form)
         if request.method == "GET":
-            tomorrow = rt.clock().astimezone(rt.settings.tz).date() + timedelta(days=1)
-            form.deadline_date.data, form.deadline_time.data = tomorrow, time(18, 0)
+            deadline = default_deadline(load_calendar(db, rt.settings), rt.clock()).astimezone(rt.settings.tz)
+            form.deadline_date.data, form.deadline_time.data = deadline.date(), deadline.time().replace(tzinfo=None)
         form_ok = form.validate_on_submit()
         if (check_people(db, form) if form.is_submitted() else True) and form_ok:  # every field's errors at once
             now = rt.clock()
@@ -206,7 +230,9 @@ def directives_new():
             else:
                 audit_action(db, "workbench.directive.issue", f"directive:{directive.id}", title=directive.title)
                 db.commit()
-                flash(f"已下达：{directive.title}（{'立即发送' if directive.urgent else '在下一个工作时段发送'}）", "ok")
+                queued = directives_delivery.queued_cards_send_time(db, directive, load_calendar(db, rt.settings), now)
+                when = _queued_words(queued, now, rt.settings.tz) if queued and queued[2] else "立即发送"
+                flash(f"已下达：{directive.title}（{when}）", "ok")
                 return redirect(url_for("workbench.directive_receipts", directive_id=directive.id))
     status = 422 if request.method == "POST" else 200
     return render_template("workbench/directives_new.html", form=form), status
@@ -282,14 +308,56 @@ def _matrix(directive_id: int, *, revoke_form: RevokeForm | None = None, status_
             .join(DirectiveReceipt, DirectiveReceipt.userid == User.userid)
             .where(DirectiveReceipt.directive_id == directive.id)
             .group_by(Department.id, Department.name).order_by(Department.id)).all()
-        pending = db.scalar(select(func.count()).select_from(directives_followup.not_done_query(directive).subquery()))
+        now = rt.clock()
+        calendar = load_calendar(db, rt.settings)
+        remind = directives_followup.remind_plan(db, directive, calendar, now) if directive.status == "active" else None
+        queued = directives_delivery.queued_cards_send_time(db, directive, calendar, now)
         rows = [dict(receipt=r, name=name or r.userid, department=dept or "—",
-                     status=directives.receipt_status(directive, r)) for r, name, dept in page.items]
+                     status=directives.receipt_status(directive, r),
+                     reminder_goes=_reminder_goes(directive, calendar, r, now)) for r, name, dept in page.items]
     return render_template(
         "workbench/directives_receipts.html", directive=directive, page=page, rows=rows, rates=rates,
         status=status, department=department, departments=departments, status_names=RECEIPT_STATUSES, q=q, order=order,
         channels=CHANNELS, issuer_name=issuer.name if issuer else directive.issuer, versions=versions,
-        pending=pending, form=EmptyForm(), revoke_form=revoke_form or RevokeForm()), status_code
+        remind=remind, remind_words=_remind_words(remind, now, rt.settings.tz) if remind else None,
+        queued_words=_queued_words(queued, now, rt.settings.tz), form=EmptyForm(),
+        revoke_form=revoke_form or RevokeForm()), status_code
+
+
+def _reminder_goes(directive: Directive, calendar: WorkCalendar, receipt: DirectiveReceipt, now: datetime) -> str:
+    """A person's last reminder that has not gone yet: when it goes (R4); "" otherwise."""
+    if receipt.last_reminded_at is None:
+        return ""
+    goes = directives_followup.reminder_goes_at(directive, calendar, receipt.last_reminded_at)
+    return held_words(goes, now, calendar.tz) if goes > now else ""
+
+
+def _remind_words(plan: directives_followup.RemindPlan, now: datetime, tz) -> dict:
+    """The 立即提醒 button's label (who, and when it goes) and what it leaves out."""
+    n = len(plan.people)
+    if n:
+        label = f"提醒 {n} 人" + (f" · {when_words(plan.goes_at, now, tz)} 发出" if plan.held else "")
+    else:
+        label = "已提醒" if plan.waiting else "无人需要提醒"
+    waiting = ""
+    if plan.waiting:
+        said = "将于" if plan.last_goes_at > now else "已于"
+        waiting = (f"{plan.waiting} 人刚提醒过（{said} {when_words(plan.last_goes_at, now, tz)} 发出），"
+                   f"{when_words(plan.again_at, now, tz)} 起可再次提醒")
+    return dict(label=label, count=n, held=held_words(plan.goes_at, now, tz) if plan.held and n else "",
+                waiting=waiting)
+
+
+def _queued_words(queued, now: datetime, tz) -> str:
+    """The 待送达 tile's time: when the cards not gone yet go."""
+    if queued is None:
+        return ""
+    first, last, held = queued
+    if first.astimezone(tz).strftime("%H:%M") != last.astimezone(tz).strftime("%H:%M"):
+        when = f"{when_words(first, now, tz)}–{last.astimezone(tz):%H:%M}"
+    else:
+        when = when_words(first, now, tz)
+    return f"将于 {when} 发出（非工作时间，R4）" if held else f"将于 {when} 发出"
 
 
 @bp.get("/directives/<int:directive_id>/receipts")
@@ -308,18 +376,21 @@ def directive_remind(directive_id: int):
         directive = _managed(db, directive_id)
         if directive is None:
             return _refuse()
+        now = rt.clock()
         try:
-            n = directives_followup.remind_now(db, rt.settings, directive, actor=current_user().userid, now=rt.clock())
+            plan = directives_followup.remind_now(db, rt.settings, directive, actor=current_user().userid, now=now)
         except directives.DirectiveError as exc:
+            db.rollback()
             flash(zh(exc), "error")
         else:
+            n = len(plan.people)
             audit_action(db, "directive.remind", f"directive:{directive.id}", people=n)
             db.commit()
             if n == 0:
                 flash("没有需要提醒的人：都已完成，或卡片尚未送达。", "ok")
             else:
-                when = "已发出" if directive.urgent else "已排队，将在工作时间发出（R4）"
-                flash(f"提醒 {n} 人{when}", "ok")
+                when = held_words(plan.goes_at, now, rt.settings.tz) if plan.held else "已发出"
+                flash(f"已提醒 {n} 人：{when}", "ok")
     return redirect(url_for("workbench.directive_receipts", directive_id=directive_id))
 
 

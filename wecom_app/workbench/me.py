@@ -25,6 +25,15 @@ def receipt_done(directive: Directive, receipt: DirectiveReceipt) -> bool:
     return receipt.status in DONE
 
 
+def my_status(directive: Directive, receipt: DirectiveReceipt) -> str:
+    """The receipt as its assignee reads it (labels.MY_STATUSES): what is left to do, no delivery words."""
+    if receipt.status == "completed":
+        return "completed"
+    if receipt.status == "acknowledged":
+        return "todo_completion" if directive.require == "completion" else "acknowledged"
+    return "todo"
+
+
 @bp.get("/me")
 @login_required
 def me():
@@ -41,7 +50,8 @@ def me():
                              .order_by(Directive.revoked_at.desc(), Directive.id.desc()).limit(REVOKED_SHOWN)).all()
     todo = [(d, r) for d, r in rows if not receipt_done(d, r)]
     done = sorted(((d, r) for d, r in rows if receipt_done(d, r)), key=lambda x: -x[0].id)[:50]
-    return render_template("workbench/me.html", todo=todo, done=done, revoked=revoked, form=ActForm())
+    return render_template("workbench/me.html", todo=todo, done=done, revoked=revoked, form=ActForm(),
+                           my_status=my_status)
 
 
 def _load(db, directive_id: int):
@@ -66,7 +76,8 @@ def directive(directive_id: int):
         issuer = db.get(User, directive.issuer)
     return render_template("workbench/directive.html", directive=directive, receipt=receipt, manager=manager,
                            issuer_name=issuer.name if issuer else directive.issuer,
-                           done=receipt is not None and receipt_done(directive, receipt), form=ActForm())
+                           done=receipt is not None and receipt_done(directive, receipt), form=ActForm(),
+                           my_status=my_status(directive, receipt) if receipt is not None else None)
 
 
 @bp.post("/directives/<int:directive_id>/act")
