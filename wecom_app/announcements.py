@@ -100,6 +100,8 @@ def route(settings, group: Group) -> tuple[str | None, str | None, str]:
     """(outbox kind, robot key, why not): how this group can be posted into now."""
     if group.status == "dismissed":
         return None, None, "the group was dismissed"
+    if group.status == "archived":
+        return None, None, "the group was archived: the app no longer governs it"
     if group.status == "creating":
         return None, None, "the group is still being created (its appchat/create has not gone out yet)"
     if group.status == "discovered":

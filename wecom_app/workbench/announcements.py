@@ -38,6 +38,7 @@ CHANNEL_NOTES = {"appchat/send": "应用管理群：由应用直接发送（appc
 # announcements.route's reasons (English, the API's) in Chinese, by how they start
 UNREACHABLE = (
     ("the group was dismissed", "群已解散"),
+    ("the group was archived", "群已归档，应用不再管理"),
     ("the group is still being created", "群还在创建中，尚不能发送"),
     ("a discovered customer group", "发现的客户群尚未备案"),
     ("customer group without a robot webhook", "客户群未登记群机器人：企业微信没有向客户群发消息的接口"),
@@ -69,7 +70,7 @@ class AnnouncementForm(ZhForm):
 
 def _sendable(db, viewer) -> list[Group]:
     """The groups the viewer may announce to: every governed group for an admin, their own for a custodian."""
-    query = select(Group).where(Group.status != "dismissed").order_by(Group.kind, Group.name)
+    query = select(Group).where(Group.status.notin_(("dismissed", "archived"))).order_by(Group.kind, Group.name)
     if not viewer.is_admin:
         query = query.where(Group.id.in_(viewer.custodian_of or [-1]))
     return list(db.scalars(query))
