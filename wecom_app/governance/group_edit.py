@@ -87,6 +87,19 @@ def preview(session, group: Group, scope: dict, *, custodian: str | None = None,
     return ScopeChange(added=added, removed=removed, kind=group.kind)
 
 
+def _same_scope(a: dict, b: dict) -> bool:
+    return all(sorted(map(str, a.get(k) or ())) == sorted(map(str, b.get(k) or ()))
+               for k in ("departments", "tags", "users", "exclude"))
+
+
+def moves_members(group: Group, scope: dict, *, custodian: str, allow_external: bool) -> bool:
+    """Whether these values can change who belongs in the group: a rename alone never does
+    (and does not turn the gap between a registered group's recorded members and its scope
+    into a task)."""
+    return (not _same_scope(scope, group.scope or {}) or custodian != group.custodian
+            or bool(allow_external) != bool(group.allow_external))
+
+
 def edit_group(session, settings, group: Group, *, actor: str, now: datetime, name: str | None = None,
                custodian: str | None = None, scope: dict | None = None, join_policy: str | None = None,
                allow_external: bool | None = None) -> dict:
@@ -97,7 +110,9 @@ def edit_group(session, settings, group: Group, *, actor: str, now: datetime, na
             " (register it first)" if group.status == "discovered" else ""))
     new = _checked(session, settings, group, name=name, custodian=custodian, scope=scope, join_policy=join_policy,
                    allow_external=allow_external)
-    change = preview(session, group, new["scope"], custodian=new["custodian"], allow_external=new["allow_external"])
+    change = ScopeChange(added=[], removed=[], kind=group.kind)
+    if moves_members(group, new["scope"], custodian=new["custodian"], allow_external=new["allow_external"]):
+        change = preview(session, group, new["scope"], custodian=new["custodian"], allow_external=new["allow_external"])
     if group.kind == "managed" and group.join_policy == "auto" and change.added:
         count = group_size.present(session, group) - len(change.removed) + len(change.added)
         too_big = group_size.creation_problem(settings, count)  # 86006 above the company's size (98913)
