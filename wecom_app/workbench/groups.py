@@ -426,7 +426,7 @@ def group_recheck(group_id: int):
         if not EmptyForm().validate_on_submit():
             abort(400)
         if group.status not in membership.GOVERNED:
-            flash("该群尚未备案或已解散，不检查成员。", "error")
+            flash("该群尚未备案、已解散或已归档，不检查成员。", "error")
             return redirect(url_for("workbench.group_detail", group_id=group_id))
         before = _bad_count(db, group.id)
         membership.review_group(db, rt.settings, group, rt.clock())
