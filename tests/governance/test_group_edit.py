@@ -5,6 +5,8 @@ others), a new custodian (R10), one name per group (R8), archiving (no longer go
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import func, select
 
@@ -197,3 +199,15 @@ def test_only_an_internal_groups_dismissal_is_recorded_by_hand(world):
         group_edit.retire_group(session, world.settings, session.get(Group, internal_id), status="dismissed",
                                 actor="zhangwei", now=world.now())
         assert session.get(Group, internal_id).status == "dismissed"
+
+
+def test_r9_a_scope_the_group_size_cannot_hold_is_refused_before_anything_is_queued(world):
+    group_id = managed(world)  # 14 members
+    small = dataclasses.replace(world.settings, group_size_limit=20)  # 华东销售组 adds 10 more
+    with pytest.raises(registry.RegistryError, match="more than the company's group size of 20") as refused:
+        with world.sessions.begin() as session:
+            group_edit.edit_group(session, small, session.get(Group, group_id), actor="zhangwei", now=world.now(),
+                                  scope={"departments": [RD, HUADONG]})
+    assert refused.value.field == "scope"
+    with world.sessions() as session:
+        assert session.get(Group, group_id).scope["departments"] == [RD] and not actions(session, "appchat/update")

@@ -87,6 +87,15 @@ def preview(session, group: Group, scope: dict, *, custodian: str | None = None,
     return ScopeChange(added=added, removed=removed, kind=group.kind)
 
 
+def size_problem(session, settings, group: Group, change: ScopeChange) -> str | None:
+    """Why a managed group cannot take everyone the change adds: WeCom answers 86006 above
+    the company's group size (98913, 90245), so the edit is refused like a creation is."""
+    if group.kind != "managed" or group.join_policy != "auto" or not change.added:
+        return None
+    count = group_size.present(session, group) - len(change.removed) + len(change.added)
+    return group_size.creation_problem(settings, count)
+
+
 def _same_scope(a: dict, b: dict) -> bool:
     return all(sorted(map(str, a.get(k) or ())) == sorted(map(str, b.get(k) or ()))
                for k in ("departments", "tags", "users", "exclude"))
@@ -113,11 +122,9 @@ def edit_group(session, settings, group: Group, *, actor: str, now: datetime, na
     change = ScopeChange(added=[], removed=[], kind=group.kind)
     if moves_members(group, new["scope"], custodian=new["custodian"], allow_external=new["allow_external"]):
         change = preview(session, group, new["scope"], custodian=new["custodian"], allow_external=new["allow_external"])
-    if group.kind == "managed" and group.join_policy == "auto" and change.added:
-        count = group_size.present(session, group) - len(change.removed) + len(change.added)
-        too_big = group_size.creation_problem(settings, count)  # 86006 above the company's size (98913)
-        if too_big:
-            raise RegistryError("scope", too_big)
+    too_big = size_problem(session, settings, group, change)
+    if too_big:
+        raise RegistryError("scope", too_big)
     changed = {k: [getattr(group, k), v] for k, v in new.items() if getattr(group, k) != v}
     old_name = group.name
     for field, (_before, after) in changed.items():

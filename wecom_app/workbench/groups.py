@@ -494,6 +494,9 @@ def group_edit_page(group_id: int):
                 change = group_edit.moves_members(group, scope, custodian=form.custodian.userid,
                                                   allow_external=external) and group_edit.preview(
                     db, group, scope, custodian=form.custodian.userid, allow_external=external)
+                too_big = change and group_edit.size_problem(db, rt.settings, group, change)
+                if too_big:  # said before the preview, not after the confirm
+                    raise registry.RegistryError("scope", too_big)
             except registry.RegistryError as exc:
                 _attach(form, exc)
                 form_ok = False
