@@ -144,3 +144,19 @@ def test_archive_keeps_the_group_as_a_record(wb, sandbox_state, groups):
         assert db.get(Group, groups["sales"]).status == "archived"
         assert "group.archive" in set(db.scalars(select(AuditEntry.action)))
     assert client.get(f"/groups/{groups['sales']}/edit").status_code == 302  # an archived group is not edited
+
+
+def test_a_discovered_customer_group_is_archived_instead_of_registered(wb, sandbox_state):
+    with rt(wb).sessions.begin() as db:
+        found = Group(kind="customer", name="私人客户群", chat_id="wrFound0001", status="discovered")
+        db.add(found)
+        db.flush()
+        found_id = found.id
+    client = client_as(wb, sandbox_state, "zhangwei")
+    page = client.get(f"/groups/{found_id}").text
+    assert 'data-test="ignore-discovered"' in page
+    done = client.post(f"/groups/{found_id}/retire", data=dict(csrf_token=csrf_of(page), status="archived"))
+    assert done.status_code == 302
+    assert "wrFound0001" not in client.get("/groups/register").text
+    with rt(wb).sessions() as db:
+        assert db.get(Group, found_id).status == "archived"

@@ -338,7 +338,7 @@ def group_detail(group_id: int):
                            finding=finding,
                            enforced=ENFORCED[group.kind],
                            kind_names=GROUP_KINDS, state_names=MEMBER_STATES, why=rules.WHY, rule_of=rules.RULE,
-                           form=MemberForm(), recheck_form=EmptyForm())
+                           form=MemberForm(), recheck_form=EmptyForm(), retire_form=RetireForm())
 
 
 def _archive_block(db, group: Group) -> dict | None:
