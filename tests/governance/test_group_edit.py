@@ -43,7 +43,7 @@ def internal(world, members=("caoyang", "pengfei", "zenglin")) -> int:
         return group.id
 
 
-def test_r9_scope_preview_names_who_is_added_and_removed(world):
+def test_r11_scope_preview_names_who_is_added_and_removed(world):
     group_id = managed(world)
     with world.sessions() as session:
         group = session.get(Group, group_id)
@@ -59,7 +59,7 @@ def test_r9_scope_preview_names_who_is_added_and_removed(world):
         assert session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "group.edit")) == 0
 
 
-def test_r9_scope_change_of_a_managed_group_goes_through_one_appchat_update(world):
+def test_r9_r11_scope_change_of_a_managed_group_goes_through_one_appchat_update(world):
     group_id = managed(world)
     with world.sessions.begin() as session:
         group = session.get(Group, group_id)
@@ -211,3 +211,24 @@ def test_r9_a_scope_the_group_size_cannot_hold_is_refused_before_anything_is_que
     assert refused.value.field == "scope"
     with world.sessions() as session:
         assert session.get(Group, group_id).scope["departments"] == [RD] and not actions(session, "appchat/update")
+
+
+def test_r13_external_contacts_no_longer_allowed_go_into_the_custodians_task(world):
+    with world.sessions.begin() as session:
+        group = registry.register_group(session, world.settings, kind="customer", chat_id="wrCustomer0001",
+                                        name="华东客户群", owner="hujie", custodian="hujie",
+                                        scope={"departments": [HUADONG]}, allow_external=True, robot_webhook=None,
+                                        actor="office", now=world.now())
+        session.add_all([GroupMember(group_id=group.id, member_id="hujie", compliance="ok"),
+                         GroupMember(group_id=group.id, member_id="wmCustomerZhao", member_type=2,
+                                     group_nickname="赵总", compliance="ok")])
+        group_id = group.id
+    with world.sessions.begin() as session:
+        group = session.get(Group, group_id)
+        changed = group_edit.edit_group(session, world.settings, group, allow_external=False, actor="zhangwei",
+                                        now=world.now())
+        assert changed["allow_external"] == [True, False] and changed["removed"] == ["wmCustomerZhao"]
+        assert member(session, group_id, "wmCustomerZhao").compliance == "external_not_allowed"
+        (task,) = [t for t in texts_to(session, "hujie") if "成员范围已调整" in t]
+        assert "请移出（1 人）：赵总（wmCustomerZhao）" in task
+        assert session.scalar(select(func.count()).select_from(Violation)) == 0

@@ -48,6 +48,7 @@ class ScopeChange:
     added: list[str]
     removed: list[str]
     kind: str
+    group_id: int | None = None
 
     @property
     def by_app(self) -> bool:
@@ -60,13 +61,17 @@ class ScopeChange:
     def view(self, session) -> dict:
         """Names with departments (李娜（行政部 · 行政专员）) for the page and the API."""
         return {"added": directory_people.people(session, self.added),
-                "removed": _labels(session, self.removed), "applied_by": "appchat" if self.by_app else "custodian_task"}
+                "removed": _labels(session, self.removed, self.group_id), "applied_by": "appchat" if self.by_app else "custodian_task"}
 
 
-def _labels(session, member_ids: list[str]) -> list[dict]:
+def _labels(session, member_ids: list[str], group_id: int | None = None) -> list[dict]:
+    """People as the picker labels them; an external contact by their group nickname (赵总（wm…）)."""
     known = {p["userid"]: p for p in directory_people.people(session, member_ids)}
-    return [known.get(m) or dict(userid=m, name=m, department="", position="", label=m, same_name=0)
-            for m in member_ids]
+    nicknames = dict(session.execute(select(GroupMember.member_id, GroupMember.group_nickname).where(
+        GroupMember.group_id == group_id, GroupMember.member_id.in_([m for m in member_ids if m not in known]))).all()
+        ) if group_id is not None else {}
+    return [known.get(m) or dict(userid=m, name=nicknames.get(m) or m, department="", position="", same_name=0,
+                                 label=f"{nicknames[m]}（{m}）" if nicknames.get(m) else m) for m in member_ids]
 
 
 def preview(session, group: Group, scope: dict, *, custodian: str | None = None,
@@ -84,7 +89,7 @@ def preview(session, group: Group, scope: dict, *, custodian: str | None = None,
     added = sorted(u for u in wanted if u not in known)
     removed = sorted(m for m, row in here.items() if m not in exempt and (
         (row.member_type == 2 and not allow_external) or (row.member_type == 1 and m not in in_scope)))
-    return ScopeChange(added=added, removed=removed, kind=group.kind)
+    return ScopeChange(added=added, removed=removed, kind=group.kind, group_id=group.id)
 
 
 def size_problem(session, settings, group: Group, change: ScopeChange) -> str | None:
@@ -218,7 +223,7 @@ def _apply(session, settings, group: Group, change: ScopeChange, now: datetime) 
 def _custodian_task(session, settings, group: Group, change: ScopeChange, now: datetime) -> None:
     """One message for the whole change: the app can neither add nor remove anyone here."""
     def names(ids):
-        shown = "、".join(p["label"] for p in _labels(session, ids[:NAMES_IN_TASK]))
+        shown = "、".join(p["label"] for p in _labels(session, ids[:NAMES_IN_TASK], group.id))
         return shown + (f" 等 {len(ids)} 人" if len(ids) > NAMES_IN_TASK else "")
 
     lines = [f"【群管理任务】{kind_word(group)}「{group.name}」的成员范围已调整（R9、R11）。企业微信不提供为该群加人或移人的接口，请在客户端处理："]
