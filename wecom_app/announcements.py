@@ -29,7 +29,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wecom_app.audit import audit
@@ -105,6 +105,8 @@ def route(settings, group: Group) -> tuple[str | None, str | None, str]:
     """(outbox kind, robot key, why not): how this group can be posted into now."""
     if group.status == "dismissed":
         return None, None, "the group was dismissed"
+    if group.status == "archived":
+        return None, None, "the group was archived: the app no longer governs it"
     if group.status == "creating":
         return None, None, "the group is still being created (its appchat/create has not gone out yet)"
     if group.status == "discovered":
@@ -117,6 +119,17 @@ def route(settings, group: Group) -> tuple[str | None, str | None, str]:
     if key is None:
         return None, None, "its robot webhook cannot be decrypted (SECRET_KEY changed since): register it again"
     return "webhook/send", key, ""
+
+
+def last_failures(session: Session, group_ids) -> dict[int, AnnouncementDelivery]:
+    """The groups whose latest finished post WeCom refused for good (after the outbox's
+    retries): e.g. 86003, the appchat is gone; 93000, the robot was removed. The delivery,
+    by group; a later `sent` post clears it."""
+    latest = (select(func.max(AnnouncementDelivery.id)).where(
+        AnnouncementDelivery.group_id.in_(list(group_ids) or [-1]),
+        AnnouncementDelivery.status.in_(("sent", "failed"))).group_by(AnnouncementDelivery.group_id))
+    return {d.group_id: d for d in session.scalars(select(AnnouncementDelivery).where(
+        AnnouncementDelivery.id.in_(latest), AnnouncementDelivery.status == "failed"))}
 
 
 def _deliver(session, settings, announcement: Announcement, group: Group, now: datetime,

@@ -11,7 +11,7 @@ from wecom_app.regulation import RULES
 # Group.kind (models/groups.py KINDS)
 GROUP_KINDS = {"managed": "应用管理群", "customer": "客户群", "internal": "内部群（备案）"}
 # Group.status (models/groups.py STATUSES)
-GROUP_STATUSES = {"creating": "创建中", "discovered": "待备案", "active": "正常", "dismissed": "已解散"}
+GROUP_STATUSES = {"creating": "创建中", "discovered": "待备案", "active": "正常", "dismissed": "已解散", "archived": "已归档"}
 # GroupMember.state shown to a custodian ("over_limit" is governance/group_size.LEFT_OUT)
 MEMBER_STATES = {"present": "在群", "pending_approval": "待审批", "removing": "移出中", "suspended": "已暂停",
                  "over_limit": "未能入群（群已满）"}
@@ -55,7 +55,7 @@ ROLE_NAMES = {"admin": "办公室管理员", "custodian": "群专管人员", "is
 # "dismissed_violation" keeps a dismissed violation apart from a dismissed group.
 _COLOURS = {
     "queued": "grey", "delivered": "blue", "undeliverable": "red", "acknowledged": "green", "completed": "green",
-    "overdue": "red", "active": "green", "revoked": "grey", "creating": "blue", "discovered": "orange",
+    "overdue": "red", "active": "green", "archived": "grey", "revoked": "grey", "creating": "blue", "discovered": "orange",
     "dismissed": "grey", "open": "orange", "confirmed": "red", "dismissed_violation": "grey", "pending": "blue",
     "sending": "blue", "sent": "green", "failed": "red", "cancelled": "grey", "unreachable": "red", "ok": "green",
     "not_active": "red", "out_of_scope": "red", "external_not_allowed": "red", "bad_name": "orange", "unknown": "grey",

@@ -10,6 +10,17 @@
   whose members would exceed WECOM_GROUP_SIZE_LIMIT is a 422 on `scope` giving the
   count and the limit (WeCom answers 86006 above the company's group size, 90245).
 - `POST /groups/register` (admin): register (备案) a customer or internal group.
+- `PATCH /groups/{id}` (admin): change `name`, `custodian`, `scope`, `join_policy` (managed)
+  or `allow_external` (customer, internal); fields left out stay. `dry_run: true` answers
+  the `preview` (who would be added and removed, names with departments) and changes
+  nothing; otherwise the change is applied (governance/group_edit.py: appchat/update for a
+  managed group, a task to the owner and custodian for the others) and the group comes
+  back with `changes`. An archived or dismissed group is a 422 on `status`.
+- `POST /groups/{id}/archive` (admin) `{status?: "archived"|"dismissed", note?}`: the app
+  stops governing the group and keeps its records (WeCom has no API to dismiss any group).
+
+A name a creating or active group already has (case and spacing aside) is a 422 on `name`;
+archived, dismissed and discovered groups do not hold their names.
 
 The bodies are checked here for shape; `wecom_app.governance.registry` judges meaning (an
 unknown owner, a name against the naming convention) and raises RegistryError,
@@ -39,7 +50,7 @@ from wecom_app.api.validate import (
     optional,
     validate,
 )
-from wecom_app.governance import registry
+from wecom_app.governance import group_edit, registry
 from wecom_app.governance.naming import GROUP_NAME_MAX
 from wecom_app.governance.registry import ROBOT_KEY, group_view
 from wecom_app.models import Group
@@ -85,6 +96,20 @@ REGISTER = Object(
     scope=SCOPE,
     allow_external=optional(Boolean(), default=False),
     robot_webhook=optional(String(300, check=_webhook_problem)),
+)
+
+
+EDIT = Object(
+    name=optional(String(128)),
+    custodian=optional(USERID),
+    scope=optional(SCOPE),
+    join_policy=optional(OneOf("auto", "approval")),
+    allow_external=optional(Boolean()),
+    dry_run=optional(Boolean(), default=False),
+)
+ARCHIVE = Object(
+    status=optional(OneOf("archived", "dismissed"), default="archived"),
+    note=optional(String(200)),
 )
 
 
@@ -172,3 +197,51 @@ def _create(make):
     except registry.RegistryError as exc:
         raise Invalid.at(exc.field, exc.message) from None
     return body, 201, {"Location": url_for("api.get_group", group_id=group.id)}
+
+
+@bp.patch("/groups/<int:group_id>")
+@require("admin")
+def edit_group(group_id: int):
+    data = validate(EDIT, json_body())
+    dry_run = data.pop("dry_run")
+    rt = runtime()
+    try:
+        if dry_run:
+            with rt.sessions() as session:  # read only: nothing is written, nothing committed
+                return {"preview": _preview(session, visible_group(session, group_id), data)}
+        with rt.sessions.begin() as session:
+            group = visible_group(session, group_id)
+            changes = group_edit.edit_group(session, rt.settings, group, **data, actor=caller().actor, now=rt.clock())
+            session.flush()
+            return {**registry.group_view(session, group), "changes": changes}
+    except registry.RegistryError as exc:
+        raise Invalid.at(exc.field, exc.message) from None
+
+
+def _preview(session, group: Group, data: dict) -> dict:
+    """What PATCH would do to the members (group_edit.preview writes nothing)."""
+    if group.status not in group_edit.EDITABLE:
+        raise registry.RegistryError("status", f"a {group.status} group cannot be edited")
+    scope = registry.check_scope(session, data["scope"]) if data["scope"] is not None else group.scope or {}
+    custodian = registry.person(session, data["custodian"], "custodian") if data["custodian"] else group.custodian
+    external = group.allow_external if data["allow_external"] is None else data["allow_external"]
+    if not group_edit.moves_members(group, scope, custodian=custodian, allow_external=external):
+        return {"added": [], "removed": [], "applied_by": None}
+    change = group_edit.preview(session, group, scope, custodian=custodian, allow_external=external)
+    return change.view(session)
+
+
+@bp.post("/groups/<int:group_id>/archive")
+@require("admin")
+def archive_group(group_id: int):
+    data = validate(ARCHIVE, json_body())
+    rt = runtime()
+    try:
+        with rt.sessions.begin() as session:
+            group = visible_group(session, group_id)
+            group_edit.retire_group(session, rt.settings, group, status=data["status"], note=data["note"] or "",
+                                    actor=caller().actor, now=rt.clock())
+            session.flush()
+            return registry.group_view(session, group)
+    except registry.RegistryError as exc:
+        raise Invalid.at(exc.field, exc.message) from None

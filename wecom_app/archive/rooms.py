@@ -90,7 +90,7 @@ def note_message(session, settings, message, now: datetime, counts, cache: dict 
     cache[speaker] = True
     if message.sender and room.group_id and room.read_due_at is None and room.read_errcode is None:
         group = session.get(Group, room.group_id)
-        if group is not None and group.kind == "internal" and group.status != "dismissed":
+        if group is not None and group.kind == "internal" and group.status not in ("dismissed", "archived"):
             sender = message.sender if members.is_external(message.sender) else message.sender.lower()
             member = members.member_row(session, group, sender)
             if member is None or member.state != "present":  # someone we have not seen in it: read its members

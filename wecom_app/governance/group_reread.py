@@ -114,7 +114,7 @@ def _reread_one(session_factory, client, settings, claim: _Claim, now: datetime,
         return
     with session_factory.begin() as session:
         group = session.get(Group, claim.group_id)
-        if group is not None and group.kind == "customer" and group.status != "dismissed":
+        if group is not None and group.kind == "customer" and group.status not in ("dismissed", "archived"):
             applied = apply_customer_group(session, settings, group, chat, now)
             counts.applied, counts.judged = counts.applied + 1, counts.judged + applied.applied
         _finish(session, claim)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -103,9 +104,10 @@ def create_managed_group(session, settings, *, name, owner, custodian, scope, al
                          actor, now) -> Group:
     """R7: the office creates a group through the app. Members: the owner and the
     custodian (always, exempt from the scope) and every active user in scope."""
-    _check_name(name, settings)
-    owner, custodian = _person(session, owner, "owner"), _person(session, custodian, "custodian")
-    scope = _check_scope(session, scope)
+    check_name(name, settings)
+    check_unique_name(session, name)
+    owner, custodian = person(session, owner, "owner"), person(session, custodian, "custodian")
+    scope = check_scope(session, scope)
     if allow_external:
         raise RegistryError("allow_external", "a managed group (appchat) can have internal members only")
     if join_policy not in JOIN_POLICIES:
@@ -167,10 +169,11 @@ def register_group(session, settings, *, kind, chat_id, name, owner, custodian, 
         raise RegistryError("kind", "customer or internal (managed groups are created, not registered)")
     if kind == "customer" and not chat_id:
         raise RegistryError("chat_id", "a customer group is registered by its chat_id (groupchat/list)")
-    _check_name(name, settings)
-    owner, custodian = _person(session, owner, "owner"), _person(session, custodian, "custodian")
-    scope = _check_scope(session, scope)
+    check_name(name, settings)
+    owner, custodian = person(session, owner, "owner"), person(session, custodian, "custodian")
+    scope = check_scope(session, scope)
     group = session.scalar(select(Group).where(Group.chat_id == chat_id)) if chat_id else None
+    check_unique_name(session, name, other_than=group.id if group is not None else None)
     if group is not None and group.status != "discovered":
         raise RegistryError("chat_id", f"already registered as group {group.id}")
     if group is not None and kind != group.kind:
@@ -242,13 +245,31 @@ def _member_views(session, group: Group) -> list[dict]:
 # -- validation ------------------------------------------------------------------------------
 
 
-def _check_name(name, settings) -> None:
+def check_name(name, settings) -> None:
     problem = naming.group_name_problem(name, settings)
     if problem:
         raise RegistryError("name", problem)
 
 
-def _person(session, userid, field: str) -> str:
+NAMED = ("creating", "active")  # the statuses whose names are taken (archived and dismissed ones are not)
+
+
+def name_key(name: str) -> str:
+    """What makes two names the same: full-width and half-width, case and spacing aside."""
+    return " ".join(unicodedata.normalize("NFKC", name or "").casefold().split())
+
+
+def check_unique_name(session, name: str, *, other_than: int | None = None) -> None:
+    """R8: one name, one group. A group being created or governed holds its name; an archived
+    or dismissed one does not (it is kept for the records, and a successor may take its name),
+    nor does a discovered customer group that nobody has registered yet."""
+    key = name_key(name)
+    for group_id, taken in session.execute(select(Group.id, Group.name).where(Group.status.in_(NAMED))):
+        if group_id != other_than and name_key(taken) == key:
+            raise RegistryError("name", f"a group named {taken} already exists (group {group_id})")
+
+
+def person(session, userid, field: str) -> str:
     if not isinstance(userid, str) or not userid.strip():
         raise RegistryError(field, "a userid is required")
     user = session.get(User, userid.strip().lower())
@@ -257,7 +278,7 @@ def _person(session, userid, field: str) -> str:
     return user.userid
 
 
-def _check_scope(session, scope) -> dict:
+def check_scope(session, scope) -> dict:
     if scope is None:
         scope = {}
     if not isinstance(scope, dict) or set(scope) - set(SCOPE_KEYS):

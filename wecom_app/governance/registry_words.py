@@ -28,6 +28,9 @@ MESSAGES = [  # the registry's English → what the person at the form (or the i
     (r"not in the directory: (.*)", lambda m: f"通讯录中没有：{'、'.join(m[1].split(', '))}"),
     (r"a customer group is registered by its chat_id", lambda m: "客户群须填写群 ID（chat_id，见客户群列表）"),
     (r"already registered as group (\d+)", lambda m: f"该群已登记（群 {m[1]}）"),
+    (r"a group named (.+) already exists \(group (\d+)\)",
+     lambda m: f"已有同名的群「{m[1]}」（群 {m[2]}）：请换一个名称，或编辑原来的群（已归档的群不占用名称）"),
+    (r"only a managed group has a join policy", lambda m: "只有应用管理群有入群方式：其他群不经应用入群"),
     (r"(\S+) is a (\w+) group", lambda m: f"{m[1]} 是{GROUP_KINDS.get(m[2], m[2])}"),
     (r"a group robot's webhook URL", lambda m: "请填写群机器人的 Webhook 地址（…/cgi-bin/webhook/send?key=…）"),
 ]

@@ -21,8 +21,9 @@ from wecom_app.db import Base, UTCDateTime, utcnow
 KINDS = ("managed", "customer", "internal")
 JOIN_POLICIES = ("auto", "approval")
 # creating (managed, appchat/create queued) → active; discovered (customer group seen
-# but not registered yet: queued for the office) → active; dismissed
-STATUSES = ("creating", "discovered", "active", "dismissed")
+# but not registered yet: queued for the office) → active; dismissed; archived (the office
+# stopped governing it: kept for the records, governance/group_edit.py)
+STATUSES = ("creating", "discovered", "active", "dismissed", "archived")
 GOVERNED = ("creating", "active")  # the statuses whose members the rules judge
 
 

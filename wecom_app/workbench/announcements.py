@@ -38,6 +38,7 @@ CHANNEL_NOTES = {"appchat/send": "应用管理群：由应用直接发送（appc
 # announcements.route's reasons (English, the API's) in Chinese, by how they start
 UNREACHABLE = (
     ("the group was dismissed", "群已解散"),
+    ("the group was archived", "群已归档，应用不再管理"),
     ("the group is still being created", "群还在创建中，尚不能发送"),
     ("a discovered customer group", "发现的客户群尚未备案"),
     ("customer group without a robot webhook", "客户群未登记群机器人：企业微信没有向客户群发消息的接口"),
@@ -65,19 +66,42 @@ class AnnouncementForm(ZhForm):
     send_date = DateField("日期", validators=[Optional()])
     send_time = TimeField("时间", validators=[Optional()])
     urgent = BooleanField("紧急")
+    retry = BooleanField("仍然尝试发送")
 
 
 def _sendable(db, viewer) -> list[Group]:
     """The groups the viewer may announce to: every governed group for an admin, their own for a custodian."""
-    query = select(Group).where(Group.status != "dismissed").order_by(Group.kind, Group.name)
+    query = select(Group).where(Group.status.notin_(("dismissed", "archived"))).order_by(Group.kind, Group.name)
     if not viewer.is_admin:
         query = query.where(Group.id.in_(viewer.custodian_of or [-1]))
     return list(db.scalars(query))
 
 
-def _reach(settings, group: Group) -> tuple[bool, str]:
+def _reach(settings, group: Group, failed=None) -> tuple[bool, str]:
     kind, _key, why = announcements.route(settings, group)
-    return (True, CHANNEL_NOTES[kind]) if kind else (False, f"无法送达：{unreachable_words(why)}")
+    if not kind:
+        return False, f"无法送达：{unreachable_words(why)}"
+    if failed is not None:  # WeCom refused the last post for good (announcements.last_failures)
+        return False, f"上次发送失败（企业微信错误码 {failed.errcode}{'：' + failed.reason if failed.reason else ''}）"
+    return True, CHANNEL_NOTES[kind]
+
+
+def _unreachable(settings, groups: list[Group], failures: dict) -> tuple[set[int], set[int]]:
+    """(no way to post at all, the last post failed): group ids."""
+    blocked = {g.id for g in groups if announcements.route(settings, g)[0] is None}
+    return blocked, {g for g in failures if g not in blocked}
+
+
+def _nothing_reaches(form, chosen: set[int], blocked: set[int], failing: set[int]) -> None:
+    """A custodian (or an admin) is told when the chosen groups would receive nothing, instead
+    of "publishing" to nobody: refused when none can be posted into; when WeCom refused the
+    last post to each, only with 仍然尝试发送 ticked (the custodian may have fixed it since)."""
+    if not chosen or chosen - blocked - failing:
+        return
+    if chosen <= blocked:
+        form.groups.errors = [*form.groups.errors, "所选的群都无法送达，发布了也没有人收到：请联系办公室处理（见各群的说明）"]
+    elif not form.retry.data:
+        form.groups.errors = [*form.groups.errors, "所选的群上次发送都失败了（见各群的说明）：如已处理，请勾选「仍然尝试发送」"]
 
 
 def _check(form: AnnouncementForm, allowed: set[int], tz, now: datetime) -> datetime | None:
@@ -124,11 +148,14 @@ def announcements_new():
     with rt.sessions() as db:
         groups = _sendable(db, viewer)
         form.groups.choices = [SelectChoice(g.id, g.name) for g in groups]
-        notes = {g.id: (g, *_reach(rt.settings, g)) for g in groups}
+        failures = announcements.last_failures(db, [g.id for g in groups])
+        notes = {g.id: (g, *_reach(rt.settings, g, failures.get(g.id))) for g in groups}
+        blocked, failing = _unreachable(rt.settings, groups, failures)
         if request.method == "POST":
             now = rt.clock()
             valid = form.validate()
             send_at = _check(form, set(notes), rt.settings.tz, now)  # every error at once, next to its field
+            _nothing_reaches(form, set(form.groups.data or ()), blocked, failing)
             if valid and not any(f.errors for f in form):
                 try:
                     announcement = announcements.create(
@@ -146,7 +173,9 @@ def announcements_new():
                     flash("公告已提交发送。", "ok")
                     return redirect(url_for("workbench.announcement_detail", announcement_id=announcement.id))
         # in the session: a refusal's rollback expired the groups, which the page reloads
-        page = render_template("workbench/announcements_new.html", form=form, notes=notes, kind_names=GROUP_KINDS)
+        page = render_template("workbench/announcements_new.html", form=form, notes=notes, kind_names=GROUP_KINDS,
+                               blocked=blocked, failing=failing,
+                               none_reachable=bool(notes) and set(notes) <= blocked | failing)
     return page, 422 if request.method == "POST" else 200
 
 

@@ -6,6 +6,12 @@
   outbox's appchat/create makes it active).
 - `/groups/register` (admin): register (备案) a customer or internal group
   (registry.register_group), with the discovered customer groups awaiting it.
+- `/groups/<id>/edit` (admin): name, custodian, scope and policy (governance/group_edit.py);
+  a change of members is previewed first (who will be added and removed, names with
+  departments) and applied on confirm: appchat/update for a managed group, one task to
+  the owner and custodian for the kinds the app cannot change (R9, R11).
+- `/groups/<id>/retire` (admin): archive a group (no longer governed, kept for the
+  records) or record an ordinary group's dismissal; WeCom has no API to dismiss any group.
 - `/groups/<id>` (admin, or that group's custodian; anyone else gets 403): members
   and their compliance, what the app enforces for its kind and what it cannot,
   pending join requests (R6), a re-check of the members, and the directives
@@ -17,6 +23,8 @@ Every rule lives in the domain modules; RegistryError lands next to its field
 
 from __future__ import annotations
 
+import json
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
@@ -27,7 +35,7 @@ from wecom_app.archive.coverage import coverage
 from wecom_app.archive.pull import status as pull_status
 from wecom_app.directives.queries import counts
 from wecom_app.directory.people import matching
-from wecom_app.governance import group_size, membership, registry, rules
+from wecom_app.governance import group_edit, group_size, membership, registry, rules
 from wecom_app.governance.registry_words import registry_message
 from wecom_app.inputs import form_id
 from wecom_app.labels import GROUP_KINDS, GROUP_STATUSES, MEMBER_STATES
@@ -307,7 +315,7 @@ def group_detail(group_id: int):
                            finding=finding, q=q, order=order,
                            enforced=ENFORCED[group.kind],
                            kind_names=GROUP_KINDS, state_names=MEMBER_STATES, why=rules.WHY, rule_of=rules.RULE,
-                           form=MemberForm(), recheck_form=EmptyForm())
+                           form=MemberForm(), recheck_form=EmptyForm(), retire_form=RetireForm())
 
 
 def _archive_block(db, group: Group) -> dict | None:
@@ -395,7 +403,7 @@ def group_recheck(group_id: int):
         if not EmptyForm().validate_on_submit():
             abort(400)
         if group.status not in membership.GOVERNED:
-            flash("该群尚未备案或已解散，不检查成员。", "error")
+            flash("该群尚未备案、已解散或已归档，不检查成员。", "error")
             return redirect(url_for("workbench.group_detail", group_id=group_id))
         before = _bad_count(db, group.id)
         membership.review_group(db, rt.settings, group, rt.clock())
@@ -409,3 +417,133 @@ def group_recheck(group_id: int):
 def _bad_count(db, group_id: int) -> int:
     return db.scalar(select(func.count()).select_from(GroupMember).where(
         GroupMember.group_id == group_id, GroupMember.state == "present", BAD)) or 0
+
+
+# -- editing and retiring (admin; governance/group_edit.py) -------------------------------------------
+
+
+class EditGroupForm(FlaskForm):
+    name = StringField("群名称", validators=[DataRequired(message="请填写群名称"), Length(max=128, message="最多 128 个字")])
+    custodian = PeopleField("专管人员", validators=[DataRequired(message="请选择专管人员")], multiple=False, active=True)
+    departments = SelectMultipleField("范围：部门", coerce=form_id, validate_choice=False)
+    tags = SelectMultipleField("范围：标签", coerce=form_id, validate_choice=False)
+    users = PeopleField("范围：人员")
+    exclude = PeopleField("排除人员")
+    allow_external = BooleanField("允许外部联系人")
+    join_policy = CreateGroupForm.join_policy
+    preview_of = HiddenField()  # the change the person saw in the preview: a confirm applies only that
+    scope = ScopeForm.scope
+
+
+def _fill(form: EditGroupForm, group: Group) -> None:
+    scope = group.scope or {}
+    form.name.data, form.custodian.data = group.name, [group.custodian] if group.custodian else []
+    form.departments.data, form.tags.data = list(scope.get("departments") or []), list(scope.get("tags") or [])
+    form.users.data, form.exclude.data = list(scope.get("users") or []), list(scope.get("exclude") or [])
+    form.allow_external.data, form.join_policy.data = group.allow_external, group.join_policy
+
+
+def _fingerprint(form: EditGroupForm, scope: dict) -> str:
+    return json.dumps([scope, form.custodian.userid, bool(form.allow_external.data)], sort_keys=True)
+
+
+@bp.route("/groups/<int:group_id>/edit", methods=["GET", "POST"])
+@roles_required("admin")
+def group_edit_page(group_id: int):
+    rt = runtime()
+    form, preview = EditGroupForm(), None
+    with rt.sessions() as db:
+        group, refused = _load(db, group_id)
+        if refused:
+            return refused
+        if group.status not in group_edit.EDITABLE:
+            flash(f"{GROUP_STATUSES.get(group.status, group.status)}的群不能编辑。", "error")
+            return redirect(url_for("workbench.group_detail", group_id=group_id))
+        _scope_choices(db, form)
+        if request.method == "GET":
+            _fill(form, group)
+        form_ok = form.validate_on_submit()
+        form_ok = (check_people(db, form) if form.is_submitted() else True) and form_ok  # every error at once
+        if form_ok:
+            try:
+                scope = registry.check_scope(db, form.scope())
+                external = bool(form.allow_external.data) if group.kind != "managed" else False
+                change = group_edit.moves_members(group, scope, custodian=form.custodian.userid,
+                                                  allow_external=external) and group_edit.preview(
+                    db, group, scope, custodian=form.custodian.userid, allow_external=external)
+                too_big = change and group_edit.size_problem(db, rt.settings, group, change)
+                if too_big:  # said before the preview, not after the confirm
+                    raise registry.RegistryError("scope", too_big)
+            except registry.RegistryError as exc:
+                _attach(form, exc)
+                form_ok = False
+        if form_ok and change and form.preview_of.data != _fingerprint(form, scope):
+            preview, form.preview_of.data = change.view(db), _fingerprint(form, scope)  # shown; a confirm applies it
+        kind, join_policy, size_limit = group.kind, group.join_policy, group_size.limit(rt.settings, group)
+    if form_ok and preview is None:
+        try:
+            with rt.sessions.begin() as db:
+                group = db.get(Group, group_id)
+                changed = group_edit.edit_group(
+                    db, rt.settings, group, name=form.name.data.strip(), custodian=form.custodian.userid, scope=scope,
+                    join_policy=form.join_policy.data if kind == "managed" else None,
+                    allow_external=form.allow_external.data if kind != "managed" else None,
+                    actor=current_user().userid, now=rt.clock())
+                audit_action(db, "workbench.group.edit", f"group:{group_id}", fields=sorted(changed))
+        except registry.RegistryError as exc:
+            _attach(form, exc)
+        else:
+            flash(_edited(kind, changed), "ok")
+            return redirect(url_for("workbench.group_detail", group_id=group_id))
+    return render_template("workbench/groups_edit.html", form=form, group_id=group_id, kind=kind, preview=preview,
+                           join_policy=join_policy, size_limit=size_limit, kind_names=GROUP_KINDS,
+                           retire_form=RetireForm()), 422 if form.errors else 200
+
+
+def _edited(kind: str, changed: dict) -> str:
+    if not changed:
+        return "没有改动。"
+    said = ["已保存修改"]
+    if kind == "managed" and (changed.get("added") or changed.get("removed") or "name" in changed):
+        said.append("加人、移人和改名已交给企业微信（appchat/update），稍后生效")
+    elif changed.get("added") or changed.get("removed") or "name" in changed:
+        said.append("企业微信不提供修改该群的接口：群主和专管人员已收到任务消息，请在客户端处理")
+    return "；".join(said) + "。"
+
+
+class RetireForm(FlaskForm):
+    status = ChoiceField("处理方式", choices=options(("archived", "归档：不再管理，保留记录"),
+                                                  ("dismissed", "登记为已解散（群主已在客户端解散）")))
+    note = StringField("说明", validators=[Optional(), Length(max=200, message="最多 200 个字")])
+
+
+@bp.post("/groups/<int:group_id>/retire")
+@roles_required("admin")
+def group_retire(group_id: int):
+    rt = runtime()
+    form = RetireForm()
+    if not form.validate_on_submit():
+        flash("；".join(e for errors in form.errors.values() for e in errors) or "无效操作", "error")
+        return redirect(url_for("workbench.group_edit_page", group_id=group_id))
+    try:
+        with rt.sessions.begin() as db:
+            group, refused = _load(db, group_id)
+            if refused:
+                return refused
+            group_edit.retire_group(db, rt.settings, group, status=form.status.data, actor=current_user().userid,
+                                    now=rt.clock(), note=(form.note.data or "").strip())
+            audit_action(db, f"workbench.group.{form.status.data}", f"group:{group_id}")
+    except registry.RegistryError as exc:
+        flash(RETIRE_REFUSED.get(exc.message.split(":")[0], exc.message), "error")
+        return redirect(url_for("workbench.group_detail", group_id=group_id))
+    flash("已归档：应用不再管理这个群，记录保留。" if form.status.data == "archived" else "已登记为已解散，记录保留。", "ok")
+    return redirect(url_for("workbench.group_detail", group_id=group_id))
+
+
+RETIRE_REFUSED = {  # group_edit.retire_group's refusals, by how they start
+    "the group is already archived": "这个群已经归档。",
+    "the group is already dismissed": "这个群已经解散。",
+    "the group is still being created": "群还在创建中：企业微信建群后才能归档。",
+    "only an ordinary internal group's dismissal is recorded by hand":
+        "只有内部群需要手动登记解散：客户群解散时企业微信会通知应用，应用管理群由对账发现。",
+}
