@@ -20,6 +20,7 @@ WRITERS = {"audit": 2, "audit_action": 1}  # the writer and where its action arg
 # an action built at run time: the values its one placeholder can take, from the app's own constants
 DYNAMIC = {
     "workbench.join.{}": ("approve", "reject"),  # workbench/groups.py join_decide's <action>
+    "workbench.group.{}": ("archived", "dismissed"),  # workbench/groups.py group_retire's status
     "workbench.violation.{}": tuple(decisions.DECISIONS),
     "violation.{}": tuple(decisions.DECISIONS.values()),
     "sanction.{}": sanctions.STEPS,

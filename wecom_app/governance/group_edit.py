@@ -263,6 +263,6 @@ def retire_group(session, settings, group: Group, *, status: str, actor: str, no
                      else "群仍在企业微信中，如需解散请群主在客户端操作。")
         tell(session, settings, custodians(session, settings, group), text,
              key=f"group.{status}:{group.id}:{stamp(now)}", now=now)
-    audit(session, actor, f"group.{'archive' if status == 'archived' else 'dismiss'}", f"group:{group.id}", now=now,
+    audit(session, actor, "group.archive" if status == "archived" else "group.dismiss", f"group:{group.id}", now=now,
           chat_id=group.chat_id, name=group.name, previous=before, note=note)
     return group
