@@ -84,6 +84,7 @@ class Settings:
     archive_secret: str = dataclasses.field(default="", repr=False)
     archive_private_keys: str = ""  # a PEM file, or a directory of <publickey_ver>.pem files
     finance_sdk: str = ""  # path of libWeWorkFinanceSdk_C.so, or "emulator" (the WeCom emulator's stand-in)
+    archive_retention_days: int = 180  # archived content older than this is deleted, except messages cited as evidence
     # Set only in code by `wecom-app sandbox` and the tests; no variable turns it on.
     sandbox: bool = False
 
@@ -325,7 +326,8 @@ def _archive(env: _Reader) -> dict:
     if sdk and sdk != "emulator":
         for problem in _finance_sdk_problems(Path(sdk)):
             env.problem(problem)
-    return dict(archive_secret=secret, archive_private_keys=keys, finance_sdk=sdk)
+    return dict(archive_secret=secret, archive_private_keys=keys, finance_sdk=sdk,
+                archive_retention_days=env.int("ARCHIVE_RETENTION_DAYS", Settings.archive_retention_days, 1))
 
 
 # Each group reads its variables and adds what is wrong to the reader's one list of problems.
