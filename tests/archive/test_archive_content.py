@@ -31,11 +31,11 @@ def at(*args) -> float:
 
 @pytest.fixture
 def governed(arc):
-    """The room registered as an internal group (custodian lina), with the office's lists."""
+    """The room registered as an internal group (custodian sunli, not an admin), with the office's lists."""
     arc.archive.post(ROOM, "lina", "大家好")
     pull(arc)
     read_rooms(arc)
-    group_id = register(arc)
+    group_id = register(arc, custodian="sunli")
     with arc.sessions.begin() as session:
         content.save_list(session, name="涉密项目代号", rule="R12", words=["天穹", "北斗七号"], actor="zhangwei",
                           now=arc.now())
@@ -65,7 +65,7 @@ def test_r12_a_classified_word_is_one_violation_per_message_with_the_message_as_
     with arc.sessions() as session:
         cited = session.scalars(select(ArchivedMessage.cited_by).where(ArchivedMessage.cited_by.is_not(None))).all()
         assert sorted(cited) == [first.id, second.id]
-        told, told_again = [t for t in texts_to(session, "lina") if "会话存档" in t]  # one per violation
+        told, told_again = [t for t in texts_to(session, "sunli") if "会话存档" in t]  # one per violation
         assert f"/violations/{second.id}" in told_again
         assert "R12" in told and "天穹" not in told and f"/violations/{first.id}" in told
         assert "不会自动处罚" in told
@@ -125,13 +125,13 @@ def test_archived_content_is_shown_only_to_the_office_and_the_groups_custodian_a
         group = session.get(Group, arc.group_id)
         assert content.message_for(session, msgid, viewer="chenjing", is_admin=False, now=arc.now()) is None
         assert content.messages_for(session, group, viewer="wangfang", is_admin=False, now=arc.now()) is None
-        message, _group = content.message_for(session, msgid, viewer="lina", is_admin=False, now=arc.now())
+        message, _group = content.message_for(session, msgid, viewer="sunli", is_admin=False, now=arc.now())
         assert message.content == "天穹的方案"
         shown = content.messages_for(session, group, viewer="zhangwei", is_admin=True, now=arc.now())
         assert [m.content for m in shown][:1] == ["天穹的方案"]
         audit = session.execute(select(AuditEntry.actor, AuditEntry.action).where(
             AuditEntry.action.like("archive.view%")).order_by(AuditEntry.id)).all()
-    assert audit == [("chenjing", "archive.view_refused"), ("lina", "archive.view"), ("zhangwei", "archive.view")]
+    assert audit == [("chenjing", "archive.view_refused"), ("sunli", "archive.view"), ("zhangwei", "archive.view")]
 
 
 # -- R4 and R17: counts ---------------------------------------------------------------------------
@@ -166,11 +166,11 @@ def test_r17_messages_per_week_and_the_weekly_summary_to_the_office_and_each_cus
     arc.archive.post(ROOM, "chenjing", "新的一周")
     pull(arc)
     with arc.sessions.begin() as session:
-        assert activity.weekly_summary(session, arc.settings, arc.now()) == 2  # the office (wangfang) and lina
+        assert activity.weekly_summary(session, arc.settings, arc.now()) == 2  # the office (wangfang) and sunli
         assert activity.weekly_summary(session, arc.settings, arc.now()) == 0  # once a week
     with arc.sessions() as session:
         office = [t for t in texts_to(session, "wangfang") if "群活跃度周报" in t]
-        mine = [t for t in texts_to(session, "lina") if "群活跃度周报" in t]
+        mine = [t for t in texts_to(session, "sunli") if "群活跃度周报" in t]
     assert len(office) == 1 and len(mine) == 1
     assert "03-02 至 03-08" in mine[0] and "行政部-日常沟通：1 条消息" in mine[0]  # lina's 大家好 on 03-02 09:00
 

@@ -23,12 +23,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 # the page modules, by name, in the order their routes are added to `bp`
 from wecom_app.workbench import (
     auth, nav, home, me, people, reports, groups, violations, directives_admin, announcements, assessments, settings_page,
-    audit_log,
+    audit_log, archive_pages,
 )
 from wecom_app.workbench.blueprint import bp, csrf
 
 PAGES = (auth, nav, home, me, people, reports, groups, violations, directives_admin, announcements, assessments,
-         settings_page, audit_log)
+         settings_page, audit_log, archive_pages)
 
 
 def init_workbench(app: Flask, settings) -> None:
