@@ -92,6 +92,15 @@ def test_r5_an_archive_only_list_names_its_rule_and_is_never_a_sanction(governed
     assert (found.rule, found.sanction, found.status) == ("R5", None, "open")
 
 
+def test_r3_a_blank_word_in_a_sensitive_word_rule_matches_nothing(governed):
+    arc = governed
+    with arc.sessions.begin() as session:
+        session.add(SensitiveWordRule(name="空白", words=["", "  "], sync_status="synced", created_by="zhangwei"))
+    arc.archive.post(ROOM, "chenjing", "普通的工作消息")
+    pull(arc)
+    assert violations(arc) == []
+
+
 def test_r12_a_room_nobody_registered_is_not_judged(arc):
     with arc.sessions.begin() as session:
         content.save_list(session, name="涉密项目代号", rule="R12", words=["天穹"], actor="zhangwei", now=arc.now())

@@ -99,7 +99,8 @@ def lists(session) -> list[tuple[str, str, list[str]]]:
         select(SensitiveWordRule).where(SensitiveWordRule.sync_status != "deleted").order_by(SensitiveWordRule.id))]
     found += [(w.name, w.rule, list(w.words or ())) for w in session.scalars(
         select(ArchiveWordList).order_by(ArchiveWordList.id))]
-    return [entry for entry in found if entry[2]]
+    return [(name, rule, kept) for name, rule, words in found
+            if (kept := [w.strip() for w in words if isinstance(w, str) and w.strip()])]
 
 
 def _compiled(session) -> list[tuple[str, str, re.Pattern]]:
