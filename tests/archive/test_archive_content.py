@@ -109,6 +109,22 @@ def test_r12_a_room_nobody_registered_is_not_judged(arc):
     assert violations(arc) == []
 
 
+def test_r12_a_group_registered_after_its_messages_were_stored_has_them_judged_once(arc):
+    with arc.sessions.begin() as session:
+        content.save_list(session, name="涉密项目代号", rule="R12", words=["天穹"], actor="zhangwei", now=arc.now())
+    arc.archive.post(ROOM, "chenjing", "天穹的方案")
+    pull(arc)
+    read_rooms(arc)
+    assert content.judge_backlog(arc.sessions, arc.settings, arc.now()) == 0  # only discovered: not governed
+    group_id = register(arc, custodian="sunli")
+    assert content.judge_backlog(arc.sessions, arc.settings, arc.now()) == 1
+    assert [(v.rule, v.userid, v.group_id) for v in violations(arc)] == [("R12", "chenjing", group_id)]
+    assert content.judge_backlog(arc.sessions, arc.settings, arc.now()) == 0  # judged once
+    arc.archive.post(ROOM, "chenjing", "天穹的进度")
+    pull(arc)  # registered now: judged as it is stored
+    assert len(violations(arc)) == 2 and content.judge_backlog(arc.sessions, arc.settings, arc.now()) == 0
+
+
 def test_a_word_list_with_no_words_or_a_bad_rule_is_refused_and_changes_are_audited(arc):
     with arc.sessions.begin() as session:
         with pytest.raises(content.WordListError) as empty:

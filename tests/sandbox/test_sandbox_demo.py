@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from wecom_app.directory.full_sync import full_sync
 from wecom_app.models import ArchivedMessage, ArchiveTally, Directive, DirectiveReceipt, Group, GroupMember, User, Violation
+from wecom_app.governance.registry import register_group
 from wecom_app.sandbox.demo import seed_demo_data
 from wecom_app.sandbox.seed import ADMIN_ROOM, CLASSIFIED, INSTRUCTION, RD_ROOM
 from wecom_app.scheduler import run_job
@@ -59,3 +60,12 @@ def test_r11_r12_r4_the_sandbox_archive_demo_shows_its_groups_and_violations_aft
     assert ("R12", "pengfei", rd.id, "archive") in found  # the classified project name
     assert not [f for f in found if f[1] == "zenglin"] and late == 1  # late-night work talk is counted, not a violation
     assert INSTRUCTION in texts and any(CLASSIFIED in t for t in texts if t)
+    with runtime.sessions.begin() as session:  # the newcomer registers the discovered group (scope 行政部)
+        register_group(session, runtime.settings, kind="internal", chat_id=ADMIN_ROOM[0], name=ADMIN_ROOM[1],
+                       owner="wangfang", custodian="lina", scope={"departments": [3]}, allow_external=False,
+                       robot_webhook=None, actor="zhangwei", now=runtime.clock())
+    run_job("archive", runtime)  # its stored messages are judged now
+    with runtime.sessions() as session:
+        found = session.execute(select(Violation.rule, Violation.userid).where(Violation.group_id == admin.id)
+                                .order_by(Violation.id)).all()
+    assert set(found) == {("R11", "yangmin"), ("R12", "yangmin")}

@@ -15,6 +15,10 @@ archive/job.py READERS).
   text is read through `message_for`, audited). The message is marked `cited_by` the
   violation, so retention (retention.py) keeps it. The custodian is told by a text (no
   content in it). Never a sanction: the custodian rules on it (violations/decisions.py).
+- A group registered after its messages were stored: the archive job judges its retained
+  messages not yet judged (`judge_backlog`, after each pull, under the pull's lease), so a
+  newly registered internal group's classified word is caught too. `judged` marks a message
+  read, so nothing is judged twice (a decided violation frees its key).
 - Who sees archived content: the office (admins) and the group's custodian only; every view is
   an audit line `archive.view` (`message_for`, `messages_for`).
 """
@@ -29,7 +33,7 @@ from sqlalchemy import select
 
 from wecom_app.audit import audit
 from wecom_app.logs import kv
-from wecom_app.models import ArchivedMessage, ArchiveWordList, Group, SensitiveWordRule, User
+from wecom_app.models import ArchivedMessage, ArchiveRoom, ArchiveWordList, Group, SensitiveWordRule, User
 from wecom_app.models.archive import WORD_LIST_RULES
 from wecom_app.models.groups import GOVERNED
 from wecom_app.violations.records import open_violation
@@ -141,10 +145,13 @@ def governed_group(session, room) -> Group | None:
 
 def read_words(session, settings, message: ArchivedMessage, room, now: datetime) -> None:
     """A reader (archive/pull.py): the word lists against a newly stored text."""
-    if message.state != "stored" or not message.content or not message.sender:
+    if message.state != "stored" or message.judged:
         return
     group = governed_group(session, room)
     if group is None:
+        return
+    message.judged = True
+    if not message.content or not message.sender:
         return
     hits = matches(session, message.content)
     if not hits:
@@ -159,6 +166,22 @@ def read_words(session, settings, message: ArchivedMessage, room, now: datetime)
     if new:
         log.info(kv("wecom.archive.content_hit", rule=rule, group=group.id, violation=violation.id))
         _tell_custodian(session, settings, group, message, rule, violation.id, hits, now)
+
+
+def judge_backlog(session_factory, settings, now: datetime, *, limit: int = 2000) -> int:
+    """Stored messages of governed groups the content rules have not read (stored before the
+    group was registered); one transaction; how many were read."""
+    with session_factory.begin() as session:
+        rooms = {r.roomid: r for r in session.scalars(
+            select(ArchiveRoom).join(Group, Group.id == ArchiveRoom.group_id).where(Group.status.in_(GOVERNED)))}
+        if not rooms:
+            return 0
+        waiting = session.scalars(select(ArchivedMessage).where(
+            ArchivedMessage.roomid.in_(list(rooms)), ArchivedMessage.state == "stored",
+            ArchivedMessage.judged.is_(False)).order_by(ArchivedMessage.seq).limit(limit)).all()
+        for message in waiting:
+            read_words(session, settings, message, rooms[message.roomid], now)
+        return len(waiting)
 
 
 def _tell_custodian(session, settings, group: Group, message: ArchivedMessage, rule: str, violation_id: int,

@@ -38,6 +38,7 @@ class ArchiveRun:
     rooms: RoomCounts | None = None
     permit_users: int | None = None
     recovered: int = 0  # records kept encrypted, read now that their key is given
+    judged: int = 0  # messages of groups registered after they were stored, read by the content rules now
     lag_seconds: float = 0.0
 
     @property
@@ -74,6 +75,7 @@ def run(runtime, *, only_if_notified: bool = False, force: bool = False) -> Arch
         result.rooms = read_due(runtime.sessions, runtime.client, settings, now)
         result.recovered = retry_encrypted(runtime.sessions, sdk, keys, settings, now,  # a key added since
                                            readers=READERS)
+        result.judged = content.judge_backlog(runtime.sessions, settings, now)  # groups registered since
 
     result.pull = pull(runtime.sessions, sdk, keys, settings, now, client=runtime.client, force=force, after=rooms,
                        readers=READERS)

@@ -82,6 +82,7 @@ class ArchivedMessage(Base):
     error: Mapped[str | None] = mapped_column(Text)
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     cited_by: Mapped[int | None] = mapped_column(Integer, index=True)  # the violation it is evidence of: kept past retention
+    judged: Mapped[bool] = mapped_column(default=False)  # the content rules read it (its group was governed)
 
 
 class ArchiveRoom(Base):

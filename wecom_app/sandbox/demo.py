@@ -24,7 +24,7 @@ from datetime import timedelta
 from wecom_app.archive import content
 from wecom_app.directives import issue as directives
 from wecom_app.governance.registry import create_managed_group, register_group
-from wecom_app.sandbox.seed import CLASSIFIED, CUSTOMER_CHATS, RD_ROOM
+from wecom_app.sandbox.seed import CLASSIFIED, CLASSIFIED_TOO, CUSTOMER_CHATS, RD_ROOM
 
 CUSTODIAN = "xuchao"
 
@@ -55,7 +55,7 @@ def seed_demo_data(runtime, state, pusher) -> list[str]:
                          confidential=True)
         made.append("two directives (zhangwei → 行政部, caoyang → 研发部, confidential, to complete)")
         if settings.archive_enabled:
-            content.save_list(session, name="涉密项目代号", rule="R12", words=[CLASSIFIED, "北斗七号"], actor="sandbox",
+            content.save_list(session, name="涉密项目代号", rule="R12", words=[CLASSIFIED, CLASSIFIED_TOO], actor="sandbox",
                               now=now)
             roomid, name, creator, _members = RD_ROOM
             register_group(session, settings, kind="internal", chat_id=roomid, name=name, owner=creator,

@@ -9,7 +9,8 @@ Deterministic: the same state every time. `make_sandbox` builds a state and seed
 (会话内容存档, 91774): every active employee is in its scope, and two internal groups created
 in the client carry traffic that shows each archive feature (issue 12 item 8) — an
 out-of-scope member (R11), a classified project name (R12), work talk late at night (R4) and a
-leader's instruction to everyone (R16).
+leader's instruction to everyone (R16); 行政部-日常沟通 has a member from 财务部 and the
+list's other classified word, for the newcomer to see once they register it.
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ def seed_demo_company(state) -> None:
 RD_ROOM = ("wrKl5dEQAAq6Jq8mVCsWPw1zbMsKFSAA", "研发部-项目沟通", "caoyang",
            ["caoyang", "pengfei", "zenglin", "tianyu", "luxin", "xuchao"])
 ADMIN_ROOM = ("wrKl5dEQAAk3cRx0pH8vWm2EeQzlRoAA", "行政部-日常沟通", "wangfang",
-              ["wangfang", "lina", "chenjing", "sunli", "zhaolei"])
+              ["wangfang", "lina", "chenjing", "sunli", "zhaolei", "yangmin"])  # yangmin: 财务部
 CLASSIFIED = "天穹"  # a classified project name: the demo's archive-only word list has it (R12)
+CLASSIFIED_TOO = "北斗七号"  # the list's other word, said in 行政部-日常沟通: caught once the newcomer registers it
 INSTRUCTION = "@所有人 请各位周五前提交报表，务必按时"  # caoyang leads 研发部 (R16: the offer card is item 6's)
 
 
@@ -121,6 +123,7 @@ def seed_archive(state, secret: str, public_key, *, tz: str = "Asia/Shanghai"):
         (rd, "caoyang", INSTRUCTION, now - 600),
         (admin, "wangfang", "下周一上午九点全员消防演练，请提前安排", now - 1800),
         (admin, "lina", "收到", now - 1700),
+        (admin, "yangmin", f"{CLASSIFIED_TOO}的费用预算表需要行政部盖章，我放群里了", now - 1500),
     ]
     for roomid, sender, text, at in traffic:
         archive.post(roomid, sender, text, at=at)

@@ -1,6 +1,6 @@
 """archive content rules and activity: word lists for archive use only, the weekly tally per
-room and sender (R4 off-hours, R17 activity), archived messages cited as evidence (issue 12
-items 5, 7)
+room and sender (R4 off-hours, R17 activity), archived messages cited as evidence and
+judged by the content rules (issue 12 items 5, 7)
 
 Revision ID: 0016
 Revises: 0015
@@ -43,12 +43,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_archive_tally_week'), ['week'], unique=False)
     with op.batch_alter_table('archived_message', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cited_by', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('judged', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.create_index(batch_op.f('ix_archived_message_cited_by'), ['cited_by'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('archived_message', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_archived_message_cited_by'))
+        batch_op.drop_column('judged')
         batch_op.drop_column('cited_by')
     with op.batch_alter_table('archive_tally', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_archive_tally_week'))
