@@ -118,6 +118,9 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
 
     for line in seed_demo_data(runtime, state, wsgi.app.extensions["wecom_pusher"]):
         print(f"  demo: {line}", flush=True)
+    print(f"wecom-app sandbox: conversation archive on (emulator): within a minute the internal groups appear at "
+          f"http://{host}:{port}/groups (研发部-项目沟通 registered, 行政部-日常沟通 waiting to be registered); "
+          f"word lists at /settings#archive-words", flush=True)
     print(f"wecom-app sandbox: workbench http://{host}:{port}/  (log in as any demo user from the picker)", flush=True)
     print(f"wecom-app sandbox: sandbox console http://{host}:{port}/sandbox  (callbacks, outbox, simulated events)",
           flush=True)
