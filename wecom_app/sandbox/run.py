@@ -10,8 +10,10 @@ the private key written to a private temporary directory the settings name.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
 import signal
 import tempfile
 import threading
@@ -59,7 +61,8 @@ def sandbox_settings(host: str, port: int, database_url: str, archive_keys: str 
 def archive_key_pair():
     """(private key file, public key): version 1, the file readable by this user only."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    folder = Path(tempfile.mkdtemp(prefix="wecom-sandbox-archive-"))
+    folder = Path(tempfile.mkdtemp(prefix="wecom-sandbox-archive-"))  # mode 0700
+    atexit.register(shutil.rmtree, folder, True)  # the key lives as long as the process
     path = folder / "1.pem"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
