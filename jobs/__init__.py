@@ -10,6 +10,8 @@ from typing import Any
 from jobs import (
     archive,
     archive_notify,
+    archive_retention,
+    archive_weekly,
     digest,
     directory_full,
     directory_sync,
@@ -63,5 +65,9 @@ JOBS = (
         doc="pull the conversation archive at once after msgaudit_notify"),
     Job("digest", digest.run, every=900,
         doc="R6: the weekly (Monday) and monthly (the 1st) digest to the office and DIGEST_LEADERS, once a period"),
+    Job("archive_retention", archive_retention.run, every=86400,
+        doc="delete archived content older than ARCHIVE_RETENTION_DAYS, except messages cited as evidence"),
+    Job("archive_weekly", archive_weekly.run, every=3600,
+        doc="R17/R4: the weekly group-activity summary to the office and each custodian (once a week)"),
 )
 BY_NAME = {job.name: job for job in JOBS}

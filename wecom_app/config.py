@@ -86,6 +86,7 @@ class Settings:
     finance_sdk: str = ""  # path of libWeWorkFinanceSdk_C.so, or "emulator" (the WeCom emulator's stand-in)
     # R6: leaders who get the weekly and monthly digest (wecom_app/digest) besides the office admins
     digest_leaders: tuple[str, ...] = ()
+    archive_retention_days: int = 180  # archived content older than this is deleted, except messages cited as evidence
     # Set only in code by `wecom-app sandbox` and the tests; no variable turns it on.
     sandbox: bool = False
 
@@ -327,7 +328,8 @@ def _archive(env: _Reader) -> dict:
     if sdk and sdk != "emulator":
         for problem in _finance_sdk_problems(Path(sdk)):
             env.problem(problem)
-    return dict(archive_secret=secret, archive_private_keys=keys, finance_sdk=sdk)
+    return dict(archive_secret=secret, archive_private_keys=keys, finance_sdk=sdk,
+                archive_retention_days=env.int("ARCHIVE_RETENTION_DAYS", Settings.archive_retention_days, 1))
 
 
 def _digest(env: _Reader) -> dict:

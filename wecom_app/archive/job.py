@@ -14,6 +14,7 @@ import weakref
 
 from sqlalchemy import select
 
+from wecom_app.archive import activity, content
 from wecom_app.archive.keys import load_private_keys
 from wecom_app.archive.pull import PullCounts, check_lag, pull, retry_encrypted
 from wecom_app.archive.rooms import RoomCounts, read_due, read_permit_users
@@ -22,7 +23,10 @@ from wecom_app.models import ArchiveCursor
 
 # What reads each newly stored message, in order, in its page's transaction (archive/pull.py):
 # content rules, in-group instructions, activity (issue 12 items 5-7) join here.
-READERS: tuple = ()
+READERS: tuple = (
+    content.read_words,  # R3, R5, R12: the office's word lists; a hit is a violation with the message as evidence
+    activity.tally,  # R17, R4: messages per room, week and sender; texts outside working time
+)
 
 _tools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -34,6 +38,7 @@ class ArchiveRun:
     rooms: RoomCounts | None = None
     permit_users: int | None = None
     recovered: int = 0  # records kept encrypted, read now that their key is given
+    judged: int = 0  # messages of groups registered after they were stored, read by the content rules now
     lag_seconds: float = 0.0
 
     @property
@@ -70,6 +75,7 @@ def run(runtime, *, only_if_notified: bool = False, force: bool = False) -> Arch
         result.rooms = read_due(runtime.sessions, runtime.client, settings, now)
         result.recovered = retry_encrypted(runtime.sessions, sdk, keys, settings, now,  # a key added since
                                            readers=READERS)
+        result.judged = content.judge_backlog(runtime.sessions, settings, now)  # groups registered since
 
     result.pull = pull(runtime.sessions, sdk, keys, settings, now, client=runtime.client, force=force, after=rooms,
                        readers=READERS)

@@ -134,7 +134,7 @@ def _move_open_keys(session, old: str, new: str) -> None:
     """An open violation's unique key names the person ("rule:userid:group")."""
     for violation in session.scalars(select(Violation).where(Violation.userid == old,
                                                              Violation.open_key.is_not(None))).all():
-        key = open_key(violation.rule, new, violation.group_id)
+        key = open_key(violation.rule, new, violation.group_id, (violation.evidence or {}).get("archive_msgid"))
         if session.scalar(select(func.count()).select_from(Violation).where(Violation.open_key == key)) == 0:
             violation.open_key = key
     session.flush()

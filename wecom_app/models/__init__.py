@@ -19,7 +19,8 @@ check rely on that).
 
 from wecom_app.models.admin import ApiToken, AuditEntry, SensitiveWordRule, SessionGeneration
 from wecom_app.models.announcements import Announcement, AnnouncementDelivery
-from wecom_app.models.archive import ArchiveCursor, ArchivedMessage, ArchivePermitUser, ArchiveRoom
+from wecom_app.models.archive import (ArchiveCursor, ArchivedMessage, ArchivePermitUser, ArchiveRoom, ArchiveTally,
+                                     ArchiveWordList)
 from wecom_app.models.directives import (
     Directive,
     DirectiveBatch,
@@ -51,6 +52,8 @@ __all__ = [
     "ArchivedMessage",
     "ArchivePermitUser",
     "ArchiveRoom",
+    "ArchiveTally",
+    "ArchiveWordList",
     "Assessment",
     "AuditEntry",
     "CalendarOverride",

@@ -14,14 +14,18 @@ the members whose chats WeCom archives (msgaudit/get_permit_user_list, 91614).
   group, or a customer or managed group we already know), and its msgaudit/groupchat/get
   read (92951): when, the error for a room that is not an internal group, the next read.
 - `ArchivePermitUser`: who is in the archive's scope, as last read.
+- `ArchiveWordList`: the office's word lists for archive use only (e.g. classified project
+  names, R12), applied with the sensitive-word rules to every archived text (archive/content.py).
+- `ArchiveTally`: messages per room, company-time week (its Monday) and sender, and how many
+  of them were sent outside working time (R4, R17): counts outlive the retained content.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wecom_app.db import Base, UTCDateTime, utcnow
@@ -77,6 +81,8 @@ class ArchivedMessage(Base):
     encrypted: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the record as pulled, when it could not be read
     error: Mapped[str | None] = mapped_column(Text)
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cited_by: Mapped[int | None] = mapped_column(Integer, index=True)  # the violation it is evidence of: kept past retention
+    judged: Mapped[bool] = mapped_column(default=False)  # the content rules read it (its group was governed)
 
 
 class ArchiveRoom(Base):
@@ -100,3 +106,30 @@ class ArchivePermitUser(Base):
 
     userid: Mapped[str] = mapped_column(String(64), primary_key=True)
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+WORD_LIST_RULES = ("R12", "R3", "R5")  # classified information, conduct, business only
+
+
+class ArchiveWordList(Base):
+    __tablename__ = "archive_word_list"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    rule: Mapped[str] = mapped_column(String(8), default="R12")
+    words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ArchiveTally(Base):
+    __tablename__ = "archive_tally"
+    __table_args__ = (UniqueConstraint("roomid", "week", "userid", name="uq_archive_tally"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roomid: Mapped[str] = mapped_column(String(64))
+    week: Mapped[date] = mapped_column(Date, index=True)  # the Monday, company time
+    userid: Mapped[str] = mapped_column(String(64), default="")
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    off_hours: Mapped[int] = mapped_column(Integer, default=0)  # R4: work talk outside working time

@@ -9,16 +9,22 @@ directive code, a member's 举报 pushed as WeCom pushes it), never written arou
   of scope, so it shows violations and custodian tasks;
 - two directives: zhangwei (admin) to 行政部, to acknowledge; caoyang (研发部
   leader, an issuer) a confidential one to 研发部, to complete;
-- a report: zhuxia reports a member of 华东客户交流群 for advertising.
+- a report: zhuxia reports a member of 华东客户交流群 for advertising;
+- the conversation archive (when on, sandbox/seed.py `seed_archive`): the office's archive-only
+  word list 涉密项目代号 (R12) and the internal group 研发部-项目沟通 registered (custodian
+  caoyang), so the first archive run shows its out-of-scope member, the classified word as a
+  violation and the late-night count; 行政部-日常沟通 is left for the newcomer to find among the
+  discovered groups and register.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from wecom_app.archive import content
 from wecom_app.directives import issue as directives
 from wecom_app.governance.registry import create_managed_group, register_group
-from wecom_app.sandbox.seed import CUSTOMER_CHATS
+from wecom_app.sandbox.seed import CLASSIFIED, CLASSIFIED_TOO, CUSTOMER_CHATS, RD_ROOM
 
 CUSTODIAN = "xuchao"
 
@@ -48,6 +54,15 @@ def seed_demo_data(runtime, state, pusher) -> list[str]:
                          assignees={"departments": [8]}, deadline=now + timedelta(days=14), require="completion",
                          confidential=True)
         made.append("two directives (zhangwei → 行政部, caoyang → 研发部, confidential, to complete)")
+        if settings.archive_enabled:
+            content.save_list(session, name="涉密项目代号", rule="R12", words=[CLASSIFIED, CLASSIFIED_TOO], actor="sandbox",
+                              now=now)
+            roomid, name, creator, _members = RD_ROOM
+            register_group(session, settings, kind="internal", chat_id=roomid, name=name, owner=creator,
+                           custodian="caoyang", scope={"departments": [8], "tags": [], "users": [], "exclude": []},
+                           allow_external=False, robot_webhook=None, actor="sandbox", now=now)
+            made.append(f"archive: word list 涉密项目代号 (R12); internal group {name} registered (custodian caoyang); "
+                        "行政部-日常沟通 waits among the discovered groups")
     pusher.push(state.member_sends_text("zhuxia", "举报 @tony 华东客户交流群 在群里发广告"))
     made.append("a report by zhuxia (举报 @tony 华东客户交流群)")
     return made

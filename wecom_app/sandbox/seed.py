@@ -4,12 +4,22 @@ directory has (not activated, disabled, departed, names that break the 实名 ru
 the app's admins (a tag, since self-built apps have no admin-list API — 100072),
 three customer groups (92122) and one managed group (90244).
 Deterministic: the same state every time. `make_sandbox` builds a state and seeds it.
+
+`seed_archive(state, secret, public_key)`: the company bought the conversation archive
+(会话内容存档, 91774): every active employee is in its scope, and two internal groups created
+in the client carry traffic that shows each archive feature (issue 12 item 8) — an
+out-of-scope member (R11), a classified project name (R12), work talk late at night (R4) and a
+leader's instruction to everyone (R16); 行政部-日常沟通 has a member from 财务部 and the
+list's other classified word, for the newcomer to see once they register it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+from wecom_app.sandbox.emulator.archive import enable_archive
 from wecom_app.sandbox.state import STATUS_DISABLED, STATUS_INACTIVE, STATUS_LEFT, SandboxState
 
 COMPANY = "云杉科技有限公司"
@@ -79,6 +89,45 @@ def seed_demo_company(state) -> None:
         chatid, name, owner, userlist = MANAGED_CHAT
         state.appchats[chatid] = dict(chatid=chatid, name=name, owner=owner, userlist=list(userlist), chat_type=0,
                                       agentid=state.agent_id)
+
+
+# Internal groups created in the WeCom client (no API sees them but the archive): roomid, name,
+# creator, members. 研发部-项目沟通 has a member from 销售部 (xuchao: out of 研发部's scope, R11).
+RD_ROOM = ("wrKl5dEQAAq6Jq8mVCsWPw1zbMsKFSAA", "研发部-项目沟通", "caoyang",
+           ["caoyang", "pengfei", "zenglin", "tianyu", "luxin", "xuchao"])
+ADMIN_ROOM = ("wrKl5dEQAAk3cRx0pH8vWm2EeQzlRoAA", "行政部-日常沟通", "wangfang",
+              ["wangfang", "lina", "chenjing", "sunli", "zhaolei", "yangmin"])  # yangmin: 财务部
+CLASSIFIED = "天穹"  # a classified project name: the demo's archive-only word list has it (R12)
+CLASSIFIED_TOO = "北斗七号"  # the list's other word, said in 行政部-日常沟通: caught once the newcomer registers it
+INSTRUCTION = "@所有人 请各位周五前提交报表，务必按时"  # caoyang leads 研发部 (R16: the offer card is item 6's)
+
+
+def seed_archive(state, secret: str, public_key, *, tz: str = "Asia/Shanghai"):
+    """The archive on, its scope, the two internal groups and their traffic (times relative to
+    the state's clock; the late-night message is from the evening before, still inside WeCom's
+    5 days)."""
+    archive = enable_archive(state, secret, {1: public_key})
+    with state.lock:
+        archive.permit_users([u["userid"] for u in state.users.values() if u.get("status") == 1])
+    now = state.now()
+    for roomid, name, creator, members in (RD_ROOM, ADMIN_ROOM):
+        archive.add_room(roomid, name, creator, members, created_at=now - 20 * 86400)
+    zone = ZoneInfo(tz)
+    evening = datetime.combine(datetime.fromtimestamp(now, zone).date() - timedelta(days=1), time(22, 40), zone)
+    rd, admin = RD_ROOM[0], ADMIN_ROOM[0]
+    traffic = [
+        (rd, "pengfei", "新版本的接口文档已经更新，大家看一下", now - 3600),
+        (rd, "xuchao", "销售这边也想看看进度", now - 3000),
+        (rd, "pengfei", f"{CLASSIFIED}项目的报价单和架构图我先发群里，大家参考", now - 2400),
+        (rd, "zenglin", "接口联调今晚先到这里，日志我发群里了，明早继续", evening.timestamp()),
+        (rd, "caoyang", INSTRUCTION, now - 600),
+        (admin, "wangfang", "下周一上午九点全员消防演练，请提前安排", now - 1800),
+        (admin, "lina", "收到", now - 1700),
+        (admin, "yangmin", f"{CLASSIFIED_TOO}的费用预算表需要行政部盖章，我放群里了", now - 1500),
+    ]
+    for roomid, sender, text, at in traffic:
+        archive.post(roomid, sender, text, at=at)
+    return archive
 
 
 def _external(userid: str) -> dict:

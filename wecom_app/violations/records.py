@@ -29,18 +29,20 @@ from wecom_app.audit import audit
 from wecom_app.models import Group, GroupMember, Violation
 
 STATUSES = ("open", "confirmed", "dismissed")
-RULES = ("R1", "R2", "R3", "R5", "R11", "R13", "R14", "R16")
+RULES = ("R1", "R2", "R3", "R5", "R11", "R12", "R13", "R14", "R16")
 
 
-def open_key(rule: str, userid: str, group_id: int | None) -> str:
-    return f"{rule}:{userid}:{group_id or ''}"
+def open_key(rule: str, userid: str, group_id: int | None, ref: str | None = None) -> str:
+    """`ref` names one piece of evidence that is a violation of its own (an archived message's
+    msgid: one violation per message, archive/content.py)."""
+    return f"{rule}:{userid}:{group_id or ''}" + (f":{ref}" if ref else "")
 
 
 def open_violation(session, rule: str, userid: str, group_id: int | None, *, evidence: dict, detected_by: str,
-                   now: datetime) -> tuple[Violation, bool]:
-    """(the open violation for this triple, whether it is new). A second detection or report
-    of the same thing while it is open adds nothing but an audit line."""
-    key = open_key(rule, userid, group_id)
+                   now: datetime, ref: str | None = None) -> tuple[Violation, bool]:
+    """(the open violation for this triple (and ref), whether it is new). A second detection or
+    report of the same thing while it is open adds nothing but an audit line."""
+    key = open_key(rule, userid, group_id, ref)
     existing = session.scalar(select(Violation).where(Violation.open_key == key))
     if existing is not None:
         audit(session, detected_by, "violation.seen_again", f"violation:{existing.id}", now=now, rule=rule,

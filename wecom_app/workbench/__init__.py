@@ -23,12 +23,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 # the page modules, by name, in the order their routes are added to `bp`
 from wecom_app.workbench import (
     auth, nav, home, me, people, reports, groups, violations, directives_admin, announcements, assessments, settings_page,
-    audit_log, digest, groups_import, help_page,
+    archive_pages, audit_log, digest, groups_import, help_page,
 )
 from wecom_app.workbench.blueprint import bp, csrf
 
 PAGES = (auth, nav, home, me, people, reports, groups, violations, directives_admin, announcements, assessments,
-         settings_page, audit_log, groups_import, digest, help_page)
+         settings_page, audit_log, groups_import, digest, help_page, archive_pages)
 
 
 def init_workbench(app: Flask, settings) -> None:

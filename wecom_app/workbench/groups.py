@@ -31,6 +31,7 @@ from sqlalchemy import func, or_, select
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from wecom_app.archive import activity as archive_activity
 from wecom_app.archive.coverage import coverage
 from wecom_app.archive.pull import status as pull_status
 from wecom_app.directives.queries import counts
@@ -310,7 +311,8 @@ def group_detail(group_id: int):
         directives = directive_followup(db, group.id)
         labels = _scope_labels(db, group)
         archive = _archive_block(db, group)
-    return render_template("workbench/groups_detail.html", archive=archive, group=group, members=members, compliance=compliance,
+        activity = _activity_block(db, group)
+    return render_template("workbench/groups_detail.html", archive=archive, activity=activity, group=group, members=members, compliance=compliance,
                            pending=pending, creation=creation, problem=problem, **labels, directives=directives, only_bad=only_bad,
                            finding=finding, q=q, order=order,
                            enforced=ENFORCED[group.kind],
@@ -327,6 +329,18 @@ def _archive_block(db, group: Group) -> dict | None:
     if not settings.archive_enabled:
         return {"enabled": False}
     return {"enabled": True, "coverage": coverage(db, group), "pull": pull_status(db, settings, runtime().clock())}
+
+
+def _activity_block(db, group: Group):
+    """Any kind of group, with the archive on (R17, R4, R6): messages per week, texts outside
+    working time by person, silent for 90 days."""
+    settings = runtime().settings
+    if not settings.archive_enabled or not group.chat_id:
+        return None
+    (shown,) = archive_activity.activity(db, settings, [group], runtime().clock())
+    names = dict(db.execute(select(User.userid, User.name).where(
+        User.userid.in_([u for u, _n in shown.off_hours] or [""]))).all())
+    return {"figures": shown, "names": names, "silent_days": archive_activity.SILENT_AFTER.days}
 
 
 def _scope_labels(db, group: Group) -> dict:

@@ -11,6 +11,11 @@ Editable: single days that beat chinese-calendar (R4; workcal.py), the same
 `PUT/DELETE /api/v1/calendar/overrides/<day>` write, audited with the same
 actions (`calendar.override.set` / `.delete`). The next 14 days are shown from
 the effective calendar (`load_calendar`), so an admin sees a change at once.
+
+Editable too: the word lists for archive use only (archive/content.py; e.g. classified
+project names, R12), applied with the sensitive-word rules to every archived text of a
+governed group when the conversation archive is on; audited `archive_words.create` /
+`.update` / `.delete`.
 """
 
 from __future__ import annotations
@@ -23,14 +28,15 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from wtforms import SelectField, StringField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
 from wtforms.validators import AnyOf, Length, ValidationError
 
 from wecom_app import session_generations
+from wecom_app.archive import content as archive_content
 from wecom_app.governance import naming
 from wecom_app.labels import SANCTIONS
-from wecom_app.models import CalendarOverride, Tag, User
+from wecom_app.models import ArchiveWordList, CalendarOverride, SensitiveWordRule, Tag, User
 from wecom_app.violations.sanctions import ladder
 from wecom_app.workbench.access import audit_action, current_user, roles_required
 from wecom_app.workbench.blueprint import bp, runtime
@@ -142,7 +148,55 @@ def revoke_sessions():
     return redirect(url_for("workbench.settings_page") + "#sessions")
 
 
-def _render(form: OverrideForm):
+WORD_LIST_RULES = (SelectChoice("R12", "R12 涉密信息"), SelectChoice("R3", "R3 言行不当"),
+                   SelectChoice("R5", "R5 与工作无关"))
+
+
+class WordListForm(FlaskForm):
+    name = StringField("词表名称", validators=[Length(min=1, max=archive_content.NAME_MAX,
+                                                       message=f"请填写词表名称（最多 {archive_content.NAME_MAX} 个字）")])
+    rule = SelectField("违反的规则", choices=WORD_LIST_RULES, default="R12", validate_choice=False,
+                       validators=[AnyOf([c.value for c in WORD_LIST_RULES], message="请选择规则")])
+    words = TextAreaField("词语", validators=[Length(max=20000, message="词语太多")])
+
+
+@bp.post("/settings/archive-words")
+@roles_required("admin")
+def save_word_list():
+    """Add a list, or replace the words and rule of the list of that name."""
+    form = WordListForm()
+    if form.validate():
+        rt = runtime()
+        with rt.sessions() as db:
+            try:
+                row = archive_content.save_list(db, name=form.name.data, rule=form.rule.data,
+                                                words=archive_content.parse_words(form.words.data),
+                                                actor=current_user().userid, now=rt.clock())
+            except archive_content.WordListError as exc:
+                getattr(form, exc.field).errors.append(exc.message)
+            else:
+                db.commit()
+                flash(f"已保存词表「{row.name}」（{len(row.words)} 个词）。")
+                return redirect(url_for("workbench.settings_page") + "#archive-words")
+    return _render(OverrideForm(), words_form=form), 400
+
+
+@bp.post("/settings/archive-words/<int:list_id>/delete")
+@roles_required("admin")
+def delete_word_list(list_id: int):
+    form = EmptyForm()
+    rt = runtime()
+    with rt.sessions() as db:
+        if not form.validate() or not archive_content.delete_list(db, list_id, actor=current_user().userid,
+                                                                  now=rt.clock()):
+            flash("无法删除：词表不存在。", "error")
+        else:
+            db.commit()
+            flash("已删除词表。")
+    return redirect(url_for("workbench.settings_page") + "#archive-words")
+
+
+def _render(form: OverrideForm, words_form: WordListForm | None = None):
     rt = runtime()
     settings = rt.settings
     today = _today()
@@ -152,9 +206,13 @@ def _render(form: OverrideForm):
         calendar = load_calendar(db, settings)
         data = dict(environment=_environment(db, settings), overrides=overrides,
                     strip=[_day_info(calendar, today + timedelta(days=i)) for i in range(STRIP_DAYS)],
-                    coverage=[(year, _covered(year)) for year in (today.year, today.year + 1)])
+                    coverage=[(year, _covered(year)) for year in (today.year, today.year + 1)],
+                    word_lists=db.scalars(select(ArchiveWordList).order_by(ArchiveWordList.id)).all(),
+                    sensitive_rules=db.scalars(select(SensitiveWordRule).where(
+                        SensitiveWordRule.sync_status != "deleted").order_by(SensitiveWordRule.id)).all(),
+                    archive_on=settings.archive_enabled)
     return render_template("workbench/settings.html", form=form, delete_form=EmptyForm(),
-                           revoke_form=RevokeSessionsForm(), **data)
+                           revoke_form=RevokeSessionsForm(), words_form=words_form or WordListForm(), **data)
 
 
 # -- the environment, read-only --------------------------------------------------------------------
@@ -188,6 +246,7 @@ def _environment(db, settings) -> list[tuple[str, str, str]]:
         ("企业人数上限（应用消息每日额度 = 人数 × 200）",
          f"{settings.seat_limit} 人" if settings.seat_limit else "未设置（不限制）", "WECOM_SEAT_LIMIT"),
         ("企业微信不可用时持续重试", _hours(settings.outbox_give_up_after), "OUTBOX_GIVE_UP_AFTER"),
+        ("会话存档内容保留", f"{settings.archive_retention_days} 天（作为违规证据的消息一直保留）", "ARCHIVE_RETENTION_DAYS"),
     ]
 
 

@@ -40,7 +40,8 @@ VIOLATION_SORTS = (SortOption("created", "发现时间", Violation.created_at, d
                    SortOption("decided", "处理时间", Violation.decided_at, desc_first=True))
 STATUS_BADGE = {"open": "open", "confirmed": "confirmed", "dismissed": "dismissed_violation"}
 EVIDENCE_NAMES = {"reason": "说明", "text": "举报原文", "reporter": "举报人", "invitor": "邀请人", "msg_id": "消息编号",
-                  "member_type": "成员类型", "group_nickname": "群昵称"}
+                  "member_type": "成员类型", "group_nickname": "群昵称", "source": "来源", "archive_msgid": "存档消息",
+                  "roomid": "群 ID", "msgtime": "发送时间", "msgtype": "消息类型", "matched": "命中词"}
 
 
 class DecideForm(FlaskForm):
