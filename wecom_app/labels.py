@@ -111,6 +111,9 @@ ACTIONS = {
     "assessment.export": "导出考核表", "user.renamed": "成员帐号变更",
     "sensitive_words.create": "新建敏感词规则", "sensitive_words.update": "修改敏感词规则",
     "sensitive_words.delete": "删除敏感词规则",
+    "archive_words.create": "新建会话存档词表", "archive_words.update": "修改会话存档词表",
+    "archive_words.delete": "删除会话存档词表", "archive.view": "查看会话存档内容",
+    "archive.view_refused": "查看会话存档内容被拒绝",
     # the console (wecom-app)
     "api_token.create": "新建 API 令牌", "api_token.revoke": "吊销 API 令牌", "task_prefix.rotate": "更换任务卡片前缀",
     "outbox.retry": "重试待发操作", "outbox.retry_all_failed": "重试全部失败的待发操作",
@@ -131,7 +134,7 @@ DETAIL_KEYS = {
     "errcode": "错误码", "errmsg": "错误信息", "found": "实际", "found_owner": "实际群主", "grace_until": "宽限至",
     "invitor": "邀请人", "issuer": "发布人", "join_policy": "入群方式", "left_out": "未能入群", "limit": "上限",
     "members": "成员", "new_owner": "新群主", "outbox": "待发操作", "owner": "群主", "problems": "问题",
-    "refused_size": "被拒绝的人数", "scope": "范围", "send_at": "发出时间", "since": "起始", "source": "来源",
+    "msgid": "消息编号", "messages": "消息数", "refused_size": "被拒绝的人数", "scope": "范围", "send_at": "发出时间", "since": "起始", "source": "来源",
     "unreachable": "无法送达", "why": "原因", "words": "敏感词", "robot_webhook": "群机器人地址",
 }
 # who acted, when it was no person

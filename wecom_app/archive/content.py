@@ -77,13 +77,14 @@ def save_list(session, *, name: str, rule: str, words: list[str], actor: str, no
     if len(words) > WORDS_MAX or any(len(w) > WORD_MAX for w in words):
         raise WordListError("words", f"最多 {WORDS_MAX} 个词，每个词最多 {WORD_MAX} 个字")
     row = session.scalar(select(ArchiveWordList).where(ArchiveWordList.name == name))
-    action = "archive_words.update" if row else "archive_words.create"
-    if row is None:
+    new = row is None
+    if new:
         row = ArchiveWordList(name=name, created_by=actor, created_at=now)
         session.add(row)
     row.rule, row.words, row.updated_at = rule, list(words), now
     session.flush()
-    audit(session, actor, action, f"archive_words:{row.id}", now=now, name=name, rule=rule, words=len(words))
+    audit(session, actor, "archive_words.create" if new else "archive_words.update", f"archive_words:{row.id}", now=now,
+          name=name, rule=rule, words=len(words))
     return row
 
 
