@@ -4,9 +4,11 @@ app cannot remove: each finding becomes a task for the owner and custodian."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
-from wecom_app.governance import registry
+from wecom_app.db import make_engine
+from wecom_app.governance import registry, scope
 from wecom_app.models import AuditEntry
 
 from tests.plugins.world import actions, group_by_chat, member, push, texts_to
@@ -75,6 +77,28 @@ def test_r11_out_of_scope_employee_joining_customer_group_inviter_told(world):
         assert member(session, group_id, "caoyang").invitor == "zhuxia"
         (told,) = texts_to(session, "zhuxia")
         assert "您邀请的 曹阳（caoyang）" in told and "R11" in told
+
+
+@pytest.mark.both_databases  # the directory's version is a trigger per dialect
+@pytest.mark.parametrize("change", ["moved_in", "departed"])
+def test_r1_r11_a_directory_change_by_another_process_is_seen_by_the_next_join(world, change):
+    """The dispatcher keeps the scope index across batches: a move or a departure written by
+    another process (raw SQL, the directory-sync job elsewhere) decides the very next join."""
+    group_id = register(world)
+    with world.sessions() as session:  # an earlier batch built and kept the index
+        assert "caoyang" not in scope.expand_scope(session, {"departments": [6]})
+    other = make_engine(world.settings.database_url)
+    with other.begin() as conn:
+        if change == "moved_in":
+            conn.execute(text("UPDATE user_department SET department_id = 6 WHERE userid = 'caoyang'"))
+        else:
+            conn.execute(text("UPDATE wecom_user SET status = 5 WHERE userid = 'zhuxia'"))
+    other.dispose()
+    joined = "caoyang" if change == "moved_in" else "zhuxia"
+    push(world, world.state.groupchat_add_member(CHAT, joined))
+    with world.sessions() as session:
+        compliance = member(session, group_id, joined).compliance
+    assert compliance == "ok" if change == "moved_in" else compliance not in ("ok", "unknown")
 
 
 def test_r1_not_activated_employee_joining_customer_group_is_flagged(world):
