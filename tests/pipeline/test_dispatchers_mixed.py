@@ -12,7 +12,6 @@ from sqlalchemy import select
 import handlers
 from wecom_app.callbacks import dispatcher
 from wecom_app.callbacks.dispatcher import DispatchStats, dispatch_pending
-from wecom_app.callbacks.events import parse_event
 from wecom_app.directives import issue as directives
 from wecom_app.directives import ledger
 from wecom_app.governance import registry
@@ -20,21 +19,11 @@ from wecom_app.models import DirectiveBatch, DirectiveReceipt, InboxEvent, Ledge
 from wecom_app.settlers import SETTLERS
 from wecom_app.wecom import outbox
 
-from tests.plugins.world import deliver, group_by_chat, member
+from tests.plugins.world import deliver, group_by_chat, member, store
 
 pytestmark = pytest.mark.both_databases  # row and advisory locks: PostgreSQL is where two dispatchers meet
 
 CHATS = ("wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA", "wrOgQhDgAAcwMTB7YmDkbeBsgT_AAAAA", "wrOgQhDgAAs5uH0qU3k2QhQZz8n1AAAA")
-
-
-def _store(world, xmls):
-    with world.sessions.begin() as session:
-        for xml in xmls:
-            event = parse_event(xml)
-            session.add(InboxEvent(dedupe_key=event.dedupe_key(), source="app", msg_type=event.msg_type,
-                                   event=event.event, change_type=event.change_type, from_user=event.from_user,
-                                   create_time=event.create_time, payload=xml, received_at=world.now(),
-                                   next_attempt_at=world.now()))
 
 
 def _chat(n: int) -> str:
@@ -62,7 +51,7 @@ def _mixed_inbox(world) -> list[str]:
     for n, userid in enumerate(clickers):  # one batch meets the groups in one order, the next in the other
         xmls.append(world.state.groupchat_add_member(_chat(n), f"wmOutsider{n:04d}AAAAAAAAAAAAAAAAAAAA"))
         xmls.append(world.state.click(userid, task_id, "ack"))
-    _store(world, xmls)
+    store(world, *xmls)
     return clickers
 
 

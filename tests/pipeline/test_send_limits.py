@@ -15,7 +15,7 @@ from tests.conftest import make_settings
 from tests.plugins.outbox import TUESDAY_10, FakeClient, add, row, send, text
 from wecom_app import metrics
 from wecom_app.models import Group, GroupMember, OutboxAction
-from wecom_app.wecom import outbox, quota
+from wecom_app.wecom import quota
 
 pytestmark = pytest.mark.both_databases  # quota counting per member and per day
 

@@ -7,6 +7,8 @@ the OAuth codes), for page tests that need no browser.
 - `make_wb_app(settings, engine, synced=True)`: another app (e.g. with `replace(wb_settings, ...)`).
 - `login(client, sandbox_state, userid, next_url=None)`: /login then /auth/callback with a
   fresh emulator code; returns the callback's response.
+- `as_user(wb, sandbox_state, userid="zhangwei")`: a test client logged in as `userid`.
+- `rt(wb)`: the app's Runtime (sessions, settings, clock, client).
 - `csrf_of(html)`: the CSRF token of a rendered workbench page, for POSTs.
 - `issue_directive(runtime, userids, ...)`: a directive issued the way the API does it.
 
@@ -54,6 +56,16 @@ def login(client, sandbox_state, userid: str, next_url: str | None = None):
     with client.session_transaction() as s:
         state = s["oauth_state"]
     return client.get("/auth/callback", query_string={"code": sandbox_state.issue_oauth_code(userid), "state": state})
+
+
+def as_user(wb, sandbox_state, userid: str = "zhangwei"):
+    client = wb.test_client()
+    login(client, sandbox_state, userid)
+    return client
+
+
+def rt(wb):
+    return wb.extensions["wecom"]
 
 
 def csrf_of(html: str) -> str:

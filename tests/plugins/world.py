@@ -65,8 +65,8 @@ def seed_directory(session, state) -> None:
         session.add_all(TagMember(tag_id=t["tagid"], userid=u) for u in t["userlist"])
 
 
-def push(world, *xmls: str):
-    """Store callbacks in the inbox as the receiver does, then run the dispatcher once."""
+def store(world, *xmls: str):
+    """Store callbacks in the inbox as the receiver does (no dispatch)."""
     with world.sessions.begin() as session:
         for xml in xmls:
             event = parse_event(xml)
@@ -74,6 +74,11 @@ def push(world, *xmls: str):
                                    event=event.event, change_type=event.change_type, from_user=event.from_user,
                                    create_time=event.create_time, payload=xml, received_at=world.now(),
                                    next_attempt_at=world.now()))
+
+
+def push(world, *xmls: str):
+    """Store callbacks in the inbox as the receiver does, then run the dispatcher once."""
+    store(world, *xmls)
     stats = dispatch_pending(world.sessions, handlers.router, world.settings, world.now())
     assert stats.parked == stats.retried == 0, _errors(world)
     if any(parse_event(xml).event == "change_contact" for xml in xmls):

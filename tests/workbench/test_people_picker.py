@@ -14,15 +14,11 @@ import logging
 import pytest
 from sqlalchemy import func, insert, select
 
-from tests.plugins.workbench import csrf_of, login
+from tests.plugins.workbench import csrf_of, login, rt
 from wecom_app.directory import people
 from wecom_app.models import Group, GroupMember, OutboxAction, User, UserDepartment
 from wecom_app.wecom import jsapi
 from wecom_app.wecom.errors import WeComError
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
 
 
 def client_as(wb, sandbox_state, userid):

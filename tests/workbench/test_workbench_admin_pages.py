@@ -14,7 +14,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, issue_directive, login
+from tests.plugins.workbench import as_user, csrf_of, issue_directive, rt
 from wecom_app.audit import audit
 from wecom_app.models import Assessment, AuditEntry, CalendarOverride, Department, DirectiveReceipt, Group, User
 
@@ -22,14 +22,7 @@ MARCH = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
 ADMIN_PAGES = ("/assessments", "/assessments.xlsx?month=2026-03", "/settings", "/audit", "/audit.csv")
 
 
-def rt(wb):
-    return wb.extensions["wecom"]
-
-
-def admin(wb, sandbox_state, userid="zhangwei"):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
+admin = as_user  # the office admin zhangwei unless told
 
 
 @pytest.mark.parametrize("userid", ["zhuxia", "caoyang", "pengfei"])  # an employee, an issuer, a custodian

@@ -10,14 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, login
+from tests.plugins.workbench import as_user, csrf_of, rt
 from wecom_app.models import Announcement, AnnouncementDelivery, Group, OutboxAction
 from wecom_app.scheduler import run_job
 from wecom_app.wecom.robot_keys import encrypt_robot_key
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
 
 
 @pytest.fixture
@@ -37,12 +33,6 @@ def groups(wb, sandbox_state):
         db.add_all(made.values())
         db.flush()
         return {name: g.id for name, g in made.items()}
-
-
-def as_user(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
 
 
 def send(client, **fields):

@@ -9,13 +9,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, login
+from tests.plugins.workbench import csrf_of, login, rt
 from wecom_app.models import Announcement, Group
 from wecom_app.scheduler import run_job
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
 
 
 def add(wb, **groups) -> dict[str, int]:

@@ -16,15 +16,11 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from tests.directives.test_r16_receipt_sheet_fonts import fonts_of, not_embedded
-from tests.plugins.workbench import issue_directive, login, make_wb_app
+from tests.plugins.workbench import issue_directive, login, make_wb_app, rt
 from wecom_app import pdf_fonts
 from wecom_app.digest import period as periods
 from wecom_app.models import Directive, DirectiveReceipt, Violation
 from wecom_app.regulation import RULES
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
 
 
 def last_week(wb) -> periods.Period:

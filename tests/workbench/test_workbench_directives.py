@@ -16,22 +16,12 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from tests.conftest import AES_KEY, CORP_ID, TOKEN
-from tests.plugins.workbench import csrf_of, issue_directive, login
+from tests.plugins.workbench import as_user, csrf_of, issue_directive, rt
 from wecom_app.models import AuditEntry, Directive, DirectiveBatch, DirectiveReceipt, DirectiveVersion, LedgerEntry
 from wecom_app.sandbox.pusher import CallbackPusher
 from wecom_app.scheduler import run_job
 
 PEOPLE = ["zhuxia", "gaoping", "linfeng"]
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
-
-
-def as_user(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
 
 
 def compose(client, **fields):

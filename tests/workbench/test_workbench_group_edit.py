@@ -12,15 +12,11 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.plugins.workbench import csrf_of, login
+from tests.plugins.workbench import csrf_of, login, rt
 from wecom_app.governance.scope import active_in_scope
 from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction
 
 RD, HUADONG = 8, 6
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
 
 
 @pytest.fixture

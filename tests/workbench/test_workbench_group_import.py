@@ -12,7 +12,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, login
+from tests.plugins.workbench import as_user, csrf_of, rt
 from wecom_app.governance import group_import
 from wecom_app.models import AuditEntry, Group, OutboxAction
 
@@ -20,14 +20,7 @@ HEADER = [c.header for c in group_import.COLUMNS]
 CUSTOMER_CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"  # 华东客户交流群 in the emulator (sandbox/seed.py)
 
 
-def rt(wb):
-    return wb.extensions["wecom"]
-
-
-def admin(wb, sandbox_state, userid="zhangwei"):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
+admin = as_user  # the office admin zhangwei unless told
 
 
 def row(kind="内部群", chat_id="", name="研发部-技术交流群", owner="caoyang", custodian="pengfei", departments="研发部",

@@ -11,16 +11,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, login
+from tests.plugins.workbench import csrf_of, login, rt
 from wecom_app.directives import issue as directives
 from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction
 
 DISCOVERED = "wrOgQhDgAAdiscovered000000001"
 ROBOT = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
 
 
 @pytest.fixture

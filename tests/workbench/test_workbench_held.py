@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, issue_directive, login
+from tests.plugins.workbench import as_user, csrf_of, issue_directive, rt
 from wecom_app.models import CalendarOverride, DirectiveBatch, Group, OutboxAction
 from wecom_app.scheduler import run_job
 from wecom_app.wecom import outbox
@@ -27,18 +27,8 @@ SATURDAY_20 = datetime(2026, 3, 7, 20, 0, tzinfo=SH)
 MONDAY_9 = datetime(2026, 3, 9, 9, 0, tzinfo=SH)
 
 
-def rt(wb):
-    return wb.extensions["wecom"]
-
-
 def at(wb, moment: datetime) -> None:
     rt(wb).clock = lambda: moment
-
-
-def as_user(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
 
 
 def reminder_batches(wb, directive_id: int) -> int:

@@ -8,12 +8,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, login
+from tests.plugins.workbench import as_user, csrf_of, rt
 from wecom_app.models import Group, GroupMember, OutboxAction, Violation
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
 
 
 @pytest.fixture
@@ -26,12 +22,6 @@ def group(wb):
         db.add_all([GroupMember(group_id=chat.id, member_id=u, compliance="ok") for u in ("zenglin", "xiaojian")])
         db.commit()
         return chat.id
-
-
-def as_user(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
 
 
 def post(client, **data):

@@ -10,12 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.plugins.workbench import issue_directive, login
+from tests.plugins.workbench import issue_directive, login, rt
 from wecom_app.models import DirectiveReceipt, Group, GroupMember, Violation
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
 
 
 def client_as(wb, sandbox_state, userid="zhangwei"):

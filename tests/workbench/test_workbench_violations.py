@@ -10,12 +10,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, login
+from tests.plugins.workbench import csrf_of, login, rt
 from wecom_app.models import Assessment, AuditEntry, Group, GroupMember, Sanction, Violation
-
-
-def rt(wb):
-    return wb.extensions["wecom"]
 
 
 @pytest.fixture

@@ -437,13 +437,11 @@ def _bad_count(db, group_id: int) -> int:
 
 
 class EditGroupForm(FlaskForm):
-    name = StringField("群名称", validators=[DataRequired(message="请填写群名称"), Length(max=128, message="最多 128 个字")])
-    custodian = PeopleField("专管人员", validators=[DataRequired(message="请选择专管人员")], multiple=False, active=True)
-    departments = SelectMultipleField("范围：部门", coerce=form_id, validate_choice=False)
-    tags = SelectMultipleField("范围：标签", coerce=form_id, validate_choice=False)
-    users = PeopleField("范围：人员")
-    exclude = PeopleField("排除人员")
-    allow_external = BooleanField("允许外部联系人")
+    # the fields of the create and register forms, shared (an unbound field binds per form)
+    name = RegisterGroupForm.name  # up to 128: a registered group's name is WeCom's; a managed one is checked to 50
+    custodian = ScopeForm.custodian
+    departments, tags, users, exclude = ScopeForm.departments, ScopeForm.tags, ScopeForm.users, ScopeForm.exclude
+    allow_external = ScopeForm.allow_external
     join_policy = CreateGroupForm.join_policy
     preview_of = HiddenField()  # the change the person saw in the preview: a confirm applies only that
     scope = ScopeForm.scope
