@@ -14,6 +14,7 @@ import weakref
 
 from sqlalchemy import select
 
+from wecom_app.archive import instructions
 from wecom_app.archive.keys import load_private_keys
 from wecom_app.archive.pull import PullCounts, check_lag, pull, retry_encrypted
 from wecom_app.archive.rooms import RoomCounts, read_due, read_permit_users
@@ -22,7 +23,9 @@ from wecom_app.models import ArchiveCursor
 
 # What reads each newly stored message, in order, in its page's transaction (archive/pull.py):
 # content rules, in-group instructions, activity (issue 12 items 5-7) join here.
-READERS: tuple = ()
+READERS: tuple = (
+    instructions.offer,  # R16: a leader's or custodian's instruction in a group, offered to its sender
+)
 
 _tools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
