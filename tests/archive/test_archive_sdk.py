@@ -138,24 +138,6 @@ def test_decrypt_data_on_garbage_is_the_sdks_bad_encrypt_key(library):
     assert caught.value.code == 10008 and not caught.value.transient
 
 
-def test_decrypt_data_from_several_threads_at_once_answers_each_with_the_sdks_code(library):
-    """The pull reads a page's records with a few threads (pull.READ_THREADS); DecryptData takes
-    no SDK handle, so the threads share the library: every call still gets its own answer."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    sdk = FinanceSdk(library, "ww0000000000000000", SECRET)
-
-    def garbage(i: int) -> int:
-        try:
-            sdk.decrypt_data("0123456789abcdef0123456789abcdef", f"bm90IGFuIGVuY3J5cHRlZCBtZXNzYWdl{i:04d}" * 4)
-        except BadEncryptKey as refused:
-            return refused.code
-        return 0
-
-    with ThreadPoolExecutor(4) as pool:
-        assert set(pool.map(garbage, range(200))) == {10008}
-
-
 def test_decrypt_data_refuses_what_would_abort_the_process(library, tmp_path):
     """The library throws an uncaught C++ exception (abort) on an encrypt_msg under 13 bytes:
     proven in a child process (no core file), refused by the binding before the call."""

@@ -38,7 +38,6 @@ run, so a message is judged once and never lost. The job composes them (archive/
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
 import hashlib
 import json
 import logging
@@ -59,12 +58,6 @@ log = logging.getLogger("wecom.archive")
 PAGE = MAX_LIMIT  # "一次拉取的消息条数，最大值1000条" (91774)
 PAGES_PER_RUN = 20  # 20,000 messages a run at most; the next run (a minute later) goes on
 TIMEOUT = 10  # seconds, GetChatData's own timeout argument
-# Each record costs an RSA-2048 decryption of its random key and a DecryptData: both run outside
-# the GIL (cryptography's RSA, ctypes), so a page is read by a few threads (bench/archive_pull.py).
-# DecryptData needs no SDK handle (WeWorkFinanceSdk_C.h: DecryptData(key, msg, slice)); that the
-# library's DecryptData is safe from several threads is UNCONFIRMED by 91551 (the header says
-# nothing): tests/archive/test_archive_sdk.py calls it from four threads at once.
-READ_THREADS = 4
 LEASE = timedelta(minutes=10)  # one pull at a time across processes; a crashed pull's lease runs out
 CONFIG_RETRY = timedelta(hours=1)  # after a configuration error, try again hourly, not every minute
 LAG_ALERT = timedelta(days=3)  # WeCom keeps 5 days ("获取会话记录内容不能超过5天", 91774)
@@ -153,32 +146,24 @@ def pull(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, settings, now: dat
     try:
         with session_factory() as session:
             seq = cursor(session, settings.corp_id, now).seq
-        with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="archive-read") as pool:
-            return _pull_pages(session_factory, sdk, keys, settings, now, client, pages, force, after, readers,
-                               counts, seq, pool)
+        for _ in range(pages):
+            try:
+                records = _page(sdk, client, seq)
+                seq = _store_page(session_factory, sdk, keys, settings, seq, records, now, counts, readers)
+            except _Abort as abort:
+                counts.error = abort.code
+                _failed(session_factory, settings, abort, now, force)
+                return counts
+            counts.pages += 1
+            if len(records) < PAGE:
+                counts.caught_up = True
+                break
+        _succeeded(session_factory, settings, now, counts)
+        if after is not None:
+            after()
+        return counts
     finally:
         _release(session_factory, settings.corp_id)
-
-
-def _pull_pages(session_factory, sdk, keys, settings, now, client, pages, force, after, readers, counts, seq,
-                pool) -> PullCounts:
-    """The pages of one pull, under its lease."""
-    for _ in range(pages):
-        try:
-            records = _page(sdk, client, seq)
-            seq = _store_page(session_factory, sdk, keys, settings, seq, records, now, counts, readers, pool)
-        except _Abort as abort:
-            counts.error = abort.code
-            _failed(session_factory, settings, abort, now, force)
-            return counts
-        counts.pages += 1
-        if len(records) < PAGE:
-            counts.caught_up = True
-            break
-    _succeeded(session_factory, settings, now, counts)
-    if after is not None:
-        after()
-    return counts
 
 
 def config_key(settings) -> str:
@@ -232,13 +217,9 @@ def _secret_refused(client) -> bool:
 
 
 def _store_page(session_factory, sdk, keys, settings, seq: int, records: list[dict], now: datetime,
-                counts: PullCounts, readers: Sequence[Reader], pool: ThreadPoolExecutor | None = None) -> int:
-    """Decrypt a page (`pool`: a few threads), then store it and move the cursor in one
-    transaction; the new seq."""
-    if pool is None:
-        rows = [_read(sdk, keys, record, now) for record in records]
-    else:  # in order; WeCom down mid-page: the first _Abort is raised here, nothing stored
-        rows = list(pool.map(lambda record: _read(sdk, keys, record, now), records))
+                counts: PullCounts, readers: Sequence[Reader]) -> int:
+    """Decrypt a page, then store it and move the cursor in one transaction; the new seq."""
+    rows = [_read(sdk, keys, record, now) for record in records]  # WeCom down mid-page: _Abort, nothing stored
     counts.records += len(rows)
     last = max([seq, *(int(r.seq) for r in rows)])
     with session_factory.begin() as session:
