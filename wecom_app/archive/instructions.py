@@ -107,15 +107,18 @@ def offer(session, settings, message, room, now: datetime) -> InstructionOffer |
 
 def is_leader(session, settings, userid: str) -> bool:
     """An office admin or a department leader: who may issue directives in the workbench
-    (workbench/access.py `issuer`), read from the directory mirror."""
+    (workbench/access.py `issuer`), read from the directory mirror — once per person per
+    transaction (a page of 1,000 messages full of members' @-mentions asks once each)."""
     if userid in settings.admins:
         return True
-    if session.scalar(select(UserDepartment.userid).where(UserDepartment.userid == userid,
-                                                          UserDepartment.is_leader.is_(True)).limit(1)) is not None:
-        return True
-    # department_leader is a JSON list: read the (small) department table, not a dialect's JSON operator
-    return any(userid in (d or []) for d in session.scalars(
-        select(Department.department_leader).where(Department.deleted.is_(False))))
+    known = session.info.setdefault("instructions.leaders", {})
+    if userid not in known:
+        known[userid] = session.scalar(select(UserDepartment.userid).where(
+            UserDepartment.userid == userid, UserDepartment.is_leader.is_(True)).limit(1)) is not None or any(
+            # department_leader is a JSON list: read the (small) department table, not a dialect's JSON operator
+            userid in (d or []) for d in session.scalars(
+                select(Department.department_leader).where(Department.deleted.is_(False))))
+    return known[userid]
 
 
 def mentions(session, group: Group, text: str) -> tuple[bool, list[str], list[str]]:
