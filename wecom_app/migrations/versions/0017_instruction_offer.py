@@ -43,18 +43,17 @@ def upgrade() -> None:
     with op.batch_alter_table('instruction_offer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_instruction_offer_group_id'), ['group_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_instruction_offer_status'), ['status'], unique=False)
-    with op.batch_alter_table('directive', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('origin_group_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('origin', sa.JSON(), nullable=True))
-        batch_op.create_foreign_key('fk_directive_origin_group_id_chat_group', 'chat_group', ['origin_group_id'],
-                                    ['id'], ondelete='SET NULL')
+    # Plain ADD COLUMN, never a batch copy of `directive`: on SQLite (foreign keys on) a batch
+    # recreates the table, and dropping the old one cascades to every receipt, version and batch
+    # (ON DELETE CASCADE). No foreign key on origin_group_id: it is evidence, like `issuer`.
+    op.add_column('directive', sa.Column('origin_group_id', sa.Integer(), nullable=True))
+    op.add_column('directive', sa.Column('origin', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('directive', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_directive_origin_group_id_chat_group', type_='foreignkey')
-        batch_op.drop_column('origin')
-        batch_op.drop_column('origin_group_id')
+    # SQLite (3.35+) drops the columns in place: no batch copy of `directive` (see upgrade)
+    op.drop_column('directive', 'origin')
+    op.drop_column('directive', 'origin_group_id')
     with op.batch_alter_table('instruction_offer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_instruction_offer_status'))
         batch_op.drop_index(batch_op.f('ix_instruction_offer_group_id'))
