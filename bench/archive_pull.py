@@ -253,7 +253,7 @@ def run(kind: str, url: str, n: int, rooms: int, tmp: Path, sdk_kind: str = "emu
         engine.dispose()
     expected_offers = len(range(0, n, INSTRUCTION_EVERY))
     print(f"  {stored:,} messages stored in {elapsed:.1f} s over {runs} pull runs: {stored / elapsed:,.0f} messages/s"
-          f"   peak memory (VmHWM) {peak:.0f} MiB")
+          f"   peak memory (VmHWM) {peak:.0f} MiB" + (" (with the stand-in's archive in it)" if sdk_kind == "local" else ""))
     print(f"  {offered} instructions offered (expected {expected_offers})" + (f"   error: {counts.error}" if counts.error else ""))
     accounted = 0.0
     for name in sorted(timer.seconds, key=timer.seconds.get, reverse=True):
