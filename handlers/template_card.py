@@ -1,9 +1,12 @@
 """Card clicks (template_card_event, 90240): a directive acknowledged (收到, key
 `ack`) or completed (已办结, key `done`). The work is in wecom_app.directives.acks;
-the card update goes through the outbox."""
+the card update goes through the outbox. A click on the card that offers to track an
+instruction given in a group (R16; its task_id is an offer's) goes to
+wecom_app.archive.instructions instead."""
 
 from datetime import datetime, timedelta, timezone
 
+from wecom_app.archive import instructions
 from wecom_app.callbacks.router import Router
 from wecom_app.directives import acks as directives_acks
 from wecom_app.logs import kv
@@ -24,6 +27,13 @@ def clicked_at(event, now: datetime) -> datetime:
 
 @router.register("template_card_event")
 def handle_card_click(event, ctx):
+    if instructions.is_offer_task(event.get("TaskId")):
+        outcome = instructions.tap(ctx.session, ctx.settings, userid=event.from_user, task_id=event.get("TaskId"),
+                                   key=event.get("EventKey"), response_code=event.get("ResponseCode"),
+                                   now=clicked_at(event, ctx.now))
+        ctx.log.info(kv("wecom.handler.instruction_click", userid=event.from_user, task_id=event.get("TaskId"),
+                        event_key=event.get("EventKey"), outcome=outcome))
+        return
     outcome = directives_acks.click(ctx.session, ctx.settings, userid=event.from_user, task_id=event.get("TaskId"),
                                     key=event.get("EventKey"), response_code=event.get("ResponseCode"),
                                     now=clicked_at(event, ctx.now))

@@ -24,6 +24,7 @@ from wecom_app.archive.keys import KeyFileError, load_private_keys
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 DEFAULT_DATABASE_URL = "sqlite:///instance/wecom_app.db"
 DEFAULT_WORK_HOURS = "09:00-12:00,13:30-18:00"
+DEFAULT_INSTRUCTION_MARKERS = ("请各位", "务必", "截止")
 
 _AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 _TOKEN = re.compile(r"[A-Za-z0-9]{1,32}")
@@ -87,6 +88,9 @@ class Settings:
     # R6: leaders who get the weekly and monthly digest (wecom_app/digest) besides the office admins
     digest_leaders: tuple[str, ...] = ()
     archive_retention_days: int = 180  # archived content older than this is deleted, except messages cited as evidence
+    # R16: words that make an archived message from a leader or custodian in a governed group an
+    # instruction to offer for tracking, even without an @-mention (archive/instructions.py)
+    instruction_markers: tuple[str, ...] = DEFAULT_INSTRUCTION_MARKERS
     # Set only in code by `wecom-app sandbox` and the tests; no variable turns it on.
     sandbox: bool = False
 
@@ -341,8 +345,23 @@ def _digest(env: _Reader) -> dict:
     return dict(digest_leaders=leaders)
 
 
+def _instructions(env: _Reader) -> dict:
+    """INSTRUCTION_MARKERS (R16): comma-separated words; empty: the default; `-`: none (only
+    an @-mention by a leader or custodian is then offered for tracking)."""
+    raw = env.get("INSTRUCTION_MARKERS")
+    if not raw:
+        return dict(instruction_markers=DEFAULT_INSTRUCTION_MARKERS)
+    if raw == "-":
+        return dict(instruction_markers=())
+    markers = tuple(dict.fromkeys(m.strip() for m in raw.replace("，", ",").split(",") if m.strip()))
+    for marker in markers:
+        if len(marker) > 32 or marker.startswith("@"):
+            env.problem(f"INSTRUCTION_MARKERS: {marker[:40]!r} is not a marker word (at most 32 characters, no @)")
+    return dict(instruction_markers=markers)
+
+
 # Each group reads its variables and adds what is wrong to the reader's one list of problems.
-GROUPS = (_wecom_app, _database, _web, _working_time, _logging, _governance, _limits, _archive, _digest)
+GROUPS = (_wecom_app, _database, _web, _working_time, _logging, _governance, _limits, _archive, _digest, _instructions)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:

@@ -174,6 +174,8 @@ def test_r4_settings_show_the_environment_and_no_secret(wb, sandbox_state, wb_se
         assert f'data-env="{variable}"' in html, variable
     assert "09:00-12:00，13:30-18:00" in html and "警告 → 暂时移出群 7 天 → 移出群" in html and "张伟（zhangwei）" in html
     assert "重启服务生效" in html
+    markers = html.split('data-env="INSTRUCTION_MARKERS"')[1].split('data-env=')[0]
+    assert "「请各位」、「务必」、「截止」" in markers  # R16: the default directive markers
     for secret in (wb_settings.secret, wb_settings.token, wb_settings.aes_key, wb_settings.secret_key,
                    wb_settings.contact_secret, wb_settings.database_url):
         assert secret and secret not in html

@@ -295,3 +295,14 @@ def test_r4_a_non_urgent_directive_whose_cards_would_go_after_its_deadline_is_re
     assert 'data-error="deadline_date">非紧急指令要到 2026-11-30 09:00（下一个工作时段，R4）才会发出' in answer.text
     assert count(wb, Directive) == 0
     assert compose(client, deadline_date="2026-11-28", deadline_time="18:00", urgent="y").status_code == 302
+
+
+def test_r16_a_directive_tracked_from_a_group_shows_its_origin(wb, sandbox_state, acknowledged):
+    """An instruction given in a group and tracked by its sender (archive/instructions.py): the
+    directive's page and its receipt matrix say where it was said."""
+    label = "群「研发部-日常沟通」2026-03-02 09:00 的消息"
+    with rt(wb).sessions.begin() as db:
+        db.get(Directive, acknowledged).origin = {"label": label, "msgid": "m1"}
+    client = as_user(wb, sandbox_state, "caoyang")
+    for path in (f"/directives/{acknowledged}", f"/directives/{acknowledged}/receipts"):
+        assert label in client.get(path).text.split('data-test="origin"')[1]

@@ -14,7 +14,7 @@ import weakref
 
 from sqlalchemy import select
 
-from wecom_app.archive import activity, content
+from wecom_app.archive import activity, content, instructions
 from wecom_app.archive.keys import load_private_keys
 from wecom_app.archive.pull import PullCounts, check_lag, pull, retry_encrypted
 from wecom_app.archive.rooms import RoomCounts, read_due, read_permit_users
@@ -26,6 +26,7 @@ from wecom_app.models import ArchiveCursor
 READERS: tuple = (
     content.read_words,  # R3, R5, R12: the office's word lists; a hit is a violation with the message as evidence
     activity.tally,  # R17, R4: messages per room, week and sender; texts outside working time
+    instructions.offer,  # R16: a leader's or custodian's instruction in a group, offered to its sender
 )
 
 _tools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

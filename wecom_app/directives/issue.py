@@ -126,9 +126,12 @@ def _check_content(title: str, body: str) -> tuple[str, str]:
 
 def issue(session, settings, *, title: str, body: str, assignees: dict[str, Any], deadline: datetime,
           issuer: str, now: datetime, require: str = "ack", urgent: bool = False, confidential: bool = False,
-          summary_group_id: int | None = None, reminder_plan: dict | None = None) -> Directive:
+          summary_group_id: int | None = None, reminder_plan: dict | None = None,
+          origin_group_id: int | None = None, origin: dict | None = None) -> Directive:
     """Freeze and queue a directive. Urgent ones go out at once; others at the next
-    working moment (R4). Returns the directive (flushed, with its id)."""
+    working moment (R4). Returns the directive (flushed, with its id). `origin`: an
+    instruction given in a group and tracked by its sender (archive/instructions.py), its
+    group and the facts frozen with it; the ledger's `issued` entry carries them."""
     title, body = _check_content(title, body)
     if require not in REQUIRES:
         raise DirectiveError("require", f"one of {', '.join(REQUIRES)}")
@@ -145,7 +148,8 @@ def issue(session, settings, *, title: str, body: str, assignees: dict[str, Any]
     directive = Directive(title=title, body=body, version=1, content_hash="", issuer=issuer, require=require,
                           urgent=bool(urgent), confidential=bool(confidential), deadline=deadline,
                           assignees=_spec(assignees), summary_group_id=summary_group.id if summary_group else None,
-                          reminder_plan=plan, status="active", created_at=now)
+                          reminder_plan=plan, status="active", created_at=now, origin_group_id=origin_group_id,
+                          origin=origin)
     session.add(directive)
     session.flush()
     directive.content_hash = _hash_of(directive)
@@ -156,7 +160,8 @@ def issue(session, settings, *, title: str, body: str, assignees: dict[str, Any]
     ledger.append(session, "issued", at=now, directive_id=directive.id, actor=issuer, version=1,
                   title=title, content_hash=directive.content_hash, require=require, urgent=bool(urgent),
                   confidential=bool(confidential), deadline=deadline.astimezone(timezone.utc).isoformat(),
-                  assignees=_spec(assignees), people=len(people), people_hash=people_hash(people))
+                  assignees=_spec(assignees), people=len(people), people_hash=people_hash(people),
+                  **({"origin": origin} if origin is not None else {}))
     audit(session, issuer, "directive.issue", f"directive:{directive.id}", now=now, title=title, people=len(people),
           urgent=bool(urgent), confidential=bool(confidential))
     delivery.send_cards(session, settings, directive, people, now=now)

@@ -136,7 +136,14 @@ class _Format:
                 ("内容哈希 (SHA-256)", d.content_hash), ("发布人", self.who(d.issuer)), ("发布时间", self.time(d.created_at)),
                 ("截止时间", self.time(d.deadline)), ("要求", require),
                 ("紧急", "是" if d.urgent else "否"), ("机密", "是" if d.confidential else "否"), ("状态", self.status()),
-                ("导出时间", f"{self.time(sheet.exported_at)} ({sheet.tz_name})")]
+                ("导出时间", f"{self.time(sheet.exported_at)} ({sheet.tz_name})")] + self.origin()
+
+    def origin(self) -> list[tuple[str, str]]:
+        """An instruction given in a group (R16, archive/instructions.py): where it was said."""
+        origin = self.sheet.directive.origin
+        if not origin:
+            return []
+        return [("来源", f"{origin.get('label', '')}（msgid {origin.get('msgid', '')}）")]
 
     def ledger_lines(self) -> list[tuple[str, str]]:
         seq, head = self.sheet.chain_head

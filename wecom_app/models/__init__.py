@@ -13,6 +13,7 @@ check rely on that).
 - `announcements`:  announcements and their delivery per group
 - `ledger`:         the hash-chained evidence ledger
 - `archive`:        the conversation archive's cursor, archived messages, rooms seen, permit list
+- `instructions`:   instructions given in a group, offered to their sender to be tracked (R16)
 - `admin`:          REST API tokens, the audit log, sensitive-word rules, workbench session
                     generations
 """
@@ -30,6 +31,7 @@ from wecom_app.models.directives import (
 )
 from wecom_app.models.directory import Department, DirectoryVersion, Tag, TagMember, User, UserDepartment
 from wecom_app.models.groups import Group, GroupMember, GroupReread
+from wecom_app.models.instructions import InstructionOffer
 from wecom_app.models.ledger import LedgerEntry
 from wecom_app.models.pipeline import (
     AccessToken,
@@ -68,6 +70,7 @@ __all__ = [
     "GroupMember",
     "GroupReread",
     "InboxEvent",
+    "InstructionOffer",
     "JobLease",
     "LedgerEntry",
     "OutboxAction",

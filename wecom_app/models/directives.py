@@ -62,6 +62,11 @@ class Directive(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(80))
     revoke_reason: Mapped[str] = mapped_column(Text, default="")
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the deadline was processed
+    # an instruction given in a group and tracked by its sender's tap (archive/instructions.py): the
+    # group, and the facts frozen at issue {"group_name", "chat_id", "msgid", "sent_at", "label"}.
+    # Evidence, like `issuer`: no foreign key, so a deleted group never blanks the record.
+    origin_group_id: Mapped[int | None] = mapped_column(Integer)
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class DirectiveVersion(Base):

@@ -236,6 +236,8 @@ def _environment(db, settings) -> list[tuple[str, str, str]]:
          else f"{DEFAULT_REAL_NAMES}（可设 name-or-department-name 同时接受「部门-姓名」）", "REAL_NAME_PATTERN"),
         ("实名整改宽限", f"{settings.real_name_grace_days} 天", "REAL_NAME_GRACE_DAYS"),
         ("处罚阶梯", steps, "SANCTION_LADDER"),
+        ("群内指令提示词（会话存档，R16）", "、".join(f"「{m}」" for m in settings.instruction_markers)
+         or "未设置（只看 @所有人 和 @成员）", "INSTRUCTION_MARKERS"),
         ("办公室管理员", admins, "WECOM_ADMINS"),
         ("管理员标签（标签成员也是管理员）", tag, "WECOM_ADMIN_TAG"),
         ("企业 ID / 应用 AgentId", f"{settings.corp_id} / {settings.agent_id}", "WECOM_CORP_ID, WECOM_AGENT_ID"),

@@ -13,7 +13,7 @@ Note for later migrations: SQLite's batch_alter_table recreates a table and drop
 triggers; a migration that batch-alters one of these tables must call `install()` again.
 
 Revision ID: 0023
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-05 20:30:00.000000
 """
 from alembic import op
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 
 revision = '0023'
-down_revision = '0016'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
