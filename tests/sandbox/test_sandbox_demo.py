@@ -5,7 +5,7 @@ non-compliant members, directives, a report."""
 from sqlalchemy import func, select
 
 from wecom_app.directory.full_sync import full_sync
-from wecom_app.models import ArchivedMessage, ArchiveTally, Directive, DirectiveReceipt, Group, GroupMember, User, Violation
+from wecom_app.models import ArchivedMessage, ArchiveTally, Directive, DirectiveReceipt, Group, GroupMember, InstructionOffer, User, Violation
 from wecom_app.governance.registry import register_group
 from wecom_app.sandbox.demo import seed_demo_data
 from wecom_app.sandbox.seed import ADMIN_ROOM, CLASSIFIED, INSTRUCTION, RD_ROOM
@@ -37,7 +37,7 @@ def test_sandbox_demo_data_gives_each_role_something_to_see(sandbox):
     assert "report:zhuxia" in reports
 
 
-def test_r11_r12_r4_the_sandbox_archive_demo_shows_its_groups_and_violations_after_one_archive_run(sandbox):
+def test_r11_r12_r4_r16_the_sandbox_archive_demo_shows_its_groups_violations_and_offer_after_one_archive_run(sandbox):
     app, runtime, state = sandbox
     assert runtime.settings.archive_enabled and runtime.settings.finance_sdk == "emulator"
     full_sync(runtime.sessions, runtime.client, runtime.clock())
@@ -53,6 +53,8 @@ def test_r11_r12_r4_the_sandbox_archive_demo_shows_its_groups_and_violations_aft
         texts = session.scalars(select(ArchivedMessage.content).where(ArchivedMessage.roomid == RD_ROOM[0])).all()
         late = session.scalar(select(ArchiveTally.off_hours).where(ArchiveTally.roomid == RD_ROOM[0],
                                                                    ArchiveTally.userid == "zenglin", ArchiveTally.off_hours > 0))
+        offers = session.execute(select(InstructionOffer.sender, InstructionOffer.group_id, InstructionOffer.mention_all,
+                                        InstructionOffer.status)).all()
     assert (rd.status, rd.custodian) == ("active", "caoyang")
     assert (admin.status, admin.name) == ("discovered", "行政部-日常沟通")  # for the newcomer to register
     assert out_of_scope.compliance == "out_of_scope"
@@ -60,6 +62,7 @@ def test_r11_r12_r4_the_sandbox_archive_demo_shows_its_groups_and_violations_aft
     assert ("R12", "pengfei", rd.id, "archive") in found  # the classified project name
     assert not [f for f in found if f[1] == "zenglin"] and late == 1  # late-night work talk is counted, not a violation
     assert INSTRUCTION in texts and any(CLASSIFIED in t for t in texts if t)
+    assert offers == [("caoyang", rd.id, True, "offered")]  # R16: the leader's @所有人 offered to track, once
     with runtime.sessions.begin() as session:  # the newcomer registers the discovered group (scope 行政部)
         register_group(session, runtime.settings, kind="internal", chat_id=ADMIN_ROOM[0], name=ADMIN_ROOM[1],
                        owner="wangfang", custodian="lina", scope={"departments": [3]}, allow_external=False,
