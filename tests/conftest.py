@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.plugins.emulated",
     "tests.plugins.workbench",
     "tests.plugins.browser",
+    "tests.plugins.archive",
 ]
 
 # The official sample's callback settings (shared/wecom-api-notes.md §1.6, set A)

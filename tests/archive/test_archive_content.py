@@ -6,50 +6,15 @@ and retention."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.archive.test_archive_pull import ROOM, arc, rsa_keys, run_pull  # noqa: F401
-from tests.archive.test_archive_rooms import read_rooms, register
+from tests.plugins.archive import ROOM, at, pull, read_rooms, register, violations
 from tests.plugins.world import texts_to
 from wecom_app.archive import activity, content, retention
-from wecom_app.archive.job import READERS
-from wecom_app.models import ArchiveCursor, ArchivedMessage, ArchiveTally, AuditEntry, Group, SensitiveWordRule, Violation
-
-SHANGHAI = timezone(timedelta(hours=8))
-
-
-def pull(arc):
-    return run_pull(arc, readers=READERS)
-
-
-def at(*args) -> float:
-    return datetime(*args, tzinfo=SHANGHAI).timestamp()
-
-
-@pytest.fixture
-def governed(arc):
-    """The room registered as an internal group (custodian sunli, not an admin), with the office's lists."""
-    arc.archive.post(ROOM, "lina", "大家好")
-    pull(arc)
-    read_rooms(arc)
-    group_id = register(arc, custodian="sunli")
-    with arc.sessions.begin() as session:
-        content.save_list(session, name="涉密项目代号", rule="R12", words=["天穹", "北斗七号"], actor="zhangwei",
-                          now=arc.now())
-        session.add(SensitiveWordRule(name="不文明用语", words=["傻瓜"], sync_status="synced", created_by="zhangwei"))
-    arc.group_id = group_id
-    return arc
-
-
-def violations(arc) -> list[Violation]:
-    with arc.sessions() as session:
-        rows = session.scalars(select(Violation).where(Violation.detected_by == "archive").order_by(Violation.id)).all()
-        session.expunge_all()
-        return rows
-
+from wecom_app.models import ArchiveCursor, ArchivedMessage, ArchiveTally, AuditEntry, Group, SensitiveWordRule
 
 def test_r12_a_classified_word_is_one_violation_per_message_with_the_message_as_evidence(governed):
     arc = governed

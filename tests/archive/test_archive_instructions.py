@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.archive.test_archive_pull import ROOM, arc, rsa_keys, run_pull  # noqa: F401 (fixtures)
+from tests.plugins.archive import ROOM, run_pull
 from tests.plugins.handlers import NOW, card_click, dispatch, outbox
 from wecom_app.archive import instructions
 from wecom_app.archive import job as archive_job

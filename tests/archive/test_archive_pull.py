@@ -12,60 +12,18 @@ import dataclasses
 import json
 import logging
 from datetime import datetime, timezone
-from types import SimpleNamespace
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 
+from tests.plugins.archive import ROOM, run_pull, write_key
 from tests.plugins.world import actions
 from wecom_app.archive import pull as archive_pull
 from wecom_app.archive.keys import load_private_keys
 from wecom_app.archive.sdk import EmulatorSdk
 from wecom_app.models import ArchiveCursor, ArchivedMessage, ArchiveRoom
-from wecom_app.sandbox.emulator.archive import enable_archive
 
 pytestmark = pytest.mark.both_databases  # msgid unique and the cursor in one transaction; 100 KB texts and control characters in PostgreSQL's text
-
-ARCHIVE_SECRET = "test-archive-secret-0123456789"
-ROOM = "wrArchiveRoom0000000000000001"
-
-
-@pytest.fixture(scope="module")
-def rsa_keys():
-    return {ver: rsa.generate_private_key(public_exponent=65537, key_size=2048) for ver in (1, 2)}
-
-
-def write_key(folder, ver, key) -> None:
-    folder.mkdir(exist_ok=True)
-    (folder / f"{ver}.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
-
-
-@pytest.fixture
-def arc(world, tmp_path, rsa_keys, emulator_url):  # noqa: F811
-    """The emulator archives under key version 1 (it also knows 2); the app holds key 1 only."""
-    from wecom_app.wecom.client import WeComClient
-
-    archive = enable_archive(world.state, ARCHIVE_SECRET, {v: k.public_key() for v, k in rsa_keys.items()})
-    archive.publickey_ver = 1
-    archive.permit_users(["wangfang", "lina", "chenjing"])
-    archive.add_room(ROOM, "行政部-日常沟通", "wangfang", ["wangfang", "lina", "chenjing"])
-    write_key(tmp_path / "keys", 1, rsa_keys[1])
-    settings = dataclasses.replace(world.settings, archive_secret=ARCHIVE_SECRET,
-                                   archive_private_keys=str(tmp_path / "keys"), finance_sdk="emulator")
-    client = WeComClient(settings, world.sessions, clock=world.now, sleep=lambda _s: None, max_attempts=1)
-    sdk = EmulatorSdk(emulator_url, settings.corp_id, ARCHIVE_SECRET)
-    yield SimpleNamespace(**{**vars(world), "settings": settings, "client": client}, archive=archive, sdk=sdk,
-                          keys=load_private_keys(tmp_path / "keys"), keydir=tmp_path / "keys")
-    sdk.close()
-    client.close()
-
-
-def run_pull(arc, **kw):
-    return archive_pull.pull(arc.sessions, arc.sdk, arc.keys, arc.settings, arc.now(), client=arc.client, **kw)
-
 
 def stored(arc) -> list[ArchivedMessage]:
     with arc.sessions() as session:

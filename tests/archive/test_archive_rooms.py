@@ -10,33 +10,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tests.archive.test_archive_pull import ARCHIVE_SECRET, ROOM, arc, rsa_keys, run_pull  # noqa: F401
+from tests.plugins.archive import ARCHIVE_SECRET, ROOM, group_of, read_rooms, register, run_pull
 from tests.plugins.api import bearer, issue_token
 from tests.plugins.world import actions, member, push, texts_to
 from wecom_app.archive import job as archive_job
-from wecom_app.archive.rooms import read_due, read_permit_users
+from wecom_app.archive.rooms import read_permit_users
 from wecom_app.governance import registry
 from wecom_app.models import ArchiveRoom, Group, Violation
 from wecom_app.sandbox.pusher import msgaudit_notify
-
-
-def read_rooms(arc):
-    return read_due(arc.sessions, arc.client, arc.settings, arc.now())
-
-
-def group_of(arc, roomid=ROOM) -> Group:
-    with arc.sessions() as session:
-        group = session.scalar(select(Group).where(Group.chat_id == roomid))
-        session.expunge_all()
-        return group
-
-
-def register(arc, **fields) -> int:
-    values = dict(kind="internal", chat_id=ROOM, name="行政部-日常沟通", owner="wangfang", custodian="lina",
-                  scope={"departments": [3]}, allow_external=False, robot_webhook=None, actor="api:office", now=arc.now())
-    values.update(fields)
-    with arc.sessions.begin() as session:
-        return registry.register_group(session, arc.settings, **values).id
 
 
 def violations(session) -> list[tuple[str, str]]:

@@ -9,8 +9,7 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from tests.archive.test_archive_content import at, governed, pull, violations  # noqa: F401
-from tests.archive.test_archive_pull import ARCHIVE_SECRET, ROOM, arc, rsa_keys  # noqa: F401
+from tests.plugins.archive import ARCHIVE_SECRET, ROOM, at, pull, violations
 from tests.plugins.workbench import csrf_of, login
 from wecom_app.app import Runtime, create_app
 from wecom_app.models import ArchiveWordList, AuditEntry, Group
