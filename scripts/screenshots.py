@@ -13,20 +13,17 @@ to Chromium through a fontconfig file, as the machine may have no Chinese font.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
-# (role, userid, [(page name, path)]); {group}, {bad_group}, {directive}, {violation}, {announcement}
-# are filled in from the data made below
+# (role, userid, [(page name, path)]); {group}, {bad_group}, {directive}, {violation}, {announcement},
+# {internal_group} are filled in from the data made below
 PAGES = (
     ("admin", "zhangwei", [
         ("home", "/"), ("more", "/more"), ("groups", "/groups"), ("group-new", "/groups/new"),
@@ -36,22 +33,14 @@ PAGES = (
         ("receipts", "/directives/{directive}/receipts"), ("directive-correct", "/directives/{directive}/correct"),
         ("announcements", "/announcements"), ("announcement-new", "/announcements/new"),
         ("announcement", "/announcements/{announcement}"), ("assessments", "/assessments"), ("settings", "/settings"),
-        ("audit", "/audit"), ("me", "/me"), ("reports", "/reports")]),
+        ("audit", "/audit"), ("me", "/me"), ("reports", "/reports"), ("group-edit", "/groups/{group}/edit"),
+        ("group-import", "/groups/import"), ("digest", "/digest"), ("help-rules", "/help/rules"),
+        ("internal-group", "/groups/{internal_group}"), ("internal-group-archive", "/groups/{internal_group}/archive")]),
     ("custodian", "xuchao", [("home", "/"), ("more", "/more"), ("groups", "/groups"), ("violations", "/violations")]),
+    ("internal-custodian", "caoyang", [("internal-group", "/groups/{internal_group}")]),
     ("issuer", "caoyang", [("directives", "/directives"), ("receipts", "/directives/{confidential}/receipts")]),
     ("employee", "zhuxia", [("me", "/me"), ("directive", "/directives/{directive}"), ("reports", "/reports")]),
 )
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _fontconfig(tmp: Path) -> dict:
@@ -87,29 +76,30 @@ def _extra_data(runtime) -> dict:
         ids["directive"] = db.scalar(select(Directive.id).where(Directive.confidential.is_(False)).order_by(Directive.id))
         ids["confidential"] = db.scalar(select(Directive.id).where(Directive.confidential.is_(True)).order_by(Directive.id))
         ids["violation"] = db.scalar(select(Violation.id).order_by(Violation.id)) or 1
+        ids["internal_group"] = db.scalar(select(Group.id).where(Group.kind == "internal", Group.status == "active")
+                                          .order_by(Group.id)) or ids["group"]
     return ids
 
 
 def main(out: Path) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
-    from wecom_app.directory.mirror import full_sync
+    from wecom_app.directory.full_sync import full_sync
     from wecom_app.sandbox.demo import seed_demo_data
-    from wecom_app.sandbox.run import build
+    from wecom_app.sandbox.run import build, free_port, serve_in_background
     from wecom_app.scheduler import run_job
 
     out.mkdir(parents=True, exist_ok=True)
     saved = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        port = _free_port()
+        port = free_port()
         wsgi, runtime, state = build("127.0.0.1", port, f"sqlite:///{tmp / 'screens.db'}")
-        server = make_server("127.0.0.1", port, wsgi, threaded=True, request_handler=_Quiet)
-        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+        server = serve_in_background(wsgi, "127.0.0.1", port)
         try:
             full_sync(runtime.sessions, runtime.client, runtime.clock())
             seed_demo_data(runtime, state, wsgi.app.extensions["wecom_pusher"])
-            for job in ("inbox", "outbox"):
+            for job in ("archive", "inbox", "outbox"):  # archive: the internal groups of the demo
                 run_job(job, runtime)
             ids = _extra_data(runtime)
             with sync_playwright() as playwright:

@@ -21,29 +21,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.plugins.workbench import issue_directive  # noqa: F401 (re-exported for browser tests)
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclasses.dataclass
@@ -57,15 +43,13 @@ class LiveApp:
 @pytest.fixture
 def live_app(sqlite_template, tmp_path):
     from wecom_app.directory.full_sync import full_sync
-    from wecom_app.sandbox.run import build
+    from wecom_app.sandbox.run import build, free_port, serve_in_background
 
     database = tmp_path / "live.db"
     shutil.copy(sqlite_template, database)
-    port = _free_port()
+    port = free_port()
     wsgi, runtime, state = build("127.0.0.1", port, f"sqlite:///{database}")
-    server = make_server("127.0.0.1", port, wsgi, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
+    server = serve_in_background(wsgi, "127.0.0.1", port)
     full_sync(runtime.sessions, runtime.client, runtime.clock())
     yield LiveApp(url=runtime.settings.public_url, app=wsgi.app, runtime=runtime, state=state)
     state.stopping.set()

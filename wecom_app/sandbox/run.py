@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -86,6 +87,28 @@ def build(host: str, port: int, database_url: str):
     )
     wsgi = DispatcherMiddleware(app, {EMULATOR_PREFIX: create_emulator(state)})
     return wsgi, runtime, state
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Logs no request: for a sandbox served behind tests and scripts (tests/plugins/browser.py,
+    scripts/screenshots.py)."""
+
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def serve_in_background(wsgi, host: str, port: int):
+    """A threaded werkzeug server for `wsgi` on host:port, serving from a daemon thread; the
+    caller calls `shutdown()` and `server_close()` on what this returns."""
+    server = make_server(host, port, wsgi, threaded=True, request_handler=QuietRequestHandler)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    return server
 
 
 class _ConsoleRequestHandler(WSGIRequestHandler):
