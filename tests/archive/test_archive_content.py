@@ -16,6 +16,8 @@ from tests.plugins.world import texts_to
 from wecom_app.archive import activity, content, retention
 from wecom_app.models import ArchiveCursor, ArchivedMessage, ArchiveTally, AuditEntry, Group, SensitiveWordRule
 
+
+@pytest.mark.both_databases  # the violation and its evidence (JSON) written in the pull's page transaction
 def test_r12_a_classified_word_is_one_violation_per_message_with_the_message_as_evidence(governed):
     arc = governed
     arc.archive.post(ROOM, "chenjing", "天穹项目的报价和北斗七号的方案都在附件里")  # two words, one message
