@@ -256,3 +256,23 @@ def test_r16_cli_ledger_verify_on_an_empty_chain(env):
 def test_r16_cli_ledger_verify_refuses_an_unmigrated_database(env, tmp_path):
     result = run(dict(env, DATABASE_URL=f"sqlite:///{tmp_path}/empty.db"))
     assert result.exit_code == 3 and "wecom-app db upgrade" in result.output
+
+
+@pytest.mark.both_databases  # the lock is PostgreSQL's advisory lock, SQLite's writer lock
+def test_r16_appends_under_one_lock_link_up_across_a_rolled_back_savepoint(sessions):
+    """A dispatcher's batch takes the lock once and appends many times, each event in a
+    savepoint: an append rolled back with its savepoint leaves no gap and no dangling link."""
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    with sessions.begin() as session:
+        ledger.lock(session)
+        ledger.append(session, "issued", at=at, directive_id=1, actor="wangfang")
+        savepoint = session.begin_nested()
+        ledger.append(session, "acknowledged", at=at, directive_id=1, actor="lina", userid="lina")
+        savepoint.rollback()
+        with session.begin_nested():
+            ledger.append(session, "acknowledged", at=at, directive_id=1, actor="chenjing", userid="chenjing")
+        ledger.append(session, "completed", at=at, directive_id=1, actor="chenjing", userid="chenjing")
+    with sessions() as session:
+        assert [(r.seq, r.actor) for r in session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))] == [
+            (1, "wangfang"), (2, "chenjing"), (3, "chenjing")]
+        assert ledger.verify(session).ok

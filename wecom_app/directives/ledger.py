@@ -30,6 +30,7 @@ from wecom_app.models import LedgerEntry
 GENESIS = "0" * 64
 LEDGER_LOCK = 0x6C656467  # "ledg"
 LOCKED_KEY = "wecom.ledger.locked"  # session.info: this transaction holds the lock
+HEAD_KEY = "wecom.ledger.head"  # session.info: (seq, hash) this transaction appended last, under the lock
 EVENTS = ("issued", "delivered", "undeliverable", "acknowledged", "completed", "reminded", "escalated",
           "overdue", "corrected", "revoked", "click_refused",
           "renamed")  # the person's userid changed (NewUserID, 90970): the rows before keep the old one
@@ -73,6 +74,12 @@ def lock(session: Session) -> None:
 def _unlocked(session: Session, transaction) -> None:
     if transaction.parent is None:  # the outermost transaction ended: the lock went with it
         session.info.pop(LOCKED_KEY, None)
+        session.info.pop(HEAD_KEY, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _head_rolled_back(session: Session, _previous) -> None:
+    session.info.pop(HEAD_KEY, None)  # a savepoint's rollback may have taken the last append with it
 
 
 def append(session: Session, event: str, *, at: datetime, directive_id: int | None = None, actor: str = "system",
@@ -82,7 +89,8 @@ def append(session: Session, event: str, *, at: datetime, directive_id: int | No
     if event not in EVENTS:
         raise ValueError(f"unknown ledger event {event!r}")
     lock(session)
-    seq, prev = head(session)
+    # the head this transaction wrote last, while it holds the lock (nobody else appends meanwhile)
+    seq, prev = session.info.get(HEAD_KEY) or head(session)
     seq += 1
     data = json.loads(json.dumps(data, ensure_ascii=False))  # exactly what the JSON column gives back
     row = LedgerEntry(seq=seq, directive_id=directive_id, event=event, actor=actor, userid=userid, data=data, at=at,
@@ -90,6 +98,8 @@ def append(session: Session, event: str, *, at: datetime, directive_id: int | No
     row.hash = chain_hash(prev, entry_content(row))
     session.add(row)
     session.flush()
+    if session.info.get(LOCKED_KEY):
+        session.info[HEAD_KEY] = (seq, row.hash)
     return row
 
 
