@@ -20,7 +20,7 @@ def test_admin_logs_in_and_sees_every_menu(page, login_as, shot):
     assert page.url.endswith("/")
     assert page.locator("[data-test=dashboard]").is_visible()
     assert nav_keys(page) == ["home", "me", "reports", "groups", "violations", "directives", "announcements",
-                              "assessments", "settings", "audit"]
+                              "assessments", "settings", "audit", "digest", "help"]
     shot(page, "dashboard-admin")
 
 
@@ -35,14 +35,14 @@ def test_custodian_sees_their_group_pages_and_announcements(page, login_as, live
         db.commit()
     login_as(page, "pengfei")
     assert page.locator("[data-test=dashboard]").is_visible()
-    assert nav_keys(page) == ["home", "me", "reports", "groups", "violations", "announcements"]
+    assert nav_keys(page) == ["home", "me", "reports", "groups", "violations", "announcements", "help"]
     shot(page, "dashboard-custodian")
 
 
 def test_employee_lands_on_my_todo(page, login_as, shot):
     login_as(page, "zhuxia")
     assert page.url.endswith("/me")
-    assert nav_keys(page) == ["me", "reports"]
+    assert nav_keys(page) == ["me", "reports", "help"]
     assert page.locator("[data-test=empty]").first.is_visible()
     page.goto("/")
     assert page.url.endswith("/me")  # employees have no dashboard

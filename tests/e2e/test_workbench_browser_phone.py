@@ -105,7 +105,7 @@ def test_the_desktop_keeps_the_full_bar(browser, live_app, login_as):
     page = context.new_page()
     login_as(page, "zhangwei")
     keys = page.locator("[data-test=nav] [data-nav]")
-    assert keys.count() == len(menu_of(live_app, "zhangwei")) == 10
+    assert keys.count() == len(menu_of(live_app, "zhangwei")) == 12
     assert all(keys.nth(i).is_visible() for i in range(keys.count()))
     assert not page.locator("[data-test=tabbar]").is_visible()
     context.close()

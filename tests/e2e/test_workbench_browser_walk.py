@@ -39,7 +39,7 @@ def _links(page) -> list[str]:
         parts = urlsplit(href)
         if parts.netloc or not parts.path.startswith("/") or parts.path.startswith(("/_wecom", "/sandbox", "/static")):
             continue
-        if parts.path.endswith((".pdf", ".xlsx")):
+        if parts.path.endswith((".pdf", ".xlsx", ".csv")):  # downloads (receipt sheets, the audit CSV, templates)
             continue
         inside.append(href.split("#")[0])  # /help/rules#R4 and #R11 are one page (a second goto would not load)
     return list(dict.fromkeys(inside))
