@@ -41,6 +41,17 @@ def test_r12_a_classified_word_is_one_violation_per_message_with_the_message_as_
     assert len(violations(arc)) == 2
 
 
+def test_r12_a_sender_archived_with_capitals_is_the_directorys_lower_cased_userid(governed):
+    arc = governed  # WeCom's `from` as archived; the directory, sanctions and assessments key by lower case
+    arc.archive.post(ROOM, "ChenJing", "天穹的进度如何？")
+    pull(arc)
+    (violation,) = violations(arc)
+    assert violation.userid == "chenjing"
+    with arc.sessions() as session:
+        (told,) = [t for t in texts_to(session, "sunli") if "会话存档" in t]
+    assert "（chenjing）" in told
+
+
 def test_r3_the_sensitive_word_rules_apply_to_archived_texts_and_the_most_serious_rule_wins(governed):
     arc = governed
     arc.archive.post(ROOM, "chenjing", "你真是个傻瓜")

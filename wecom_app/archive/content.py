@@ -32,6 +32,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from wecom_app.audit import audit
+from wecom_app.governance.members import is_external
 from wecom_app.logs import kv
 from wecom_app.models import ArchivedMessage, ArchiveRoom, ArchiveWordList, Group, SensitiveWordRule, User
 from wecom_app.models.archive import WORD_LIST_RULES
@@ -157,16 +158,19 @@ def read_words(session, settings, message: ArchivedMessage, room, now: datetime)
     hits = matches(session, message.content)
     if not hits:
         return
+    # WeCom's `from` as archived; the directory, members, sanctions and assessments key employees by
+    # the lower-cased userid (directory/mirror.py), so the violation must too; external ids stay as they are
+    sender = message.sender if is_external(message.sender) else message.sender.lower()
     rule = min((h["rule"] for h in hits), key=SEVERITY.index)
     evidence = {"source": "archive", "archive_msgid": message.msgid, "roomid": message.roomid,
                 "msgtime": message.msgtime.isoformat() if message.msgtime else None, "msgtype": message.msgtype,
                 "matched": hits[:20], "reason": f"会话存档中的消息命中词表：{'、'.join(dict.fromkeys(h['list'] for h in hits))}"}
-    violation, new = open_violation(session, rule, message.sender, group.id, evidence=evidence, detected_by="archive",
+    violation, new = open_violation(session, rule, sender, group.id, evidence=evidence, detected_by="archive",
                                     now=now, ref=message.msgid)
     message.cited_by = violation.id
     if new:
         log.info(kv("wecom.archive.content_hit", rule=rule, group=group.id, violation=violation.id))
-        _tell_custodian(session, settings, group, message, rule, violation.id, hits, now)
+        _tell_custodian(session, settings, group, sender, rule, violation.id, hits, now)
 
 
 def judge_backlog(session_factory, settings, now: datetime, *, limit: int = 2000) -> int:
@@ -185,13 +189,13 @@ def judge_backlog(session_factory, settings, now: datetime, *, limit: int = 2000
         return len(waiting)
 
 
-def _tell_custodian(session, settings, group: Group, message: ArchivedMessage, rule: str, violation_id: int,
+def _tell_custodian(session, settings, group: Group, sender: str, rule: str, violation_id: int,
                     hits: list[dict], now: datetime) -> None:
     if not group.custodian:
         return
-    name = session.scalar(select(User.name).where(User.userid == message.sender)) or message.sender
+    name = session.scalar(select(User.name).where(User.userid == sender)) or sender
     lists_hit = "、".join(dict.fromkeys(h["list"] for h in hits))
-    text = (f"【会话存档】群「{clip(group.name or group.chat_id or '', 30)}」中 {clip(name, 20)}（{message.sender}）"
+    text = (f"【会话存档】群「{clip(group.name or group.chat_id or '', 30)}」中 {clip(name, 20)}（{sender}）"
             f"的一条消息命中词表「{clip(lists_hit, 60)}」（{rule}），已记为待处理违规，请在工作台查看证据并处理："
             f"{settings.public_url.rstrip('/')}/violations/{violation_id}\n"
             "系统不会自动处罚；企业微信不提供撤回他人消息或移出内部群成员的接口。")

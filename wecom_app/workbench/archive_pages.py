@@ -55,5 +55,7 @@ def group_archive(group_id: int):
 
 
 def _names(db, messages) -> dict[str, str]:
-    senders = sorted({m.sender for m in messages if m.sender}) or [""]
-    return dict(db.execute(select(User.userid, User.name).where(User.userid.in_(senders))).all())
+    """Sender as archived → the directory's name (the directory keys userids lower-cased)."""
+    senders = {m.sender: m.sender.lower() for m in messages if m.sender}
+    found = dict(db.execute(select(User.userid, User.name).where(User.userid.in_(set(senders.values()) or {""}))).all())
+    return {raw: found[low] for raw, low in senders.items() if low in found}
