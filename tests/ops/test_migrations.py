@@ -93,3 +93,24 @@ def test_0015_drops_the_unread_batch_columns_and_downgrade_puts_them_back(db_url
     with engine.connect() as conn:
         assert conn.execute(text("SELECT kind FROM directive_batch")).scalar_one() == "card"
     engine.dispose()
+
+
+@pytest.mark.both_databases
+def test_0016_counts_messages_pulled_before_it_as_judged_so_history_is_not_judged_at_the_first_run(db_url):
+    """Issue 12 item 5 (review): the content rules' backlog is for groups registered after their
+    messages were stored; a message pulled before 0016 is marked judged, not read as new."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from wecom_app.db import alembic_config, make_engine
+
+    config, engine = alembic_config(db_url), make_engine(db_url)
+    command.downgrade(config, "0015")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO archived_message (id, msgid, seq, state, known_type, stored_at) "
+                          "VALUES (1, 'm1', 1, 'stored', true, '2027-03-01 10:00:00')"))
+    engine.dispose()
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT judged FROM archived_message WHERE msgid = 'm1'")).scalar_one() in (True, 1)
+    engine.dispose()

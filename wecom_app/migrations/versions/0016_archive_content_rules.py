@@ -45,6 +45,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('cited_by', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('judged', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.create_index(batch_op.f('ix_archived_message_cited_by'), ['cited_by'], unique=False)
+    # Messages pulled before this version are not judged after the fact: the backlog (content.judge_backlog)
+    # is for groups registered after their messages were stored, not months of history at the first run
+    # (a violation and a text to the custodian for each old hit).
+    archived = sa.table('archived_message', sa.column('judged', sa.Boolean()))
+    op.execute(archived.update().values(judged=True))
 
 
 def downgrade() -> None:
