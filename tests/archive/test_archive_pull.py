@@ -59,11 +59,14 @@ def test_a_page_pulled_again_after_a_crash_stores_nothing_twice_and_skips_no_seq
         arc.archive.post(ROOM, "lina", f"第{n}条")
     monkeypatch.setattr(archive_pull, "PAGE", 2)  # pages of 2: seq 1-2, 3-4, 5
 
+    class ProcessDied(BaseException):  # not an Exception: nothing in the pull may catch it
+        pass
+
     def crash(session, settings, message, room, now):
         if message.seq == 4:
-            raise RuntimeError("the process died mid-page")
+            raise ProcessDied("the process died mid-page")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ProcessDied):
         run_pull(arc, readers=(crash,))
     assert [m.seq for m in stored(arc)] == [1, 2] and cursor_row(arc).seq == 2  # page 3-4 rolled back whole
     assert cursor_row(arc).lease_until is None  # the lease is given back
@@ -73,6 +76,29 @@ def test_a_page_pulled_again_after_a_crash_stores_nothing_twice_and_skips_no_seq
         session.scalar(select(ArchiveCursor)).seq = 1
     counts = run_pull(arc)
     assert (counts.records, counts.stored, counts.duplicates) == (4, 0, 4) and len(stored(arc)) == 5
+
+
+def test_a_reader_failing_on_one_message_never_holds_the_cursor_still(arc, caplog):
+    """A reader's bug on one message must not stop the pull: WeCom keeps 5 days, and a cursor that
+    never moves would lose every message behind it. That message's readings are undone and logged."""
+    for text in ("第一条", "坏的那条", "第三条"):
+        arc.archive.post(ROOM, "lina", text)
+    read = []
+
+    def note(session, settings, message, room, now):
+        read.append(message.content)
+        message.error = "noted"  # a write in the page's transaction
+
+    def buggy(session, settings, message, room, now):
+        if message.content == "坏的那条":
+            raise ValueError("a reader's bug")
+
+    with caplog.at_level(logging.ERROR, logger="wecom.archive"):
+        counts = run_pull(arc, readers=(note, buggy))
+    assert (counts.stored, counts.reader_errors, counts.error) == (3, 1, None) and cursor_row(arc).seq == 3
+    assert read == ["第一条", "坏的那条", "第三条"]
+    assert [m.error for m in stored(arc)] == ["noted", None, "noted"]  # the failed message's readings undone
+    assert "wecom.archive.reader_failed" in caplog.text and "坏的那条" not in caplog.text  # no content in logs
 
 
 def test_a_record_whose_key_version_the_app_lacks_is_kept_encrypted_and_read_once_the_key_is_given(arc, rsa_keys):

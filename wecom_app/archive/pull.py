@@ -30,8 +30,11 @@ it was, so the page is pulled again: no duplicate, no skipped `seq`.
 Readers (content rules, instructions, activity: issue 12 items 5-7): `pull(readers=…)` and
 `retry_encrypted(readers=…)` call each `reader(session, settings, message, room, now)` for
 every newly stored (or newly decrypted) message in the page's transaction (room is the
-ArchiveRoom or None); an exception rolls the page back and it is pulled again on the next
-run, so a message is judged once and never lost. The job composes them (archive/job.py
+ArchiveRoom or None), in a savepoint per message: a reader's exception undoes that message's
+readings, is logged (`wecom.archive.reader_failed`) and counted, and the page still commits
+(a stuck cursor would lose everything behind it after WeCom's 5 days); the content rules read
+such a message again from their backlog. A process that dies mid-page rolls the page back and
+it is pulled again on the next run: stored once, judged once. The job composes them (archive/job.py
 `READERS`).
 """
 
@@ -97,6 +100,7 @@ class PullCounts:
     unknown_types: int = 0
     private: int = 0  # one-to-one chats: metadata only
     new_rooms: int = 0
+    reader_errors: int = 0  # a reader failed on a message: logged, its part undone, the pull goes on
     caught_up: bool = False
     busy: bool = False  # another pull holds the cursor
     error: str | None = None
@@ -240,8 +244,7 @@ def _store_page(session_factory, sdk, keys, settings, seq: int, records: list[di
             counts.unknown_types += not row.known_type
             counts.private += row.state == "private"
             room = rooms.note_message(session, settings, row, now, counts, page_rooms) if row.roomid else None
-            for reader in readers:
-                reader(session, settings, row, room, now)
+            _read_with(readers, session, settings, row, room, now, counts)
         row = cursor(session, settings.corp_id, now)
         if last < row.seq:  # another pull went further (its lease ran out while we waited): keep the furthest
             last = row.seq
@@ -250,6 +253,24 @@ def _store_page(session_factory, sdk, keys, settings, seq: int, records: list[di
         if newest is not None and (row.newest_msgtime is None or newest > _aware(row.newest_msgtime)):
             row.newest_msgtime = newest
     return last
+
+
+def _read_with(readers: Sequence[Reader], session, settings, message: ArchivedMessage, room, now: datetime,
+               counts: PullCounts) -> None:
+    """The readers on one stored message, in a savepoint: a reader that fails on it (a bug, data it
+    cannot read) is logged and counted and its part undone, and the page still commits — a reader
+    must never hold the cursor still, or WeCom's 5 days run out for every message behind it. The
+    content rules' part is read again by their backlog (`judged` stays false); a process that dies
+    mid-page rolls the whole page back as before."""
+    if not readers:
+        return
+    try:
+        with session.begin_nested():
+            for reader in readers:
+                reader(session, settings, message, room, now)
+    except Exception:  # noqa: BLE001 - any reader's failure; logged with its stack
+        counts.reader_errors += 1
+        log.exception(kv("wecom.archive.reader_failed", msgid=message.msgid, seq=message.seq, roomid=message.roomid))
 
 
 def _read(sdk: ArchiveSdk, keys: PrivateKeys, record: dict, now: datetime) -> ArchivedMessage:
@@ -459,8 +480,7 @@ def retry_encrypted(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, setting
                 setattr(row, field, getattr(new, field))
             row.encrypted, row.error = None, None
             room = rooms.note_message(session, settings, row, now, PullCounts()) if row.roomid else None
-            for reader in readers:
-                reader(session, settings, row, room, now)
+            _read_with(readers, session, settings, row, room, now, PullCounts())
         read += 1
     return read
 
