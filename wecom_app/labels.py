@@ -134,7 +134,8 @@ DETAIL_KEYS = {
     "errcode": "错误码", "errmsg": "错误信息", "found": "实际", "found_owner": "实际群主", "grace_until": "宽限至",
     "invitor": "邀请人", "issuer": "发布人", "join_policy": "入群方式", "left_out": "未能入群", "limit": "上限",
     "members": "成员", "new_owner": "新群主", "outbox": "待发操作", "owner": "群主", "problems": "问题",
-    "msgid": "消息编号", "messages": "消息数", "refused_size": "被拒绝的人数", "scope": "范围", "send_at": "发出时间", "since": "起始", "source": "来源",
+    "msgid": "消息编号", "messages": "消息数", "previous_status": "原状态", "custodian": "专管人员",
+    "allow_external": "允许外部联系人", "added": "加入", "removed": "移出", "refused_size": "被拒绝的人数", "scope": "范围", "send_at": "发出时间", "since": "起始", "source": "来源",
     "unreachable": "无法送达", "why": "原因", "words": "敏感词", "robot_webhook": "群机器人地址",
 }
 # who acted, when it was no person

@@ -134,7 +134,8 @@ def test_archived_content_is_shown_only_to_the_office_and_the_groups_custodian_a
         assert [m.content for m in shown][:1] == ["天穹的方案"]
         audit = session.execute(select(AuditEntry.actor, AuditEntry.action).where(
             AuditEntry.action.like("archive.view%")).order_by(AuditEntry.id)).all()
-    assert audit == [("chenjing", "archive.view_refused"), ("sunli", "archive.view"), ("zhangwei", "archive.view")]
+    assert audit == [("chenjing", "archive.view_refused"), ("wangfang", "archive.view_refused"), ("sunli", "archive.view"),
+                     ("zhangwei", "archive.view")]
 
 
 # -- R4 and R17: counts ---------------------------------------------------------------------------

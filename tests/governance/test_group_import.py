@@ -77,3 +77,16 @@ def test_r7_a_managed_group_is_not_imported(world):
         run(world, [(2, record)])
     (error,) = rejected.value.errors
     assert error.column == "群类型" and "新建应用管理群" in error.message
+
+
+def test_an_xlsx_that_unpacks_to_more_than_the_limit_is_refused_before_it_is_read():
+    """A zip bomb: under the upload limit packed, tens of megabytes unpacked (openpyxl would read
+    the shared strings whole)."""
+    import zipfile
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", b"<si>" + b"0" * (group_import.MAX_UNPACKED + 1) + b"</si>")
+    assert len(packed.getvalue()) < group_import.MAX_BYTES
+    with pytest.raises(group_import.FileRefused, match="解压后超过"):
+        group_import.read_file("登记.xlsx", packed.getvalue())

@@ -231,7 +231,10 @@ def messages_for(session, group: Group, *, viewer: str, is_admin: bool, now: dat
                  before: int | None = None, channel: str = "workbench") -> list[ArchivedMessage] | None:
     """The group's newest archived messages (stored text), for the office or its custodian;
     each view an audit line. None when the viewer may not see them."""
-    if not may_see(viewer, is_admin, group) or not group.chat_id:
+    if not may_see(viewer, is_admin, group):
+        audit(session, viewer, "archive.view_refused", f"group:{group.id}", now=now, channel=channel)
+        return None
+    if not group.chat_id:
         return None
     query = select(ArchivedMessage).where(ArchivedMessage.roomid == group.chat_id, ArchivedMessage.state == "stored")
     if before is not None:

@@ -100,6 +100,7 @@ _cache_lock = threading.Lock()
 def index(session) -> Index:
     """The search index of this database's directory, rebuilt only when the mirror changed."""
     key = str(session.get_bind().url)
+    session.flush()  # this transaction's own directory changes are seen as written (never cached)
     mark = directory_version.current(session)  # first: what is read after it is at least this new
     if directory_version.wrote_directory(session):
         return _build(session)

@@ -264,5 +264,5 @@ def retire_group(session, settings, group: Group, *, status: str, actor: str, no
         tell(session, settings, custodians(session, settings, group), text,
              key=f"group.{status}:{group.id}:{stamp(now)}", now=now)
     audit(session, actor, "group.archive" if status == "archived" else "group.dismiss", f"group:{group.id}", now=now,
-          chat_id=group.chat_id, name=group.name, previous=before, note=note)
+          chat_id=group.chat_id, name=group.name, previous_status=before, note=note)
     return group

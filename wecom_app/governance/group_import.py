@@ -39,6 +39,7 @@ from wecom_app.models import Department, Group, Tag
 
 MAX_BYTES = 200 * 1024  # under the app's request limit (CALLBACK_MAX_BYTES, 256 KiB) with room for the form
 MAX_ROWS = 500  # groups in one file: a page of results a person can read through
+MAX_UNPACKED = 20_000_000  # bytes of an .xlsx once unzipped: a full template is well under 1 MB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +156,12 @@ def read_file(filename: str, data: bytes) -> list[tuple[int, dict[str, str]]]:
 def _xlsx_rows(data: bytes):
     if not data.startswith(b"PK\x03\x04"):  # every .xlsx is a zip archive
         raise FileRefused("这不是有效的 .xlsx 文件（可能已损坏，或只是改了扩展名）：请用 Excel 另存为 .xlsx")
+    try:
+        unpacked = sum(item.file_size for item in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError):
+        raise FileRefused("无法读取这个 .xlsx 文件（文件已损坏或不是 Excel 表格）：请用 Excel 打开后另存为 .xlsx") from None
+    if unpacked > MAX_UNPACKED:  # openpyxl reads shared strings whole: a small zip may unpack to gigabytes
+        raise FileRefused(f"文件解压后超过 {MAX_UNPACKED // 1_000_000} MB：模板填满 {MAX_ROWS} 行也远小于此，请检查文件")
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:

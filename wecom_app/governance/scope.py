@@ -133,8 +133,11 @@ def _use_kept(session) -> bool:
     """Put the process's kept index in this transaction if it is the directory's version."""
     if directory_version.wrote_directory(session):
         return False
+    # the version first, whatever is kept: an index this transaction builds next is stamped with
+    # it, and what is read after it is at least that new (read committed reads each statement anew)
+    version = directory_version.current(session)
     kept = _kept.get(_database(session))
-    if kept is None or kept.version != directory_version.current(session):
+    if kept is None or kept.version != version:
         return False
     session.info[TREE_KEY], session.info[MEMBERS_KEY] = kept.tree, kept.members
     return True

@@ -45,9 +45,9 @@ def group_archive(group_id: int):
             abort(404)
         rows = content.messages_for(db, group, viewer=viewer.userid, is_admin=viewer.is_admin, now=rt.clock(),
                                     limit=PER_PAGE, before=before)
+        db.commit()  # the view's audit line, or the refusal's
         if rows is None:
             return forbidden(reason=REFUSED)
-        db.commit()
         names = _names(db, rows)
         older = rows[-1].id if len(rows) == PER_PAGE else None
         return render_template("workbench/archive_messages.html", group=group, messages=rows, names=names,
