@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from tests.plugins.workbench import csrf_of, login, rt
 from wecom_app.governance.scope import active_in_scope
-from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction
+from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction, User, UserDepartment
+from wecom_app.models.directory import STATUS_ACTIVE
 
 RD, HUADONG = 8, 6
 
@@ -85,6 +86,22 @@ def test_r9_a_confirm_of_another_scope_than_the_previewed_one_previews_again(wb,
     assert again.status_code == 200 and 'data-test="preview"' in again.text
     assert 'data-userid="caoyang"' not in re.search(r'data-test="added">(.*?)</ul>', again.text, re.S).group(1)
     assert updates(wb) == []
+
+
+def test_r9_a_confirm_after_the_directory_moved_previews_the_new_change_instead_of_applying_it(wb, sandbox_state,
+                                                                                              groups):
+    client = client_as(wb, sandbox_state, "zhangwei")
+    shown = post_edit(client, groups["sales"], departments=[str(RD)])
+    with rt(wb).sessions.begin() as db:  # a new hire in 研发部 between the preview and the confirm
+        db.add_all([User(userid="xinren", name="辛任", status=STATUS_ACTIVE, main_department=RD),
+                    UserDepartment(userid="xinren", department_id=RD)])
+    again = post_edit(client, groups["sales"], shown.text, departments=[str(RD)])
+    assert again.status_code == 200 and 'data-test="preview"' in again.text  # not applied: shown anew
+    assert 'data-userid="xinren"' in re.search(r'data-test="added">(.*?)</ul>', again.text, re.S).group(1)
+    assert updates(wb) == []
+    assert post_edit(client, groups["sales"], again.text, departments=[str(RD)]).status_code == 302
+    (update,) = updates(wb)
+    assert "xinren" in update["add_user_list"]
 
 
 def test_r8_rename_without_member_changes_is_saved_at_once(wb, sandbox_state, groups):

@@ -455,8 +455,11 @@ def _fill(form: EditGroupForm, group: Group) -> None:
     form.allow_external.data, form.join_policy.data = group.allow_external, group.join_policy
 
 
-def _fingerprint(form: EditGroupForm, scope: dict) -> str:
-    return json.dumps([scope, form.custodian.userid, bool(form.allow_external.data)], sort_keys=True)
+def _fingerprint(form: EditGroupForm, scope: dict, change) -> str:
+    """What the preview showed: the inputs and who joins and leaves (the directory may move between
+    the preview and the confirm; then the person sees the new preview instead of a different change)."""
+    return json.dumps([scope, form.custodian.userid, bool(form.allow_external.data),
+                       sorted(change.added), sorted(change.removed)], sort_keys=True)
 
 
 @bp.route("/groups/<int:group_id>/edit", methods=["GET", "POST"])
@@ -489,8 +492,8 @@ def group_edit_page(group_id: int):
             except registry.RegistryError as exc:
                 _attach(form, exc)
                 form_ok = False
-        if form_ok and change and form.preview_of.data != _fingerprint(form, scope):
-            preview, form.preview_of.data = change.view(db), _fingerprint(form, scope)  # shown; a confirm applies it
+        if form_ok and change and form.preview_of.data != _fingerprint(form, scope, change):
+            preview, form.preview_of.data = change.view(db), _fingerprint(form, scope, change)  # a confirm applies it
         kind, join_policy, size_limit = group.kind, group.join_policy, group_size.limit(rt.settings, group)
     if form_ok and preview is None:
         try:
