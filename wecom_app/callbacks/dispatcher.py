@@ -11,8 +11,11 @@ Several dispatchers never deadlock one another: a batch takes, before any handle
 runs, every lock its handlers would otherwise take in event order, in one order for
 all — (1) a batch of card clicks (the clicks lane) the directive ledger's lock, once
 for the batch (directives/ledger.py: every receipt change takes it first); (2) any
-other batch (the groups lane: group, contact and message events) a lock per group it
-touches, by ChatId in sorted order, so one group's events are handled by one
+other batch (the groups lane: group, contact and message events) first, when it holds a
+directory change (`change_contact`), the directory's version row — the trigger of migration
+0023 takes it at a transaction's first directory write, and by then the batch's earlier joins
+would hold member rows that the directory_sync job, holding that row, may want next — then a
+lock per group it touches, by ChatId in sorted order, so one group's events are handled by one
 dispatcher at a time and in the order claimed. A batch holds events of one lane only,
 so joins never wait for the ledger and clicks never wait for a group; a dispatcher
 finding the ledger busy takes the groups lane's events first.
@@ -35,7 +38,7 @@ from wecom_app.config import Settings
 from wecom_app.counts import Counts
 from wecom_app.directives import ledger
 from wecom_app.logs import kv
-from wecom_app.models import InboxEvent
+from wecom_app.models import DirectoryVersion, InboxEvent
 
 log = logging.getLogger("wecom.dispatch")
 
@@ -97,6 +100,8 @@ def _lock_in_order(session, events: list[CallbackEvent]) -> None:
     if any(e.name == CLICKS for e in events):
         ledger.lock(session)
         return
+    if any(e.name == "change_contact" for e in events):  # the directory's version row first (the docstring)
+        session.execute(select(DirectoryVersion.id).where(DirectoryVersion.id == 1).with_for_update())
     keys = sorted({zlib.crc32(e.get("ChatId").encode()) - 2 ** 31 for e in events if e.get("ChatId")})
     for key in keys:
         session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": GROUP_LOCKS, "key": key})
