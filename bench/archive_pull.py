@@ -40,8 +40,8 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
 from bench._common import bench_settings, machine_idle_check, terminate_on_sigterm  # noqa: E402
-from bench.callback_ingest import pgserver, scratch_pg_database  # noqa: E402
-from bench.directive_fanout import peak_mib, reset_peak  # noqa: E402
+from bench.callback_ingest import pgserver  # noqa: E402
+from bench.directive_fanout import fresh_database, peak_mib, reset_peak  # noqa: E402
 
 START = 1772413200.0  # Monday 2026-03-02 09:00 Asia/Shanghai: working time
 ARCHIVE_SECRET = "bench-archive-secret-0123456789"
@@ -266,22 +266,6 @@ def run(kind: str, url: str, n: int, rooms: int, tmp: Path, sdk_kind: str = "emu
     sdk_share = sum(s for k, s in timer.seconds.items() if k.startswith("sdk")) / elapsed
     print(f"  share: SDK stand-in {sdk_share:.0%}, our code {1 - sdk_share:.0%}")
     return stored == n and offered == expected_offers and not counts.error
-
-
-@contextlib.contextmanager
-def fresh_database(kind: str, admin_url: str | None, tmp: Path):
-    from wecom_app.db import upgrade
-
-    if kind == "sqlite":
-        path = tmp / f"bench-{time.monotonic_ns()}.db"
-        url = f"sqlite:///{path}"
-        upgrade(url)
-        yield url
-        return
-    with scratch_pg_database(admin_url) as url:
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-        upgrade(url)
-        yield url
 
 
 def main(argv=None) -> int:
