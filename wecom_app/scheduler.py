@@ -71,14 +71,24 @@ def _safe(name: str, runtime) -> None:
         return
     try:
         result = run_job(name, runtime)
-        if result is not None and getattr(result, "total", 1):
-            fields = result.as_dict() if isinstance(result, Counts) else {"result": result}
+        fields = _fields(result)
+        if fields:
             log.info(kv(f"wecom.job.{name}", **fields))
     except Exception:
         log.exception(kv("wecom.job.failed", job=name))
     finally:
         if job.exclusive:
             release_lease(runtime, name)
+
+
+def _fields(result) -> dict | None:
+    """A job's log line: its counts as key=value when something happened; nothing when nothing did
+    (a job returning None, 0 or counts that total 0 is silent: the console keeps its URLs in view)."""
+    if result is None or not getattr(result, "total", 1) or (isinstance(result, int) and not result):
+        return None
+    if isinstance(result, Counts) or hasattr(result, "as_dict"):
+        return result.as_dict()
+    return {"result": result}
 
 
 class Worker:

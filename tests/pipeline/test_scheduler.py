@@ -1,11 +1,16 @@
 """Scheduled jobs: first run soon after start, and one run per interval across processes."""
 
+import logging
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from jobs import Job
+from wecom_app import scheduler
 from wecom_app.app import Runtime
+from wecom_app.archive.job import ArchiveRun
+from wecom_app.archive.pull import PullCounts
 from wecom_app.scheduler import Worker, release_lease, take_lease
 
 pytestmark = pytest.mark.both_databases  # leases taken concurrently (INSERT ... ON CONFLICT per dialect)
@@ -53,3 +58,26 @@ def test_concurrent_takers_get_one_lease(settings, engine):
     for t in threads:
         t.join()
     assert sorted(results) == [False] * 5 + [True]
+
+
+def _job_lines(result, monkeypatch, caplog) -> list[str]:
+    monkeypatch.setitem(scheduler.BY_NAME, "probe", Job("probe", lambda runtime: result, every=60, doc="",
+                                                        exclusive=False))
+    with caplog.at_level(logging.INFO, logger="wecom.jobs"):
+        scheduler._safe("probe", runtime=None)
+    return [r.getMessage() for r in caplog.records if "wecom.job.probe" in r.getMessage()]
+
+
+@pytest.mark.parametrize("result", [None, 0, PullCounts(), ArchiveRun(PullCounts())])
+def test_a_job_that_did_nothing_says_nothing(result, monkeypatch, caplog):
+    """The console of `./dev sandbox` keeps its URLs in view: no line a minute per idle job."""
+    assert _job_lines(result, monkeypatch, caplog) == []
+
+
+@pytest.mark.parametrize("result, line", [
+    (4, "wecom.job.probe result=4"),
+    (ArchiveRun(PullCounts(records=3, stored=2)), "wecom.job.probe records=3 stored=2 error=None rooms_read=0"),
+])
+def test_a_job_that_did_something_says_it_in_one_key_value_line(result, line, monkeypatch, caplog):
+    (said,) = _job_lines(result, monkeypatch, caplog)
+    assert said.startswith(line)

@@ -46,6 +46,13 @@ class ArchiveRun:
     def total(self) -> int:
         return self.pull.total + (self.rooms.total if self.rooms else 0)
 
+    def as_dict(self) -> dict:
+        """The job's log line (the pull and the rooms log their own detail lines)."""
+        rooms = self.rooms
+        return dict(records=self.pull.records, stored=self.pull.stored, error=self.pull.error,
+                    rooms_read=rooms.read if rooms else 0, discovered=rooms.discovered if rooms else 0,
+                    recovered=self.recovered, judged=self.judged, lag_seconds=round(self.lag_seconds))
+
 
 def tools(runtime):
     """(sdk, private keys) of this runtime, opened on first use."""

@@ -11,6 +11,7 @@ the private key written to a private temporary directory the settings name.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import secrets
 import shutil
@@ -124,6 +125,7 @@ def run_sandbox(*, host: str, port: int, database: str) -> None:
     from wecom_app.scheduler import Worker
 
     setup_logging("INFO")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a fresh database's 17 migrations would bury the URLs
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     for stale in (Path(database), Path(f"{database}-wal"), Path(f"{database}-shm")):
         stale.unlink(missing_ok=True)  # the emulator's company is new each run: so is the database
