@@ -47,13 +47,14 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from wecom_app.archive import rooms
 from wecom_app.archive.keys import ANY_VERSION, ArchiveKeyError, PrivateKeys
 from wecom_app.archive.sdk import MAX_LIMIT, ArchiveApiError, ArchiveError, ArchiveSdk, NetworkError, SdkError
 from wecom_app.logs import kv
 from wecom_app.models import ArchiveCursor, ArchivedMessage, ArchiveRoom
+from wecom_app.wecom import outbox
 from wecom_app.wecom.errors import WeComAuthError, WeComError
 
 log = logging.getLogger("wecom.archive")
@@ -433,8 +434,6 @@ def check_lag(session_factory, settings, now: datetime) -> float:
 
 def tell_office(session, settings, text: str, *, key: str, now: datetime) -> None:
     """An urgent message/send to the office admins (WECOM_ADMINS), as other office notices go."""
-    from wecom_app.wecom import outbox
-
     admins = [a for a in dict.fromkeys(settings.admins) if a]
     if not admins:
         log.error(kv("wecom.archive.no_office", why="WECOM_ADMINS is empty: nobody to tell"))
@@ -487,8 +486,6 @@ def retry_encrypted(session_factory, sdk: ArchiveSdk, keys: PrivateKeys, setting
 
 def status(session, settings, now: datetime) -> dict:
     """What the workbench and the API show of the pull."""
-    from sqlalchemy import func
-
     row = session.scalar(select(ArchiveCursor).where(ArchiveCursor.corp_id == settings.corp_id))
     counts = dict(session.execute(select(ArchivedMessage.state, func.count()).group_by(ArchivedMessage.state)).all())
     unknown = session.scalar(select(func.count()).where(ArchivedMessage.known_type.is_(False))) or 0
