@@ -3,7 +3,7 @@ only); employees go to 我的待办. Groups by compliance, open violations,
 directives with their acknowledgment rate, outbox health (admins), and a warning
 when WeCom has not taken messages for over 15 minutes (an outage: they are retried).
 Two trend charts of the last 12 weeks (digest/figures.py `weekly_trend`, drawn as
-inline SVG by wecom_app/charts.py): violations opened, and the acknowledgment rate of
+inline SVG by wecom_app/workbench/charts.py): violations opened, and the acknowledgment rate of
 the directives issued, per week."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import redirect, render_template, url_for
 from sqlalchemy import func, select
 
-from wecom_app import charts
+from wecom_app.workbench import charts
 from wecom_app.digest.figures import weekly_trend
 from wecom_app.directives.queries import counts
 from wecom_app.governance import group_size
