@@ -14,17 +14,11 @@ import logging
 import pytest
 from sqlalchemy import func, insert, select
 
-from tests.plugins.workbench import csrf_of, login, rt
+from tests.plugins.workbench import as_user, csrf_of, rt
 from wecom_app.directory import people
 from wecom_app.models import Group, GroupMember, OutboxAction, User, UserDepartment
 from wecom_app.wecom import jsapi
 from wecom_app.wecom.errors import WeComError
-
-
-def client_as(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
 
 
 def found(client, **args):
@@ -61,7 +55,7 @@ def test_the_agent_config_signature_is_90506s_worked_example():
 
 
 def test_search_by_name_pinyin_initials_userid_and_department(wb, sandbox_state):
-    admin = client_as(wb, sandbox_state, "zhangwei")
+    admin = as_user(wb, sandbox_state, "zhangwei")
     by_name, answer = found(admin, q="娜")
     assert set(by_name) == {"lina", "lina2"}
     labels = {p["userid"]: (p["label"], p["same_name"]) for p in answer["people"]}
@@ -92,7 +86,7 @@ def test_an_employee_finds_only_the_people_of_their_own_groups(wb, sandbox_state
         db.flush()
         db.add_all([GroupMember(group_id=chat.id, member_id=u, compliance="ok") for u in ("zenglin", "xiaojian")])
         db.commit()
-    employee = client_as(wb, sandbox_state, "xiaojian")
+    employee = as_user(wb, sandbox_state, "xiaojian")
     assert found(employee, q="zl")[0] == ["zenglin"]
     assert found(employee, q="李娜")[0] == [] and found(employee, q="研发")[1]["departments"] == []
     assert employee.get("/people/search?department=8").status_code == 403
@@ -107,7 +101,7 @@ def test_an_employee_finds_only_the_people_of_their_own_groups(wb, sandbox_state
 
 
 def test_r11_unknown_userids_and_a_shared_name_are_refused_together_and_nothing_is_written(wb, sandbox_state):
-    admin = client_as(wb, sandbox_state, "zhangwei")
+    admin = as_user(wb, sandbox_state, "zhangwei")
     token = csrf_of(admin.get("/groups/new").text)
     answer = admin.post("/groups/new", data={"csrf_token": token, "name": "", "owner": "李娜", "custodian": "ghost0",
                                              "users": "ghost1, ghost2 zenglin", "exclude": "曾琳", "join_policy": "auto"})
@@ -127,7 +121,7 @@ def test_r11_unknown_userids_and_a_shared_name_are_refused_together_and_nothing_
 
 
 def test_r7_names_typed_without_javascript_become_userids(wb, sandbox_state):
-    admin = client_as(wb, sandbox_state, "zhangwei")
+    admin = as_user(wb, sandbox_state, "zhangwei")
     token = csrf_of(admin.get("/groups/new").text)
     answer = admin.post("/groups/new", data={"csrf_token": token, "name": "研发部-周会", "owner": "曹阳",
                                              "custodian": "PengFei", "departments": ["8"], "exclude": "许伟、lina",
@@ -148,7 +142,7 @@ def test_r3_a_report_names_one_of_two_people_called_the_same(wb, sandbox_state):
         db.add_all([GroupMember(group_id=chat.id, member_id=u, compliance="ok") for u in ("lina", "lina2", "zhuxia")])
         db.commit()
         chat_id = chat.id
-    client = client_as(wb, sandbox_state, "zhuxia")
+    client = as_user(wb, sandbox_state, "zhuxia")
     token = csrf_of(client.get("/reports").text)
     data = {"csrf_token": token, "group": str(chat_id), "rule": "R3", "text": "在群里骂人"}
     asked = client.post("/reports", data={**data, "person": "李娜"})
@@ -162,7 +156,7 @@ def test_r3_a_report_names_one_of_two_people_called_the_same(wb, sandbox_state):
 
 def test_agent_config_is_signed_with_the_cached_app_ticket_which_is_never_logged(wb, sandbox_state, caplog):
     caplog.set_level(logging.DEBUG)
-    admin = client_as(wb, sandbox_state, "zhangwei")
+    admin = as_user(wb, sandbox_state, "zhangwei")
     url = "http://localhost/groups/new?x=1"
     first = admin.get("/people/agent-config", query_string={"url": url + "#frag"}).json
     second = admin.get("/people/agent-config", query_string={"url": url}).json

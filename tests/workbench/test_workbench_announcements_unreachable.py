@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, login, rt
+from tests.plugins.workbench import as_user, csrf_of, rt
 from wecom_app.models import Announcement, Group
 from wecom_app.scheduler import run_job
 
@@ -19,12 +19,6 @@ def add(wb, **groups) -> dict[str, int]:
         db.add_all(groups.values())
         db.flush()
         return {name: g.id for name, g in groups.items()}
-
-
-def client_as(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
 
 
 def send(client, groups, **fields):
@@ -41,7 +35,7 @@ def count(wb) -> int:
 def test_r17_custodian_whose_groups_cannot_be_posted_into_is_told_and_cannot_publish(wb, sandbox_state):
     ids = add(wb, customer=Group(kind="customer", chat_id="wrNoRobot", name="华东客户群", owner="hujie", custodian="hujie"),
               internal=Group(kind="internal", name="销售-闲聊群", owner="hujie", custodian="hujie"))
-    client = client_as(wb, sandbox_state, "hujie")
+    client = as_user(wb, sandbox_state, "hujie")
     page = client.get("/announcements/new").text
     notice = page.split('data-test="nothing-reachable"')[1].split("</div>")[0]
     assert "你负责的群现在都无法送达" in notice and "华东客户群：无法送达：客户群未登记群机器人" in notice
@@ -55,7 +49,7 @@ def test_r17_custodian_whose_groups_cannot_be_posted_into_is_told_and_cannot_pub
 def gone(wb, sandbox_state):
     """hujie's managed group whose appchat WeCom no longer knows (86003), after one refused post."""
     ids = add(wb, gone=Group(kind="managed", chat_id="wrGoneChat", name="华东销售群", owner="hujie", custodian="hujie"))
-    client = client_as(wb, sandbox_state, "hujie")
+    client = as_user(wb, sandbox_state, "hujie")
     assert send(client, [str(ids["gone"])]).status_code == 302
     run_job("outbox", rt(wb))
     return client, ids["gone"]

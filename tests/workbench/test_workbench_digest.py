@@ -16,7 +16,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from tests.directives.test_r16_receipt_sheet_fonts import fonts_of, not_embedded
-from tests.plugins.workbench import issue_directive, login, make_wb_app, rt
+from tests.plugins.workbench import as_user, issue_directive, make_wb_app, rt
 from wecom_app import pdf_fonts
 from wecom_app.digest import period as periods
 from wecom_app.models import Directive, DirectiveReceipt, Violation
@@ -46,15 +46,9 @@ def seed(wb) -> periods.Period:
     return week
 
 
-def client_as(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
-
-
 def test_r6_digest_page_shows_the_weeks_figures_to_an_admin(wb, sandbox_state):
     week = seed(wb)
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     assert week.title in client.get("/digest").text  # the navigation's 汇报: the latest complete week
     page = client.get(f"/digest/weekly/{week.key}")
     assert page.status_code == 200
@@ -68,7 +62,7 @@ def test_r6_digest_page_shows_the_weeks_figures_to_an_admin(wb, sandbox_state):
 
 def test_r6_digest_pdf_embeds_every_font_and_carries_the_title(wb, sandbox_state):
     week = seed(wb)
-    answer = client_as(wb, sandbox_state, "zhangwei").get(f"/digest/weekly/{week.key}.pdf")
+    answer = as_user(wb, sandbox_state, "zhangwei").get(f"/digest/weekly/{week.key}.pdf")
     assert answer.status_code == 200 and answer.mimetype == "application/pdf"
     data = answer.data
     assert not_embedded(data) == []
@@ -81,8 +75,8 @@ def test_r6_digest_pdf_embeds_every_font_and_carries_the_title(wb, sandbox_state
 def test_r6_digest_is_for_the_office_and_the_configured_leaders_only(wb_settings, engine, sandbox_state):
     app = make_wb_app(dataclasses.replace(wb_settings, digest_leaders=("liuqiang",)), engine)
     week = last_week(app)
-    assert client_as(app, sandbox_state, "liuqiang").get(f"/digest/weekly/{week.key}").status_code == 200
-    employee = client_as(app, sandbox_state, "zhuxia")
+    assert as_user(app, sandbox_state, "liuqiang").get(f"/digest/weekly/{week.key}").status_code == 200
+    employee = as_user(app, sandbox_state, "zhuxia")
     assert employee.get(f"/digest/weekly/{week.key}").status_code == 403
     assert employee.get(f"/digest/weekly/{week.key}.pdf").status_code == 403
 
@@ -90,12 +84,12 @@ def test_r6_digest_is_for_the_office_and_the_configured_leaders_only(wb_settings
 @pytest.mark.parametrize("path", ["/digest/weekly/2026-W60", "/digest/monthly/2026-13", "/digest/yearly/2026",
                                   "/digest/monthly/2199-01"])
 def test_r6_an_unknown_or_future_period_is_not_found(wb, sandbox_state, path):
-    assert client_as(wb, sandbox_state, "zhangwei").get(path).status_code == 404
+    assert as_user(wb, sandbox_state, "zhangwei").get(path).status_code == 404
 
 
 def test_dashboard_trend_charts_carry_each_weeks_values(wb, sandbox_state):
     week = seed(wb)
-    html = client_as(wb, sandbox_state, "zhangwei").get("/").text
+    html = as_user(wb, sandbox_state, "zhangwei").get("/").text
     svg = re.search(r'<svg[^>]*data-test="trend-violations".*?</svg>', html, re.S).group(0)
     label = f"{week.start.month}/{week.start.day}"
     assert f"{label} 2" in svg  # the <desc>: every week's value as text
@@ -108,11 +102,11 @@ def test_dashboard_trend_charts_carry_each_weeks_values(wb, sandbox_state):
 
 def test_help_page_has_every_rule_and_every_rule_link_resolves(wb, sandbox_state):
     seed(wb)
-    client = client_as(wb, sandbox_state, "zhuxia")  # any employee may read the rules
+    client = as_user(wb, sandbox_state, "zhuxia")  # any employee may read the rules
     help_page = client.get("/help/rules").text
     anchors = set(re.findall(r'<section class="wb-help__rule" id="(R\d+)"', help_page))
     assert anchors == {r.id for r in RULES} == {f"R{n}" for n in range(1, 18)}
-    admin = client_as(wb, sandbox_state, "zhangwei")
+    admin = as_user(wb, sandbox_state, "zhangwei")
     with rt(wb).sessions() as db:
         violation_id = db.scalar(select(Violation.id).where(Violation.rule == "R2"))  # open: 处理（R6…）
     linked = set()

@@ -12,7 +12,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.plugins.workbench import csrf_of, login, rt
+from tests.plugins.workbench import as_user, csrf_of, rt
 from wecom_app.governance.scope import active_in_scope
 from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction, User, UserDepartment
 from wecom_app.models.directory import STATUS_ACTIVE
@@ -36,12 +36,6 @@ def groups(wb):
         return dict(sales=sales.id, rd=rd.id)
 
 
-def client_as(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
-
-
 def post_edit(client, group_id, page_html=None, **fields):
     page_html = page_html or client.get(f"/groups/{group_id}/edit").text
     data = dict(csrf_token=csrf_of(page_html), name="销售群", custodian="hujie", departments=[str(HUADONG)],
@@ -59,7 +53,7 @@ def updates(wb):
 
 
 def test_r9_scope_change_is_previewed_then_applied_on_confirm(wb, sandbox_state, groups):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     shown = post_edit(client, groups["sales"], departments=[str(RD)], exclude="xuwei")
     assert shown.status_code == 200 and 'data-test="preview"' in shown.text and 'data-test="confirm"' in shown.text
     added = re.search(r'data-test="added">(.*?)</ul>', shown.text, re.S).group(1)
@@ -80,7 +74,7 @@ def test_r9_scope_change_is_previewed_then_applied_on_confirm(wb, sandbox_state,
 
 
 def test_r9_a_confirm_of_another_scope_than_the_previewed_one_previews_again(wb, sandbox_state, groups):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     shown = post_edit(client, groups["sales"], departments=[str(RD)])
     again = post_edit(client, groups["sales"], shown.text, departments=[str(RD)], exclude="caoyang")
     assert again.status_code == 200 and 'data-test="preview"' in again.text
@@ -90,7 +84,7 @@ def test_r9_a_confirm_of_another_scope_than_the_previewed_one_previews_again(wb,
 
 def test_r9_a_confirm_after_the_directory_moved_previews_the_new_change_instead_of_applying_it(wb, sandbox_state,
                                                                                               groups):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     shown = post_edit(client, groups["sales"], departments=[str(RD)])
     with rt(wb).sessions.begin() as db:  # a new hire in 研发部 between the preview and the confirm
         db.add_all([User(userid="xinren", name="辛任", status=STATUS_ACTIVE, main_department=RD),
@@ -105,14 +99,14 @@ def test_r9_a_confirm_after_the_directory_moved_previews_the_new_change_instead_
 
 
 def test_r8_rename_without_member_changes_is_saved_at_once(wb, sandbox_state, groups):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     done = post_edit(client, groups["sales"], name="华东销售群")
     assert done.status_code == 302
     assert updates(wb) == [{"chatid": "c1", "name": "华东销售群"}]  # appchat/update name (98913)
 
 
 def test_r8_a_second_group_of_the_same_name_is_refused_next_to_the_name(wb, sandbox_state, groups):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     refused = post_edit(client, groups["sales"], name="研发交流群")
     assert refused.status_code == 422
     assert re.search(r'data-error="name">已有同名的群「研发交流群」（群 \d+）', refused.text)
@@ -123,7 +117,7 @@ def test_r8_a_second_group_of_the_same_name_is_refused_next_to_the_name(wb, sand
 
 
 def test_r9_internal_group_scope_change_tells_the_custodian(wb, sandbox_state, groups):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     page = client.get(f"/groups/{groups['rd']}/edit").text
     assert "企业微信不提供修改内部群（备案）名称或成员的接口" in page and 'name="join_policy"' not in page
     shown = post_edit(client, groups["rd"], page, name="研发交流群", custodian="pengfei", departments=[str(RD)],
@@ -139,13 +133,13 @@ def test_r9_internal_group_scope_change_tells_the_custodian(wb, sandbox_state, g
 
 
 def test_only_admins_edit_or_archive(wb, sandbox_state, groups):
-    client = client_as(wb, sandbox_state, "hujie")  # the custodian of 销售群
+    client = as_user(wb, sandbox_state, "hujie")  # the custodian of 销售群
     assert client.get(f"/groups/{groups['sales']}/edit").status_code == 403
     assert 'data-test="edit-group"' not in client.get(f"/groups/{groups['sales']}").text
 
 
 def test_archive_keeps_the_group_as_a_record(wb, sandbox_state, groups):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     page = client.get(f"/groups/{groups['sales']}/edit").text
     assert "企业微信没有解散应用群的接口" in page and 'name="status" value="archived"' in page
     done = client.post(f"/groups/{groups['sales']}/retire", data=dict(csrf_token=csrf_of(page), status="archived",
@@ -165,7 +159,7 @@ def test_a_discovered_customer_group_is_archived_instead_of_registered(wb, sandb
         db.add(found)
         db.flush()
         found_id = found.id
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     page = client.get(f"/groups/{found_id}").text
     assert 'data-test="ignore-discovered"' in page
     done = client.post(f"/groups/{found_id}/retire", data=dict(csrf_token=csrf_of(page), status="archived"))

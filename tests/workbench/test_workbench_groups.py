@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, login, rt
+from tests.plugins.workbench import as_user, csrf_of, rt
 from wecom_app.directives import issue as directives
 from wecom_app.models import AuditEntry, Group, GroupMember, OutboxAction
 
@@ -38,12 +38,6 @@ def company(wb):
         return dict(mine=mine.id, other=other.id, found=found.id)
 
 
-def client_as(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
-
-
 def count(wb, model, *where):
     with rt(wb).sessions() as db:
         return db.scalar(select(func.count()).select_from(model).where(*where))
@@ -53,26 +47,26 @@ def count(wb, model, *where):
 
 
 def test_admin_sees_every_group(wb, sandbox_state, company):
-    html = client_as(wb, sandbox_state, "zhangwei").get("/groups").text
+    html = as_user(wb, sandbox_state, "zhangwei").get("/groups").text
     assert "研发交流群" in html and "销售群" in html and f'data-group="{company["found"]}"' in html
     assert 'data-test="new-group"' in html and f'data-test="bad-{company["mine"]}">不合规 1' in html
 
 
 def test_r10_custodian_sees_only_their_groups(wb, sandbox_state, company):
-    html = client_as(wb, sandbox_state, "pengfei").get("/groups").text
+    html = as_user(wb, sandbox_state, "pengfei").get("/groups").text
     assert "研发交流群" in html and "销售群" not in html and "我负责的群（1）" in html
     assert 'data-test="new-group"' not in html
 
 
 def test_employee_is_refused_the_group_pages(wb, sandbox_state, company):
-    client = client_as(wb, sandbox_state, "zhuxia")
+    client = as_user(wb, sandbox_state, "zhuxia")
     for url in ("/groups", f"/groups/{company['mine']}", "/groups/new", "/groups/register"):
         answer = client.get(url)
         assert answer.status_code == 403 and 'data-test="forbidden"' in answer.text
 
 
 def test_filters_kind_compliance_and_name(wb, sandbox_state, company):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     managed = client.get("/groups?kind=managed").text
     assert "销售群" in managed and "研发交流群" not in managed
     bad = client.get("/groups?compliance=bad").text
@@ -88,14 +82,14 @@ def test_list_is_paginated(wb, sandbox_state):
         db.add_all([Group(kind="internal", name=f"项目群{i:02d}", owner="caoyang", custodian="pengfei")
                     for i in range(25)])
         db.commit()
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     first, second = client.get("/groups").text, client.get("/groups?page=2").text
     assert "第 1 / 2 页，共 25 条" in first and "项目群24" in first and "项目群00" not in first
     assert "第 2 / 2 页" in second and "项目群00" in second
 
 
 def test_empty_list_says_what_to_do(wb, sandbox_state):
-    html = client_as(wb, sandbox_state, "zhangwei").get("/groups").text
+    html = as_user(wb, sandbox_state, "zhangwei").get("/groups").text
     assert 'data-test="empty"' in html and "新建应用管理群" in html
 
 
@@ -110,7 +104,7 @@ def form(client, url, **fields):
 
 
 def test_r7_admin_creates_a_managed_group(wb, sandbox_state):
-    client = client_as(wb, sandbox_state, "lina")
+    client = as_user(wb, sandbox_state, "lina")
     answer = form(client, "/groups/new", exclude="xuwei")
     assert answer.status_code == 302
     with rt(wb).sessions() as db:
@@ -140,7 +134,7 @@ def test_r7_admin_creates_a_managed_group(wb, sandbox_state):
     (dict(join_policy="sometimes"), "join_policy", "请从列表中选择"),
 ])
 def test_r7_invalid_fields_show_their_message_and_write_nothing(wb, sandbox_state, fields, field, message):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     answer = form(client, "/groups/new", **fields)
     assert answer.status_code == 422
     error = answer.text.split(f'data-error="{field}">', 1)[1].split("</div>", 1)[0]
@@ -149,14 +143,14 @@ def test_r7_invalid_fields_show_their_message_and_write_nothing(wb, sandbox_stat
 
 
 def test_only_admins_create_or_register(wb, sandbox_state, company):
-    client = client_as(wb, sandbox_state, "pengfei")
+    client = as_user(wb, sandbox_state, "pengfei")
     token = csrf_of(client.get("/groups").text)
     assert client.post("/groups/new", data={"csrf_token": token, "name": "x"}).status_code == 403
     assert client.post("/groups/register", data={"csrf_token": token, "name": "x"}).status_code == 403
 
 
 def test_a_form_without_its_csrf_token_is_refused(wb, sandbox_state):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     answer = client.post("/groups/new", data=dict(name="研发部-周会", owner="caoyang", custodian="pengfei",
                                                   departments=["8"]))
     assert answer.status_code == 400 and "表单已过期" in answer.text and count(wb, Group) == 0
@@ -166,7 +160,7 @@ def test_a_form_without_its_csrf_token_is_refused(wb, sandbox_state):
 
 
 def test_r7_discovered_customer_group_is_registered_through_the_shortcut(wb, sandbox_state, company):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     listing = client.get("/groups/register").text
     assert f'data-chat="{DISCOVERED}"' in listing and f"chat_id={DISCOVERED}" in listing
     prefilled = client.get(f"/groups/register?chat_id={DISCOVERED}").text
@@ -184,7 +178,7 @@ def test_r7_discovered_customer_group_is_registered_through_the_shortcut(wb, san
 
 
 def test_register_refusals_next_to_their_fields(wb, sandbox_state, company):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     no_chat = form(client, "/groups/register", kind="customer", chat_id="")
     assert 'data-error="chat_id">客户群须填写群 ID' in no_chat.text
     again = form(client, "/groups/register", kind="customer", chat_id="c1")
@@ -195,7 +189,7 @@ def test_register_refusals_next_to_their_fields(wb, sandbox_state, company):
 
 
 def test_r7_internal_group_is_registered_without_a_chat_id(wb, sandbox_state):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     answer = form(client, "/groups/register", kind="internal", chat_id="", name="财务部-日常",
                   owner="liuqiang", custodian="yangmin", departments=["4"],
                   robot_webhook=f"{ROBOT}?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa")
@@ -209,7 +203,7 @@ def test_r7_internal_group_is_registered_without_a_chat_id(wb, sandbox_state):
 
 def test_detail_for_admin_and_own_custodian(wb, sandbox_state, company):
     for userid in ("wangfang", "pengfei"):
-        page = client_as(wb, sandbox_state, userid).get(f"/groups/{company['mine']}")
+        page = as_user(wb, sandbox_state, userid).get(f"/groups/{company['mine']}")
         assert page.status_code == 200
         assert 'data-member="zhuxia"' in page.text and 'data-status="out_of_scope"' in page.text
         assert "不在本群的成员范围内（R11）" in page.text and "研发部" in page.text
@@ -217,22 +211,22 @@ def test_detail_for_admin_and_own_custodian(wb, sandbox_state, company):
 
 def test_r10_another_custodian_and_an_employee_get_403(wb, sandbox_state, company):
     for userid in ("hujie", "gaoping"):
-        client = client_as(wb, sandbox_state, userid)
+        client = as_user(wb, sandbox_state, userid)
         page = client.get(f"/groups/{company['mine']}")
         assert page.status_code == 403 and "研发交流群" not in page.text and "zhuxia" not in page.text
-    client = client_as(wb, sandbox_state, "hujie")
+    client = as_user(wb, sandbox_state, "hujie")
     token = csrf_of(client.get("/groups").text)
     assert client.post(f"/groups/{company['mine']}/recheck", data={"csrf_token": token}).status_code == 403
-    assert client_as(wb, sandbox_state, "zhangwei").get("/groups/99999").status_code == 404
+    assert as_user(wb, sandbox_state, "zhangwei").get("/groups/99999").status_code == 404
 
 
 def test_members_filter_shows_only_the_non_compliant(wb, sandbox_state, company):
-    html = client_as(wb, sandbox_state, "pengfei").get(f"/groups/{company['mine']}?members=bad").text
+    html = as_user(wb, sandbox_state, "pengfei").get(f"/groups/{company['mine']}?members=bad").text
     assert 'data-member="zhuxia"' in html and 'data-member="pengfei"' not in html
 
 
 def test_r6_custodian_approves_and_rejects_join_requests(wb, sandbox_state, company):
-    client = client_as(wb, sandbox_state, "hujie")
+    client = as_user(wb, sandbox_state, "hujie")
     page = client.get(f"/groups/{company['other']}").text
     assert 'data-test="approve-gaoping"' in page
     token = csrf_of(page)
@@ -250,7 +244,7 @@ def test_recheck_judges_the_members_again(wb, sandbox_state, company):
     with rt(wb).sessions() as db:
         db.get(Group, company["mine"]).scope = {"departments": [8, 6]}  # zhuxia is in scope now
         db.commit()
-    client = client_as(wb, sandbox_state, "pengfei")
+    client = as_user(wb, sandbox_state, "pengfei")
     token = csrf_of(client.get(f"/groups/{company['mine']}").text)
     answer = client.post(f"/groups/{company['mine']}/recheck", data={"csrf_token": token})
     assert "不合规 0 人（检查前 1 人）" in client.get(answer.location).text
@@ -268,8 +262,8 @@ def test_r10_directives_through_the_group_with_their_rate(wb, sandbox_state, com
                                      issuer="caoyang", now=now)
         db.commit()
         directive_id = directive.id
-    html = client_as(wb, sandbox_state, "pengfei").get(f"/groups/{company['mine']}").text
+    html = as_user(wb, sandbox_state, "pengfei").get(f"/groups/{company['mine']}").text
     row = html.split(f'data-directive="{directive_id}"', 1)[1].split("</div>\n  </div>", 1)[0]
     assert "周五发版前完成自测" in html and "0/3" in row and "width: 0%" in row
-    empty = client_as(wb, sandbox_state, "hujie").get(f"/groups/{company['other']}").text
+    empty = as_user(wb, sandbox_state, "hujie").get(f"/groups/{company['other']}").text
     assert "没有通过本群下达的指令" in empty

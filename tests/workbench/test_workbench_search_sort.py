@@ -10,14 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.plugins.workbench import issue_directive, login, rt
+from tests.plugins.workbench import as_user, issue_directive, rt
 from wecom_app.models import DirectiveReceipt, Group, GroupMember, Violation
-
-
-def client_as(wb, sandbox_state, userid="zhangwei"):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
 
 
 def order(html: str, attribute: str) -> list[str]:
@@ -35,7 +29,7 @@ def directives(wb):
 
 
 def test_directives_are_searched_by_title_or_issuer_and_sorted_by_deadline(wb, sandbox_state, directives):
-    client = client_as(wb, sandbox_state)
+    client = as_user(wb, sandbox_state)
     assert order(client.get("/directives?q=报销").text, "data-directive") == [str(directives["audit"])]
     by_issuer = {int(i) for i in order(client.get("/directives?q=曹阳").text, "data-directive")}
     assert by_issuer == {directives["audit"], directives["leave"]}
@@ -49,7 +43,7 @@ def test_directives_are_searched_by_title_or_issuer_and_sorted_by_deadline(wb, s
 
 
 def test_the_receipt_matrix_is_searched_by_pinyin_and_sorted_by_a_column(wb, sandbox_state, directives):
-    client = client_as(wb, sandbox_state)
+    client = as_user(wb, sandbox_state)
     url = f"/directives/{directives['drill']}/receipts"
     assert order(client.get(f"{url}?q=gp").text, "data-userid") == ["gaoping"]  # 高平's initials
     assert order(client.get(f"{url}?q=林").text, "data-userid") == ["linfeng"]
@@ -78,7 +72,7 @@ def test_a_groups_members_are_searched_and_sorted(wb, sandbox_state):
                     GroupMember(group_id=group.id, member_id="wmOgQhDgAAexternal0001", member_type=2,
                                 compliance="external_not_allowed", group_nickname="顾客老王")])
         group_id = group.id
-    client = client_as(wb, sandbox_state)
+    client = as_user(wb, sandbox_state)
     url = f"/groups/{group_id}"
     assert order(client.get(f"{url}?q=zx").text, "data-member") == ["zhuxia"]
     assert order(client.get(f"{url}?q=ceng").text, "data-member") == ["zenglin"]  # 曾 read as ceng too
@@ -102,7 +96,7 @@ def test_violations_are_searched_by_person_group_or_rule_and_sorted(wb, sandbox_
         db.add_all(made)
         db.flush()
         ids = {v.userid: str(v.id) for v in made}
-    client = client_as(wb, sandbox_state)
+    client = as_user(wb, sandbox_state)
     assert order(client.get("/violations?q=zl").text, "data-violation") == [ids["zenglin"]]
     assert order(client.get("/violations?q=r11").text, "data-violation") == [ids["zhuxia"]]
     assert set(order(client.get("/violations?q=研发交流").text, "data-violation")) == {ids["zenglin"], ids["zhuxia"]}
@@ -117,7 +111,7 @@ def test_an_unknown_sort_falls_back_and_paging_keeps_search_and_sort(wb, sandbox
     runtime = rt(wb)
     for n in range(21):
         issue_directive(runtime, ["zhuxia"], title=f"巡检通知 {n:02d}")
-    client = client_as(wb, sandbox_state)
+    client = as_user(wb, sandbox_state)
     first = client.get("/directives?q=巡检&sort=title").text
     assert "page=2" in first and "q=%E5%B7%A1%E6%A3%80" in first and "sort=title" in first
     second = client.get("/directives?q=巡检&sort=title&page=2").text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.plugins.workbench import csrf_of, login, rt
+from tests.plugins.workbench import as_user, csrf_of, rt
 from wecom_app.models import Assessment, AuditEntry, Group, GroupMember, Sanction, Violation
 
 
@@ -37,38 +37,32 @@ def queue(wb):
         return dict(mine=mine.id, other=other.id, report=report.id, finding=finding.id, loose=loose.id)
 
 
-def client_as(wb, sandbox_state, userid):
-    client = wb.test_client()
-    login(client, sandbox_state, userid)
-    return client
-
-
 def decide(client, violation_id, **data):
     token = csrf_of(client.get(f"/violations/{violation_id}").text)
     return client.post(f"/violations/{violation_id}/decide", data={"csrf_token": token, **data})
 
 
 def test_admin_sees_the_whole_queue(wb, sandbox_state, queue):
-    html = client_as(wb, sandbox_state, "zhangwei").get("/violations").text
+    html = as_user(wb, sandbox_state, "zhangwei").get("/violations").text
     assert all(f'data-violation="{queue[k]}"' in html for k in ("report", "finding", "loose"))
     assert "全部违规记录（3）" in html
 
 
 def test_r6_custodian_sees_only_their_groups_violations(wb, sandbox_state, queue):
-    html = client_as(wb, sandbox_state, "pengfei").get("/violations").text
+    html = as_user(wb, sandbox_state, "pengfei").get("/violations").text
     assert f'data-violation="{queue["report"]}"' in html
     assert f'data-violation="{queue["finding"]}"' not in html and f'data-violation="{queue["loose"]}"' not in html
     assert "销售群" not in html  # nor in the group filter
 
 
 def test_employee_is_refused_the_queue(wb, sandbox_state, queue):
-    client = client_as(wb, sandbox_state, "zenglin")
+    client = as_user(wb, sandbox_state, "zenglin")
     assert client.get("/violations").status_code == 403
     assert client.get(f"/violations/{queue['report']}").status_code == 403
 
 
 def test_filters_status_rule_and_group(wb, sandbox_state, queue):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     by_rule = client.get("/violations?rule=R11").text
     assert f'data-violation="{queue["finding"]}"' in by_rule and f'data-violation="{queue["report"]}"' not in by_rule
     by_group = client.get(f"/violations?group={queue['mine']}").text
@@ -82,39 +76,39 @@ def test_queue_is_paginated(wb, sandbox_state, queue):
         db.add_all([Violation(rule="R5", userid=f"user{i:02d}", group_id=queue["mine"], detected_by="system",
                               status="dismissed") for i in range(25)])
         db.commit()
-    client = client_as(wb, sandbox_state, "pengfei")
+    client = as_user(wb, sandbox_state, "pengfei")
     first, second = client.get("/violations").text, client.get("/violations?page=2").text
     assert "第 1 / 2 页，共 26 条" in first and "user24" in first and "user00" not in first
     assert "第 2 / 2 页" in second and "user00" in second
 
 
 def test_empty_queue_says_what_to_do(wb, sandbox_state):
-    html = client_as(wb, sandbox_state, "zhangwei").get("/violations").text
+    html = as_user(wb, sandbox_state, "zhangwei").get("/violations").text
     assert 'data-test="empty"' in html and "举报 @userid 群名 说明" in html
 
 
 def test_detail_shows_evidence_person_and_group(wb, sandbox_state, queue):
-    html = client_as(wb, sandbox_state, "pengfei").get(f"/violations/{queue['report']}").text
+    html = as_user(wb, sandbox_state, "pengfei").get(f"/violations/{queue['report']}").text
     assert "曾琳" in html and "研发部" in html and "研发交流群" in html
     assert "举报 @zenglin 研发交流群 骂人" in html and "肖剑" in html and 'data-test="decide-form"' in html
     assert "没有禁言接口" in html
 
 
 def test_another_custodian_is_refused_a_violation(wb, sandbox_state, queue):
-    client = client_as(wb, sandbox_state, "hujie")
+    client = as_user(wb, sandbox_state, "hujie")
     page = client.get(f"/violations/{queue['report']}")
     assert page.status_code == 403 and "骂人" not in page.text
     token = csrf_of(client.get("/violations").text)
     refused = client.post(f"/violations/{queue['report']}/decide", data={"csrf_token": token, "decision": "confirm"})
     assert refused.status_code == 403
     assert client.get(f"/violations/{queue['loose']}").status_code == 403  # no group: the office's
-    assert client_as(wb, sandbox_state, "lina").get(f"/violations/{queue['loose']}").status_code == 200
+    assert as_user(wb, sandbox_state, "lina").get(f"/violations/{queue['loose']}").status_code == 200
     with rt(wb).sessions() as db:
         assert db.get(Violation, queue["report"]).status == "open"
 
 
 def test_r6_r15_custodian_confirms_sanction_and_assessment_shown(wb, sandbox_state, queue):
-    client = client_as(wb, sandbox_state, "pengfei")
+    client = as_user(wb, sandbox_state, "pengfei")
     answer = decide(client, queue["report"], decision="confirm", text="群内辱骂同事，属实。")
     assert answer.status_code == 302
     page = client.get(answer.location).text
@@ -136,7 +130,7 @@ def test_r6_second_confirmation_removes_from_the_managed_group(wb, sandbox_state
         db.add(earlier)
         db.commit()
         earlier_id = earlier.id
-    client = client_as(wb, sandbox_state, "hujie")
+    client = as_user(wb, sandbox_state, "hujie")
     decide(client, earlier_id, decision="confirm", text="第一次")
     page = client.get(decide(client, queue["finding"], decision="confirm", text="第二次").location).text
     assert "处理：暂时移出" in page and 'data-test="sanction-row">「销售群」至' in page and "自动恢复" in page
@@ -146,7 +140,7 @@ def test_r6_second_confirmation_removes_from_the_managed_group(wb, sandbox_state
 
 
 def test_dismissal_needs_a_reason_then_writes_no_sanction(wb, sandbox_state, queue):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     refused = decide(client, queue["report"], decision="dismiss", text=" ")
     assert refused.status_code == 422 and 'data-error="text">驳回时请写明理由' in refused.text
     nothing = decide(client, queue["report"])
@@ -161,7 +155,7 @@ def test_dismissal_needs_a_reason_then_writes_no_sanction(wb, sandbox_state, que
 
 
 def test_a_decided_violation_cannot_be_decided_again(wb, sandbox_state, queue):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     token = csrf_of(client.get(f"/violations/{queue['finding']}").text)
     client.post(f"/violations/{queue['finding']}/decide",
                 data={"csrf_token": token, "decision": "dismiss", "text": "误报"})
@@ -172,7 +166,7 @@ def test_a_decided_violation_cannot_be_decided_again(wb, sandbox_state, queue):
 
 
 def test_a_decision_without_its_csrf_token_is_refused(wb, sandbox_state, queue):
-    client = client_as(wb, sandbox_state, "zhangwei")
+    client = as_user(wb, sandbox_state, "zhangwei")
     answer = client.post(f"/violations/{queue['report']}/decide", data={"decision": "confirm"})
     assert answer.status_code == 400 and "表单已过期" in answer.text
     with rt(wb).sessions() as db:
