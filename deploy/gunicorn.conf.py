@@ -17,8 +17,8 @@ bench/callback_ingest.py measures these settings (see its docstring).
 | `GUNICORN_LOG_LEVEL` | gunicorn's own log level | `info` |
 | `GUNICORN_FORWARDED_ALLOW_IPS` | proxies trusted for X-Forwarded-* | `127.0.0.1` |
 
-The callback receiver keeps its own database connections, one per thread inserting
-at once (up to 16 kept per process, wecom_app/receiver.py InboxWriter); the rest of
+The callback receiver keeps its own database connection, one per process: the callbacks
+that wait at once go in one group commit (wecom_app/callbacks/receiver.py InboxWriter); the rest of
 the app uses the SQLAlchemy pool (10 + 10 overflow). Keep `GUNICORN_THREADS` at or
 below 10 all the same: with more threads than pooled connections, overflow
 connections are opened and closed per request, and on PostgreSQL every one forks a

@@ -22,13 +22,14 @@ with a real HTTP client, which sees "connection closed without response", no sta
 
 It is a bare WSGI layer in front of the Flask app, not a Flask view: this is the
 one path WeCom hammers, and Flask's request machinery and the ORM were most of
-its CPU (bench/callback_ingest.py). The insert is one autocommitted statement,
-`INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`, sent by the driver
-itself (`InboxWriter`: psycopg prepares it once per connection, sqlite3 caches it)
-on a connection the receiver keeps for itself, one per thread at a time: SQLAlchemy's
-statement execution and its pool's checkout, reset and return were a third of the
-worker's CPU per callback (issue 14, README "Callback ingest"). The answer is sent
-only after that statement returned, committed (autocommit) or refused as a duplicate.
+its CPU (bench/callback_ingest.py). The insert is `INSERT … ON CONFLICT (dedupe_key) DO
+NOTHING RETURNING`, sent by the driver itself (`InboxWriter`: psycopg prepares it once per
+connection, sqlite3 caches it) on a connection the receiver keeps for itself: SQLAlchemy's
+statement execution and its pool's checkout, reset and return were a third of the worker's CPU
+per callback (issue 14, README "Callback ingest"). Callbacks arriving while an insert is on its
+way go together in the next one (group commit: one statement, one transaction, one WAL flush).
+The answer is sent only after the statement holding the row returned, committed (autocommit)
+or refused as a duplicate.
 
 Logs: a stored or duplicate callback is a DEBUG line (a line per callback was a
 write to stderr under a lock at WeCom's rate); the first callback after SUMMARY_SECONDS
@@ -244,92 +245,178 @@ _COLUMNS = ("dedupe_key", "source", "msg_type", "event", "change_type", "from_us
             "status", "attempts", "received_at", "next_attempt_at")
 
 
+MAX_BATCH = 32  # rows in one group commit at most (the callbacks waiting at once: GUNICORN_THREADS per worker)
+
+
+class _Waiter:
+    """One callback's row in the group commit, and its outcome once `done`."""
+
+    __slots__ = ("params", "key", "new", "error", "done")
+
+    def __init__(self, params: tuple, key: str):
+        self.params, self.key = params, key
+        self.new, self.error, self.done = False, None, False
+
+
 class InboxWriter:
-    """The receiver's insert, through the database driver itself.
+    """The receiver's insert, through the database driver itself, in group commits.
 
-    `insert(values)` runs `INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id` on an
-    autocommit connection and answers True when the row is new; the row is committed when it
-    returns. Values pass through the columns' own SQLAlchemy bind processors, so a row reads
-    back exactly as one the ORM wrote (UTCDateTime's naive UTC; SQLite's datetime text).
+    `insert(values)` answers True when the row is new, False when its dedupe key was stored
+    already, once the row is committed: it returns only after the statement holding it returned
+    on an autocommit connection. Callbacks that arrive while another's insert is on its way to the
+    database wait for it and then go together (group commit, as PostgreSQL's own WAL writer and
+    LevelDB's write queue do): the first in the queue writes the rows of everyone queued behind it
+    (up to MAX_BATCH) in ONE statement, `INSERT … VALUES (…), (…) ON CONFLICT (dedupe_key) DO
+    NOTHING RETURNING dedupe_key`, so one transaction, one WAL flush and one round trip carry them
+    all; then it hands the turn to the next in the queue and every waiter returns with its own
+    outcome. Nobody waits for company: a callback alone is written at once, as a batch of one.
+    One insert per process is on its way at a time; a single-row insert and the commit flush of
+    the database were the receiver's largest costs after its CPU (issue 14, README "Callback ingest").
 
-    Connections come from the engine (its connect events: SQLite's WAL and 2 s lock wait, the
-    PostgreSQL connect timeout), are detached from its pool and kept here, idle ones in a stack:
-    a thread takes one for its insert and puts it back, so there are as many as threads inserting
-    at once (gthread: GUNICORN_THREADS) and none is shared. On PostgreSQL the statement is
-    prepared once per connection and run with libpq's PQexecPrepared on psycopg's own PGconn (it
-    releases the GIL while it waits): psycopg's cursor, adaptation and prepare bookkeeping were
-    the largest share of the insert's Python CPU left after SQLAlchemy's. A connection whose
-    statement failed for any reason but the values (`Unavailable`: the server restarted, the
-    network, a lock wait that ran out) is closed, not reused; the next insert opens a new one.
+    A retry arriving with its original in one batch is written once: the first of a dedupe key goes
+    into the statement, the others are duplicates. A batch the database refuses (a DataError or an
+    IntegrityError: bad values, not an outage) is written again row by row, so only the row at
+    fault is `Refused` and the others are stored. A batch that fails for any other database reason
+    (`Unavailable`: the server restarted, the network, a lock wait that ran out) fails for every
+    row in it, and each callback goes to the spool; its connection is closed, not reused. An error
+    that is not the database's propagates (a 500) for every row of the batch.
+
+    Values pass through the columns' own SQLAlchemy bind processors, so a row reads back exactly as
+    one the ORM wrote (UTCDateTime's naive UTC; SQLite's datetime text). Connections come from the
+    engine (its connect events: SQLite's WAL and 2 s lock wait, the PostgreSQL connect timeout),
+    are detached from its pool and kept here. On PostgreSQL each batch size's statement is prepared
+    once per connection and run with libpq's PQexecPrepared on psycopg's own PGconn (it releases
+    the GIL while it waits): psycopg's cursor, adaptation and prepare bookkeeping were the largest
+    share of the insert's Python CPU left after SQLAlchemy's.
     """
 
-    def __init__(self, engine, *, keep: int = 16):
-        self.engine, self.keep = engine, keep
+    def __init__(self, engine, *, keep: int = 4, max_batch: int = MAX_BATCH):
+        self.engine, self.keep, self.max_batch = engine, keep, max_batch
         dialect = engine.dialect
         self.postgresql = dialect.name == "postgresql"
         dbapi = dialect.loaded_dbapi
-        table = InboxEvent.__table__
-        marks = [f"${n}" for n in range(1, len(_COLUMNS) + 1)] if self.postgresql else ["?"] * len(_COLUMNS)
-        self.sql = (f"INSERT INTO {table.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join(marks)}) "
-                    f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
-        self._bind = tuple((name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        self.table = InboxEvent.__table__.name
+        self._bind = tuple((name, InboxEvent.__table__.c[name].type.dialect_impl(dialect).bind_processor(dialect))
                            for name in _COLUMNS)
         self._dbapi, self._refused = dbapi, (dbapi.DataError, dbapi.IntegrityError)
-        self._idle: list = []
+        self._sql: dict[int, str] = {}
+        self._idle: list[_Connection] = []
         self._lock = threading.Lock()
+        self._queue: list[_Waiter] = []
+        self._turn = threading.Condition(threading.Lock())
         # closed, not left to the garbage collector (psycopg warns of an open connection it collects)
         weakref.finalize(self, _close_all, self._idle)
 
     def insert(self, values: dict) -> bool:
-        params = tuple(values[name] if bind is None else bind(values[name]) for name, bind in self._bind)
-        try:
-            conn = self._take()
-        except (SQLAlchemyError, self._dbapi.Error) as exc:  # cannot connect (the engine's raw errors)
-            raise Unavailable() from exc
-        try:
-            if self.postgresql:
-                new = _exec_prepared(conn, params)
-            else:
-                new = conn.execute(self.sql, params).fetchone() is not None
-        except self._refused as exc:
-            self._give_back(conn)  # autocommit: the failed statement left no transaction behind
-            raise Refused() from exc
-        except self._dbapi.Error as exc:
-            _close(conn)
-            raise Unavailable() from exc
-        except BaseException:
-            _close(conn)  # not the database's doing: propagates (a 500), as it did through SQLAlchemy
-            raise
-        self._give_back(conn)
-        return new
+        waiter = _Waiter(tuple(values[name] if bind is None else bind(values[name]) for name, bind in self._bind),
+                         values["dedupe_key"])
+        with self._turn:
+            self._queue.append(waiter)
+            while not waiter.done and self._queue[0] is not waiter:
+                self._turn.wait()
+            batch = None if waiter.done else self._queue[: self.max_batch]
+        if batch is not None:  # first in the queue: write for everyone up to max_batch
+            try:
+                self._write(batch)
+            finally:
+                with self._turn:
+                    del self._queue[: len(batch)]
+                    for each in batch:
+                        each.done = True
+                    self._turn.notify_all()
+        if waiter.error is not None:
+            kind, cause = waiter.error
+            raise kind() from cause
+        return waiter.new
 
     def close(self) -> None:
         with self._lock:
             _close_all(self._idle)
 
-    def _take(self):
+    # -- the writer's side ---------------------------------------------------------------
+    def _write(self, batch: list[_Waiter]) -> None:
+        """Every waiter of `batch` gets its outcome (new, or an error); never raises."""
+        firsts: dict[str, _Waiter] = {}
+        for waiter in batch:
+            firsts.setdefault(waiter.key, waiter)
+        try:
+            conn = self._take()
+        except (SQLAlchemyError, self._dbapi.Error) as exc:  # cannot connect (the engine's raw errors)
+            return _fail(batch, Unavailable, exc)
+        except BaseException as exc:
+            return _fail(batch, _Unexpected, exc)
+        try:
+            stored = self._run(conn, [waiter.params for waiter in firsts.values()])
+        except self._refused as exc:
+            self._give_back(conn)  # autocommit: the failed statement left no transaction behind
+            if len(batch) == 1:
+                return _fail(batch, Refused, exc)
+            for waiter in batch:  # which row was it? each on its own (later duplicates meet their first)
+                self._write([waiter])
+            return None
+        except self._dbapi.Error as exc:
+            _close(conn)
+            return _fail(batch, Unavailable, exc)
+        except BaseException as exc:
+            _close(conn)
+            return _fail(batch, _Unexpected, exc)
+        self._give_back(conn)
+        for key, waiter in firsts.items():
+            waiter.new = key in stored
+        return None
+
+    def _run(self, conn: "_Connection", rows: list[tuple]) -> set[str]:
+        """The dedupe keys of `rows` that the one statement stored."""
+        count = len(rows)
+        flat = [value for row in rows for value in row]
+        if not self.postgresql:
+            return {key for (key,) in conn.raw.execute(self._statement(count), flat).fetchall()}
+        name = b"wecom_inbox_insert_%d" % count
+        if count not in conn.prepared:
+            result = conn.raw.pgconn.prepare(name, self._statement(count).encode())
+            if result.status != _pq.ExecStatus.COMMAND_OK:
+                _raise(result)
+            conn.prepared.add(count)
+        result = conn.raw.pgconn.exec_prepared(name, [_pg_text(value) for value in flat])
+        if result.status != _pq.ExecStatus.TUPLES_OK:
+            _raise(result)
+        return {result.get_value(row, 0).decode() for row in range(result.ntuples)}
+
+    def _statement(self, count: int) -> str:
+        sql = self._sql.get(count)
+        if sql is None:
+            width = len(_COLUMNS)
+            if self.postgresql:
+                rows = (", ".join(f"${row * width + n}" for n in range(1, width + 1)) for row in range(count))
+            else:
+                rows = (", ".join("?" * width) for _ in range(count))
+            sql = self._sql[count] = (
+                f"INSERT INTO {self.table} ({', '.join(_COLUMNS)}) VALUES "
+                + ", ".join(f"({row})" for row in rows)
+                + " ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key")
+        return sql
+
+    def _take(self) -> "_Connection":
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         proxied = self.engine.raw_connection()
         proxied.detach()  # ours from now on: the pool neither counts it nor resets it
-        conn = proxied.dbapi_connection
+        conn = _Connection(proxied.dbapi_connection)
         if not self.postgresql:
-            conn.isolation_level = None  # sqlite3: autocommit, no implicit BEGIN
+            conn.raw.isolation_level = None  # sqlite3: autocommit, no implicit BEGIN
             return conn
         try:
-            conn.autocommit = True  # psycopg's view of it; libpq sends no BEGIN of its own anyway
-            for statement in (b"SET client_encoding TO 'UTF8'", None):
-                result = (conn.pgconn.exec_(statement) if statement
-                          else conn.pgconn.prepare(_STATEMENT, self.sql.encode()))
-                if result.status != _pq.ExecStatus.COMMAND_OK:
-                    _raise(result)
+            conn.raw.autocommit = True  # psycopg's view of it; libpq sends no BEGIN of its own anyway
+            result = conn.raw.pgconn.exec_(b"SET client_encoding TO 'UTF8'")
+            if result.status != _pq.ExecStatus.COMMAND_OK:
+                _raise(result)
         except BaseException:
             _close(conn)
             raise
         return conn
 
-    def _give_back(self, conn) -> None:
+    def _give_back(self, conn: "_Connection") -> None:
         with self._lock:
             if len(self._idle) < self.keep:
                 self._idle.append(conn)
@@ -337,15 +424,25 @@ class InboxWriter:
         _close(conn)
 
 
-_STATEMENT = b"wecom_inbox_insert"
+class _Connection:
+    """A driver connection the writer keeps, with the batch sizes prepared on it (PostgreSQL)."""
+
+    __slots__ = ("raw", "prepared")
+
+    def __init__(self, raw):
+        self.raw, self.prepared = raw, set()
+
+    def close(self) -> None:
+        self.raw.close()
 
 
-def _exec_prepared(conn, params: tuple) -> bool:
-    """The prepared insert on psycopg's PGconn; True when it returned the new row's id."""
-    result = conn.pgconn.exec_prepared(_STATEMENT, [_pg_text(value) for value in params])
-    if result.status != _pq.ExecStatus.TUPLES_OK:
-        _raise(result)
-    return result.ntuples == 1
+class _Unexpected(Exception):
+    """Not the database's doing (a bug): the callbacks of that batch are answered 500, as one alone was."""
+
+
+def _fail(batch: list[_Waiter], kind: type, cause: BaseException) -> None:
+    for waiter in batch:
+        waiter.error = (kind, cause)
 
 
 def _pg_text(value) -> bytes | None:
