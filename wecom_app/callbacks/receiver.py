@@ -61,7 +61,7 @@ except ImportError:  # pragma: no cover
 
 from wecom_app import metrics
 from wecom_app.callbacks.crypto import CryptoError
-from wecom_app.callbacks.events import BadCreateTime, BadPayload, CallbackEvent, parse_event, safe_fromstring
+from wecom_app.callbacks.events import BadCreateTime, BadPayload, CallbackEvent, flat_xml, parse_event, safe_fromstring
 from wecom_app.logs import kv
 from wecom_app.models import InboxEvent
 
@@ -529,11 +529,14 @@ def _query(query_string: str) -> dict[str, str]:
 
 def _envelope_encrypt(body: bytes) -> str:
     try:
-        try:
-            text = body.decode("utf-8")  # as str, the C parser's fast path (events.safe_fromstring)
-        except UnicodeDecodeError:
-            text = body
-        root = safe_fromstring(text)
+        text = body.decode("utf-8")  # as str: flat_xml, else the C parser's fast path (events.safe_fromstring)
+    except UnicodeDecodeError:
+        text = None
+    flat = flat_xml(text) if text is not None else None
+    if flat is not None and flat[0].get("Encrypt"):
+        return flat[0]["Encrypt"]
+    try:
+        root = safe_fromstring(body if text is None else text)
     except (ParseError, DefusedXmlException, ValueError):
         raise Rejected(403, "bad_envelope") from None
     node = root.find("Encrypt")
