@@ -195,8 +195,9 @@ def scratch_pg_database(admin_url: str):
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def stored_keys(url: str) -> tuple[int, set[str]]:
-    """(rows, distinct dedupe keys) in inbox_event."""
+def stored_keys(url: str) -> tuple[int, set[str], int | None]:
+    """(rows, distinct dedupe keys, transactions that wrote them) in inbox_event; the last from
+    PostgreSQL's xmin (the group commit at work), None on SQLite."""
     from sqlalchemy import text
 
     from wecom_app.config import normalise_database_url
@@ -206,9 +207,11 @@ def stored_keys(url: str) -> tuple[int, set[str]]:
     try:
         with engine.connect() as conn:
             keys = [row[0] for row in conn.execute(text("SELECT dedupe_key FROM inbox_event"))]
+            commits = (conn.scalar(text("SELECT count(DISTINCT xmin::text) FROM inbox_event"))
+                       if engine.dialect.name == "postgresql" else None)
     finally:
         engine.dispose()
-    return len(keys), set(keys)
+    return len(keys), set(keys), commits
 
 
 # ---------------------------------------------------------------- runs
@@ -250,13 +253,14 @@ def run_app(backend, settings, crypto, events, plan, warm_events, args, workdir)
                       workers=args.workers, threads=args.threads) as server:
             result, server_cpu, db_cpu = drive(server, crypto, events, plan, warm_events, args, postmaster,
                                                name=backend)
-        rows, keys = stored_keys(url)
+        rows, keys, commits = stored_keys(url)
     expected = expected_keys(events) | expected_keys(warm_events)
     lost, unexpected = len(expected - keys), len(keys - expected)
     doubled = rows - len(keys)
     print(format_result("app", result, server_cpu, db_cpu))
     print(f"    inbox: sent-unique {len(expected)} (incl. {len(warm_events)} warm-up), stored-unique "
-          f"{len(keys)}, rows {rows}; lost {lost}, stored twice {doubled}, unexpected {unexpected}")
+          f"{len(keys)}, rows {rows}; lost {lost}, stored twice {doubled}, unexpected {unexpected}"
+          + (f"; {commits} commits, {rows / max(commits, 1):.1f} rows per commit" if commits else ""))
     return {"result": result, "lost": lost, "doubled": doubled, "unexpected": unexpected,
             "cpu": server_cpu / max(result.sent, 1), "db_cpu": None if db_cpu is None else db_cpu / max(result.sent, 1)}
 
