@@ -44,6 +44,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -110,24 +112,32 @@ def enqueue(
     existing row with that key is returned unchanged. A text, markdown or card that
     WeCom would cut raises `textlimits.TooLong` (make it fit first: textlimits.py). `subject` ("<name>:<id>") names
     the feature object whose state follows the answer: see `settle`."""
-    existing = session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == key))
-    if existing is not None:
-        return existing
-    if kind not in KINDS:
-        raise ValueError(f"unknown outbox kind {kind!r}; one of {', '.join(KINDS)}")
     now = now or utcnow()
-    row = OutboxAction(
-        idempotency_key=key, kind=kind, payload=_normalised(kind, payload), urgent=urgent,
-        hold=KINDS[kind] if hold is None else hold, not_before=not_before or now, created_at=now, subject=subject,
-    )
-    if subject is not None and subject.partition(":")[0] not in SUBJECTS:
-        raise ValueError(f"no settler registered for outbox subject {subject!r}")
     try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # another process enqueued the same key just now
-        return session.scalars(select(OutboxAction).where(OutboxAction.idempotency_key == key)).one()
-    return row
+        if kind not in KINDS:
+            raise ValueError(f"unknown outbox kind {kind!r}; one of {', '.join(KINDS)}")
+        if subject is not None and subject.partition(":")[0] not in SUBJECTS:
+            raise ValueError(f"no settler registered for outbox subject {subject!r}")
+        values = dict(idempotency_key=key, kind=kind, payload=_normalised(kind, payload), urgent=urgent,
+                      hold=KINDS[kind] if hold is None else hold, not_before=not_before or now, created_at=now,
+                      subject=subject)
+    except ValueError:  # a call that is stored already is returned as it was, whatever it now asks
+        if (existing := _by_key(session, key)) is not None:
+            return existing
+        raise
+    # one statement: the row is stored unless its key is (by this transaction or another, committed,
+    # process); on PostgreSQL a concurrent uncommitted one with the key is waited for first
+    row = session.scalar(_INSERTS[session.get_bind().dialect.name == "postgresql"], values)
+    return row if row is not None else _by_key(session, key)
+
+
+# built once (a statement built per call costs more than its execution): PostgreSQL's, SQLite's
+_INSERTS = {postgresql: insert(OutboxAction).on_conflict_do_nothing(index_elements=[OutboxAction.idempotency_key])
+            .returning(OutboxAction) for postgresql, insert in ((True, postgresql_insert), (False, sqlite_insert))}
+
+
+def _by_key(session: Session, key: str) -> OutboxAction | None:
+    return session.scalar(select(OutboxAction).where(OutboxAction.idempotency_key == key))
 
 
 def _normalised(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
