@@ -131,6 +131,30 @@ def test_failing_handler_writes_nothing_and_is_retried_with_backoff_then_parked(
     assert len(calls) == 3  # parked events are never retried by themselves
 
 
+def test_a_failing_event_in_a_batch_is_put_off_alone_and_the_others_are_written_once(sessions):
+    """No savepoint per event: the failure rolls the batch back, which runs again without it."""
+    router, calls = Router(), []
+
+    @router.register("change_contact", ChangeType="delete_user")
+    def write_then_maybe_fail(event, ctx):
+        userid = event.get("UserID")
+        calls.append(userid)
+        ctx.session.add(CalendarOverride(day=date(2027, 1, len(calls)), workday=False, note=userid))
+        ctx.session.flush()
+        if userid == "user001":
+            raise RuntimeError("WeCom data not ready")
+
+    template = fixture("change_contact__delete_user")
+    store(sessions, *[template.replace("zhangsan", f"user{i:03d}") for i in range(3)])
+    stats = dispatch_pending(sessions, router, make_settings(), NOW)
+    assert (stats.done, stats.retried) == (2, 1)
+    assert [(r.status, r.attempts) for r in rows(sessions)] == [("done", 1), ("pending", 1), ("done", 1)]
+    assert "WeCom data not ready" in rows(sessions)[1].last_error and rows(sessions)[1].next_attempt_at > NOW
+    assert calls.count("user001") == 1  # one attempt, one call: not run again when the batch is
+    with sessions() as session:
+        assert sorted(session.scalars(select(CalendarOverride.note))) == ["user000", "user002"]
+
+
 def test_parked_event_can_be_requeued_and_then_succeeds(sessions, router, recorded):
     broken = Router()
     broken.register("change_contact", ChangeType="delete_user")(lambda e, c: 1 / 0)

@@ -1,7 +1,11 @@
 """The dispatcher: takes stored callbacks from the inbox and routes them to handlers.
 
 Each event is handled inside one transaction together with its inbox row's
-`done` mark, so a crash or a retry never applies a handler's writes twice.
+`done` mark, so a crash or a retry never applies a handler's writes twice. A batch
+runs its events one after another in one transaction, with no savepoint per event
+(a savepoint cost each event two statements and much of the ORM's time); when a
+handler raises, the whole transaction is rolled back and the batch run again with
+that event written as failed (its handlers not run again) and the others handled.
 On PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED, so several
 processes can dispatch at once and each event is handled once. A failing
 handler is retried with backoff and parked after `inbox_max_attempts`, with its
@@ -29,7 +33,8 @@ import random
 import zlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from wecom_app import metrics
 from wecom_app.callbacks.events import BadPayload, CallbackEvent, parse_event
@@ -66,10 +71,14 @@ def _due(now: datetime):
     return InboxEvent.status == "pending", InboxEvent.next_attempt_at <= now
 
 
-def _claim(session, now: datetime, limit: int) -> list[InboxEvent]:
+def _claim(session, now: datetime, limit: int, ids: list[int] | None = None) -> list[InboxEvent]:
     """Up to `limit` due events of one lane, oldest first, locked (SKIP LOCKED: a row another
     dispatcher holds is left to it); the lane of the oldest free event first, unless that is the
-    clicks lane and the ledger is busy."""
+    clicks lane and the ledger is busy. With `ids` (a batch rolled back after a handler failed),
+    those of them still due and free."""
+    if ids is not None:
+        return list(session.scalars(select(InboxEvent).where(*_due(now), InboxEvent.id.in_(ids))
+                                    .order_by(InboxEvent.id).with_for_update(skip_locked=True)))
     oldest = session.scalar(select(InboxEvent.event).where(*_due(now)).order_by(InboxEvent.id).limit(1)
                             .with_for_update(skip_locked=True))
     if oldest is None:
@@ -117,32 +126,59 @@ def _parsed(rows: list[InboxEvent]) -> list[CallbackEvent | BadPayload]:
     return found
 
 
+class _Failed(Exception):
+    """A handler failed in a batch run without savepoints: its transaction is rolled back whole."""
+
+    def __init__(self, inbox_id: int, error: str):
+        super().__init__(error)
+        self.inbox_id, self.error = inbox_id, error
+
+
 def _handle(row: InboxEvent, event: CallbackEvent | BadPayload, router: Router, ctx: HandlerContext,
-            stats: DispatchStats, max_attempts: int) -> None:
-    row.attempts += 1
+            stats: DispatchStats, max_attempts: int, failed: dict[int, str]) -> str | None:
+    """Run the event's handlers in the batch's transaction, no savepoint of its own; the outcome
+    (`done`, `ignored`) for `_mark` to write, or None when the row's own attributes say it (failed
+    before, unparseable). A handler that raises raises `_Failed`: the caller rolls the batch back
+    and runs it again with this event marked failed (`failed`, its error) and not run."""
     if isinstance(event, BadPayload):  # cannot happen for rows the receiver stored; park, never loop
+        row.attempts += 1
         _fail(row, ctx.now, f"unparseable payload: {event}", max_attempts=0, stats=stats)
-        return
+        return None
+    if row.id in failed:  # failed in the run rolled back just now: written as failed, not run again
+        row.attempts += 1
+        _fail(row, ctx.now, failed[row.id], max_attempts=max_attempts, stats=stats)
+        return None
     handlers = router.match(event)
     if not handlers:
-        row.status, row.processed_at = "ignored", ctx.now
         stats.ignored += 1
         log.info(kv("wecom.dispatch.unhandled", event=event.name, ChangeType=event.change_type,
                     add=router.hint(event)))
-        return
-    savepoint = ctx.session.begin_nested()
+        return "ignored"
     try:
         for handler in handlers:
             handler(event, ctx)
-        ctx.session.flush()
+        ctx.session.flush()  # the event's writes fail here, if at all, not in the next event's
     except Exception as exc:  # a handler's bug or a conflict: keep the event, retry later
-        savepoint.rollback()
-        _fail(row, ctx.now, f"{type(exc).__name__}: {exc}", max_attempts=max_attempts, stats=stats)
-        log.exception(kv("wecom.dispatch.failed", inbox_id=row.id, event=event.name, attempts=row.attempts))
-        return
-    savepoint.commit()
-    row.status, row.processed_at, row.last_error = "done", ctx.now, None
+        log.exception(kv("wecom.dispatch.failed", inbox_id=row.id, event=event.name, attempts=row.attempts + 1))
+        raise _Failed(row.id, f"{type(exc).__name__}: {exc}") from exc
     stats.done += 1
+    return "done"
+
+
+def _mark(session, rows: list[InboxEvent], outcomes: list[str | None], now: datetime) -> None:
+    """The done (or ignored) marks of a batch, one UPDATE an outcome, in the batch's transaction; the
+    loaded rows are told too (set_committed_value: nothing left for the flush to write)."""
+    for outcome in ("done", "ignored"):
+        marked = [row for row, said in zip(rows, outcomes) if said == outcome]
+        if not marked:
+            continue
+        session.execute(update(InboxEvent).where(InboxEvent.id.in_([row.id for row in marked]))
+                        .values(status=outcome, processed_at=now, last_error=None, attempts=InboxEvent.attempts + 1)
+                        .execution_options(synchronize_session=False))
+        for row in marked:
+            for name, value in (("status", outcome), ("processed_at", now), ("last_error", None),
+                                ("attempts", row.attempts + 1)):
+                set_committed_value(row, name, value)
 
 
 def _fail(row: InboxEvent, now: datetime, error: str, *, max_attempts: int, stats: DispatchStats) -> None:
@@ -160,16 +196,29 @@ def dispatch_pending(sessions, router: Router, settings: Settings, now: datetime
                      *, limit: int = 10_000) -> DispatchStats:
     """Handle every due inbox event (at most `limit`), a batch per transaction."""
     stats = DispatchStats()
+    failed: dict[int, str] = {}  # inbox id → error: events whose handler failed in a batch just rolled back
+    again: list[int] | None = None  # that batch's inbox ids, claimed again
     while stats.total < limit:
-        with sessions.begin() as session:
-            rows = _claim(session, now, min(BATCH, limit - stats.total))
-            if not rows:
-                break
-            events = _parsed(rows)
-            _lock_in_order(session, [e for e in events if isinstance(e, CallbackEvent)])
-            ctx = HandlerContext(session=session, settings=settings, now=now, log=log)
-            for row, event in zip(rows, events):
-                _handle(row, event, router, ctx, stats, settings.inbox_max_attempts)
+        batch = DispatchStats()
+        try:
+            with sessions.begin() as session:
+                rows = _claim(session, now, min(BATCH, limit - stats.total), ids=again)
+                if not rows and again is None:
+                    break
+                ids = [row.id for row in rows]
+                events = _parsed(rows)
+                _lock_in_order(session, [e for e in events if isinstance(e, CallbackEvent)])
+                ctx = HandlerContext(session=session, settings=settings, now=now, log=log)
+                outcomes = [_handle(row, event, router, ctx, batch, settings.inbox_max_attempts, failed)
+                            for row, event in zip(rows, events)]
+                _mark(session, rows, outcomes, now)
+        except _Failed as failure:  # rolled back: the batch again, this event written as failed
+            failed[failure.inbox_id] = failure.error
+            again = ids
+            continue
+        failed, again = {}, None
+        for name in ("done", "ignored", "retried", "parked"):
+            setattr(stats, name, getattr(stats, name) + getattr(batch, name))
     for outcome in ("done", "ignored", "retried", "parked"):
         if getattr(stats, outcome):
             metrics.EVENTS_HANDLED.labels(outcome).inc(getattr(stats, outcome))
