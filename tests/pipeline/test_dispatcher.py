@@ -94,6 +94,17 @@ def test_the_app_router_applies_the_directory_before_the_rules_that_read_it():
     assert [h.__module__ for h in handlers.router.match(delete_user)] == ["handlers.contact", "handlers.membership"]
 
 
+def test_a_preparer_runs_once_a_batch_with_its_events_before_their_handlers(sessions, router, recorded):
+    @router.prepare("change_contact")
+    def read_once(events, ctx):
+        recorded.append(("prepared", [event.get("ChangeType") for event in events]))
+
+    store(sessions, "change_contact__delete_user", "text", "change_contact__create_user")
+    assert dispatch_pending(sessions, router, make_settings(), NOW).done == 3
+    assert recorded == [("prepared", ["delete_user", "create_user"]), ("delete_user", "zhangsan"),
+                        ("text", "举报 有陌生人在销售群"), ("create_user", "zhangsan")]
+
+
 def test_a_second_pass_handles_nothing_twice(sessions, router, recorded):
     store(sessions, "change_contact__delete_user")
     dispatch_pending(sessions, router, make_settings(), NOW)

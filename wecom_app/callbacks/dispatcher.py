@@ -207,8 +207,10 @@ def dispatch_pending(sessions, router: Router, settings: Settings, now: datetime
                     break
                 ids = [row.id for row in rows]
                 events = _parsed(rows)
-                _lock_in_order(session, [e for e in events if isinstance(e, CallbackEvent)])
+                parsed = [e for e in events if isinstance(e, CallbackEvent)]
+                _lock_in_order(session, parsed)
                 ctx = HandlerContext(session=session, settings=settings, now=now, log=log)
+                router.prepare_batch(parsed, ctx)  # under the locks: what it reads cannot change meanwhile
                 outcomes = [_handle(row, event, router, ctx, batch, settings.inbox_max_attempts, failed)
                             for row, event in zip(rows, events)]
                 _mark(session, rows, outcomes, now)
