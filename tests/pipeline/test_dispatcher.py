@@ -213,3 +213,31 @@ def test_several_dispatchers_at_once_handle_each_event_once(sessions, db_url):
         t.join()
     assert sorted(seen) == sorted(f"user{i:03d}" for i in range(200))
     assert {r.status for r in rows(sessions)} == {"done"}
+
+
+def test_r9_a_group_s_later_event_waits_while_another_dispatcher_holds_an_older_one(sessions, engine, router, recorded):
+    """SKIP LOCKED hands the next rows to a second dispatcher while the first still holds a group's older
+    event, before either has taken the group's lock: the later one waits, so a join and the leave
+    after it are never applied the other way round."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: a batch commits in full before the next is claimed")
+
+    @router.register("change_external_chat", ChangeType="update")
+    def record(event, ctx):
+        recorded.append((event.get("ChatId")[:4], event.get("UpdateDetail")))
+
+    joined, left = fixture("change_external_chat__update__add_member"), fixture("change_external_chat__update__del_member")
+    store(sessions, joined, left, left.replace("wrOgQhDg", "wrOtherG"))
+    first = rows(sessions)[0].id
+    holder = sessions()  # another dispatcher: the join claimed, the group's lock not taken yet
+    holder.execute(select(InboxEvent).where(InboxEvent.id == first).with_for_update())
+    try:
+        stats = dispatch_pending(sessions, router, make_settings(), NOW)
+        assert stats.done == 1 and recorded == [("wrOt", "del_member")]  # the other group's is not held back
+        assert [(r.status, r.attempts) for r in rows(sessions)] == [("pending", 0), ("pending", 0), ("done", 1)]
+    finally:
+        holder.rollback()
+        holder.close()
+    assert dispatch_pending(sessions, router, make_settings(), NOW).done == 2
+    assert recorded[1:] == [("wrOg", "add_member"), ("wrOg", "del_member")]
+

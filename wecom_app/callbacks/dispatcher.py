@@ -20,7 +20,9 @@ directory change (`change_contact`), the directory's version row — the trigger
 0023 takes it at a transaction's first directory write, and by then the batch's earlier joins
 would hold member rows that the directory_sync job, holding that row, may want next — then a
 lock per group it touches, by ChatId in sorted order, so one group's events are handled by one
-dispatcher at a time and in the order claimed. A batch holds events of one lane only,
+dispatcher at a time and in the order claimed; and, under those locks, an event whose group has an
+older event still due in another dispatcher's hands is left for later (`_behind`), so one group's
+events are handled in the order they were stored across dispatchers too. A batch holds events of one lane only,
 so joins never wait for the ledger and clicks never wait for a group; a dispatcher
 finding the ledger busy takes the groups lane's events first.
 """
@@ -71,22 +73,24 @@ def _due(now: datetime):
     return InboxEvent.status == "pending", InboxEvent.next_attempt_at <= now
 
 
-def _claim(session, now: datetime, limit: int, ids: list[int] | None = None) -> list[InboxEvent]:
+def _claim(session, now: datetime, limit: int, ids: list[int] | None = None,
+           skip: set[int] = frozenset()) -> list[InboxEvent]:
     """Up to `limit` due events of one lane, oldest first, locked (SKIP LOCKED: a row another
     dispatcher holds is left to it); the lane of the oldest free event first, unless that is the
     clicks lane and the ledger is busy. With `ids` (a batch rolled back after a handler failed),
-    those of them still due and free."""
+    those of them still due and free. Never those in `skip` (left behind an older event, `_behind`)."""
     if ids is not None:
         return list(session.scalars(select(InboxEvent).where(*_due(now), InboxEvent.id.in_(ids))
                                     .order_by(InboxEvent.id).with_for_update(skip_locked=True)))
-    oldest = session.scalar(select(InboxEvent.event).where(*_due(now)).order_by(InboxEvent.id).limit(1)
+    due = (*_due(now), InboxEvent.id.not_in(skip)) if skip else _due(now)
+    oldest = session.scalar(select(InboxEvent.event).where(*due).order_by(InboxEvent.id).limit(1)
                             .with_for_update(skip_locked=True))
     if oldest is None:
         return []
     clicks_first = oldest == CLICKS and (not _postgresql(session) or _try_ledger_lock(session))
     for clicks in (True, False) if clicks_first else (False, True):
         lane = InboxEvent.event == CLICKS if clicks else InboxEvent.event != CLICKS
-        rows = list(session.scalars(select(InboxEvent).where(*_due(now), lane).order_by(InboxEvent.id).limit(limit)
+        rows = list(session.scalars(select(InboxEvent).where(*due, lane).order_by(InboxEvent.id).limit(limit)
                                     .with_for_update(skip_locked=True)))
         if rows:
             return rows
@@ -114,6 +118,33 @@ def _lock_in_order(session, events: list[CallbackEvent]) -> None:
     keys = sorted({zlib.crc32(e.get("ChatId").encode()) - 2 ** 31 for e in events if e.get("ChatId")})
     for key in keys:
         session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": GROUP_LOCKS, "key": key})
+
+
+def _behind(session, rows: list[InboxEvent], events: list[CallbackEvent | BadPayload], now: datetime) -> set[int]:
+    """The claimed events to leave for a later batch, so that one group's events are handled in the
+    order they were stored: on PostgreSQL another dispatcher may hold an older event of the same group
+    (SKIP LOCKED gave this one the next rows) and not have taken the group's lock yet. Read under the
+    group locks: an older event of the group still pending and due outside this batch is in another
+    dispatcher's hands (or free again) and goes first; every later one of the group here waits. The
+    inbox has no ChatId column: the older rows' payloads (only those naming a ChatId) are read.
+    An older event put off after a failure (not due) holds nothing back, as before."""
+    if not _postgresql(session):  # SQLite: one writer, the batch before committed in full
+        return set()
+    chats = {row.id: event.get("ChatId") for row, event in zip(rows, events)
+             if isinstance(event, CallbackEvent) and event.get("ChatId")}
+    if not chats:
+        return set()
+    wanted, first = set(chats.values()), {}
+    for inbox_id, payload in session.execute(select(InboxEvent.id, InboxEvent.payload).where(
+            *_due(now), InboxEvent.id < max(chats), InboxEvent.id.not_in([row.id for row in rows]),
+            InboxEvent.event != CLICKS, InboxEvent.payload.contains("<ChatId>"))):
+        try:
+            chat = parse_event(payload).get("ChatId")
+        except BadPayload:
+            continue
+        if chat in wanted:
+            first[chat] = min(first.get(chat, inbox_id), inbox_id)
+    return {inbox_id for inbox_id, chat in chats.items() if chat in first and first[chat] < inbox_id}
 
 
 def _parsed(rows: list[InboxEvent]) -> list[CallbackEvent | BadPayload]:
@@ -198,17 +229,22 @@ def dispatch_pending(sessions, router: Router, settings: Settings, now: datetime
     stats = DispatchStats()
     failed: dict[int, str] = {}  # inbox id → error: events whose handler failed in a batch just rolled back
     again: list[int] | None = None  # that batch's inbox ids, claimed again
+    behind: set[int] = set()  # left for a later call: an older event of their group was elsewhere (_behind)
     while stats.total < limit:
         batch = DispatchStats()
         try:
             with sessions.begin() as session:
-                rows = _claim(session, now, min(BATCH, limit - stats.total), ids=again)
+                rows = _claim(session, now, min(BATCH, limit - stats.total), ids=again, skip=behind)
                 if not rows and again is None:
                     break
-                ids = [row.id for row in rows]
                 events = _parsed(rows)
+                _lock_in_order(session, [e for e in events if isinstance(e, CallbackEvent)])
+                if later := _behind(session, rows, events, now):  # left pending, untouched
+                    behind |= later
+                    kept = [i for i, row in enumerate(rows) if row.id not in later]
+                    rows, events = [rows[i] for i in kept], [events[i] for i in kept]
+                ids = [row.id for row in rows]
                 parsed = [e for e in events if isinstance(e, CallbackEvent)]
-                _lock_in_order(session, parsed)
                 ctx = HandlerContext(session=session, settings=settings, now=now, log=log)
                 router.prepare_batch(parsed, ctx)  # under the locks: what it reads cannot change meanwhile
                 outcomes = [_handle(row, event, router, ctx, batch, settings.inbox_max_attempts, failed)
