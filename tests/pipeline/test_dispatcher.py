@@ -105,6 +105,20 @@ def test_a_preparer_runs_once_a_batch_with_its_events_before_their_handlers(sess
                         ("text", "举报 有陌生人在销售群"), ("create_user", "zhangsan")]
 
 
+def test_a_failing_preparer_is_logged_and_its_batch_handled_all_the_same(sessions, router, recorded, caplog):
+    @router.prepare("change_contact")
+    def broken(events, ctx):
+        ctx.session.add(CalendarOverride(day=date(2027, 1, 1), workday=False, note="read ahead"))
+        ctx.session.flush()
+        raise RuntimeError("a payload no one foresaw")
+
+    store(sessions, "change_contact__delete_user")
+    assert dispatch_pending(sessions, router, make_settings(), NOW).done == 1
+    assert recorded == [("delete_user", "zhangsan")] and "wecom.dispatch.prepare_failed" in caplog.text
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(CalendarOverride)) == 0
+
+
 def test_a_second_pass_handles_nothing_twice(sessions, router, recorded):
     store(sessions, "change_contact__delete_user")
     dispatch_pending(sessions, router, make_settings(), NOW)

@@ -147,6 +147,17 @@ def _behind(session, rows: list[InboxEvent], events: list[CallbackEvent | BadPay
     return {inbox_id for inbox_id, chat in chats.items() if chat in first and first[chat] < inbox_id}
 
 
+def _prepare(router: Router, events: list[CallbackEvent], ctx: HandlerContext) -> None:
+    """The batch's preparers (Router.prepare), in a savepoint of their own: one that fails (a bug, a
+    payload no one foresaw) is logged and the batch handled all the same, its handlers reading for
+    themselves what the preparers would have read (the memo goes with the savepoint)."""
+    try:
+        with ctx.session.begin_nested():
+            router.prepare_batch(events, ctx)
+    except Exception:
+        log.exception(kv("wecom.dispatch.prepare_failed", events=len(events)))
+
+
 def _parsed(rows: list[InboxEvent]) -> list[CallbackEvent | BadPayload]:
     found = []
     for row in rows:
@@ -246,7 +257,7 @@ def dispatch_pending(sessions, router: Router, settings: Settings, now: datetime
                 ids = [row.id for row in rows]
                 parsed = [e for e in events if isinstance(e, CallbackEvent)]
                 ctx = HandlerContext(session=session, settings=settings, now=now, log=log)
-                router.prepare_batch(parsed, ctx)  # under the locks: what it reads cannot change meanwhile
+                _prepare(router, parsed, ctx)  # under the locks: what it reads cannot change meanwhile
                 outcomes = [_handle(row, event, router, ctx, batch, settings.inbox_max_attempts, failed)
                             for row, event in zip(rows, events)]
                 _mark(session, rows, outcomes, now)
