@@ -19,6 +19,14 @@ router = Router()
 JOIN_SCENES = {"0": "invited by a member", "3": "scanned the group QR code"}  # ≠ groupchat/get join_scene (pitfall 10)
 
 
+@router.prepare("change_external_chat")
+def read_groups_once(events, ctx):
+    """The batch's groups read and locked in one query, and whether a re-read waits for them in
+    another, rather than two queries an event (issue 14)."""
+    groups = registry.lock_groups(ctx.session, {event.get("ChatId") for event in events if event.get("ChatId")})
+    membership.note_rereads(ctx.session, [group.id for group in groups])
+
+
 @router.register("change_external_chat", ChangeType="create")
 def discover_group(event, ctx):
     registry.discover_customer_group(ctx.session, event.get("ChatId"), ctx.now)

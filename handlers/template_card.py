@@ -25,6 +25,14 @@ def clicked_at(event, now: datetime) -> datetime:
     return pressed if now - CLOCK_SLACK <= pressed <= now else now
 
 
+@router.prepare("template_card_event")
+def read_clicks_once(events, ctx):
+    """The batch's cards, directives and receipts read in three queries, not three a click (issue 14)."""
+    clicks = [(e.get("TaskId"), e.from_user) for e in events if not instructions.is_offer_task(e.get("TaskId"))]
+    if clicks:
+        directives_acks.read_clicks(ctx.session, clicks)
+
+
 @router.register("template_card_event")
 def handle_card_click(event, ctx):
     if instructions.is_offer_task(event.get("TaskId")):

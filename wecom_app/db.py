@@ -15,7 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import DateTime, Engine, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -97,6 +97,29 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+MEMO_KEY = "wecom.memo"  # session.info: the transaction's memos (`memo`)
+
+
+def memo(session: Session, name: str) -> dict:
+    """A dict kept for the rest of the session's outermost transaction and forgotten at any
+    rollback (a savepoint's too): what a transaction reads once and would read again (the
+    dispatcher's batch: its groups, people, receipts, read in one query each). Keep only what
+    cannot change under the transaction (rows it holds a lock for, or rows it wrote itself),
+    and ORM rows rather than copies: a row kept here is the one the session would give."""
+    return session.info.setdefault(MEMO_KEY, {}).setdefault(name, {})
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _memo_rolled_back(session: Session, _previous) -> None:
+    session.info.pop(MEMO_KEY, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _memo_ended(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(MEMO_KEY, None)
 
 
 def alembic_config(url: str) -> Config:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+import handlers
 from tests.plugins.handlers import CREATE_TIME, NOW, card_click, dispatch, outbox
 from wecom_app.directives import issue as directives
 from wecom_app.models import DirectiveBatch, DirectiveClick, DirectiveReceipt
@@ -38,6 +39,17 @@ def test_r16_ack_on_the_card_acknowledges_once_at_the_moment_it_was_pressed(ctx)
     outcomes = ctx.session.scalars(select(DirectiveClick.outcome).order_by(DirectiveClick.id)).all()
     assert outcomes == ["counted", "repeat"]
     assert outbox(ctx, "message/update_template_card")[0]["userids"] == ["wangwu"]
+
+
+def test_r16_a_batch_of_clicks_read_once_counts_each_assignee_once_and_nobody_else(ctx):
+    directive_id, task_id = issue(ctx)
+    clicks = [card_click(userid, task_id, "ack") for userid in ("wangwu", "WangWu", "zhaoliu", "lisi")]
+    handlers.router.prepare_batch(clicks, ctx)  # as the dispatcher does: cards, directive, receipts read once
+    for click in clicks:
+        dispatch(ctx, click)
+    outcomes = ctx.session.scalars(select(DirectiveClick.outcome).order_by(DirectiveClick.id)).all()
+    assert outcomes == ["counted", "repeat", "counted", "not_assignee"]
+    assert {receipt(ctx, directive_id, u).status for u in ("wangwu", "zhaoliu")} == {"acknowledged"}
 
 
 def test_r16_a_click_on_a_card_the_app_never_sent_counts_nothing(ctx):

@@ -94,6 +94,31 @@ def test_the_app_router_applies_the_directory_before_the_rules_that_read_it():
     assert [h.__module__ for h in handlers.router.match(delete_user)] == ["handlers.contact", "handlers.membership"]
 
 
+def test_a_preparer_runs_once_a_batch_with_its_events_before_their_handlers(sessions, router, recorded):
+    @router.prepare("change_contact")
+    def read_once(events, ctx):
+        recorded.append(("prepared", [event.get("ChangeType") for event in events]))
+
+    store(sessions, "change_contact__delete_user", "text", "change_contact__create_user")
+    assert dispatch_pending(sessions, router, make_settings(), NOW).done == 3
+    assert recorded == [("prepared", ["delete_user", "create_user"]), ("delete_user", "zhangsan"),
+                        ("text", "举报 有陌生人在销售群"), ("create_user", "zhangsan")]
+
+
+def test_a_failing_preparer_is_logged_and_its_batch_handled_all_the_same(sessions, router, recorded, caplog):
+    @router.prepare("change_contact")
+    def broken(events, ctx):
+        ctx.session.add(CalendarOverride(day=date(2027, 1, 1), workday=False, note="read ahead"))
+        ctx.session.flush()
+        raise RuntimeError("a payload no one foresaw")
+
+    store(sessions, "change_contact__delete_user")
+    assert dispatch_pending(sessions, router, make_settings(), NOW).done == 1
+    assert recorded == [("delete_user", "zhangsan")] and "wecom.dispatch.prepare_failed" in caplog.text
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(CalendarOverride)) == 0
+
+
 def test_a_second_pass_handles_nothing_twice(sessions, router, recorded):
     store(sessions, "change_contact__delete_user")
     dispatch_pending(sessions, router, make_settings(), NOW)
@@ -129,6 +154,30 @@ def test_failing_handler_writes_nothing_and_is_retried_with_backoff_then_parked(
         assert session.scalar(select(func.count()).select_from(CalendarOverride)) == 0
     dispatch_pending(sessions, router, settings, now + timedelta(days=30))
     assert len(calls) == 3  # parked events are never retried by themselves
+
+
+def test_a_failing_event_in_a_batch_is_put_off_alone_and_the_others_are_written_once(sessions):
+    """No savepoint per event: the failure rolls the batch back, which runs again without it."""
+    router, calls = Router(), []
+
+    @router.register("change_contact", ChangeType="delete_user")
+    def write_then_maybe_fail(event, ctx):
+        userid = event.get("UserID")
+        calls.append(userid)
+        ctx.session.add(CalendarOverride(day=date(2027, 1, len(calls)), workday=False, note=userid))
+        ctx.session.flush()
+        if userid == "user001":
+            raise RuntimeError("WeCom data not ready")
+
+    template = fixture("change_contact__delete_user")
+    store(sessions, *[template.replace("zhangsan", f"user{i:03d}") for i in range(3)])
+    stats = dispatch_pending(sessions, router, make_settings(), NOW)
+    assert (stats.done, stats.retried) == (2, 1)
+    assert [(r.status, r.attempts) for r in rows(sessions)] == [("done", 1), ("pending", 1), ("done", 1)]
+    assert "WeCom data not ready" in rows(sessions)[1].last_error and rows(sessions)[1].next_attempt_at > NOW
+    assert calls.count("user001") == 1  # one attempt, one call: not run again when the batch is
+    with sessions() as session:
+        assert sorted(session.scalars(select(CalendarOverride.note))) == ["user000", "user002"]
 
 
 def test_parked_event_can_be_requeued_and_then_succeeds(sessions, router, recorded):
@@ -178,3 +227,31 @@ def test_several_dispatchers_at_once_handle_each_event_once(sessions, db_url):
         t.join()
     assert sorted(seen) == sorted(f"user{i:03d}" for i in range(200))
     assert {r.status for r in rows(sessions)} == {"done"}
+
+
+def test_r9_a_group_s_later_event_waits_while_another_dispatcher_holds_an_older_one(sessions, engine, router, recorded):
+    """SKIP LOCKED hands the next rows to a second dispatcher while the first still holds a group's older
+    event, before either has taken the group's lock: the later one waits, so a join and the leave
+    after it are never applied the other way round."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: a batch commits in full before the next is claimed")
+
+    @router.register("change_external_chat", ChangeType="update")
+    def record(event, ctx):
+        recorded.append((event.get("ChatId")[:4], event.get("UpdateDetail")))
+
+    joined, left = fixture("change_external_chat__update__add_member"), fixture("change_external_chat__update__del_member")
+    store(sessions, joined, left, left.replace("wrOgQhDg", "wrOtherG"))
+    first = rows(sessions)[0].id
+    holder = sessions()  # another dispatcher: the join claimed, the group's lock not taken yet
+    holder.execute(select(InboxEvent).where(InboxEvent.id == first).with_for_update())
+    try:
+        stats = dispatch_pending(sessions, router, make_settings(), NOW)
+        assert stats.done == 1 and recorded == [("wrOt", "del_member")]  # the other group's is not held back
+        assert [(r.status, r.attempts) for r in rows(sessions)] == [("pending", 0), ("pending", 0), ("done", 1)]
+    finally:
+        holder.rollback()
+        holder.close()
+    assert dispatch_pending(sessions, router, make_settings(), NOW).done == 2
+    assert recorded[1:] == [("wrOg", "add_member"), ("wrOg", "del_member")]
+

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from wecom_app import labels
+from wecom_app.db import memo
 from wecom_app.directives import ledger
 from wecom_app.models import Directive, DirectiveBatch, DirectiveReceipt, Group, OutboxAction, User
 from wecom_app.wecom import outbox, task_ids
@@ -244,10 +245,29 @@ def _touser(row: OutboxAction) -> list[str]:
     return outbox.split_ids((row.payload or {}).get("touser"))
 
 
+BATCHES_MEMO = "directive_batches_by_task"  # db.memo: batches found by their task_id (which never changes)
+
+
 def batch_for_task(session, task_id: str) -> DirectiveBatch | None:
     """The batch a clicked card belongs to. Split rows' task_ids add `@<row>-<tag>`, once
     per split (a split row can be split again); a batch's own never holds an `@`."""
-    return session.scalar(select(DirectiveBatch).where(DirectiveBatch.task_id == task_ids.base(task_id)))
+    base = task_ids.base(task_id)
+    known = memo(session, BATCHES_MEMO)
+    if (batch := known.get(base)) is None:
+        batch = session.scalar(select(DirectiveBatch).where(DirectiveBatch.task_id == base))
+        if batch is not None:
+            known[base] = batch
+    return batch
+
+
+def batches_for_tasks(session, clicked) -> list[DirectiveBatch]:
+    """`batch_for_task` for many task_ids in one query (a dispatcher batch of clicks): the ones found."""
+    known = memo(session, BATCHES_MEMO)
+    bases = {task_ids.base(task_id) for task_id in clicked if task_id}
+    if wanted := bases - known.keys():
+        for batch in session.scalars(select(DirectiveBatch).where(DirectiveBatch.task_id.in_(wanted))):
+            known[batch.task_id] = batch
+    return [known[base] for base in bases if base in known]
 
 
 def settle_batches(session, rows: list[OutboxAction], now: datetime) -> None:

@@ -24,6 +24,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from wecom_app.audit import audit
+from wecom_app.db import memo
 from wecom_app.governance import group_size, members, rules, scope
 from wecom_app.models import Group, GroupMember, GroupReread, User
 from wecom_app.models.groups import GOVERNED
@@ -109,9 +110,11 @@ def member_joined(session, settings, group: Group, member_id: str, now: datetime
     # (a leave we missed, then a QR-code join); groupchat/get tells the inviter, if any
     member.invitor, member.join_scene = None, None
     member.state, member.join_time = "present", join_time
+    if group.status == "active":  # review_member, the verdict reached before the row is written: one INSERT
+        with session.no_autoflush:  # judging reads the person, the scope and the group, never this row
+            finding = rules.judge(session, group, member, settings)
+        rules.enforce(session, settings, group, member, now, finding)
     session.flush()
-    if group.status == "active":
-        review_member(session, settings, group, member, now)
     return member
 
 
@@ -195,11 +198,29 @@ def request_reread(session, group: Group, now: datetime, *, reason: str, version
     row.generation = (row.generation or 0) + 1
     row.want_version = version or row.want_version
     session.flush()
+    memo(session, REREADS_MEMO)[group.id] = True
     return row
+
+
+REREADS_MEMO = "rereads_waiting"  # db.memo: group id → whether a group_reread row waits for it
+
+
+def note_rereads(session, group_ids) -> None:
+    """Which of a dispatcher batch's groups have a re-read waiting, in one query, so that
+    `expect_version` writes only where one does. Read under the groups' dispatcher locks:
+    a re-read is asked for only by these handlers (`request_reread`, which notes it), so none
+    appears meanwhile; one finished meanwhile (deleted by group_reread.py) needs no write."""
+    known = memo(session, REREADS_MEMO)
+    wanted = set(group_ids) - known.keys()
+    if wanted:
+        waiting = set(session.scalars(select(GroupReread.group_id).where(GroupReread.group_id.in_(wanted))))
+        known.update({group_id: group_id in waiting for group_id in wanted})
 
 
 def expect_version(session, group: Group, version: str) -> None:
     """A later push moved the group on: a re-read still queued should see this version."""
+    if memo(session, REREADS_MEMO).get(group.id) is False:  # none waits (note_rereads)
+        return
     session.execute(update(GroupReread).where(GroupReread.group_id == group.id).values(want_version=version))
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from wecom_app.archive.coverage import coverage
 from wecom_app.audit import audit
+from wecom_app.db import memo
 from wecom_app.governance import group_size, members, membership, naming, rules
 from wecom_app.governance.scope import active_in_scope
 from wecom_app.models import Department, Group, GroupMember, OutboxAction, Tag, User
@@ -191,11 +192,28 @@ def register_group(session, settings, *, kind, chat_id, name, owner, custodian, 
     return group
 
 
+GROUPS_MEMO = "groups_by_chat_id"  # db.memo: groups locked by `lock_groups`, by ChatId
+
+
+def lock_groups(session, chat_ids) -> list[Group]:
+    """The groups of a dispatcher batch's change_external_chat events, read and locked (FOR UPDATE,
+    in ChatId order) in one query before its handlers run: `discover_customer_group` then finds
+    them without a query each, and nobody changes them until the batch commits (its handlers write
+    each of them anyway: the lock is only taken sooner, and in one order). The ones that exist."""
+    known = memo(session, GROUPS_MEMO)
+    chat_ids = set(chat_ids)
+    if wanted := sorted(chat_ids - known.keys()):
+        for group in session.scalars(select(Group).where(Group.chat_id.in_(wanted)).order_by(Group.chat_id)
+                                     .with_for_update()):
+            known[group.chat_id] = group
+    return [known[chat_id] for chat_id in sorted(chat_ids) if chat_id in known]
+
+
 def discover_customer_group(session, chat_id: str, now: datetime) -> Group:
     """A customer group we have not seen (change_external_chat create, or groupchat/list in
     sync) is recorded as `discovered`: the office's registration queue. Its members are
     recorded but judged only once it is registered with a scope."""
-    group = session.scalar(select(Group).where(Group.chat_id == chat_id))
+    group = memo(session, GROUPS_MEMO).get(chat_id) or session.scalar(select(Group).where(Group.chat_id == chat_id))
     if group is None:
         group = Group(kind="customer", chat_id=chat_id, name="", status="discovered", created_by="system",
                       created_at=now)

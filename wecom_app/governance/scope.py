@@ -154,7 +154,11 @@ def _keep(session, version: int | None) -> None:
 
 
 def _tree(session) -> _Tree:
-    session.flush()  # pending directory changes first (the flush hook drops a stale cache)
+    # pending directory changes first (the flush hook drops a stale cache); only those: a join's
+    # own new member row, judged here before it is written, waits for its verdict (one INSERT)
+    if any(isinstance(obj, directory_version.DIRECTORY_TYPES) for obj in (*session.new, *session.dirty,
+                                                                           *session.deleted)):
+        session.flush()
     tree = session.info.get(TREE_KEY)
     if tree is None and _use_kept(session):
         tree = session.info[TREE_KEY]
