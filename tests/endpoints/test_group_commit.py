@@ -103,3 +103,45 @@ def test_a_lone_callback_is_written_at_once(engine, sessions):
     assert writer.insert(values(7)) is False
     writer.close()
     assert stored(sessions) == [values(7)["dedupe_key"]]
+
+
+class FailOnce(Gate):
+    """The gate, and the first statement of several rows fails with `error`."""
+
+    def __init__(self, writer: InboxWriter, queued: int, error: Exception):
+        super().__init__(writer, queued)
+        self.error = error
+
+    def __call__(self, conn, rows):
+        if len(rows) > 1 and self.error is not None:
+            error, self.error = self.error, None
+            self.statements.append(len(rows))
+            raise error
+        return super().__call__(conn, rows)
+
+
+def test_a_batch_that_deadlocks_with_another_process_s_is_written_row_by_row_not_spooled(engine, sessions):
+    """Two workers may batch the same retry and original in opposite orders: PostgreSQL breaks the
+    deadlock by failing one statement (40P01); its rows are written one by one, none spooled."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its batches cannot deadlock")
+    import psycopg.errors
+
+    writer = InboxWriter(engine)
+    rows = [values(1), values(2), values(3), values(2)]
+    gate = FailOnce(writer, 3, psycopg.errors.DeadlockDetected("deadlock detected"))
+    outcomes = insert_all(writer, rows)
+    writer.close()
+    assert sorted(outcomes, key=str) == [False, True, True, True]
+    assert gate.statements == [1, 2, 1, 1, 1]  # the failed pair, then each waiter alone
+    assert sorted(stored(sessions)) == sorted({row["dedupe_key"] for row in rows})
+
+
+def test_a_bug_meeting_a_batch_fails_only_its_own_row(engine, sessions):
+    writer = InboxWriter(engine)
+    rows = [values(1), values(2), values(3)]
+    FailOnce(writer, 2, RuntimeError("a bug in the batch's statement"))
+    outcomes = insert_all(writer, rows)
+    writer.close()
+    assert outcomes == [True, True, True]  # the statement failed once for the batch, not for any row
+    assert sorted(stored(sessions)) == sorted(row["dedupe_key"] for row in rows)

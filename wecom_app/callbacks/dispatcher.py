@@ -6,6 +6,8 @@ runs its events one after another in one transaction, with no savepoint per even
 (a savepoint cost each event two statements and much of the ORM's time); when a
 handler raises, the whole transaction is rolled back and the batch run again with
 that event written as failed (its handlers not run again) and the others handled.
+What the rolled-back run wrote (audit, outbox, receipts) is gone with it; only log lines
+it already emitted (a handler's INFO line, `wecom.dispatch.unhandled`) may appear twice.
 On PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED, so several
 processes can dispatch at once and each event is handled once. A failing
 handler is retried with backoff and parked after `inbox_max_attempts`, with its

@@ -251,11 +251,12 @@ MAX_BATCH = 32  # rows in one group commit at most (the callbacks waiting at onc
 class _Waiter:
     """One callback's row in the group commit, and its outcome once `done`."""
 
-    __slots__ = ("params", "key", "new", "error", "done")
+    __slots__ = ("params", "key", "new", "error", "done", "taken")
 
     def __init__(self, params: tuple, key: str):
         self.params, self.key = params, key
-        self.new, self.error, self.done = False, None, False
+        self.new: bool | None = None  # None until written: a waiter never left at None answers 200
+        self.error, self.done, self.taken = None, False, False
 
 
 class InboxWriter:
@@ -278,8 +279,10 @@ class InboxWriter:
     IntegrityError: bad values, not an outage) is written again row by row, so only the row at
     fault is `Refused` and the others are stored. A batch that fails for any other database reason
     (`Unavailable`: the server restarted, the network, a lock wait that ran out) fails for every
-    row in it, and each callback goes to the spool; its connection is closed, not reused. An error
-    that is not the database's propagates (a 500) for every row of the batch.
+    row in it, and each callback goes to the spool; its connection is closed, not reused. Two
+    processes' batches holding the same keys in opposite orders may deadlock (a retry reaching
+    another worker while its original waits): that batch is written again row by row too, as is
+    one that met an error not the database's (a bug), so that only its own row answers 500.
 
     Values pass through the columns' own SQLAlchemy bind processors, so a row reads back exactly as
     one the ORM wrote (UTCDateTime's naive UTC; SQLite's datetime text). Connections come from the
@@ -312,16 +315,26 @@ class InboxWriter:
                          values["dedupe_key"])
         with self._turn:
             self._queue.append(waiter)
-            while not waiter.done and self._queue[0] is not waiter:
-                self._turn.wait()
+            try:
+                while not waiter.done and self._queue[0] is not waiter:
+                    self._turn.wait()
+            except BaseException:  # interrupted while waiting: out of the queue, unless a batch holds it
+                if not waiter.taken:
+                    self._queue.remove(waiter)
+                    self._turn.notify_all()
+                raise
             batch = None if waiter.done else self._queue[: self.max_batch]
+            for each in batch or ():
+                each.taken = True
         if batch is not None:  # first in the queue: write for everyone up to max_batch
             try:
                 self._write(batch)
             finally:
                 with self._turn:
-                    del self._queue[: len(batch)]
+                    del self._queue[: len(batch)]  # the batch is the queue's head: only untaken waiters leave early
                     for each in batch:
+                        if each.new is None and each.error is None:  # _write did not finish: fail closed
+                            each.error = (_Unexpected, None)
                         each.done = True
                     self._turn.notify_all()
         if waiter.error is not None:
@@ -335,7 +348,10 @@ class InboxWriter:
 
     # -- the writer's side ---------------------------------------------------------------
     def _write(self, batch: list[_Waiter]) -> None:
-        """Every waiter of `batch` gets its outcome (new, or an error); never raises."""
+        """Every waiter of `batch` gets its outcome (new, or an error). A batch of several rows that
+        fails for a reason one row may hold alone (values refused, a bug) or that two batches may
+        meet in opposite orders (a deadlock: the same retry in two processes' batches) is written
+        again row by row; any other database failure fails them all (spooled)."""
         firsts: dict[str, _Waiter] = {}
         for waiter in batch:
             firsts.setdefault(waiter.key, waiter)
@@ -343,26 +359,31 @@ class InboxWriter:
             conn = self._take()
         except (SQLAlchemyError, self._dbapi.Error) as exc:  # cannot connect (the engine's raw errors)
             return _fail(batch, Unavailable, exc)
-        except BaseException as exc:
+        except Exception as exc:
             return _fail(batch, _Unexpected, exc)
         try:
             stored = self._run(conn, [waiter.params for waiter in firsts.values()])
         except self._refused as exc:
             self._give_back(conn)  # autocommit: the failed statement left no transaction behind
-            if len(batch) == 1:
-                return _fail(batch, Refused, exc)
-            for waiter in batch:  # which row was it? each on its own (later duplicates meet their first)
-                self._write([waiter])
-            return None
+            failed, kind = exc, Refused
         except self._dbapi.Error as exc:
+            if not (len(batch) > 1 and str(getattr(exc, "sqlstate", "") or "").startswith("40")):
+                _close(conn)
+                return _fail(batch, Unavailable, exc)
+            self._give_back(conn)  # 40P01/40001: rolled back whole, the connection is sound
+            failed, kind = exc, Unavailable
+        except Exception as exc:
             _close(conn)
-            return _fail(batch, Unavailable, exc)
-        except BaseException as exc:
-            _close(conn)
-            return _fail(batch, _Unexpected, exc)
-        self._give_back(conn)
-        for key, waiter in firsts.items():
-            waiter.new = key in stored
+            failed, kind = exc, _Unexpected
+        else:
+            self._give_back(conn)
+            for waiter in batch:
+                waiter.new = waiter.key in stored and firsts[waiter.key] is waiter
+            return None
+        if len(batch) == 1:
+            return _fail(batch, kind, failed)
+        for waiter in batch:  # which row was it? each on its own (later duplicates meet their first)
+            self._write([waiter])
         return None
 
     def _run(self, conn: "_Connection", rows: list[tuple]) -> set[str]:
@@ -533,7 +554,7 @@ def _envelope_encrypt(body: bytes) -> str:
     except UnicodeDecodeError:
         text = None
     flat = flat_xml(text) if text is not None else None
-    if flat is not None and flat[0].get("Encrypt"):
+    if flat is not None and flat[0].get("Encrypt") and "Encrypt" not in flat[1]:
         return flat[0]["Encrypt"]
     try:
         root = safe_fromstring(body if text is None else text)
