@@ -251,12 +251,16 @@ MAX_BATCH = 32  # rows in one group commit at most (the callbacks waiting at onc
 class _Waiter:
     """One callback's row in the group commit, and its outcome once `done`."""
 
-    __slots__ = ("params", "key", "new", "error", "done", "taken")
+    __slots__ = ("params", "key", "new", "error", "done", "taken", "wake")
 
     def __init__(self, params: tuple, key: str):
         self.params, self.key = params, key
         self.new: bool | None = None  # None until written: a waiter never left at None answers 200
         self.error, self.done, self.taken = None, False, False
+        # released once, by a leader: when this waiter's batch is written, or when it is the queue's head
+        # (one lock a waiter, not a shared condition: a notify_all woke every waiter to contend for it)
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class InboxWriter:
@@ -271,6 +275,9 @@ class InboxWriter:
     NOTHING RETURNING dedupe_key`, so one transaction, one WAL flush and one round trip carry them
     all; then it hands the turn to the next in the queue and every waiter returns with its own
     outcome. Nobody waits for company: a callback alone is written at once, as a batch of one.
+    A waiter sleeps on a lock of its own, released once by the leader (when its row is written, or
+    when it is the queue's head and leads next): a shared condition's notify_all woke every waiter
+    to contend for one lock and the GIL, 300 µs of worker CPU per callback (README).
     One insert per process is on its way at a time; a single-row insert and the commit flush of
     the database were the receiver's largest costs after its CPU (issue 14, README "Callback ingest").
 
@@ -306,7 +313,7 @@ class InboxWriter:
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
         self._queue: list[_Waiter] = []
-        self._turn = threading.Condition(threading.Lock())
+        self._turn = threading.Lock()  # guards the queue
         # closed, not left to the garbage collector (psycopg warns of an open connection it collects)
         weakref.finalize(self, _close_all, self._idle)
 
@@ -315,18 +322,23 @@ class InboxWriter:
                          values["dedupe_key"])
         with self._turn:
             self._queue.append(waiter)
+            first = self._queue[0] is waiter
+        if not first:
             try:
-                while not waiter.done and self._queue[0] is not waiter:
-                    self._turn.wait()
+                waiter.wake.acquire()  # until its batch is written, or it is the head and leads
             except BaseException:  # interrupted while waiting: out of the queue, unless a batch holds it
-                if not waiter.taken:
-                    self._queue.remove(waiter)
-                    self._turn.notify_all()
+                with self._turn:
+                    if not waiter.taken and not waiter.done:
+                        was_head = self._queue[0] is waiter
+                        self._queue.remove(waiter)
+                        if was_head and self._queue:
+                            self._queue[0].wake.release()  # the turn it was given passes on
                 raise
-            batch = None if waiter.done else self._queue[: self.max_batch]
-            for each in batch or ():
-                each.taken = True
-        if batch is not None:  # first in the queue: write for everyone up to max_batch
+        if not waiter.done:  # the head: write for everyone queued, up to max_batch
+            with self._turn:
+                batch = self._queue[: self.max_batch]
+                for each in batch:
+                    each.taken = True
             try:
                 self._write(batch)
             finally:
@@ -336,7 +348,12 @@ class InboxWriter:
                         if each.new is None and each.error is None:  # _write did not finish: fail closed
                             each.error = (_Unexpected, None)
                         each.done = True
-                    self._turn.notify_all()
+                    head = self._queue[0] if self._queue else None
+                for each in batch:
+                    if each is not waiter:
+                        each.wake.release()
+                if head is not None:
+                    head.wake.release()
         if waiter.error is not None:
             kind, cause = waiter.error
             raise kind() from cause
