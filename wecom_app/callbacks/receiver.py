@@ -323,37 +323,37 @@ class InboxWriter:
         with self._turn:
             self._queue.append(waiter)
             first = self._queue[0] is waiter
-        if not first:
-            try:
+        try:
+            if not first:
                 waiter.wake.acquire()  # until its batch is written, or it is the head and leads
-            except BaseException:  # interrupted while waiting: out of the queue, unless a batch holds it
+            if not waiter.done:  # the head: write for everyone queued, up to max_batch
                 with self._turn:
-                    if not waiter.taken and not waiter.done:
-                        was_head = self._queue[0] is waiter
-                        self._queue.remove(waiter)
-                        if was_head and self._queue:
-                            self._queue[0].wake.release()  # the turn it was given passes on
-                raise
-        if not waiter.done:  # the head: write for everyone queued, up to max_batch
-            with self._turn:
-                batch = self._queue[: self.max_batch]
-                for each in batch:
-                    each.taken = True
-            try:
-                self._write(batch)
-            finally:
-                with self._turn:
-                    del self._queue[: len(batch)]  # the batch is the queue's head: only untaken waiters leave early
+                    batch = self._queue[: self.max_batch]
                     for each in batch:
-                        if each.new is None and each.error is None:  # _write did not finish: fail closed
-                            each.error = (_Unexpected, None)
-                        each.done = True
-                    head = self._queue[0] if self._queue else None
-                for each in batch:
-                    if each is not waiter:
-                        each.wake.release()
-                if head is not None:
-                    head.wake.release()
+                        each.taken = True
+                try:
+                    self._write(batch)
+                finally:
+                    with self._turn:
+                        del self._queue[: len(batch)]  # the batch is the queue's head: only untaken waiters leave early
+                        for each in batch:
+                            if each.new is None and each.error is None:  # _write did not finish: fail closed
+                                each.error = (_Unexpected, None)
+                            each.done = True
+                        head = self._queue[0] if self._queue else None
+                    for each in batch:
+                        if each is not waiter:
+                            each.wake.release()
+                    if head is not None:
+                        head.wake.release()
+        except BaseException:  # interrupted before a batch held it: out of the queue, the turn passed on
+            with self._turn:
+                if not waiter.taken and not waiter.done:
+                    was_head = self._queue[0] is waiter
+                    self._queue.remove(waiter)
+                    if was_head and self._queue:
+                        self._queue[0].wake.release()
+            raise
         if waiter.error is not None:
             kind, cause = waiter.error
             raise kind() from cause
