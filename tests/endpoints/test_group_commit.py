@@ -5,6 +5,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
+import psycopg.errors
 import pytest
 from sqlalchemy import select, text
 
@@ -125,8 +126,6 @@ def test_a_batch_that_deadlocks_with_another_process_s_is_written_row_by_row_not
     deadlock by failing one statement (40P01); its rows are written one by one, none spooled."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time: its batches cannot deadlock")
-    import psycopg.errors
-
     writer = InboxWriter(engine)
     rows = [values(1), values(2), values(3), values(2)]
     gate = FailOnce(writer, 3, psycopg.errors.DeadlockDetected("deadlock detected"))

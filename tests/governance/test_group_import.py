@@ -5,6 +5,7 @@ issue 13 item 9) without a browser: what `read_file` reads out of a file, and ho
 from __future__ import annotations
 
 import io
+import zipfile
 
 import pytest
 from openpyxl import Workbook
@@ -82,8 +83,6 @@ def test_r7_a_managed_group_is_not_imported(world):
 def test_an_xlsx_that_unpacks_to_more_than_the_limit_is_refused_before_it_is_read():
     """A zip bomb: under the upload limit packed, tens of megabytes unpacked (openpyxl would read
     the shared strings whole)."""
-    import zipfile
-
     packed = io.BytesIO()
     with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("xl/sharedStrings.xml", b"<si>" + b"0" * (group_import.MAX_UNPACKED + 1) + b"</si>")
